@@ -1,0 +1,427 @@
+"""Parameter draws -> per-strategy model inputs: transition matrices and payoff arrays.
+
+A strategy's inputs are functions of the cycle k returning arrays with a leading batch axis:
+``transition_at(k)`` gives ``[batch, from, to]`` and ``values_at(k)`` gives
+``[batch, state, channel]``. The batch axis is draws, repeated for each programme engagement
+level (level-major: ``b = level * n_draws + draw``), so that non-starters, drop-outs and
+completers run as strata of one vectorised cohort. Arrays that do not depend on time are built
+once. Tunnel states are expanded into one sub-state per cycle spent in them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from vbhc_model.engines.cohort import TransitionValues
+from vbhc_model.model import checks
+from vbhc_model.parameters.draws import resolve_parameters, table_functions
+from vbhc_model.scenario.expressions import Expression
+from vbhc_model.scenario.schema import COMPLEMENT, TIME_NAMES, Scenario
+
+NO_ENGAGEMENT = "all"
+
+
+@dataclass(frozen=True)
+class Channels:
+    """The outcome channels accumulated by the engine, in order."""
+
+    kind: tuple[str, ...]  # cost, qalys, life_years, utilisation, clinician_hours
+    key: tuple[str, ...]  # category, service or role ('' for qalys and life years)
+
+    def index(self, kind: str, key: str = "") -> int:
+        return self.kind.index(kind) if not key else list(zip(self.kind, self.key)).index((kind, key))
+
+    def keys(self, kind: str) -> list[str]:
+        return [k for t, k in zip(self.kind, self.key) if t == kind]
+
+    def of_kind(self, kind: str) -> np.ndarray:
+        return np.array([i for i, t in enumerate(self.kind) if t == kind], dtype=int)
+
+
+@dataclass(frozen=True)
+class StrategyInputs:
+    """Ready-to-simulate inputs of one strategy."""
+
+    name: str
+    levels: tuple[str, ...]
+    shares: np.ndarray  # [draw, level]
+    start: np.ndarray  # [batch, state']
+    transition_at: Callable[[int], np.ndarray]
+    values_at: Callable[[int], np.ndarray]
+    one_off: np.ndarray  # [batch, channel], at time 0
+    transition_values: TransitionValues | None
+    unit_costs: list[tuple[int, int, np.ndarray]]  # (from channel, to cost channel, [draw])
+    time_homogeneous: bool
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """Inputs of every strategy, with the labels the engine does not need."""
+
+    states: tuple[str, ...]
+    substate_of: np.ndarray  # [state'] -> index into states
+    channels: Channels
+    rates: np.ndarray  # [channel] annual discount rate
+    n_draws: int
+    strategies: tuple[StrategyInputs, ...] = field(default=())
+
+
+def _channels(scenario: Scenario) -> Channels:
+    categories: list[str] = []
+
+    def add(cat: str | None) -> None:
+        if cat and cat not in categories:
+            categories.append(cat)
+
+    blocks = [*scenario.payoffs.values(), *scenario.transition_payoffs]
+    for strat in scenario.strategies.values():
+        blocks += list(strat.payoffs.values())
+        if strat.programme is not None:
+            blocks += [strat.programme.one_off, strat.programme.per_cycle]
+    for block in blocks:
+        for cat in block.costs:
+            add(cat)
+    for item in [*scenario.services.values(), *scenario.roles.values()]:
+        add(item.category)
+    kind = ["cost"] * len(categories) + ["qalys", "life_years"]
+    key = categories + ["", ""]
+    kind += ["utilisation"] * len(scenario.services) + ["clinician_hours"] * len(scenario.roles)
+    key += list(scenario.services) + list(scenario.roles)
+    return Channels(tuple(kind), tuple(key))
+
+
+def _rates(scenario: Scenario, channels: Channels) -> np.ndarray:
+    # Utilisation and hours are discounted at the cost rate so that their unit costs can be
+    # applied after accumulation; they are reported undiscounted.
+    d = scenario.settings.discount
+    return np.array([d.effects if k in ("qalys", "life_years") else d.costs for k in channels.kind])
+
+
+class _Evaluator:
+    """Evaluates expressions for one strategy over the batch, with cycle-dependent names."""
+
+    def __init__(self, params: dict[str, np.ndarray], batch_effect: np.ndarray,
+                 batch_resource: np.ndarray, n_levels: int, scenario: Scenario):
+        s = scenario.settings
+        self.batch = batch_effect.shape[0]
+        self.env: dict[str, object] = {k: np.tile(v, n_levels)[:, None] for k, v in params.items()}
+        self.env["engagement_effect"] = batch_effect[:, None]
+        self.env["engagement_resource_use"] = batch_resource[:, None]
+        self.env["cycle_length"] = s.cycle_length
+        self.functions = table_functions(scenario)
+        self.cycle_length = s.cycle_length
+        self.start_age = s.start_age or 0.0
+        self.node_based = s.within_cycle_correction in ("trapezoidal", "simpson")
+
+    def __call__(self, expr: Expression, k: int, n_sub: int, *, node: bool = False) -> np.ndarray:
+        env = self.env
+        elapsed = k if (node and self.node_based) else k - 1
+        env["cycle"] = float(k)
+        env["time"] = elapsed * self.cycle_length
+        env["age"] = self.start_age + elapsed * self.cycle_length
+        env["time_in_state"] = np.arange(1.0, n_sub + 1.0)[None, :]
+        out = np.asarray(expr.evaluate(env, self.functions), dtype=float)
+        return np.broadcast_to(out, (self.batch, n_sub))
+
+
+def _time_dependent(exprs) -> bool:
+    return any(e is not COMPLEMENT and e.names & TIME_NAMES for e in exprs)
+
+
+def build_model(scenario: Scenario, draws: xr.DataArray) -> ModelInputs:
+    """Build every strategy's transition and payoff functions from parameter draws.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    draws : xarray.DataArray
+        Free parameter values, dims ``(draw, parameter)``.
+
+    Returns
+    -------
+    ModelInputs
+
+    Raises
+    ------
+    ScenarioError
+        Shares, starting distributions or (when the arrays are first built) probabilities and
+        payoffs that are out of range, each naming strategy, state, cycle and draw.
+    """
+    names = list(scenario.states)
+    tunnel = np.array([scenario.states[s].tunnel for s in names])
+    offset = dict(zip(names, np.concatenate([[0], np.cumsum(tunnel)[:-1]]).tolist()))
+    substate_of = np.repeat(np.arange(len(names)), tunnel)
+    channels = _channels(scenario)
+    n_draws = draws.sizes["draw"]
+    layout = _Layout(names, tunnel, offset, int(tunnel.sum()))
+    strategies = tuple(
+        _build_strategy(scenario, sname, draws, layout, channels) for sname in scenario.strategies
+    )
+    return ModelInputs(tuple(names), substate_of, channels, _rates(scenario, channels), n_draws,
+                       strategies)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    names: list[str]
+    tunnel: np.ndarray
+    offset: dict[str, int]
+    size: int
+
+    def sub(self, state: str) -> np.ndarray:
+        o = self.offset[state]
+        return np.arange(o, o + self.tunnel[self.names.index(state)])
+
+    def destination(self, frm: str, to: str) -> np.ndarray:
+        """Expanded destination of moving ``frm -> to`` from each sub-state of ``frm``."""
+        n_from = int(self.tunnel[self.names.index(frm)])
+        if to == frm:
+            o = self.offset[frm]
+            return o + np.minimum(np.arange(1, n_from + 1), n_from - 1)
+        return np.full(n_from, self.offset[to])
+
+
+def _engagement(scenario: Scenario, sname: str, params: dict[str, np.ndarray], n_draws: int):
+    strat = scenario.strategies[sname]
+    if not strat.engagement:
+        ones = np.ones((n_draws, 1))
+        return (NO_ENGAGEMENT,), ones, ones, ones
+    functions = table_functions(scenario)
+    levels = tuple(strat.engagement)
+    shares = np.zeros((n_draws, len(levels)))
+    effect = np.zeros_like(shares)
+    resource = np.zeros_like(shares)
+    rest = None
+    for i, (name, lvl) in enumerate(strat.engagement.items()):
+        if lvl.share is COMPLEMENT:
+            rest = i
+        else:
+            shares[:, i] = lvl.share.evaluate(params, functions)
+        effect[:, i] = lvl.effect.evaluate(params, functions)
+        resource[:, i] = lvl.resource_use.evaluate(params, functions)
+    if rest is not None:
+        shares[:, rest] = 1.0 - shares.sum(axis=1)
+    checks.check_shares(shares, source=scenario.source, path=("strategies", sname, "engagement"),
+                        what="engagement", strategy=sname)
+    return levels, shares, effect, resource
+
+
+def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout: _Layout,
+                    channels: Channels) -> StrategyInputs:
+    strat = scenario.strategies[sname]
+    src = scenario.source
+    n_draws = draws.sizes["draw"]
+    params = resolve_parameters(scenario, draws, sname)
+    levels, shares, effect, resource = _engagement(scenario, sname, params, n_draws)
+    n_levels = len(levels)
+    batch = n_draws * n_levels
+    ev = _Evaluator(params, effect.T.reshape(-1), resource.T.reshape(-1), n_levels, scenario)
+    resource_b = resource.T.reshape(-1)[:, None]
+
+    # Starting distribution.
+    start_spec = strat.start if strat.start is not None else scenario.settings.start
+    start_path = ("strategies", sname, "start") if strat.start is not None else ("settings", "start")
+    start_names = list(start_spec)
+    start_shares = np.column_stack(
+        [np.broadcast_to(start_spec[s].evaluate(params, ev.functions), (n_draws,)) for s in start_names]
+    )
+    checks.check_shares(start_shares, source=src, path=start_path, what="starting",
+                        strategy=sname)
+    start = np.zeros((batch, layout.size))
+    for i, s in enumerate(start_names):
+        start[:, layout.offset[s]] = np.tile(start_shares[:, i], n_levels)
+
+    transition_at, homogeneous_p = _transitions(scenario, sname, layout, ev, n_draws)
+    values_at, homogeneous_v = _values(scenario, sname, layout, channels, ev, resource_b, n_draws)
+
+    one_off = np.zeros((batch, len(channels.kind)))
+    if strat.programme is not None:
+        for kind, field_, key, expr in _block_entries(strat.programme.one_off):
+            path = ("strategies", sname, "programme", "one_off", field_, key)
+            v = ev(expr, 0, 1)
+            checks.check_payoff(v, kind=kind, source=src, path=path, strategy=sname, state=None,
+                                cycle=0, n_draws=n_draws)
+            one_off[:, channels.index(kind, key)] += v[:, 0] * resource_b[:, 0]
+
+    unit_costs = []
+    for kind, items, attr in (("utilisation", scenario.services, "unit_cost"),
+                              ("clinician_hours", scenario.roles, "hourly_cost")):
+        for name, item in items.items():
+            cost = getattr(item, attr)
+            if cost is None:
+                continue
+            value = np.broadcast_to(cost.evaluate(params, ev.functions), (n_draws,)).astype(float)
+            path = ("services" if kind == "utilisation" else "roles", name, attr)
+            checks.check_payoff(value[:, None], kind="cost", source=src, path=path,
+                                strategy=sname, state=None, cycle=0, n_draws=n_draws)
+            unit_costs.append((channels.index(kind, name), channels.index("cost", item.category),
+                               value))
+
+    return StrategyInputs(
+        name=sname,
+        levels=levels,
+        shares=shares,
+        start=start,
+        transition_at=transition_at,
+        values_at=values_at,
+        one_off=one_off,
+        transition_values=_transition_values(scenario, sname, layout, channels, ev, n_draws),
+        unit_costs=unit_costs,
+        time_homogeneous=homogeneous_p and homogeneous_v,
+    )
+
+
+def _rows(scenario: Scenario, sname: str) -> dict[str, dict[str, tuple]]:
+    """Each state's row: destination -> (expression or COMPLEMENT, key path)."""
+    rows: dict[str, dict[str, tuple]] = {}
+    for frm, row in scenario.transitions.items():
+        rows[frm] = {to: (e, ("transitions", frm, to)) for to, e in row.items()}
+    for frm, row in scenario.strategies[sname].transitions.items():
+        for to, e in row.items():
+            rows.setdefault(frm, {})[to] = (e, ("strategies", sname, "transitions", frm, to))
+    return rows
+
+
+def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator, n_draws: int):
+    src = scenario.source
+    rows = _rows(scenario, sname)
+    absorbing = [s for s in layout.names if scenario.states[s].absorbing]
+    homogeneous = not _time_dependent(e for row in rows.values() for e, _ in row.values())
+    cache: dict[int, np.ndarray] = {}
+
+    def transition_at(k: int) -> np.ndarray:
+        if homogeneous and cache:
+            return cache[0]
+        p = np.zeros((ev.batch, layout.size, layout.size))
+        for s in absorbing:
+            p[:, layout.sub(s), layout.destination(s, s)] = 1.0
+        for frm, row in rows.items():
+            n_sub = len(layout.sub(frm))
+            total = np.zeros((ev.batch, n_sub))
+            rest = None
+            for to, (expr, path) in row.items():
+                if expr is COMPLEMENT:
+                    rest = to
+                    continue
+                v = ev(expr, k, n_sub)
+                checks.check_probability(v, source=src, path=path, label=f"{frm} -> {to}",
+                                         strategy=sname, state=frm, cycle=k, n_draws=n_draws)
+                p[:, layout.sub(frm), layout.destination(frm, to)] += v
+                total += v
+            row_path = path[:-1]
+            checks.check_row_sum(total, has_complement=rest is not None, source=src,
+                                 path=row_path, strategy=sname, state=frm, cycle=k,
+                                 n_draws=n_draws)
+            if rest is not None:
+                p[:, layout.sub(frm), layout.destination(frm, rest)] += np.clip(1.0 - total, 0, 1)
+        if homogeneous:
+            cache[0] = p
+        return p
+
+    return transition_at, homogeneous
+
+
+def _block_entries(block) -> list[tuple[str, str, str, Expression]]:
+    """(channel kind, field, key, expression) of a payoff block."""
+    out = [("cost", "costs", k, e) for k, e in block.costs.items()]
+    out += [("utilisation", "utilisation", k, e) for k, e in block.utilisation.items()]
+    out += [("clinician_hours", "clinician_hours", k, e) for k, e in block.clinician_hours.items()]
+    return out
+
+
+def _values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
+            ev: _Evaluator, resource_b: np.ndarray, n_draws: int):
+    strat = scenario.strategies[sname]
+    src = scenario.source
+    L = scenario.settings.cycle_length
+    # (state, channel index, kind, expression, path, scale, in-programme-only)
+    entries: list[tuple] = []
+    for state in layout.names:
+        merged: dict[tuple, tuple] = {}
+        for base, block in ((("payoffs", state), scenario.payoffs.get(state)),
+                            (("strategies", sname, "payoffs", state), strat.payoffs.get(state))):
+            if block is None:
+                continue
+            for kind, field_, key, expr in _block_entries(block):
+                merged[(kind, key)] = (expr, base + (field_, key))
+            if block.utility is not None:
+                merged[("utility", "")] = (block.utility, base + ("utility",))
+        for (kind, key), (expr, path) in merged.items():
+            if kind == "utility":
+                entries.append((state, channels.index("qalys"), kind, expr, path, L, False))
+            else:
+                entries.append((state, channels.index(kind, key), kind, expr, path, 1.0, False))
+        if strat.programme is not None and scenario.states[state].alive:
+            for kind, field_, key, expr in _block_entries(strat.programme.per_cycle):
+                path = ("strategies", sname, "programme", "per_cycle", field_, key)
+                entries.append((state, channels.index(kind, key), kind, expr, path, resource_b, True))
+    alive = np.zeros(layout.size)
+    for state in layout.names:
+        if scenario.states[state].alive:
+            alive[layout.sub(state)] = L
+    duration = strat.programme.duration if strat.programme is not None else 0
+    homogeneous = not _time_dependent(e[3] for e in entries)
+    cache: dict[object, np.ndarray] = {}
+    ly = channels.index("life_years")
+
+    def values_at(k: int) -> np.ndarray:
+        in_programme = 1 <= k <= duration
+        key = in_programme if homogeneous else k
+        if key in cache:
+            return cache[key]
+        v = np.zeros((ev.batch, layout.size, len(channels.kind)))
+        v[:, :, ly] = alive
+        for state, c, kind, expr, path, scale, programme_only in entries:
+            if programme_only and not in_programme:
+                continue
+            sub = layout.sub(state)
+            x = ev(expr, k, len(sub), node=True)
+            checks.check_payoff(x, kind=kind, source=src, path=path, strategy=sname, state=state,
+                                cycle=k, n_draws=n_draws)
+            v[:, sub, c] += x * scale
+        if homogeneous:
+            cache[key] = v
+        return v
+
+    return values_at, homogeneous
+
+
+def _transition_values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
+                       ev: _Evaluator, n_draws: int) -> TransitionValues | None:
+    if not scenario.transition_payoffs:
+        return None
+    src = scenario.source
+    pairs_from: list[np.ndarray] = []
+    pairs_to: list[np.ndarray] = []
+    entries = []  # (pair slice, from state, channel, kind, expr, path)
+    n = 0
+    for i, tp in enumerate(scenario.transition_payoffs):
+        sources = [tp.from_] if tp.from_ else [s for s in layout.names if s != tp.to]
+        for frm in sources:
+            sub = layout.sub(frm)
+            sl = slice(n, n + len(sub))
+            n += len(sub)
+            pairs_from.append(sub)
+            pairs_to.append(layout.destination(frm, tp.to))
+            for kind, field_, key, expr in _block_entries(tp):
+                entries.append((sl, frm, channels.index(kind, key), kind, expr,
+                                ("transition_payoffs", i, field_, key)))
+            if tp.qalys is not None:
+                entries.append((sl, frm, channels.index("qalys"), "qalys", tp.qalys,
+                                ("transition_payoffs", i, "qalys")))
+
+    def values_at(k: int) -> np.ndarray:
+        out = np.zeros((ev.batch, n, len(channels.kind)))
+        for sl, frm, c, kind, expr, path in entries:
+            x = ev(expr, k, sl.stop - sl.start)
+            checks.check_payoff(x, kind=kind, source=src, path=path, strategy=sname, state=frm,
+                                cycle=k, n_draws=n_draws)
+            out[:, sl, c] += x
+        return out
+
+    return TransitionValues(np.concatenate(pairs_from), np.concatenate(pairs_to), values_at)
+

@@ -1,0 +1,118 @@
+"""Parameter draws: the values of a scenario's free parameters, one row per draw.
+
+A *free* parameter has a constant value (and, in a PSA, a distribution); a *derived* parameter
+is an expression of others and is evaluated from the draws, per strategy, because a strategy
+may set its own value of any parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import xarray as xr
+
+from vbhc_model import dims
+from vbhc_model.scenario.checks import parameter_order
+from vbhc_model.scenario.schema import Scenario, Table
+
+
+def free_parameters(scenario: Scenario) -> list[str]:
+    """Names of the parameters whose value is a constant, in file order."""
+    return [name for name, p in scenario.parameters.items() if p.value.is_constant]
+
+
+def base_draws(scenario: Scenario, n_draws: int = 1) -> xr.DataArray:
+    """The base values of the free parameters, repeated for ``n_draws`` draws.
+
+    The deterministic base case is one draw; many identical draws are used to measure the
+    engine's speed with the same path the probabilistic analysis takes.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    n_draws : int, default 1
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(draw, parameter)``.
+
+    Examples
+    --------
+    >>> from vbhc_model.scenario import load_scenario, default_scenario_path
+    >>> draws = base_draws(load_scenario(default_scenario_path()), 3)
+    >>> draws.sizes["draw"]
+    3
+    """
+    names = free_parameters(scenario)
+    values = np.array(
+        [float(scenario.parameters[n].value.evaluate({})) for n in names], dtype=float
+    )
+    data = np.broadcast_to(values, (n_draws, len(names))).copy()
+    return xr.DataArray(
+        data,
+        dims=(dims.DRAW, dims.PARAMETER),
+        coords={dims.DRAW: np.arange(n_draws), dims.PARAMETER: names},
+        name="parameters",
+        attrs={"kind": "base values"},
+    )
+
+
+def table_functions(scenario: Scenario) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """The scenario's lookup tables as functions usable in expressions."""
+    return {name: _table_function(t) for name, t in scenario.tables.items()}
+
+
+def _table_function(table: Table) -> Callable[[np.ndarray], np.ndarray]:
+    x = np.asarray(table.x, dtype=float)
+    y = np.asarray(table.y, dtype=float)
+    if table.kind == "linear":
+        return lambda v: np.interp(v, x, y)
+
+    def step(v: np.ndarray) -> np.ndarray:
+        # The y of the largest x <= v; values below x[0] take y[0].
+        idx = np.searchsorted(x, np.asarray(v, dtype=float), side="right") - 1
+        return y[np.clip(idx, 0, len(y) - 1)]
+
+    return step
+
+
+def resolve_parameters(
+    scenario: Scenario, draws: xr.DataArray, strategy: str | None = None
+) -> dict[str, np.ndarray]:
+    """Every parameter's values, shape ``(n_draws,)``, as seen by one strategy.
+
+    Free parameters come from ``draws``; derived ones are evaluated in dependency order; a
+    strategy's own ``parameters:`` replace the shared definitions.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    draws : xarray.DataArray
+        Dims ``(draw, parameter)``, as from :func:`base_draws`.
+    strategy : str, optional
+        Apply this strategy's parameter values.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+    """
+    overrides = scenario.strategies[strategy].parameters if strategy else {}
+    functions = table_functions(scenario)
+    n_draws = draws.sizes[dims.DRAW]
+    given: Mapping[str, np.ndarray] = {
+        str(p): draws.sel({dims.PARAMETER: p}).values for p in draws[dims.PARAMETER].values
+    }
+    values: dict[str, np.ndarray] = {}
+    for name in parameter_order(scenario):
+        if name in overrides:
+            expr = overrides[name]
+        elif name in given:
+            values[name] = given[name]
+            continue
+        else:
+            expr = scenario.parameters[name].value
+        result = np.asarray(expr.evaluate(values, functions), dtype=float)
+        values[name] = np.broadcast_to(result, (n_draws,)).copy()
+    return values

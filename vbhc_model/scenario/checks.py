@@ -1,0 +1,267 @@
+"""Whole-file checks of a scenario: names, references, expressions and parameter order.
+
+These run after the schema has checked each section's shape. Checks that need numbers (rows
+summing to one, probabilities in range) run when the model is built, in
+:mod:`vbhc_model.model.build`, on the base case for ``vbhc validate``.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import keyword
+from collections.abc import Iterator
+from typing import Any
+
+from vbhc_model.errors import Issue
+from vbhc_model.scenario.expressions import BUILTIN_FUNCTIONS, Expression, check_names
+from vbhc_model.scenario.loader import closest
+from vbhc_model.scenario.schema import (
+    COMPLEMENT,
+    NAME_PATTERN,
+    RESERVED_NAMES,
+    TIME_NAMES,
+    Payoffs,
+    Scenario,
+)
+
+#: Names an expression in a transition or per-cycle payoff may use besides parameters.
+CYCLE_NAMES = TIME_NAMES | {
+    "time_in_state",
+    "cycle_length",
+    "engagement_effect",
+    "engagement_resource_use",
+}
+
+
+def check_scenario(scenario: Scenario) -> list[Issue]:
+    """Every whole-file problem of ``scenario``, in file order."""
+    src = scenario.source
+    issues: list[Issue] = []
+
+    def add(path: tuple, message: str) -> None:
+        issues.append(src.issue(path, message))
+
+    _check_names(scenario, add)
+    _check_references(scenario, add)
+    for path, expr, context in _expressions(scenario):
+        _check_expression(scenario, path, expr, context, add)
+    _check_parameter_order(scenario, add)
+    for name, param in scenario.parameters.items():
+        if param.distribution is not None and not param.value.is_constant:
+            add(
+                ("parameters", name, "distribution"),
+                "a parameter defined by an expression cannot also have a distribution; "
+                "give the distribution to the parameters it is computed from",
+            )
+    for sname, strat in scenario.strategies.items():
+        prog = strat.programme
+        if prog is not None and prog.duration > scenario.settings.n_cycles:
+            add(
+                ("strategies", sname, "programme", "duration"),
+                f"programme runs {prog.duration} cycles but the model has only "
+                f"{scenario.settings.n_cycles}",
+            )
+        if strat.engagement is not None:
+            n_rest = sum(lvl.share is COMPLEMENT for lvl in strat.engagement.values())
+            if n_rest > 1:
+                add(("strategies", sname, "engagement"), "at most one level may be 'complement'")
+    issues.sort(key=lambda i: (i.line or 0))
+    return issues
+
+
+def _check_names(scenario: Scenario, add: Any) -> None:
+    groups = {
+        "states": scenario.states,
+        "strategies": scenario.strategies,
+        "parameters": scenario.parameters,
+        "tables": scenario.tables,
+        "services": scenario.services,
+        "roles": scenario.roles,
+    }
+    for section, items in groups.items():
+        for name in items:
+            if not NAME_PATTERN.match(name):
+                add(
+                    (section, name),
+                    f"'{name}' is not a valid name: use letters, digits and '_', "
+                    "starting with a letter",
+                )
+    for section in ("parameters", "tables"):
+        for name in groups[section]:
+            if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+                add((section, name), f"'{name}' is a reserved word; choose another name")
+            elif name in RESERVED_NAMES:
+                add((section, name), f"'{name}' is reserved by the engine; choose another name")
+            elif name in BUILTIN_FUNCTIONS:
+                add((section, name), f"'{name}' is a built-in function; choose another name")
+    for name in scenario.tables:
+        if name in scenario.parameters:
+            add(("tables", name), f"'{name}' is both a table and a parameter")
+
+
+def _payoff_blocks(scenario: Scenario) -> Iterator[tuple[tuple, Payoffs | Any]]:
+    for state, block in scenario.payoffs.items():
+        yield ("payoffs", state), block
+    for i, tp in enumerate(scenario.transition_payoffs):
+        yield ("transition_payoffs", i), tp
+    for sname, strat in scenario.strategies.items():
+        for state, block in strat.payoffs.items():
+            yield ("strategies", sname, "payoffs", state), block
+        if strat.programme is not None:
+            yield ("strategies", sname, "programme", "one_off"), strat.programme.one_off
+            yield ("strategies", sname, "programme", "per_cycle"), strat.programme.per_cycle
+
+
+def _check_references(scenario: Scenario, add: Any) -> None:
+    states = scenario.states
+
+    def state_ref(path: tuple, name: str | None) -> None:
+        if name is not None and name not in states:
+            add(path, f"unknown state '{name}'{closest(name, states)}")
+
+    def check_rows(path: tuple, rows: dict, shared: dict | None) -> None:
+        for frm, row in rows.items():
+            state_ref(path + (frm,), frm)
+            if frm in states and states[frm].absorbing:
+                add(
+                    path + (frm,),
+                    f"state '{frm}' is absorbing (it keeps everyone); remove its row or its "
+                    "'absorbing: true'",
+                )
+            for to in row:
+                state_ref(path + (frm, to), to)
+            merged = {**(shared or {}).get(frm, {}), **row}
+            n_rest = sum(v is COMPLEMENT for v in merged.values())
+            if n_rest > 1:
+                add(path + (frm,), f"row '{frm}' has {n_rest} 'complement' entries; at most one")
+
+    check_rows(("transitions",), scenario.transitions, None)
+    for name, state in states.items():
+        if not state.absorbing and name not in scenario.transitions:
+            add(
+                ("states", name),
+                f"state '{name}' has no row in transitions; give its row or mark it "
+                "'absorbing: true'",
+            )
+    for state in scenario.settings.start:
+        state_ref(("settings", "start", state), state)
+    for sname, strat in scenario.strategies.items():
+        check_rows(("strategies", sname, "transitions"), strat.transitions, scenario.transitions)
+        for state in strat.start or {}:
+            state_ref(("strategies", sname, "start", state), state)
+        for pname in strat.parameters:
+            if pname not in scenario.parameters:
+                add(
+                    ("strategies", sname, "parameters", pname),
+                    f"unknown parameter '{pname}'{closest(pname, scenario.parameters)}: a "
+                    "strategy may only set parameters defined under 'parameters'",
+                )
+    for path, block in _payoff_blocks(scenario):
+        if path[0] == "transition_payoffs":
+            state_ref(path + ("from",), block.from_)
+            state_ref(path + ("to",), block.to)
+        elif path[-2] == "payoffs":
+            state_ref(path, path[-1])
+        for service in block.utilisation:
+            if service not in scenario.services:
+                add(
+                    path + ("utilisation", service),
+                    f"unknown service '{service}'{closest(service, scenario.services)}; "
+                    "declare it under 'services'",
+                )
+        for role in block.clinician_hours:
+            if role not in scenario.roles:
+                add(
+                    path + ("clinician_hours", role),
+                    f"unknown role '{role}'{closest(role, scenario.roles)}; declare it under "
+                    "'roles'",
+                )
+        for category in block.costs:
+            if not NAME_PATTERN.match(category):
+                add(path + ("costs", category), f"'{category}' is not a valid cost category name")
+
+
+def _expressions(scenario: Scenario) -> Iterator[tuple[tuple, Expression, str]]:
+    """Every expression with its path and context: 'parameter' or 'cycle'."""
+    for name, p in scenario.parameters.items():
+        yield ("parameters", name, "value"), p.value, "parameter"
+    for state, e in scenario.settings.start.items():
+        yield ("settings", "start", state), e, "parameter"
+    for name, svc in scenario.services.items():
+        if svc.unit_cost is not None:
+            yield ("services", name, "unit_cost"), svc.unit_cost, "parameter"
+    for name, role in scenario.roles.items():
+        if role.hourly_cost is not None:
+            yield ("roles", name, "hourly_cost"), role.hourly_cost, "parameter"
+    for frm, row in scenario.transitions.items():
+        for to, e in row.items():
+            if e is not COMPLEMENT:
+                yield ("transitions", frm, to), e, "cycle"
+    for path, block in _payoff_blocks(scenario):
+        for field in ("costs", "utilisation", "clinician_hours"):
+            for key, e in getattr(block, field).items():
+                yield path + (field, key), e, "cycle"
+        for field in ("utility", "qalys"):
+            e = getattr(block, field, None)
+            if e is not None:
+                yield path + (field,), e, "cycle"
+    for sname, strat in scenario.strategies.items():
+        base = ("strategies", sname)
+        for pname, e in strat.parameters.items():
+            yield base + ("parameters", pname), e, "parameter"
+        for state, e in (strat.start or {}).items():
+            yield base + ("start", state), e, "parameter"
+        for frm, row in strat.transitions.items():
+            for to, e in row.items():
+                if e is not COMPLEMENT:
+                    yield base + ("transitions", frm, to), e, "cycle"
+        for level, lvl in (strat.engagement or {}).items():
+            for field in ("share", "effect", "resource_use"):
+                e = getattr(lvl, field)
+                if e is not COMPLEMENT:
+                    yield base + ("engagement", level, field), e, "parameter"
+
+
+def _check_expression(scenario: Scenario, path: tuple, expr: Expression, context: str, add: Any) -> None:
+    params = set(scenario.parameters)
+    known = params | CYCLE_NAMES if context == "cycle" else params
+    for message in check_names(expr, known, set(BUILTIN_FUNCTIONS) | set(scenario.tables)):
+        extra = ""
+        if context == "parameter" and any(n in CYCLE_NAMES for n in expr.names - params):
+            extra = (
+                " (parameters, starting shares, unit costs and engagement are fixed over time; "
+                "use cycle, age or time_in_state in transitions and payoffs)"
+            )
+        add(path, message + extra)
+    if "age" in expr.names and scenario.settings.start_age is None:
+        add(path, "uses 'age' but settings.start_age is not given")
+
+
+def _parameter_graph(scenario: Scenario) -> dict[str, set[str]]:
+    """Each parameter -> the parameters its value (or a strategy's value of it) uses."""
+    params = scenario.parameters
+    graph = {name: set(p.value.names) & set(params) for name, p in params.items()}
+    for strat in scenario.strategies.values():
+        for name, e in strat.parameters.items():
+            if name in graph:
+                graph[name] |= set(e.names) & set(params)
+    return graph
+
+
+def _check_parameter_order(scenario: Scenario, add: Any) -> None:
+    try:
+        parameter_order(scenario)
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1]
+        add(("parameters", cycle[0]), "circular definition: " + " -> ".join(cycle))
+
+
+def parameter_order(scenario: Scenario) -> list[str]:
+    """Parameter names in an order where each comes after those it uses.
+
+    Raises
+    ------
+    graphlib.CycleError
+        When the definitions are circular.
+    """
+    return list(graphlib.TopologicalSorter(_parameter_graph(scenario)).static_order())

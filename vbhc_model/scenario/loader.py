@@ -1,0 +1,262 @@
+"""Scenario file -> :class:`Scenario`: YAML parsing, schema validation and clear messages.
+
+Every problem becomes an :class:`~vbhc_model.errors.Issue` naming the file, the key path and,
+where the YAML tells it, the line; all issues of a file are reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from vbhc_model.errors import Issue, ScenarioError
+from vbhc_model.scenario.schema import Scenario
+
+Path_ = tuple[str | int, ...]
+
+MAX_FILE_BYTES = 5_000_000
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a scenario came from: its file, SHA-256 and the line of each key path."""
+
+    file: str
+    sha256: str
+    lines: dict[Path_, int] = field(default_factory=dict, repr=False)
+
+    def line(self, path: Path_) -> int | None:
+        """The line of ``path``, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return None
+
+    def issue(self, path: Path_, message: str) -> Issue:
+        """An :class:`Issue` at ``path`` in this file."""
+        return Issue(self.file, format_path(path), message, self.line(path))
+
+
+def format_path(path: Path_) -> str:
+    """``('states', 'A', 'tunnel')`` -> ``'states.A.tunnel'``; list indices as ``[i]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def closest(word: str, candidates: Any) -> str:
+    """A " did you mean 'x'?" hint, or ''."""
+    match = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[tuple]) -> None:
+    """Record the line of every key path, and find duplicate or non-text keys."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            line = key_node.start_mark.line + 1
+            if key_node.tag != "tag:yaml.org,2002:str":
+                hint = (
+                    " (YAML reads yes/no/on/off/true/false as booleans and bare numbers as "
+                    "numbers: quote the key)"
+                )
+                problems.append((path + (key,), f"key {key!r} is not text{hint}", line))
+            if key in seen:
+                problems.append(
+                    (path + (key,), f"duplicate key '{key}' (first at line {seen[key]})", line)
+                )
+            seen.setdefault(key, line)
+            lines.setdefault(path + (key,), line)
+            _walk(value_node, path + (key,), lines, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines.setdefault(path + (i,), item.start_mark.line + 1)
+            _walk(item, path + (i,), lines, problems)
+
+
+def read_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
+    """Parse YAML text, returning the data and the line of each key path.
+
+    Raises
+    ------
+    ScenarioError
+        Not YAML, duplicate keys, or keys that are not text.
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError([Issue(file, "", f"not valid YAML: {problem}", line)]) from None
+    lines: dict[Path_, int] = {}
+    problems: list[tuple] = []
+    if node is not None:
+        _walk(node, (), lines, problems)
+    if problems:
+        raise ScenarioError([Issue(file, format_path(p), m, ln) for p, m, ln in problems])
+    return data, lines
+
+
+def _model_at(loc: Path_) -> type[BaseModel] | None:
+    """The pydantic model class that owns the last key of ``loc`` (for typo suggestions)."""
+    model: Any = Scenario
+    for part in loc[:-1]:
+        if model is None:
+            return None
+        info = model.model_fields.get(part) if isinstance(part, str) else None
+        if info is None:
+            # A key of a dict field, or a list index: step into the value type.
+            continue
+        model = _inner_model(info.annotation)
+    return model
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    """The BaseModel class inside an annotation such as ``dict[str, State] | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _message(err: dict) -> str:
+    kind, loc, value = err["type"], err["loc"], err.get("input")
+    if kind == "missing":
+        return f"missing required key '{loc[-1]}'"
+    if kind == "extra_forbidden":
+        model = _model_at(loc)
+        valid = [f.alias or n for n, f in model.model_fields.items()] if model else []
+        hint = closest(loc[-1], valid)
+        if not hint and valid:
+            hint = f" (valid keys: {', '.join(valid)})"
+        return f"unknown key '{loc[-1]}'{hint}"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        options = [o.strip().strip("'") for o in expected.replace(" or ", ",").split(",")]
+        return f"must be one of {expected}; got {value!r}{closest(value, options)}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping of keys to values, got {_describe(value)}"
+    if kind == "list_type":
+        return f"expected a list, got {_describe(value)}"
+    if kind in ("float_parsing", "float_type", "int_parsing", "int_type", "int_from_float"):
+        want = "a whole number" if kind.startswith("int") else "a number"
+        return f"expected {want}, got {_describe(value)}"
+    if kind in ("string_type",):
+        return f"expected text, got {_describe(value)}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"expected true or false, got {_describe(value)}"
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    msg = str(err["msg"])
+    return f"{msg[:1].lower()}{msg[1:]}, got {_describe(value)}"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (an empty value)"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def parse_scenario(data: Any, source: Source) -> Scenario:
+    """Validate parsed YAML data against the schema and the whole-file checks.
+
+    Raises
+    ------
+    ScenarioError
+        With one issue per problem found.
+    """
+    # Imported here: checks needs the schema types, and the schema must not import checks.
+    from vbhc_model.scenario.checks import check_scenario
+
+    if not isinstance(data, dict):
+        what = "empty" if data is None else f"a {type(data).__name__}"
+        raise ScenarioError(
+            [Issue(source.file, "", f"a scenario must be a mapping of sections, but the file is {what}")]
+        )
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        issues = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not _is_pydantic_tag(p))
+            issues.append(source.issue(loc, _message(err)))
+        raise ScenarioError(issues) from None
+    scenario._source = source
+    issues = check_scenario(scenario)
+    if issues:
+        raise ScenarioError(issues)
+    return scenario
+
+
+def _is_pydantic_tag(part: Any) -> bool:
+    # Pydantic puts validator names into error locations, e.g. 'function-plain[...]'.
+    return isinstance(part, str) and ("[" in part and part.endswith("]"))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, parse and validate a scenario file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A YAML scenario file.
+
+    Returns
+    -------
+    Scenario
+        The validated scenario; ``scenario.source`` holds the file name, SHA-256 and lines.
+
+    Raises
+    ------
+    ScenarioError
+        For every problem in the file, each naming the file, key path and line.
+
+    Examples
+    --------
+    >>> from vbhc_model.scenario import load_scenario, default_scenario_path
+    >>> scenario = load_scenario(default_scenario_path())
+    >>> list(scenario.strategies)[0]
+    'usual_care'
+    """
+    path = Path(path)
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError([Issue(file, "", "file not found")]) from None
+    except IsADirectoryError:
+        raise ScenarioError([Issue(file, "", "is a directory, not a scenario file")]) from None
+    except OSError as exc:
+        raise ScenarioError([Issue(file, "", f"cannot be read: {exc.strerror}")]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError([Issue(file, "", f"is {len(raw):,} bytes; the limit is {MAX_FILE_BYTES:,}")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError([Issue(file, "", f"is not UTF-8 text (byte {exc.start})")]) from None
+    data, lines = read_yaml(text, file)
+    source = Source(file=file, sha256=hashlib.sha256(raw).hexdigest(), lines=lines)
+    return parse_scenario(data, source)

@@ -1,0 +1,402 @@
+"""The scenario file schema: typed, immutable, with every field documented.
+
+The models here check the shape of a scenario file (keys, types, ranges). Checks that need the
+whole file (unknown state names, circular parameters, rows that do not sum to one) live in
+:mod:`vbhc_model.scenario.checks` and :mod:`vbhc_model.model.build`. ``vbhc schema`` prints the JSON
+Schema generated from these models, so editors can autocomplete and check scenario files.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from vbhc_model.errors import ExpressionError
+from vbhc_model.scenario.expressions import Expression, parse_expression
+
+#: Names the engine provides to expressions; scenario names may not shadow them.
+TIME_NAMES = frozenset({"cycle", "time", "age"})
+RESERVED_NAMES = TIME_NAMES | {
+    "time_in_state",
+    "cycle_length",
+    "engagement_effect",
+    "engagement_resource_use",
+    "complement",
+}
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+class Complement:
+    """The rest of a row (or of the engagement shares): one minus the other entries."""
+
+    _instance: Complement | None = None
+
+    def __new__(cls) -> Complement:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "complement"
+
+
+COMPLEMENT = Complement()
+
+
+def _to_expression(value: Any) -> Expression:
+    if isinstance(value, Expression):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected a number or an expression, got {value!r}")
+    if isinstance(value, str) and value.strip() == "complement":
+        raise ValueError("'complement' is only allowed in a transition row or engagement shares")
+    try:
+        return parse_expression(value)
+    except ExpressionError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _to_expression_or_complement(value: Any) -> Expression | Complement:
+    if isinstance(value, str) and value.strip() == "complement":
+        return COMPLEMENT
+    return _to_expression(value)
+
+
+_EXPR_SCHEMA = {
+    "anyOf": [{"type": "number"}, {"type": "string"}],
+    "description": "A number or an expression of parameters (see docs/scenario-format.md).",
+}
+Expr = Annotated[Any, PlainValidator(_to_expression), WithJsonSchema(_EXPR_SCHEMA)]
+ExprOrComplement = Annotated[
+    Any,
+    PlainValidator(_to_expression_or_complement),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "number"}, {"type": "string"}],
+            "description": "A probability expression, or 'complement' for the rest of the row.",
+        }
+    ),
+]
+
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(day|week|month|year)s?\s*$")
+_YEARS_PER_UNIT = {"day": 1 / 365.25, "week": 7 / 365.25, "month": 1 / 12, "year": 1.0}
+
+
+def _to_years(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as '1 month' or a number of years, got {value!r}")
+    if isinstance(value, (int, float)):
+        years = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        years = float(m.group(1)) * _YEARS_PER_UNIT[m.group(2)]
+    else:
+        raise ValueError(
+            f"expected a duration such as '1 month', '4 weeks', '1 year' or a number of years, "
+            f"got {value!r}"
+        )
+    if not years > 0:
+        raise ValueError(f"must be positive, got {value!r}")
+    return years
+
+
+Years = Annotated[
+    float,
+    PlainValidator(_to_years),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}],
+            "description": "A number of years, or text such as '1 month', '4 weeks', '1 year'.",
+        }
+    ),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, populate_by_name=True
+    )
+
+
+class Metadata(_Model):
+    """Who and what the scenario is for; shown in results and reports."""
+
+    title: str = Field(min_length=1)
+    description: str = ""
+    currency: str = Field(min_length=1, description="ISO 4217 code, e.g. USD, AUD, GBP.")
+    price_year: int | None = Field(None, ge=1900, le=2200, description="Omit if not stated.")
+    perspective: str = Field(min_length=1, description="e.g. 'health care payer', 'societal'.")
+    country: str = Field(min_length=1)
+    sources: list[str] = Field(default_factory=list)
+
+
+class Discount(_Model):
+    """Annual discount rates, as fractions (0.035 for 3.5%)."""
+
+    costs: float = Field(ge=0.0, le=0.25)
+    effects: float = Field(ge=0.0, le=0.25)
+
+    @field_validator("costs", "effects", mode="before")
+    @classmethod
+    def _fraction_not_percent(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= 25:
+            raise ValueError(
+                f"discount rates are fractions per year (0.035 for 3.5%), got {v}; "
+                f"did you mean {v / 100:g}?"
+            )
+        return v
+
+
+class Settings(_Model):
+    """How the cohort model is run."""
+
+    cycle_length: Years = Field(description="Cycle length: '1 month', '1 year', or years.")
+    n_cycles: int = Field(ge=1, le=100_000, description="Number of cycles (transitions).")
+    discount: Discount
+    within_cycle_correction: Literal["none", "half_cycle", "trapezoidal", "simpson"] = "none"
+    count_start: bool = Field(
+        False,
+        description="With within_cycle_correction 'none': count the starting distribution "
+        "(cycle k uses the state membership at its start) instead of the end of each cycle.",
+    )
+    discount_timing: Literal["start", "middle", "end"] | None = Field(
+        None,
+        description="When in cycle k its payoffs are discounted. Default: 'end' for "
+        "none/count_start false, 'start' for count_start true and for half_cycle.",
+    )
+    start: dict[str, Expr] = Field(description="Starting share of the cohort in each state.")
+    start_age: float | None = Field(None, ge=0, le=130)
+    wtp: list[float] = Field(min_length=1, description="Willingness-to-pay values per unit effect.")
+    effect: Literal["qalys", "life_years"] = "qalys"
+    cohort_size: int = Field(1, ge=1, description="People in the cohort, for totals in tables.")
+    seed: int = Field(20251122, ge=0)
+
+    @field_validator("wtp")
+    @classmethod
+    def _wtp_non_negative(cls, v: list[float]) -> list[float]:
+        bad = [w for w in v if w < 0]
+        if bad:
+            raise ValueError(f"willingness-to-pay values must be >= 0, got {bad[0]}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.count_start and self.within_cycle_correction != "none":
+            raise ValueError(
+                "count_start applies only to within_cycle_correction 'none' "
+                f"(got '{self.within_cycle_correction}', which counts both ends of each cycle)"
+            )
+        if self.within_cycle_correction == "simpson" and self.n_cycles % 2:
+            raise ValueError(
+                f"Simpson's 1/3 rule needs an even n_cycles, got {self.n_cycles}"
+            )
+        if self.discount_timing and self.within_cycle_correction in ("trapezoidal", "simpson"):
+            raise ValueError(
+                "discount_timing applies to 'none' and 'half_cycle'; trapezoidal and Simpson "
+                "discount at each trace row's own time"
+            )
+        return self
+
+
+_DISTRIBUTIONS = (
+    "fixed",
+    "beta",
+    "gamma",
+    "lognormal",
+    "normal",
+    "truncnormal",
+    "uniform",
+    "triangular",
+    "dirichlet",
+    "mvnormal",
+)
+
+
+class Distribution(_Model):
+    """A parameter's uncertainty distribution, sampled in the probabilistic analysis.
+
+    ``type`` names the family; the other keys give its parameters in one of the accepted forms
+    (natural parameters, mean and sd/se, or a 95% interval); docs/scenario-format.md lists them.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: Literal[_DISTRIBUTIONS]  # type: ignore[valid-type]
+
+
+class Parameter(_Model):
+    """A model input: a base value (number or expression), its uncertainty and its source."""
+
+    value: Expr
+    source: str = Field(min_length=1, description="Seed file, paper and table, or ASSUMPTION.")
+    distribution: Distribution | None = None
+    unit: str = ""
+    description: str = ""
+
+
+class Table(_Model):
+    """A lookup table used as a function in expressions, e.g. ``mortality(age)``."""
+
+    x: list[float] = Field(min_length=1)
+    y: list[float] = Field(min_length=1)
+    kind: Literal["step", "linear"] = Field(
+        "step",
+        description="step: the y of the largest x <= the argument (the first y below x[0]); "
+        "linear: linear interpolation, constant beyond the ends.",
+    )
+    source: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Table:
+        if len(self.x) != len(self.y):
+            raise ValueError(f"x has {len(self.x)} values but y has {len(self.y)}")
+        if any(b <= a for a, b in zip(self.x, self.x[1:], strict=False)):
+            raise ValueError("x must be strictly increasing")
+        return self
+
+
+class State(_Model):
+    """A health state. ``tunnel: N`` tracks time in state 1..N (N means N or more)."""
+
+    label: str = ""
+    description: str = ""
+    absorbing: bool = False
+    alive: bool = True
+    tunnel: int = Field(1, ge=1, le=1200)
+
+
+class Payoffs(_Model):
+    """Values accrued per cycle in a state (or once, in a one-off block)."""
+
+    costs: dict[str, Expr] = Field(default_factory=dict, description="Cost per cycle by category.")
+    utility: Expr | None = Field(None, description="Utility (per year; QALYs = utility x years).")
+    utilisation: dict[str, Expr] = Field(default_factory=dict, description="Count per cycle.")
+    clinician_hours: dict[str, Expr] = Field(default_factory=dict, description="Hours per cycle.")
+
+
+class TransitionPayoff(_Model):
+    """A one-off value on a transition, e.g. the cost of death or of entering a state."""
+
+    from_: str | None = Field(None, alias="from", description="Source state; omit for any.")
+    to: str
+    costs: dict[str, Expr] = Field(default_factory=dict)
+    qalys: Expr | None = Field(None, description="One-off QALY change (negative for a loss).")
+    utilisation: dict[str, Expr] = Field(default_factory=dict)
+    clinician_hours: dict[str, Expr] = Field(default_factory=dict)
+
+
+class Service(_Model):
+    """A healthcare service counted in utilisation; optionally costed per unit."""
+
+    label: str = ""
+    unit: str = "contacts"
+    unit_cost: Expr | None = None
+    category: str | None = Field(None, description="Cost category its unit costs add to.")
+
+    @model_validator(mode="after")
+    def _cost_needs_category(self) -> Service:
+        if (self.unit_cost is None) != (self.category is None):
+            raise ValueError("give both unit_cost and category, or neither")
+        return self
+
+
+class Role(_Model):
+    """A clinician role whose time is counted; optionally costed per hour."""
+
+    label: str = ""
+    hourly_cost: Expr | None = None
+    category: str | None = None
+
+    @model_validator(mode="after")
+    def _cost_needs_category(self) -> Role:
+        if (self.hourly_cost is None) != (self.category is None):
+            raise ValueError("give both hourly_cost and category, or neither")
+        return self
+
+
+class OneOff(_Model):
+    """One-off programme resources at the start (no utility)."""
+
+    costs: dict[str, Expr] = Field(default_factory=dict)
+    utilisation: dict[str, Expr] = Field(default_factory=dict)
+    clinician_hours: dict[str, Expr] = Field(default_factory=dict)
+
+
+class Programme(_Model):
+    """A strategy's own programme: resources at the start and per cycle while it runs.
+
+    ``per_cycle`` accrues to the living cohort in cycles 1..duration. Both blocks are scaled by
+    the engagement level's ``resource_use``.
+    """
+
+    duration: int = Field(0, ge=0, description="Cycles the programme runs (0: one-off only).")
+    one_off: OneOff = Field(default_factory=OneOff)
+    per_cycle: OneOff = Field(default_factory=OneOff)
+
+
+class EngagementLevel(_Model):
+    """A share of the cohort with its own effect and resource use (e.g. drop-outs)."""
+
+    label: str = ""
+    share: ExprOrComplement
+    effect: Expr = Field(
+        default_factory=lambda: parse_expression(1.0),
+        description="Available to expressions as engagement_effect.",
+    )
+    resource_use: Expr = Field(
+        default_factory=lambda: parse_expression(1.0),
+        description="Scales programme resources; available as engagement_resource_use.",
+    )
+
+
+class Strategy(_Model):
+    """A strategy: the shared model with its own overrides."""
+
+    label: str = ""
+    description: str = ""
+    parameters: dict[str, Expr] = Field(
+        default_factory=dict, description="Values of existing parameters in this strategy."
+    )
+    start: dict[str, Expr] | None = None
+    transitions: dict[str, dict[str, ExprOrComplement]] = Field(default_factory=dict)
+    payoffs: dict[str, Payoffs] = Field(default_factory=dict)
+    programme: Programme | None = None
+    engagement: dict[str, EngagementLevel] | None = None
+
+
+class Scenario(_Model):
+    """A whole scenario file. Load one with :func:`vbhc_model.scenario.load_scenario`."""
+
+    metadata: Metadata
+    settings: Settings
+    parameters: dict[str, Parameter] = Field(default_factory=dict)
+    tables: dict[str, Table] = Field(default_factory=dict)
+    states: dict[str, State] = Field(min_length=1)
+    transitions: dict[str, dict[str, ExprOrComplement]]
+    payoffs: dict[str, Payoffs] = Field(default_factory=dict)
+    transition_payoffs: list[TransitionPayoff] = Field(default_factory=list)
+    services: dict[str, Service] = Field(default_factory=dict)
+    roles: dict[str, Role] = Field(default_factory=dict)
+    strategies: dict[str, Strategy] = Field(min_length=1)
+
+    _source: Any = PrivateAttr(None)
+
+    @property
+    def source(self) -> Any:
+        """The :class:`~vbhc_model.scenario.loader.Source` this scenario was loaded from."""
+        return self._source
+
+    @property
+    def name(self) -> str:
+        """A short name: the file's stem (``chronic_pain_us``)."""
+        return Path(self._source.file).stem if self._source else "scenario"
