@@ -1,0 +1,145 @@
+"""The ``vbhc`` command line: thin, options in, the public API called, results printed.
+
+A user's mistake (a :class:`~vbhc_model.errors.VbhcError`) is printed as a message with exit
+code 2; anything else is a bug in vbhc_model and says so (exit 1; ``VBHC_DEBUG=1`` shows the
+traceback).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import vbhc_model
+from vbhc_model.errors import ScenarioError, VbhcError
+
+app = typer.Typer(
+    name="vbhc",
+    help="Cost-effectiveness and value modelling of health programmes (Markov cohort).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+USER_ERROR = 2
+
+
+def _user_errors(func):
+    """Turn user errors into a message and exit code 2, and bugs into a clear report."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except VbhcError as exc:
+            n = len(exc.issues) if isinstance(exc, ScenarioError) else 1
+            typer.echo(f"error: {exc}" if n == 1 else f"{n} errors:\n{exc}", err=True)
+            raise typer.Exit(USER_ERROR) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            if os.environ.get("VBHC_DEBUG"):
+                raise
+            typer.echo(
+                f"internal error: {type(exc).__name__}: {exc}\nThis is a bug in vbhc_model "
+                f"{vbhc_model.__version__}; please report it with the command and scenario "
+                "(set VBHC_DEBUG=1 for the traceback).",
+                err=True,
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vbhc_model {vbhc_model.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """vbhc: run scenario files and read their value for money."""
+
+
+@app.command()
+@_user_errors
+def run(
+    scenario: Annotated[
+        Path | None, typer.Argument(help="Scenario file (default: the chronic-pain scenario).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Results directory [results/<scenario>/].")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing results directory.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+    trace: Annotated[
+        bool, typer.Option(help="Keep the state trace and per-cycle outcomes in outcomes.nc.")
+    ] = False,
+) -> None:
+    """Run a scenario: print the frontier table, write outcomes.nc and summary.csv."""
+    from vbhc_model.api import default_out_dir, run_scenario, write_run
+    from vbhc_model.report.table import format_table
+    from vbhc_model.analysis.summary import to_records
+    from vbhc_model.scenario import load_scenario, default_scenario_path
+
+    loaded = load_scenario(scenario if scenario is not None else default_scenario_path())
+    target = out if out is not None else default_out_dir(loaded)
+    if target.exists() and not force:  # fail before computing, not after
+        raise VbhcError(f"{target}: already exists; choose another --out or pass --force")
+    result = run_scenario(loaded, trace=trace)
+    written = write_run(result, target, force=force)
+    if as_json:
+        typer.echo(json.dumps(to_records(result.table), indent=2))
+    else:
+        typer.echo(format_table(result.table))
+        typer.echo(f"\nwrote {written / 'outcomes.nc'} and {written / 'summary.csv'}")
+
+
+@app.command()
+@_user_errors
+def validate(
+    scenarios: Annotated[list[Path], typer.Argument(help="Scenario files to check.")],
+) -> None:
+    """Check scenario files: schema, references, and the base case's numbers."""
+    from vbhc_model.parameters import base_draws
+    from vbhc_model.scenario import load_scenario
+    from vbhc_model.simulate import simulate
+
+    issues = []
+    for path in scenarios:
+        try:
+            sc = load_scenario(path)
+            simulate(sc, base_draws(sc))
+        except ScenarioError as exc:
+            issues.extend(exc.issues)
+            continue
+        typer.echo(
+            f"ok: {path} ({len(sc.strategies)} strategies, {len(sc.states)} states, "
+            f"{len(sc.parameters)} parameters)"
+        )
+    if issues:
+        raise ScenarioError(issues)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files (for editors)."""
+    from vbhc_model.scenario.schema import Scenario
+
+    doc = Scenario.model_json_schema(by_alias=True)
+    doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    doc["title"] = "vbhc_model scenario file"
+    typer.echo(json.dumps(doc, indent=2))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

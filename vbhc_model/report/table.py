@@ -1,0 +1,49 @@
+"""The frontier table as text for the terminal."""
+
+from __future__ import annotations
+
+import math
+
+import xarray as xr
+
+from vbhc_model import dims
+from vbhc_model.analysis.summary import EFFECT_LABELS
+
+
+def _num(x: float, digits: int) -> str:
+    return "-" if x is None or math.isnan(x) else f"{x:,.{digits}f}"
+
+
+def format_table(table: xr.Dataset) -> str:
+    """Strategy, cost, effect, increments, ICER and status, one line per strategy.
+
+    Examples
+    --------
+    >>> from vbhc_model.api import run_scenario
+    >>> print(format_table(run_scenario().table).splitlines()[2][:8])
+    strategy
+    """
+    eff = EFFECT_LABELS.get(table.attrs.get("effect", "qalys"), "effect")
+    cur = table.attrs.get("currency", "")
+    py = table.attrs.get("price_year", "")
+    header = ["strategy", f"cost ({cur})", eff, "inc. cost", f"inc. {eff}",
+              f"ICER ({cur}/{eff})", "status"]
+    rows = []
+    for s in table[dims.STRATEGY].values:
+        t = table.sel({dims.STRATEGY: s})
+        rows.append([
+            str(s), _num(float(t["cost"]), 0), _num(float(t["effect"]), 4),
+            _num(float(t["inc_cost"]), 0), _num(float(t["inc_effect"]), 4),
+            _num(float(t["icer"]), 0), str(t["status"].values),
+        ])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    fmt = ["<", ">", ">", ">", ">", ">", "<"]
+
+    def line(r: list[str]) -> str:
+        return "  ".join(f"{c:{a}{w}}" for c, a, w in zip(r, fmt, widths)).rstrip()
+
+    title = f"{table.attrs.get('scenario_title', '')}"
+    note = f"per person; costs in {cur} {py}; discounted".replace(" not stated", "")
+    out = [title, note, line(header), line(["-" * w for w in widths])]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
