@@ -287,8 +287,8 @@ def test_size_limits():
     with pytest.raises(ExpressionError, match="nested too deeply"):
         parse_expression("-" * 1999 + "1")
     with pytest.raises(ExpressionError, match="nested too deeply"):
-        parse_expression("f(" * 41 + "x" + ")" * 41)
-    assert parse_expression("f(" * 40 + "x" + ")" * 40).functions == {"f"}
+        parse_expression("f(" * 101 + "x" + ")" * 101)
+    assert parse_expression("f(" * 100 + "x" + ")" * 100).functions == {"f"}
     with pytest.raises(ExpressionError, match="too large"):
         parse_expression("f(" + ", ".join(["a"] * 600) + ")")
 

@@ -39,7 +39,7 @@ from vbhc_model.errors import ExpressionError
 __all__ = ["BUILTIN_FUNCTIONS", "Expression", "check_names", "parse_expression"]
 
 MAX_LENGTH = 2000  # characters
-MAX_DEPTH = 40  # levels of nesting below the top node
+MAX_DEPTH = 100  # levels of nesting below the top node (a sum of n terms nests n deep)
 MAX_NODES = 500  # names, numbers, operations and calls
 _INF = float("inf")
 
