@@ -1,0 +1,86 @@
+"""The command line, end to end through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+
+import xarray as xr
+from typer.testing import CliRunner
+
+from tests.conftest import SCENARIOS
+from vbhc_model import __version__
+from vbhc_model.cli import app
+
+runner = CliRunner()
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert __version__ in result.output
+
+
+def test_run_default_prints_frontier_and_writes_files(tmp_path):
+    out = tmp_path / "res"
+    result = runner.invoke(app, ["run", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for name in ("usual_care", "coach_cbt", "paintrainer", "ipp", "ICER", "frontier"):
+        assert name in result.output
+    ds = xr.open_dataset(out / "outcomes.nc")
+    assert set(ds["strategy"].values) == {"usual_care", "coach_cbt", "paintrainer", "ipp"}
+    assert ds.attrs["engine"] == "cohort" and len(ds.attrs["scenario_sha256"]) == 64
+    ds.close()
+    lines = (out / "summary.csv").read_text().splitlines()
+    assert lines[0].startswith("strategy,label,cost,effect")
+    assert len(lines) == 5
+
+
+def test_run_json_parses(tmp_path):
+    result = runner.invoke(app, ["run", "--json", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0
+    records = json.loads(result.stdout)
+    assert [r["strategy"] for r in records][0] == "usual_care"
+    for rec in records:
+        assert {"strategy", "cost", "qalys", "icer", "status"} <= set(rec)
+        assert rec["status"] in {"frontier", "dominated", "extendedly dominated"}
+
+
+def test_run_trace_keeps_trace(tmp_path):
+    out = tmp_path / "r"
+    result = runner.invoke(app, ["run", str(SCENARIOS / "reference" / "thr_dmhee.yaml"),
+                                 "--trace", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    ds = xr.open_dataset(out / "outcomes.nc")
+    assert ds["trace"].sizes["cycle"] == 61
+    assert float(ds["trace"].sum("state").min()) > 1 - 1e-12
+    ds.close()
+
+
+def test_force_replaces_existing_results(tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "marker").write_text("x")
+    result = runner.invoke(app, ["run", "--out", str(out), "--force"])
+    assert result.exit_code == 0
+    assert not (out / "marker").exists() and (out / "outcomes.nc").exists()
+
+
+def test_validate_shipped_scenarios():
+    files = sorted(SCENARIOS.glob("*.yaml")) + sorted((SCENARIOS / "reference").glob("*.yaml"))
+    result = runner.invoke(app, ["validate", *map(str, files)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("ok:") == len(files) >= 6
+
+
+def test_schema_is_json_schema():
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0
+    doc = json.loads(result.output)
+    assert {"metadata", "settings", "states", "transitions", "strategies"} <= set(doc["properties"])
+    assert "Settings" in doc["$defs"]
+
+
+def test_missing_file_is_a_user_error(tmp_path):
+    result = runner.invoke(app, ["run", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "file not found" in result.output and "Traceback" not in result.output

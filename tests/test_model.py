@@ -1,0 +1,208 @@
+"""Model building: tunnels, engagement strata, programmes, unit costs, invariants."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+
+from tests.conftest import SCENARIOS
+from vbhc_model.api import run_scenario
+from vbhc_model.parameters import base_draws
+from vbhc_model.scenario import load_scenario
+from vbhc_model.simulate import simulate
+
+HEADER = """
+metadata: {title: t, currency: USD, price_year: 2025, perspective: payer, country: US}
+settings:
+  cycle_length: 1 year
+  n_cycles: 8
+  discount: {costs: 0.03, effects: 0.03}
+  start: {well: 1}
+  wtp: [50000]
+"""
+
+
+def load(tmp_path, body: str, name: str = "s.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(HEADER) + textwrap.dedent(body))
+    return load_scenario(path)
+
+
+TUNNEL = """
+parameters:
+  p_sick: {value: 0.2, source: test}
+states:
+  well: {}
+  sick: {tunnel: 3}
+  dead: {absorbing: true, alive: false}
+transitions:
+  well: {sick: p_sick, well: complement}
+  sick: {dead: 0.1 * time_in_state, well: 0.05, sick: complement}
+payoffs:
+  well: {utility: 0.9}
+  sick: {utility: 0.6, costs: {care: 100 * time_in_state}}
+strategies:
+  a: {}
+"""
+
+EXPANDED = """
+parameters:
+  p_sick: {value: 0.2, source: test}
+states:
+  well: {}
+  sick1: {}
+  sick2: {}
+  sick3: {}
+  dead: {absorbing: true, alive: false}
+transitions:
+  well: {sick1: p_sick, well: complement}
+  sick1: {dead: 0.1, well: 0.05, sick2: complement}
+  sick2: {dead: 0.2, well: 0.05, sick3: complement}
+  sick3: {dead: 0.3, well: 0.05, sick3: complement}
+payoffs:
+  well: {utility: 0.9}
+  sick1: {utility: 0.6, costs: {care: 100}}
+  sick2: {utility: 0.6, costs: {care: 200}}
+  sick3: {utility: 0.6, costs: {care: 300}}
+strategies:
+  a: {}
+"""
+
+
+def test_tunnel_equals_hand_expanded_states(tmp_path):
+    t = load(tmp_path, TUNNEL, "t.yaml")
+    e = load(tmp_path, EXPANDED, "e.yaml")
+    out_t = simulate(t, base_draws(t), trace=True)
+    out_e = simulate(e, base_draws(e), trace=True)
+    for var in ("total_cost", "qalys", "life_years"):
+        np.testing.assert_allclose(out_t[var].values, out_e[var].values, rtol=1e-12)
+    sick = out_e["trace"].sel(state=["sick1", "sick2", "sick3"]).sum("state")
+    np.testing.assert_allclose(out_t["trace"].sel(state="sick").values, sick.values, rtol=1e-12)
+
+
+ENGAGED = """
+parameters:
+  p_sick: {value: 0.2, source: test}
+  c_prog: {value: 500, source: test}
+states:
+  well: {}
+  sick: {}
+  dead: {absorbing: true, alive: false}
+transitions:
+  well: {sick: p_sick * (1 - 0.5 * engagement_effect), dead: 0.01, well: complement}
+  sick: {dead: 0.1, sick: complement}
+payoffs:
+  well: {utility: 0.9}
+  sick: {utility: 0.5}
+strategies:
+  prog:
+    engagement:
+      none: {share: 0.25, effect: 0, resource_use: 0}
+      full: {share: complement, effect: 1, resource_use: 1}
+    programme: {duration: 2, one_off: {costs: {programme: c_prog}}, per_cycle: {costs: {programme: 10}}}
+  untreated: {}
+  treated:
+    programme: {duration: 2, one_off: {costs: {programme: c_prog}}, per_cycle: {costs: {programme: 10}}}
+    engagement:
+      full: {share: 1, effect: 1, resource_use: 1}
+"""
+
+
+def test_engagement_is_the_share_weighted_mixture(tmp_path):
+    sc = load(tmp_path, ENGAGED)
+    out = simulate(sc, base_draws(sc)).isel(draw=0)
+    for var in ("qalys", "total_cost", "life_years"):
+        mixed = 0.25 * out[var].sel(strategy="untreated") + 0.75 * out[var].sel(strategy="treated")
+        assert float(out[var].sel(strategy="prog")) == pytest.approx(float(mixed), rel=1e-12)
+    assert out["engagement"].sel(strategy="prog", level="full").item() == pytest.approx(0.75)
+
+
+def test_programme_costs_accrue_to_the_living_for_its_duration(tmp_path):
+    sc = load(tmp_path, ENGAGED)
+    out = simulate(sc, base_draws(sc), trace=True, per_cycle=True).isel(draw=0)
+    on = out.sel(strategy="treated")
+    prog = on["cycle_costs"].sel(category="programme").values
+    alive = 1 - on["trace"].sel(state="dead").values
+    # end-of-cycle counting: cycle k uses row k, discounted 1/1.03^k; one-off at time 0.
+    assert prog[0] == pytest.approx(500)
+    for k in (1, 2):
+        assert prog[k] == pytest.approx(10 * alive[k] / 1.03**k, rel=1e-12)
+    assert np.all(prog[3:] == 0)
+
+
+UNIT = """
+parameters:
+  c_visit: {value: 80, source: test}
+  wage: {value: 50, source: test}
+services:
+  visit: {unit_cost: c_visit, category: outpatient}
+roles:
+  nurse: {hourly_cost: wage, category: staff}
+states:
+  well: {}
+  dead: {absorbing: true, alive: false}
+transitions:
+  well: {dead: 0.1, well: complement}
+payoffs:
+  well: {utility: 1, utilisation: {visit: 2}, clinician_hours: {nurse: 0.5}}
+strategies:
+  a: {}
+"""
+
+
+def test_unit_costs_turn_counts_into_costs(tmp_path):
+    sc = load(tmp_path, UNIT)
+    out = simulate(sc, base_draws(sc)).isel(draw=0, strategy=0)
+    alive = sum(0.9**k for k in range(1, 9))
+    disc = sum(0.9**k / 1.03**k for k in range(1, 9))
+    assert float(out["utilisation"].sel(service="visit")) == pytest.approx(2 * alive)
+    assert float(out["clinician_hours"].sel(role="nurse")) == pytest.approx(0.5 * alive)
+    assert float(out["costs"].sel(category="outpatient")) == pytest.approx(160 * disc)
+    assert float(out["costs"].sel(category="staff")) == pytest.approx(25 * disc)
+    assert float(out["total_cost"]) == pytest.approx(185 * disc)
+
+
+def test_scaling_costs_scales_icers():
+    sc = load_scenario(SCENARIOS / "reference" / "hiv_chancellor_1997.yaml")
+    draws = base_draws(sc)
+    k = 3.7
+    scaled = draws.copy()
+    cost_params = [p for p in draws["parameter"].values if str(p).startswith("c_")]
+    scaled.loc[{"parameter": cost_params}] *= k
+    a = simulate(sc, draws)
+    b = simulate(sc, scaled)
+    np.testing.assert_allclose(b["total_cost"].values, k * a["total_cost"].values, rtol=1e-12)
+    from vbhc_model.analysis import summarise
+
+    ta, tb = summarise(a, [1.0], "life_years"), summarise(b, [1.0], "life_years")
+    assert float(tb["icer"].sel(strategy="comb")) == pytest.approx(
+        k * float(ta["icer"].sel(strategy="comb")), rel=1e-12
+    )
+
+
+def test_many_identical_draws_equal_the_base_case():
+    sc = load_scenario(SCENARIOS / "chronic_pain_us.yaml")
+    one = simulate(sc, base_draws(sc, 1))
+    many = simulate(sc, base_draws(sc, 7))
+    for var in ("total_cost", "qalys", "utilisation", "clinician_hours"):
+        np.testing.assert_allclose(many[var].values, np.repeat(one[var].values, 7, axis=0),
+                                   rtol=1e-12)
+
+
+def test_default_scenario_outcomes_are_sane():
+    res = run_scenario()
+    out = res.outcomes.isel(draw=0)
+    assert list(out["strategy"].values) == ["usual_care", "coach_cbt", "paintrainer", "ipp"]
+    # Programmes improve QALYs over usual care and only coach CBT uses health-coach hours.
+    q = out["qalys"]
+    assert (q.sel(strategy=["coach_cbt", "paintrainer", "ipp"]) > q.sel(strategy="usual_care")).all()
+    hours = out["clinician_hours"]
+    assert float(hours.sel(strategy="coach_cbt", role="health_coach")) > 0
+    assert float(hours.sel(strategy="usual_care").sum()) == 0
+    # Completers of coach CBT: 8 sessions x 45 min x 1.25 = 7.5 h; the mixture is below that.
+    assert 0 < float(hours.sel(strategy="coach_cbt", role="health_coach")) < 7.5
+    shares = out["engagement"].sum("level")
+    np.testing.assert_allclose(shares.values, 1.0)
+    assert res.outcomes.attrs["scenario_sha256"]
