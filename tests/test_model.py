@@ -102,7 +102,10 @@ strategies:
       none: {share: 0.25, effect: 0, resource_use: 0}
       full: {share: complement, effect: 1, resource_use: 1}
     programme: {duration: 2, one_off: {costs: {programme: c_prog}}, per_cycle: {costs: {programme: 10}}}
-  untreated: {}
+  untreated:
+    programme: {duration: 2, one_off: {costs: {programme: c_prog}}, per_cycle: {costs: {programme: 10}}}
+    engagement:
+      none: {share: 1, effect: 0, resource_use: 0}
   treated:
     programme: {duration: 2, one_off: {costs: {programme: c_prog}}, per_cycle: {costs: {programme: 10}}}
     engagement:
