@@ -82,13 +82,20 @@ def models(draw):
 
 
 @settings(max_examples=150, deadline=None)
-@given(models(), st.integers(1, 3))
-def test_engine_matches_loop(model, batch):
+@given(models(), st.integers(1, 3), st.booleans())
+def test_engine_matches_loop(model, batch, constant_values):
     n_states, n, n_channels, method, count_start, timing, seed, L, rates = model
     rng = np.random.default_rng(seed)
     start = rng.dirichlet(np.ones(n_states), size=batch)
     P = rng.dirichlet(np.ones(n_states), size=(n + 1, batch, n_states))  # [k, b, from, to]
     V = rng.uniform(-1, 5, size=(n + 1, batch, n_states, n_channels))
+    if constant_values:
+        # The same array object every cycle: the engine's occupancy-accumulation path.
+        V[:] = V[0]
+        same = V[0].copy()
+        values_at = lambda k: same  # noqa: E731
+    else:
+        values_at = lambda k: V[k]  # noqa: E731
     pairs = [(0, 1), (n_states - 1, 0)]
     TV = rng.uniform(0, 3, size=(n + 1, batch, len(pairs), n_channels))
     terms = quadrature_terms(n, L, method, count_start, timing)
@@ -96,7 +103,7 @@ def test_engine_matches_loop(model, batch):
     res = run_cohort(
         start,
         lambda k: P[k],
-        lambda k: V[k],
+        values_at,
         terms,
         discount_factors(terms.time, rates_arr),
         n_cycles=n,

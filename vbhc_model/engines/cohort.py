@@ -62,7 +62,9 @@ def run_cohort(
         summing to one.
     values_at : callable
         ``values_at(k)`` -> ``[batch, state, channel]`` payoff per cycle in each state for
-        cycle k (k = 0..n, as the terms require).
+        cycle k (k = 0..n, as the terms require). Returning the *same array object* for
+        successive cycles tells the engine the values have not changed, which lets it
+        accumulate discounted state occupancy and apply the values once.
     terms : Terms
         Quadrature terms of the within-cycle correction.
     discount : ndarray, shape (term, channel)
@@ -78,6 +80,12 @@ def run_cohort(
     Returns
     -------
     CohortResult
+
+    Notes
+    -----
+    Channels that share a discount rate share one occupancy accumulator: with R distinct
+    rates, the per-cycle work is ``batch x state x (R + 1)`` instead of
+    ``batch x state x channel``; the values are contracted when they change and at the end.
 
     Examples
     --------
@@ -95,22 +103,40 @@ def run_cohort(
     by_row: dict[int, list[int]] = {}
     for i, r in enumerate(terms.row.tolist()):
         by_row.setdefault(r, []).append(i)
-    values_cache: dict[int, np.ndarray] = {}
+    # Group channels by their discount column; the last group is "undiscounted".
+    factors, group_of = np.unique(np.asarray(discount, dtype=float).T, axis=0,
+                                  return_inverse=True)
+    factors = np.vstack([factors, np.ones(len(terms.row))])  # [group, term]
+    n_groups = factors.shape[0]
+    groups = [np.flatnonzero(group_of.ravel() == g) for g in range(n_groups - 1)]
+
+    memo: dict[int, np.ndarray] = {}
 
     def values(k: int) -> np.ndarray:
-        if k not in values_cache:
-            if len(values_cache) > 2:  # terms use at most cycles j and j+1 at a time
-                values_cache.clear()
-            values_cache[k] = values_at(k)
-        return values_cache[k]
+        # Terms of one trace row use at most cycles j and j + 1: keep the last two.
+        if k not in memo:
+            if len(memo) >= 2:
+                memo.pop(min(memo))
+            memo[k] = values_at(k)
+        return memo[k]
 
     row = np.array(start, dtype=float)
-    n_channels = values(int(terms.cycle[0])).shape[-1]
+    first = values(int(terms.cycle[0]))
+    n_channels = first.shape[-1]
     acc = np.zeros((batch, n_channels))
     acc_u = np.zeros((batch, n_channels))
     per_cycle = np.zeros((batch, n_cycles + 1, n_channels)) if keep_cycles else None
     per_cycle_u = np.zeros((batch, n_cycles + 1, n_channels)) if keep_cycles else None
     trace = np.empty((batch, n_cycles + 1, n_states)) if keep_trace else None
+    occupancy = np.zeros((n_groups, batch, n_states))  # discounted, weighted occupancy
+    current: list = [first]
+
+    def flush() -> None:
+        v = current[0]
+        for g, channels in enumerate(groups):
+            acc[:, channels] += np.einsum("bs,bsc->bc", occupancy[g], v[:, :, channels])
+        acc_u[:] += np.einsum("bs,bsc->bc", occupancy[-1], v)
+        occupancy[:] = 0.0
 
     for j in range(n_cycles + 1):
         if j > 0:
@@ -124,15 +150,23 @@ def run_cohort(
                 if keep_cycles:
                     per_cycle[:, j] += one_off * transition_discount[j - 1]
                     per_cycle_u[:, j] += one_off
-            row = np.matmul(row[:, None, :], p)[:, 0, :]
+            row = np.einsum("bs,bst->bt", row, p)
         if keep_trace:
             trace[:, j] = row
         for i in by_row.get(j, ()):
             k = int(terms.cycle[i])
-            contrib = terms.weight[i] * np.einsum("bs,bsc->bc", row, values(k))
-            acc += contrib * discount[i]
-            acc_u += contrib
+            v = values(k)
             if keep_cycles:
+                contrib = terms.weight[i] * np.einsum("bs,bsc->bc", row, v)
+                acc += contrib * discount[i]
+                acc_u += contrib
                 per_cycle[:, k] += contrib * discount[i]
                 per_cycle_u[:, k] += contrib
+                continue
+            if v is not current[0]:
+                flush()
+                current[0] = v
+            occupancy += (terms.weight[i] * factors[:, i])[:, None, None] * row
+    if not keep_cycles:
+        flush()
     return CohortResult(acc, acc_u, per_cycle, per_cycle_u, trace)

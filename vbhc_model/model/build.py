@@ -289,35 +289,45 @@ def _rows(scenario: Scenario, sname: str) -> dict[str, dict[str, tuple]]:
 def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator, n_draws: int):
     src = scenario.source
     rows = _rows(scenario, sname)
-    absorbing = [s for s in layout.names if scenario.states[s].absorbing]
     homogeneous = not _time_dependent(e for row in rows.values() for e, _ in row.values())
+    # Index arrays computed once: (from, sub-states, [(to, expr, path, destinations)], rest).
+    plan = []
+    for frm, row in rows.items():
+        cells, rest = [], None
+        for to, (expr, path) in row.items():
+            if expr is COMPLEMENT:
+                rest = layout.destination(frm, to)
+            else:
+                cells.append((to, expr, path, layout.destination(frm, to)))
+        row_path = next(iter(row.values()))[1][:-1]
+        plan.append((frm, layout.sub(frm), cells, rest, row_path))
+    absorbing = [(layout.sub(s), layout.destination(s, s)) for s in layout.names
+                 if scenario.states[s].absorbing]
     cache: dict[int, np.ndarray] = {}
 
     def transition_at(k: int) -> np.ndarray:
         if homogeneous and cache:
             return cache[0]
         p = np.zeros((ev.batch, layout.size, layout.size))
-        for s in absorbing:
-            p[:, layout.sub(s), layout.destination(s, s)] = 1.0
-        for frm, row in rows.items():
-            n_sub = len(layout.sub(frm))
-            total = np.zeros((ev.batch, n_sub))
-            rest = None
-            for to, (expr, path) in row.items():
-                if expr is COMPLEMENT:
-                    rest = to
-                    continue
-                v = ev(expr, k, n_sub)
-                checks.check_probability(v, source=src, path=path, label=f"{frm} -> {to}",
-                                         strategy=sname, state=frm, cycle=k, n_draws=n_draws)
-                p[:, layout.sub(frm), layout.destination(frm, to)] += v
-                total += v
-            row_path = path[:-1]
+        for sub, dest in absorbing:
+            p[:, sub, dest] = 1.0
+        seen: dict[tuple[str, int], np.ndarray] = {}  # the same expression in several rows
+        for frm, sub, cells, rest, row_path in plan:
+            total = np.zeros((ev.batch, len(sub)))
+            for to, expr, path, dest in cells:
+                key = (expr.text, len(sub))
+                if key not in seen:
+                    seen[key] = ev(expr, k, len(sub))
+                    checks.check_probability(seen[key], source=src, path=path,
+                                             label=f"{frm} -> {to}", strategy=sname,
+                                             state=frm, cycle=k, n_draws=n_draws)
+                p[:, sub, dest] += seen[key]
+                total += seen[key]
             checks.check_row_sum(total, has_complement=rest is not None, source=src,
                                  path=row_path, strategy=sname, state=frm, cycle=k,
                                  n_draws=n_draws)
             if rest is not None:
-                p[:, layout.sub(frm), layout.destination(frm, rest)] += np.clip(1.0 - total, 0, 1)
+                p[:, sub, rest] += np.clip(1.0 - total, 0.0, 1.0)
         if homogeneous:
             cache[0] = p
         return p

@@ -101,8 +101,9 @@ def resolve_parameters(
     overrides = scenario.strategies[strategy].parameters if strategy else {}
     functions = table_functions(scenario)
     n_draws = draws.sizes[dims.DRAW]
+    matrix = draws.transpose(dims.DRAW, dims.PARAMETER).values
     given: Mapping[str, np.ndarray] = {
-        str(p): draws.sel({dims.PARAMETER: p}).values for p in draws[dims.PARAMETER].values
+        str(p): matrix[:, i] for i, p in enumerate(draws[dims.PARAMETER].values)
     }
     values: dict[str, np.ndarray] = {}
     for name in parameter_order(scenario):
