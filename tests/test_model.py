@@ -209,3 +209,28 @@ def test_default_scenario_outcomes_are_sane():
     shares = out["engagement"].sum("level")
     np.testing.assert_allclose(shares.values, 1.0)
     assert res.outcomes.attrs["scenario_sha256"]
+
+
+DEATH_COST = """
+states:
+  well: {}
+  dead: {absorbing: true, alive: false}
+transitions:
+  well: {dead: 0.1, well: complement}
+payoffs:
+  well: {utility: 1}
+transition_payoffs:
+  - {from: well, to: dead, costs: {end_of_life: 1000}, qalys: -0.05}
+strategies:
+  a: {}
+"""
+
+
+def test_one_off_values_on_transitions(tmp_path):
+    sc = load(tmp_path, DEATH_COST)
+    out = simulate(sc, base_draws(sc)).isel(draw=0, strategy=0)
+    # Flow into death in cycle k is 0.9^(k-1) * 0.1, discounted at the end of cycle k.
+    flows = [0.9 ** (k - 1) * 0.1 / 1.03**k for k in range(1, 9)]
+    assert float(out["costs"].sel(category="end_of_life")) == pytest.approx(1000 * sum(flows))
+    life = sum(0.9**k / 1.03**k for k in range(1, 9))
+    assert float(out["qalys"]) == pytest.approx(life - 0.05 * sum(flows))
