@@ -162,20 +162,17 @@ def _check_references(scenario: Scenario, add: Any) -> None:
             state_ref(path + ("to",), block.to)
         elif path[-2] == "payoffs":
             state_ref(path, path[-1])
-        for service in block.utilisation:
-            if service not in scenario.services:
-                add(
-                    path + ("utilisation", service),
-                    f"unknown service '{service}'{closest(service, scenario.services)}; "
-                    "declare it under 'services'",
-                )
-        for role in block.clinician_hours:
-            if role not in scenario.roles:
-                add(
-                    path + ("clinician_hours", role),
-                    f"unknown role '{role}'{closest(role, scenario.roles)}; declare it under "
-                    "'roles'",
-                )
+        for field, declared, noun, section in (
+            ("utilisation", scenario.services, "service", "services"),
+            ("clinician_hours", scenario.roles, "role", "roles"),
+        ):
+            for key in getattr(block, field):
+                if key not in declared:
+                    add(
+                        path + (field, key),
+                        f"unknown {noun} '{key}'{closest(key, declared)}; declare it under "
+                        f"'{section}'",
+                    )
         for category in block.costs:
             if not NAME_PATTERN.match(category):
                 add(path + ("costs", category), f"'{category}' is not a valid cost category name")
