@@ -4,7 +4,7 @@ Examples
 --------
 >>> from vbhc_model.api import run_scenario
 >>> result = run_scenario()            # the default chronic-pain scenario
->>> list(result.table["status"].values)[0]
+>>> str(result.table["status"].values[0])
 'frontier'
 """
 
