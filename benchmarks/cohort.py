@@ -11,7 +11,7 @@ base values, it times:
 Each figure is the median of ``--repeat`` runs. ``--write`` replaces the cohort section of
 docs/benchmarks.md with the table.
 
-Usage: python benchmarks/cohort.py [--repeat 5] [--loop-cap 1000] [--write]
+Usage: python benchmarks/cohort.py [--repeat 5] [--loop-cap 200] [--write]
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def machine() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--loop-cap", type=int, default=1000)
+    ap.add_argument("--loop-cap", type=int, default=200)
     ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = ap.parse_args()
     rows = []
