@@ -55,7 +55,6 @@ class StrategyInputs:
     one_off: np.ndarray  # [batch, channel], at time 0
     transition_values: TransitionValues | None
     unit_costs: list[tuple[int, int, np.ndarray]]  # (from channel, to cost channel, [draw])
-    time_homogeneous: bool
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,9 @@ class _Evaluator:
 
     def __call__(self, expr: Expression, k: int, n_sub: int, *, node: bool = False) -> np.ndarray:
         env = self.env
-        elapsed = k if (node and self.node_based) else k - 1
+        # Cycle k starts at (k - 1) cycle lengths; a trapezoid/Simpson node k is at k; the
+        # one-off values at the start (k = 0) are at time 0.
+        elapsed = k if (node and self.node_based) else max(k - 1, 0)
         env["cycle"] = float(k)
         env["time"] = elapsed * self.cycle_length
         env["age"] = self.start_age + elapsed * self.cycle_length
@@ -235,8 +236,8 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
     for i, s in enumerate(start_names):
         start[:, layout.offset[s]] = np.tile(start_shares[:, i], n_levels)
 
-    transition_at, homogeneous_p = _transitions(scenario, sname, layout, ev, n_draws)
-    values_at, homogeneous_v = _values(scenario, sname, layout, channels, ev, resource_b, n_draws)
+    transition_at = _transitions(scenario, sname, layout, ev, n_draws)
+    values_at = _values(scenario, sname, layout, channels, ev, resource_b, n_draws)
 
     one_off = np.zeros((batch, len(channels.kind)))
     if strat.programme is not None:
@@ -271,7 +272,6 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
         one_off=one_off,
         transition_values=_transition_values(scenario, sname, layout, channels, ev, n_draws),
         unit_costs=unit_costs,
-        time_homogeneous=homogeneous_p and homogeneous_v,
     )
 
 
@@ -332,7 +332,7 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
             cache[0] = p
         return p
 
-    return transition_at, homogeneous
+    return transition_at
 
 
 def _block_entries(block) -> list[tuple[str, str, str, Expression]]:
@@ -397,7 +397,7 @@ def _values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
             cache[key] = v
         return v
 
-    return values_at, homogeneous
+    return values_at
 
 
 def _transition_values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
