@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats
 
-from vbhc_model.parameters.distributions import DistributionError, make_distribution
+from vbhc_model.distributions import DistributionError, make_distribution
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from vbhc_model.errors import Issue
+from vbhc_model.distributions import DistributionError, make_distribution
 from vbhc_model.scenario.expressions import BUILTIN_FUNCTIONS, Expression, check_names
 from vbhc_model.scenario.loader import closest
 from vbhc_model.scenario.schema import (
@@ -47,12 +48,20 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
         _check_expression(scenario, path, expr, context, add)
     _check_parameter_order(scenario, add)
     for name, param in scenario.parameters.items():
-        if param.distribution is not None and not param.value.is_constant:
+        if param.distribution is None:
+            continue
+        if not param.value.is_constant:
             add(
                 ("parameters", name, "distribution"),
                 "a parameter defined by an expression cannot also have a distribution; "
                 "give the distribution to the parameters it is computed from",
             )
+            continue
+        spec = param.distribution.model_dump()
+        try:
+            make_distribution(spec.pop("type"), spec)
+        except DistributionError as exc:
+            add(("parameters", name, "distribution"), str(exc))
     for sname, strat in scenario.strategies.items():
         prog = strat.programme
         if prog is not None and prog.duration > scenario.settings.n_cycles:
