@@ -15,31 +15,53 @@ from pathlib import Path
 
 import xarray as xr
 
+from vbhc_model.analysis.psa import analyse_psa, psa_frame
 from vbhc_model.analysis.summary import summarise, to_frame
 from vbhc_model.io import write_directory, write_netcdf
 from vbhc_model.parameters import base_draws
+from vbhc_model.psa import run_psa
 from vbhc_model.scenario import Scenario, default_scenario_path, load_scenario
 from vbhc_model.simulate import simulate
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """A finished run: the scenario, its outcomes and the decision table."""
+    """A finished run: the scenario, its base-case outcomes and decision table, and the PSA."""
 
     scenario: Scenario
     outcomes: xr.Dataset
     table: xr.Dataset
+    psa: xr.Dataset | None = None
+    psa_summary: xr.Dataset | None = None
 
 
-def run_scenario(scenario: Scenario | str | Path | None = None, *, trace: bool = False) -> RunResult:
-    """Run the deterministic base case of a scenario and its incremental analysis.
+def run_scenario(
+    scenario: Scenario | str | Path | None = None,
+    *,
+    trace: bool = False,
+    draws: int = 0,
+    seed: int | None = None,
+    sampling: str = "mc",
+    chunk_size: int = 10_000,
+    progress=None,
+) -> RunResult:
+    """Run the deterministic base case of a scenario, its incremental analysis and a PSA.
 
     Parameters
     ----------
     scenario : Scenario, path or None
         A loaded scenario, a scenario file, or None for the default chronic-pain scenario.
     trace : bool
-        Keep the state trace and per-cycle outcomes.
+        Keep the state trace and per-cycle outcomes of the base case.
+    draws : int
+        Number of PSA draws (0: base case only).
+    seed : int, optional
+        PSA seed (default: the scenario's ``settings.seed``).
+    sampling : {"mc", "lhs", "sobol"}
+    chunk_size : int
+        PSA draws simulated at once.
+    progress : callable, optional
+        ``progress(done, total)`` after each PSA chunk.
 
     Returns
     -------
@@ -49,7 +71,12 @@ def run_scenario(scenario: Scenario | str | Path | None = None, *, trace: bool =
         scenario = load_scenario(scenario if scenario is not None else default_scenario_path())
     outcomes = simulate(scenario, base_draws(scenario, 1), trace=trace, per_cycle=trace)
     table = summarise(outcomes, scenario.settings.wtp, scenario.settings.effect)
-    return RunResult(scenario, outcomes, table)
+    if not draws:
+        return RunResult(scenario, outcomes, table)
+    psa = run_psa(scenario, draws, seed=seed, method=sampling, chunk_size=chunk_size,
+                  progress=progress)
+    psa_summary = analyse_psa(psa, scenario.settings.wtp, scenario.settings.effect)
+    return RunResult(scenario, outcomes, table, psa, psa_summary)
 
 
 def default_out_dir(scenario: Scenario) -> Path:
@@ -69,6 +96,11 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
 
     def write(tmp: Path) -> None:
         write_netcdf(result.outcomes, tmp / "outcomes.nc")
-        to_frame(result.table).to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
+        frame = to_frame(result.table)
+        if result.psa is not None:
+            write_netcdf(result.psa, tmp / "psa.nc")
+            write_netcdf(result.psa_summary, tmp / "psa_summary.nc")
+            frame = frame.merge(psa_frame(result.psa_summary), on="strategy", how="left")
+        frame.to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
 
     return write_directory(out, write, force=force)

@@ -7,6 +7,7 @@ traceback).
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 import os
@@ -28,6 +29,12 @@ app = typer.Typer(
 )
 
 USER_ERROR = 2
+
+
+class Sampling(str, enum.Enum):
+    mc = "mc"
+    lhs = "lhs"
+    sobol = "sobol"
 
 
 def _user_errors(func):
@@ -84,24 +91,51 @@ def run(
     trace: Annotated[
         bool, typer.Option(help="Keep the state trace and per-cycle outcomes in outcomes.nc.")
     ] = False,
+    draws: Annotated[
+        int, typer.Option(min=0, help="Probabilistic analysis with this many draws (0: none).")
+    ] = 0,
+    seed: Annotated[int | None, typer.Option(help="PSA seed [the scenario's settings.seed].")] = None,
+    sampling: Annotated[
+        Sampling, typer.Option(help="PSA sampling: Monte Carlo, Latin hypercube or Sobol.")
+    ] = Sampling.mc,
+    chunk_size: Annotated[
+        int, typer.Option(min=1, help="PSA draws simulated at once (bounds memory).")
+    ] = 10_000,
 ) -> None:
-    """Run a scenario: print the frontier table, write outcomes.nc and summary.csv."""
-    from vbhc_model.api import default_out_dir, run_scenario, write_run
-    from vbhc_model.report.table import format_table
+    """Run a scenario: print the frontier table, write outcomes.nc and summary.csv.
+
+    With --draws, also run the probabilistic analysis: psa.nc, psa_summary.nc, and means,
+    95% intervals and probabilities of being cost-effective in summary.csv.
+    """
+    from vbhc_model.analysis.psa import psa_records
     from vbhc_model.analysis.summary import to_records
-    from vbhc_model.scenario import load_scenario, default_scenario_path
+    from vbhc_model.api import default_out_dir, run_scenario, write_run
+    from vbhc_model.report.table import format_psa, format_table
+    from vbhc_model.scenario import default_scenario_path, load_scenario
 
     loaded = load_scenario(scenario if scenario is not None else default_scenario_path())
     target = out if out is not None else default_out_dir(loaded)
     if target.exists() and not force:  # fail before computing, not after
         raise VbhcError(f"{target}: already exists; choose another --out or pass --force")
-    result = run_scenario(loaded, trace=trace)
+    with typer.progressbar(length=draws, label="PSA draws", file=sys.stderr,
+                           hidden=not draws) as bar:
+        result = run_scenario(
+            loaded, trace=trace, draws=draws, seed=seed, sampling=sampling.value,
+            chunk_size=chunk_size, progress=lambda done, total: bar.update(done - bar.pos),
+        )
     written = write_run(result, target, force=force)
     if as_json:
-        typer.echo(json.dumps(to_records(result.table), indent=2))
+        records = to_records(result.table)
+        if result.psa_summary is not None:
+            psa = psa_records(result.psa_summary)
+            for rec in records:
+                rec["psa"] = psa[rec["strategy"]]
+        typer.echo(json.dumps(records, indent=2))
     else:
         typer.echo(format_table(result.table))
-        typer.echo(f"\nwrote {written / 'outcomes.nc'} and {written / 'summary.csv'}")
+        if result.psa_summary is not None:
+            typer.echo("\n" + format_psa(result.psa_summary))
+        typer.echo(f"\nwrote {', '.join(sorted(p.name for p in written.iterdir()))} in {written}")
 
 
 @app.command()

@@ -47,3 +47,25 @@ def format_table(table: xr.Dataset) -> str:
     out = [title, note, line(header), line(["-" * w for w in widths])]
     out += [line(r) for r in rows]
     return "\n".join(out)
+
+
+def format_psa(summary: xr.Dataset) -> str:
+    """Probabilistic results: mean and 95% interval per strategy, P(cost-effective), EVPI."""
+    eff = EFFECT_LABELS.get(summary.attrs.get("effect", "qalys"), "effect")
+    wtps = summary[dims.WTP].values
+    header = ["strategy", "cost: mean (95% interval)", f"{eff}: mean (95% interval)"]
+    header += [f"P(CE) at {w:,.0f}" for w in wtps]
+    rows = []
+    for i, s in enumerate(summary[dims.STRATEGY].values):
+        c = [float(summary[f"cost_{k}"].values[i]) for k in ("mean", "low", "high")]
+        e = [float(summary[f"effect_{k}"].values[i]) for k in ("mean", "low", "high")]
+        rows.append([str(s), f"{c[0]:,.0f} ({c[1]:,.0f} to {c[2]:,.0f})",
+                     f"{e[0]:.4f} ({e[1]:.4f} to {e[2]:.4f})"]
+                    + [f"{p:.3f}" for p in summary["ceac"].values[i]])
+    rows.append(["EVPI per person", "", ""] + [f"{v:,.2f}" for v in summary["evpi"].values])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [f"Probabilistic analysis: {summary.attrs.get('n_draws', '')} draws"]
+    for r in [header, ["-" * w for w in widths], *rows]:
+        lines.append("  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}"
+                               for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+    return "\n".join(lines)

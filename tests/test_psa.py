@@ -1,0 +1,68 @@
+"""The probabilistic analysis: chunk independence, acceptability, EVPI, CLI output."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from tests.conftest import SCENARIOS
+from vbhc_model.analysis.psa import acceptability, analyse_psa, evpi, nmb_draws
+from vbhc_model.cli import app
+from vbhc_model.psa import run_psa
+from vbhc_model.scenario import load_scenario
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return load_scenario(SCENARIOS / "chronic_pain_us.yaml")
+
+
+def test_same_seed_same_results_in_one_or_seven_chunks(scenario):
+    one = run_psa(scenario, 350, chunk_size=350)
+    seven = run_psa(scenario, 350, chunk_size=50)
+    for var in one.data_vars:
+        np.testing.assert_array_equal(one[var].values, seven[var].values)
+
+
+def test_acceptability_sums_to_one_and_evpi_non_negative(scenario):
+    psa = run_psa(scenario, 500)
+    s = analyse_psa(psa, [0, 20_000, 50_000, 100_000, 1e6])
+    np.testing.assert_allclose(s["ceac"].sum("strategy").values, 1.0)
+    assert (s["evpi"].values >= 0).all()
+    # The acceptability frontier follows the highest expected net benefit.
+    best = s["expected_nmb"].argmax("strategy").values
+    assert list(s["ceaf_strategy"].values) == list(s["strategy"].values[best])
+
+
+def test_evpi_by_hand():
+    # Two strategies, three equally likely draws, one WTP of 1 (NMB = effect - cost).
+    costs = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])
+    effects = np.array([[1.0, 3.0], [2.0, 1.0], [1.0, 1.5]])
+    nmb = nmb_draws(costs, effects, np.array([1.0]))  # [[1, 2], [2, 0], [1, 0.5]]
+    # E[max] = (2 + 2 + 1)/3 = 5/3; max E = max(4/3, 2.5/3) = 4/3; EVPI = 1/3.
+    assert evpi(nmb)[0] == pytest.approx(1 / 3)
+    np.testing.assert_allclose(acceptability(nmb)[:, 0], [2 / 3, 1 / 3])
+
+
+def test_cli_draws_writes_psa_and_json(tmp_path):
+    out = tmp_path / "r"
+    result = CliRunner().invoke(app, ["run", "--draws", "200", "--chunk-size", "64", "--json",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    for rec in records:
+        p = rec["psa"]["p_cost_effective"]
+        assert set(p) == {"50000", "100000", "150000"}
+        assert rec["psa"]["cost"]["low"] <= rec["psa"]["cost"]["mean"] <= rec["psa"]["cost"]["high"]
+    total = {w: sum(r["psa"]["p_cost_effective"][w] for r in records) for w in ("50000",)}
+    assert total["50000"] == pytest.approx(1.0)
+    psa = xr.open_dataset(out / "psa.nc")
+    assert psa.sizes["draw"] == 200 and psa.attrs["chunk_size"] == 64
+    assert "parameters" in psa
+    psa.close()
+    header = (out / "summary.csv").read_text().splitlines()[0]
+    assert "psa_cost_mean" in header and "p_ce_at_50000" in header

@@ -1,0 +1,110 @@
+"""Analyses of a PSA: acceptability, expected value of perfect information, intervals.
+
+Kernels work on arrays with the strategy axis last; the wrappers take the PSA Dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from vbhc_model import dims
+
+
+def nmb_draws(costs: np.ndarray, effects: np.ndarray, wtp: np.ndarray) -> np.ndarray:
+    """Net monetary benefit per draw, strategy and WTP: ``[draw, strategy, wtp]``."""
+    return effects[..., None] * np.asarray(wtp)[None, None, :] - costs[..., None]
+
+
+def acceptability(nmb: np.ndarray) -> np.ndarray:
+    """P(each strategy has the highest NMB), ``[strategy, wtp]`` from ``[draw, strategy, wtp]``.
+
+    Ties go to the first strategy, so the probabilities sum to one at every WTP
+    (Fenwick et al., Health Econ 2001;10:779-787).
+
+    Examples
+    --------
+    >>> nmb = np.array([[[1.0], [2.0]], [[3.0], [2.0]]])   # 2 draws, 2 strategies, 1 WTP
+    >>> acceptability(nmb).tolist()
+    [[0.5], [0.5]]
+    """
+    n_draws, n_strategies, _ = nmb.shape
+    best = nmb.argmax(axis=1)  # [draw, wtp]
+    return np.stack([(best == s).mean(axis=0) for s in range(n_strategies)])
+
+
+def evpi(nmb: np.ndarray) -> np.ndarray:
+    """Per-person expected value of perfect information at each WTP: E[max NMB] - max E[NMB].
+
+    Examples
+    --------
+    >>> nmb = np.array([[[1.0], [2.0]], [[3.0], [2.0]]])
+    >>> evpi(nmb).tolist()   # E[max] = 2.5, max E = 2.0
+    [0.5]
+    """
+    return nmb.max(axis=1).mean(axis=0) - nmb.mean(axis=0).max(axis=0)
+
+
+def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys") -> xr.Dataset:
+    """Acceptability (with the acceptability frontier), EVPI and 95% intervals of a PSA.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ceac`` (strategy x wtp), ``ceaf_strategy`` (wtp: the strategy with the highest
+        expected NMB) and ``ceaf`` (its probability of being cost-effective), ``evpi`` (wtp),
+        ``expected_nmb`` (strategy x wtp), and mean, 2.5% and 97.5% quantiles of cost and
+        effect per strategy.
+    """
+    wtp_arr = np.asarray(list(wtp), dtype=float)
+    costs = psa["total_cost"].transpose(dims.DRAW, dims.STRATEGY).values
+    effects = psa[effect].transpose(dims.DRAW, dims.STRATEGY).values
+    nmb = nmb_draws(costs, effects, wtp_arr)
+    ceac = acceptability(nmb)
+    expected = nmb.mean(axis=0)
+    best = expected.argmax(axis=0)
+    strategies = psa[dims.STRATEGY].values
+    out = xr.Dataset(
+        {
+            "ceac": ((dims.STRATEGY, dims.WTP), ceac),
+            "expected_nmb": ((dims.STRATEGY, dims.WTP), expected),
+            "ceaf_strategy": ((dims.WTP,), strategies[best]),
+            "ceaf": ((dims.WTP,), ceac[best, np.arange(len(wtp_arr))]),
+            "evpi": ((dims.WTP,), evpi(nmb), {"units": "per person"}),
+        },
+        coords={dims.STRATEGY: strategies, dims.WTP: wtp_arr},
+    )
+    for name, values in (("cost", costs), ("effect", effects)):
+        out[f"{name}_mean"] = (dims.STRATEGY, values.mean(axis=0))
+        out[f"{name}_low"] = (dims.STRATEGY, np.quantile(values, 0.025, axis=0))
+        out[f"{name}_high"] = (dims.STRATEGY, np.quantile(values, 0.975, axis=0))
+    out.attrs = {"effect": effect, "n_draws": int(costs.shape[0])}
+    return out
+
+
+def psa_frame(summary: xr.Dataset):
+    """PSA columns for summary.csv: mean and 95% interval of cost and effect, P(cost-effective)."""
+    import pandas as pd
+
+    cols = {"strategy": summary[dims.STRATEGY].values}
+    for name in ("cost", "effect"):
+        for stat in ("mean", "low", "high"):
+            cols[f"psa_{name}_{stat}"] = summary[f"{name}_{stat}"].values
+    for i, w in enumerate(summary[dims.WTP].values):
+        cols[f"p_ce_at_{w:g}"] = summary["ceac"].values[:, i]
+    return pd.DataFrame(cols)
+
+
+def psa_records(summary: xr.Dataset) -> dict[str, dict]:
+    """Per strategy: mean and 95% interval of cost and effect, P(cost-effective) by WTP."""
+    out = {}
+    for i, s in enumerate(summary[dims.STRATEGY].values):
+        out[str(s)] = {
+            "cost": {k: float(summary[f"cost_{k}"].values[i]) for k in ("mean", "low", "high")},
+            "effect": {k: float(summary[f"effect_{k}"].values[i]) for k in ("mean", "low", "high")},
+            "p_cost_effective": {f"{w:g}": float(summary["ceac"].values[i, j])
+                                 for j, w in enumerate(summary[dims.WTP].values)},
+        }
+    return out
