@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from scipy import stats
 from scipy.stats import qmc
 
 from vbhc_model import dims
@@ -59,6 +60,12 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
                  method: str = "mc", start: int = 0, total: int | None = None) -> xr.DataArray:
     """Draws of the free parameters: sampled where a distribution is given, else the base value.
 
+    Each sampled parameter takes one uniform number per draw; a joint group takes one per
+    member (a multivariate normal as mean + L z with L the lower Cholesky factor of its
+    covariance; a Dirichlet as independent gammas normalised to sum to one, Briggs, Claxton &
+    Sculpher 2006, ch. 4). Correlations between sampled parameters are imposed on their
+    uniforms by a Gaussian copula before the inverse CDFs are applied.
+
     Parameters
     ----------
     scenario : Scenario
@@ -79,8 +86,9 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
     """
     seed = scenario.settings.seed if seed is None else seed
     names = free_parameters(scenario)
+    col = {n: j for j, n in enumerate(names)}
     values = np.empty((n_draws, len(names)))
-    random: list[tuple[int, object]] = []
+    univariate: list[tuple[int, object]] = []
     for j, name in enumerate(names):
         param = scenario.parameters[name]
         values[:, j] = float(param.value.evaluate({}))
@@ -88,10 +96,24 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
             spec = param.distribution.model_dump()
             dist = make_distribution(spec.pop("type"), spec)
             if dist is not None:
-                random.append((j, dist))
-    u = uniforms(seed, start, n_draws, len(random), method, total)
-    for i, (j, dist) in enumerate(random):
+                univariate.append((j, dist))
+    n_joint = sum(len(g.parameters) for g in scenario.joint.values())
+    u = uniforms(seed, start, n_draws, len(univariate) + n_joint, method, total)
+    _correlate(scenario, u, [names[j] for j, _ in univariate])
+    for i, (j, dist) in enumerate(univariate):
         values[:, j] = dist.ppf(u[:, i])
+    k = len(univariate)
+    for group in scenario.joint.values():
+        cols = [col[n] for n in group.parameters]
+        block = u[:, k:k + len(cols)]
+        k += len(cols)
+        if group.type == "mvnormal":
+            mean = np.asarray(group.mean if group.mean is not None else values[0, cols])
+            chol = np.linalg.cholesky(group.covariance_matrix())
+            values[:, cols] = mean + stats.norm.ppf(block) @ chol.T
+        else:
+            g = stats.gamma.ppf(block, np.asarray(group.alpha))
+            values[:, cols] = g / g.sum(axis=1, keepdims=True)
     return xr.DataArray(
         values,
         dims=(dims.DRAW, dims.PARAMETER),
@@ -99,3 +121,16 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
         name="parameters",
         attrs={"kind": "sampled", "sampling": method, "seed": seed},
     )
+
+
+def _correlate(scenario: Scenario, u: np.ndarray, sampled: list[str]) -> None:
+    """Impose the scenario's correlations on the uniforms of ``sampled`` (in place)."""
+    if not scenario.correlations:
+        return
+    involved = sorted({sampled.index(n) for c in scenario.correlations for n in c.parameters})
+    rho = np.eye(len(involved))
+    for c in scenario.correlations:
+        a, b = (involved.index(sampled.index(n)) for n in c.parameters)
+        rho[a, b] = rho[b, a] = c.rho
+    z = stats.norm.ppf(u[:, involved]) @ np.linalg.cholesky(rho).T
+    u[:, involved] = np.clip(stats.norm.cdf(z), 1e-12, 1 - 1e-12)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import graphlib
 import keyword
+
+import numpy as np
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,6 +64,7 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
             make_distribution(spec.pop("type"), spec)
         except DistributionError as exc:
             add(("parameters", name, "distribution"), str(exc))
+    _check_joint(scenario, add)
     for sname, strat in scenario.strategies.items():
         prog = strat.programme
         if prog is not None and prog.duration > scenario.settings.n_cycles:
@@ -76,6 +79,61 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
                 add(("strategies", sname, "engagement"), "at most one level may be 'complement'")
     issues.sort(key=lambda i: (i.line or 0))
     return issues
+
+
+def _check_joint(scenario: Scenario, add: Any) -> None:
+    """Joint distributions and correlations: known free parameters, each drawn once, PD."""
+    params = scenario.parameters
+    owner: dict[str, str] = {}
+
+    def sampled_free(path: tuple, name: str) -> bool:
+        if name not in params:
+            add(path, f"unknown parameter '{name}'{closest(name, params)}")
+            return False
+        if not params[name].value.is_constant:
+            add(path, f"'{name}' is defined by an expression, so it cannot be sampled")
+            return False
+        return True
+
+    for group, joint in scenario.joint.items():
+        for i, name in enumerate(joint.parameters):
+            path = ("joint", group, "parameters", i)
+            if not sampled_free(path, name):
+                continue
+            if params[name].distribution is not None:
+                add(path, f"'{name}' has its own distribution; remove it or leave it out of "
+                          f"'{group}'")
+            if name in owner:
+                add(path, f"'{name}' is already drawn in joint group '{owner[name]}'")
+            owner[name] = group
+        if joint.type == "mvnormal":
+            cov = joint.covariance_matrix()
+            if not np.allclose(cov, cov.T):
+                add(("joint", group, "covariance"), "covariance must be symmetric")
+            elif np.linalg.eigvalsh(cov).min() <= 0:
+                add(("joint", group, "covariance"),
+                    f"covariance is not positive definite (smallest eigenvalue "
+                    f"{np.linalg.eigvalsh(cov).min():.3g})")
+    names: list[str] = []
+    for i, corr in enumerate(scenario.correlations):
+        for name in corr.parameters:
+            path = ("correlations", i, "parameters")
+            if not sampled_free(path, name):
+                continue
+            if name in owner or params[name].distribution is None:
+                add(path, f"'{name}' needs its own distribution (not a joint group) to be "
+                          "correlated")
+            elif name not in names:
+                names.append(name)
+    if names:
+        rho = np.eye(len(names))
+        for corr in scenario.correlations:
+            if all(n in names for n in corr.parameters):
+                a, b = (names.index(n) for n in corr.parameters)
+                rho[a, b] = rho[b, a] = corr.rho
+        if np.linalg.eigvalsh(rho).min() <= 0:
+            add(("correlations",), "the correlations are not consistent: their matrix is not "
+                                   "positive definite")
 
 
 def _check_names(scenario: Scenario, add: Any) -> None:

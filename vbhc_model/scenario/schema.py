@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -234,6 +235,57 @@ class Distribution(_Model):
     type: Literal[_DISTRIBUTIONS]  # type: ignore[valid-type]
 
 
+class JointDistribution(_Model):
+    """Parameters drawn together: a multivariate normal or a Dirichlet.
+
+    ``mvnormal``: ``mean`` (default: the parameters' base values) and ``covariance`` (a full
+    symmetric matrix or its lower triangle). ``dirichlet``: ``alpha``, one per parameter (e.g.
+    the transition counts of a row); the draws sum to one.
+    """
+
+    type: Literal["mvnormal", "dirichlet"]
+    parameters: list[str] = Field(min_length=2)
+    mean: list[float] | None = None
+    covariance: list[list[float]] | None = None
+    alpha: list[float] | None = None
+    source: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _shape(self) -> JointDistribution:
+        k = len(self.parameters)
+        if self.type == "mvnormal":
+            if self.covariance is None or self.alpha is not None:
+                raise ValueError("mvnormal needs covariance (and optionally mean), not alpha")
+            if len(self.covariance) != k or any(len(r) not in (i + 1, k)
+                                                for i, r in enumerate(self.covariance)):
+                raise ValueError(f"covariance must be {k} x {k} (or its lower triangle)")
+            if self.mean is not None and len(self.mean) != k:
+                raise ValueError(f"mean has {len(self.mean)} values for {k} parameters")
+        else:
+            if self.alpha is None or self.covariance is not None or self.mean is not None:
+                raise ValueError("dirichlet needs alpha only")
+            if len(self.alpha) != k or any(not a > 0 for a in self.alpha):
+                raise ValueError(f"alpha needs {k} values, all > 0")
+        return self
+
+    def covariance_matrix(self) -> np.ndarray:
+        """The full covariance matrix (a lower triangle mirrored)."""
+        k = len(self.parameters)
+        m = np.zeros((k, k))
+        for i, row in enumerate(self.covariance or []):
+            m[i, : len(row)] = row
+        triangle = all(len(r) == i + 1 for i, r in enumerate(self.covariance or []))
+        return m + np.tril(m, -1).T if triangle else m
+
+
+class Correlation(_Model):
+    """A correlation between two sampled parameters, imposed by a Gaussian copula."""
+
+    parameters: list[str] = Field(min_length=2, max_length=2)
+    rho: float = Field(gt=-1, lt=1)
+    source: str = Field(min_length=1)
+
+
 class Parameter(_Model):
     """A model input: a base value (number or expression), its uncertainty and its source."""
 
@@ -380,6 +432,10 @@ class Scenario(_Model):
     metadata: Metadata
     settings: Settings
     parameters: dict[str, Parameter] = Field(default_factory=dict)
+    joint: dict[str, JointDistribution] = Field(
+        default_factory=dict, description="Groups of parameters drawn together."
+    )
+    correlations: list[Correlation] = Field(default_factory=list)
     tables: dict[str, Table] = Field(default_factory=dict)
     states: dict[str, State] = Field(min_length=1)
     transitions: dict[str, dict[str, ExprOrComplement]]
