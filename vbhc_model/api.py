@@ -104,3 +104,42 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
         frame.to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
 
     return write_directory(out, write, force=force)
+
+
+def run_voi(results: str | Path, *, params: str | None = None, groups: list[str] | None = None,
+            wtp: list[float] | None = None, se: bool = False, force: bool = False):
+    """EVPI and EVPPI of the PSA in a results directory; writes ``evppi.nc`` there.
+
+    Returns
+    -------
+    (xarray.Dataset, xarray.DataArray)
+        The EVPPI table (ranked by EVPPI at the first WTP) and the EVPI by WTP.
+    """
+    from vbhc_model.analysis.voi import evppi_table
+    from vbhc_model.errors import VbhcError
+
+    results = Path(results)
+    path = results / "psa.nc"
+    if not path.exists():
+        raise VbhcError(f"{path}: not found; run 'vbhc run SCENARIO --draws N' first")
+    target = results / "evppi.nc"
+    if target.exists() and not force:
+        raise VbhcError(f"{target}: already exists; pass --force to replace it")
+    with xr.open_dataset(path) as ds:
+        psa = ds.load()
+    effect = psa.attrs.get("effect", "qalys")
+    lam = list(wtp) if wtp else list(xr.open_dataset(results / "psa_summary.nc")["wtp"].values)
+    sampled = [str(p) for p in psa["parameter"].values
+               if float(psa["parameters"].sel(parameter=p).std()) > 0]
+    singles = [p.strip() for p in params.split(",")] if params else sampled
+    wanted = {p: [p] for p in singles}
+    for g in groups or []:
+        members = [m.strip() for m in g.split(",") if m.strip()]
+        wanted["+".join(members)] = members
+    table = evppi_table(psa, wanted, lam, effect, n_se=100 if se else 0)
+    table = table.sortby(-table["evppi"].isel(wtp=0))
+    evpi = analyse_psa(psa, lam, effect)["evpi"]
+    table["evpi"] = evpi
+    table.attrs.update({k: v for k, v in psa.attrs.items() if k.startswith("scenario")})
+    write_netcdf(table, target)
+    return table, evpi

@@ -140,6 +140,32 @@ def run(
 
 @app.command()
 @_user_errors
+def voi(
+    results: Annotated[Path, typer.Argument(help="Results directory of a run with --draws.")],
+    params: Annotated[
+        str | None, typer.Option(help="Parameters for single EVPPI, comma-separated [all].")
+    ] = None,
+    group: Annotated[
+        list[str] | None, typer.Option(help="A group of parameters a,b,c (repeatable).")
+    ] = None,
+    wtp: Annotated[
+        list[float] | None, typer.Option(help="Willingness to pay (repeatable) [the run's].")
+    ] = None,
+    se: Annotated[bool, typer.Option(help="Standard errors (about 0.3 s per row).")] = False,
+    force: Annotated[bool, typer.Option(help="Replace an existing evppi.nc.")] = False,
+) -> None:
+    """Value of information of a finished PSA: EVPI and EVPPI per person, ranked."""
+    from vbhc_model.api import run_voi
+
+    table, evpi = run_voi(results, params=params, groups=group, wtp=wtp, se=se, force=force)
+    from vbhc_model.report.table import format_voi
+
+    typer.echo(format_voi(table, evpi))
+    typer.echo(f"\nwrote {results / 'evppi.nc'}")
+
+
+@app.command()
+@_user_errors
 def validate(
     scenarios: Annotated[list[Path], typer.Argument(help="Scenario files to check.")],
 ) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import xarray as xr
 
 from vbhc_model import dims
@@ -65,6 +67,26 @@ def format_psa(summary: xr.Dataset) -> str:
     rows.append(["EVPI per person", "", ""] + [f"{v:,.2f}" for v in summary["evpi"].values])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [f"Probabilistic analysis: {summary.attrs.get('n_draws', '')} draws"]
+    for r in [header, ["-" * w for w in widths], *rows]:
+        lines.append("  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}"
+                               for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+    return "\n".join(lines)
+
+
+def format_voi(table: xr.Dataset, evpi: xr.DataArray) -> str:
+    """EVPI and the EVPPI ranking, per person, at each WTP."""
+    wtps = table[dims.WTP].values
+    header = ["parameter(s)"] + [f"EVPPI at {w:,.0f}" for w in wtps] + ["R2 (max)"]
+    rows = [["EVPI (all uncertainty)"] + [f"{v:,.2f}" for v in evpi.values] + [""]]
+    has_se = bool(np.isfinite(table["se"].values).any())
+    for g in table["group"].values:
+        t = table.sel(group=g)
+        cells = [f"{v:,.2f}" + (f" ({s:,.2f})" if has_se else "")
+                 for v, s in zip(t["evppi"].values, t["se"].values)]
+        rows.append([str(g)] + cells + [f"{float(t['r2_max']):.2f}"])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["Value of information per person" + (" (SE)" if has_se else "") + "; R2: share of "
+             "the incremental costs or effects the parameters explain (the fit check)"]
     for r in [header, ["-" * w for w in widths], *rows]:
         lines.append("  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}"
                                for i, (c, w) in enumerate(zip(r, widths))).rstrip())
