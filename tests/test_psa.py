@@ -66,3 +66,13 @@ def test_cli_draws_writes_psa_and_json(tmp_path):
     psa.close()
     header = (out / "summary.csv").read_text().splitlines()[0]
     assert "psa_cost_mean" in header and "p_ce_at_50000" in header
+
+
+def test_figures_are_written(tmp_path):
+    out = tmp_path / "r"
+    result = CliRunner().invoke(app, ["run", "--draws", "100", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for name in ("ce_plane", "ceac", "evpi"):
+        for ext in ("png", "svg"):
+            path = out / "figures" / f"{name}.{ext}"
+            assert path.exists() and path.stat().st_size > 1000

@@ -101,6 +101,15 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
             write_netcdf(result.psa, tmp / "psa.nc")
             write_netcdf(result.psa_summary, tmp / "psa_summary.nc")
             frame = frame.merge(psa_frame(result.psa_summary), on="strategy", how="left")
+            from vbhc_model.report import figures  # matplotlib only when there is a PSA
+
+            effect = result.scenario.settings.effect
+            figures.write_figures(
+                {"ce_plane": figures.ce_plane(result.psa, effect),
+                 "ceac": figures.acceptability_curves(result.psa_summary),
+                 "evpi": figures.evpi_curve(result.psa_summary)},
+                tmp / "figures",
+            )
         frame.to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
 
     return write_directory(out, write, force=force)
@@ -142,4 +151,7 @@ def run_voi(results: str | Path, *, params: str | None = None, groups: list[str]
     table["evpi"] = evpi
     table.attrs.update({k: v for k, v in psa.attrs.items() if k.startswith("scenario")})
     write_netcdf(table, target)
+    from vbhc_model.report import figures
+
+    figures.write_figures({"evppi": figures.evppi_bars(table)}, results / "figures")
     return table, evpi

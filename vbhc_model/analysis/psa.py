@@ -80,6 +80,8 @@ def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys") ->
         out[f"{name}_mean"] = (dims.STRATEGY, values.mean(axis=0))
         out[f"{name}_low"] = (dims.STRATEGY, np.quantile(values, 0.025, axis=0))
         out[f"{name}_high"] = (dims.STRATEGY, np.quantile(values, 0.975, axis=0))
+    if "strategy_label" in psa.coords:
+        out = out.assign_coords(strategy_label=psa["strategy_label"])
     out.attrs = {"effect": effect, "n_draws": int(costs.shape[0])}
     return out
 
