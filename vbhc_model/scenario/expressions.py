@@ -452,7 +452,8 @@ def parse_expression(text: str | int | float) -> Expression:  # noqa: PYI041 (in
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         where = f" at column {exc.offset + indent}" if exc.offset else ""
-        raise ExpressionError(f"not a valid expression: {exc.msg}{where} in {text!r}") from None
+        shown = text if len(text) <= 80 else f"{text[:60]}...{text[-15:]}"
+        raise ExpressionError(f"not a valid expression: {exc.msg}{where} in {shown!r}") from None
     except (RecursionError, MemoryError):
         raise ExpressionError(
             f"expression is nested too deeply (over {MAX_DEPTH} levels)"

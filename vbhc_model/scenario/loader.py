@@ -74,6 +74,11 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[
                     " (YAML reads yes/no/on/off/true/false as booleans and bare numbers as "
                     "numbers: quote the key)"
                 )
+                if key_node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
+                    hint += (
+                        "; if it came from an expression with commas inside { ... }, quote the "
+                        "expression or write the mapping on separate lines"
+                    )
                 problems.append((path + (key,), f"key {key!r} is not text{hint}", line))
             if key in seen:
                 problems.append(
