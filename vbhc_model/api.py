@@ -17,6 +17,7 @@ import xarray as xr
 
 from vbhc_model.analysis.psa import analyse_psa, psa_frame
 from vbhc_model.analysis.summary import summarise, to_frame
+from vbhc_model.errors import VbhcError
 from vbhc_model.io import write_directory, write_netcdf
 from vbhc_model.parameters import base_draws
 from vbhc_model.psa import run_psa
@@ -125,7 +126,6 @@ def run_voi(results: str | Path, *, params: str | None = None, groups: list[str]
         The EVPPI table (ranked by EVPPI at the first WTP) and the EVPI by WTP.
     """
     from vbhc_model.analysis.voi import evppi_table
-    from vbhc_model.errors import VbhcError
 
     results = Path(results)
     path = results / "psa.nc"
@@ -137,7 +137,11 @@ def run_voi(results: str | Path, *, params: str | None = None, groups: list[str]
     with xr.open_dataset(path) as ds:
         psa = ds.load()
     effect = psa.attrs.get("effect", "qalys")
-    lam = list(wtp) if wtp else list(xr.open_dataset(results / "psa_summary.nc")["wtp"].values)
+    if wtp:
+        lam = list(wtp)
+    else:
+        with xr.open_dataset(results / "psa_summary.nc") as summary:
+            lam = [float(w) for w in summary["wtp"].values]
     sampled = [str(p) for p in psa["parameter"].values
                if float(psa["parameters"].sel(parameter=p).std()) > 0]
     singles = [p.strip() for p in params.split(",")] if params else sampled

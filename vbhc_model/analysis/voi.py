@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
+from vbhc_model.errors import VbhcError
 
 
 def _spline_basis(x: np.ndarray, n_knots: int) -> np.ndarray:
@@ -160,8 +161,6 @@ def evppi_table(psa: xr.Dataset, groups: dict[str, Sequence[str]], wtp: Sequence
     for label, names in groups.items():
         missing = [n for n in names if n not in known]
         if missing:
-            from vbhc_model.errors import VbhcError
-
             raise VbhcError(f"unknown parameter {missing[0]!r} for EVPPI; the PSA has "
                             f"{', '.join(known[:8])}{', ...' if len(known) > 8 else ''}")
         x = psa["parameters"].sel({dims.PARAMETER: list(names)}).transpose(dims.DRAW, ...).values
