@@ -56,7 +56,7 @@ def test_copula_correlation_recovered_and_marginals_kept(tmp_path):
 def test_mvnormal_covariance_recovered():
     thr = load_scenario(SCENARIOS / "reference" / "thr_dmhee.yaml")
     group = thr.joint["weibull_regression"]
-    d = sample_draws(thr, 40_000, method="sobol").sel(parameter=group.parameters).values
+    d = sample_draws(thr, 2**15, method="sobol").sel(parameter=group.parameters).values
     cov = group.covariance_matrix()
     np.testing.assert_allclose(np.cov(d.T), cov, atol=0.05 * np.sqrt(np.outer(np.diag(cov), np.diag(cov))).max())
     corr = np.corrcoef(d.T)

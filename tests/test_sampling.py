@@ -36,7 +36,7 @@ def test_seed_changes_draws(scenario):
 
 
 def test_marginals_match_their_distributions(scenario):
-    draws = sample_draws(scenario, 20_000, method="sobol")
+    draws = sample_draws(scenario, 2**14, method="sobol")
     p = draws.sel(parameter="p_resp_3m_uc").values
     assert stats.kstest(p, stats.beta(146.1, 556.1).cdf).pvalue > 0.01
     rr = draws.sel(parameter="rr_resp_coach").values
