@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
 
 from vbhc_model.errors import VbhcError
 
@@ -70,6 +70,8 @@ def _interval(p: Mapping[str, Any], positive: bool = False) -> tuple[float, floa
 
 def _fit_interval(family, lo: float, hi: float, start: tuple[float, float]):
     """Two positive shape parameters whose 2.5% and 97.5% quantiles are ``lo`` and ``hi``."""
+
+    from scipy import optimize  # only interval fits need it; it is slow to import
 
     def gap(log_params: np.ndarray) -> np.ndarray:
         d = family(*np.exp(log_params))

@@ -23,6 +23,7 @@ from vbhc_model.scenario.expressions import Expression
 from vbhc_model.scenario.schema import COMPLEMENT, TIME_NAMES, Scenario
 
 NO_ENGAGEMENT = "all"
+ENGAGEMENT_NAMES = frozenset({"engagement_effect", "engagement_resource_use"})
 
 
 @dataclass(frozen=True)
@@ -107,17 +108,23 @@ class _Evaluator:
                  batch_resource: np.ndarray, n_levels: int, scenario: Scenario):
         s = scenario.settings
         self.batch = batch_effect.shape[0]
+        self.n_levels = n_levels
+        # Expressions that do not use the engagement level are evaluated once per draw and
+        # repeated across levels; the others on the whole batch (draws x levels).
+        self.env_draw: dict[str, object] = {k: v[:, None] for k, v in params.items()}
         self.env: dict[str, object] = {k: np.tile(v, n_levels)[:, None] for k, v in params.items()}
         self.env["engagement_effect"] = batch_effect[:, None]
         self.env["engagement_resource_use"] = batch_resource[:, None]
-        self.env["cycle_length"] = s.cycle_length
+        for env in (self.env, self.env_draw):
+            env["cycle_length"] = s.cycle_length
         self.functions = table_functions(scenario)
         self.cycle_length = s.cycle_length
         self.start_age = s.start_age or 0.0
         self.node_based = s.within_cycle_correction in ("trapezoidal", "simpson")
 
     def __call__(self, expr: Expression, k: int, n_sub: int, *, node: bool = False) -> np.ndarray:
-        env = self.env
+        by_level = self.n_levels > 1 and bool(expr.names & ENGAGEMENT_NAMES)
+        env = self.env if by_level or self.n_levels == 1 else self.env_draw
         # Cycle k starts at (k - 1) cycle lengths; a trapezoid/Simpson node k is at k; the
         # one-off values at the start (k = 0) are at time 0.
         elapsed = k if (node and self.node_based) else max(k - 1, 0)
@@ -126,6 +133,8 @@ class _Evaluator:
         env["age"] = self.start_age + elapsed * self.cycle_length
         env["time_in_state"] = np.arange(1.0, n_sub + 1.0)[None, :]
         out = np.asarray(expr.evaluate(env, self.functions), dtype=float)
+        if env is self.env_draw and out.ndim == 2 and out.shape[0] > 1:
+            out = np.tile(out, (self.n_levels, 1))
         return np.broadcast_to(out, (self.batch, n_sub))
 
 
@@ -300,7 +309,12 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
             else:
                 cells.append((to, expr, path, layout.destination(frm, to)))
         row_path = next(iter(row.values()))[1][:-1]
-        plan.append((frm, layout.sub(frm), cells, rest, row_path))
+        sub = layout.sub(frm)
+        if len(sub) == 1:  # basic indexing is much faster than fancy indexing
+            cells = [(to, e, path, int(dest[0])) for to, e, path, dest in cells]
+            rest = int(rest[0]) if rest is not None else None
+            sub = int(sub[0])
+        plan.append((frm, sub, cells, rest, row_path))
     absorbing = [(layout.sub(s), layout.destination(s, s)) for s in layout.names
                  if scenario.states[s].absorbing]
     cache: dict[int, np.ndarray] = {}
@@ -313,21 +327,26 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
             p[:, sub, dest] = 1.0
         seen: dict[tuple[str, int], np.ndarray] = {}  # the same expression in several rows
         for frm, sub, cells, rest, row_path in plan:
-            total = np.zeros((ev.batch, len(sub)))
+            n_sub = 1 if isinstance(sub, int) else len(sub)
+            total = np.zeros((ev.batch, n_sub))
             for to, expr, path, dest in cells:
-                key = (expr.text, len(sub))
+                key = (expr.text, n_sub)
                 if key not in seen:
-                    seen[key] = ev(expr, k, len(sub))
+                    seen[key] = ev(expr, k, n_sub)
                     checks.check_probability(seen[key], source=src, path=path,
                                              label=f"{frm} -> {to}", strategy=sname,
                                              state=frm, cycle=k, n_draws=n_draws)
-                p[:, sub, dest] += seen[key]
+                if n_sub == 1:
+                    p[:, sub, dest] += seen[key][:, 0]
+                else:
+                    p[:, sub, dest] += seen[key]
                 total += seen[key]
             checks.check_row_sum(total, has_complement=rest is not None, source=src,
                                  path=row_path, strategy=sname, state=frm, cycle=k,
                                  n_draws=n_draws)
             if rest is not None:
-                p[:, sub, rest] += np.clip(1.0 - total, 0.0, 1.0)
+                rest_value = np.clip(1.0 - total, 0.0, 1.0)
+                p[:, sub, rest] += rest_value[:, 0] if n_sub == 1 else rest_value
         if homogeneous:
             cache[0] = p
         return p

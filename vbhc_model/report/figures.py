@@ -34,7 +34,8 @@ def ce_plane(psa: xr.Dataset, effect: str = "qalys", reference: int = 0) -> plt.
         if s == reference:
             continue
         dc, de = cost[::step, s] - cost[::step, reference], eff[::step, s] - eff[::step, reference]
-        cloud = ax.scatter(de, dc, s=4, alpha=0.3, label=labels[s])
+        # rasterized: thousands of points stay light in the SVG
+        cloud = ax.scatter(de, dc, s=4, alpha=0.3, label=labels[s], rasterized=True)
         ax.scatter(de.mean(), dc.mean(), s=70, marker="X", color=cloud.get_facecolor()[0][:3],
                    edgecolor="black")
     ax.axhline(0, color="grey", lw=0.8)
