@@ -76,3 +76,11 @@ def test_figures_are_written(tmp_path):
         for ext in ("png", "svg"):
             path = out / "figures" / f"{name}.{ext}"
             assert path.exists() and path.stat().st_size > 1000
+
+
+def test_local_cluster_gives_identical_results(scenario):
+    in_process = run_psa(scenario, 300, chunk_size=100)
+    on_cluster = run_psa(scenario, 300, chunk_size=100, workers=2)
+    for var in in_process.data_vars:
+        np.testing.assert_array_equal(in_process[var].values, on_cluster[var].values)
+    assert on_cluster.attrs["execution"] == "dask (LocalCluster, 2 workers)"

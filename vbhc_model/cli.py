@@ -101,6 +101,12 @@ def run(
     chunk_size: Annotated[
         int, typer.Option(min=1, help="PSA draws simulated at once (bounds memory).")
     ] = 10_000,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Run PSA chunks on a dask LocalCluster.")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Run PSA chunks on the dask cluster at this address.")
+    ] = None,
 ) -> None:
     """Run a scenario: print the frontier table, write outcomes.nc and summary.csv.
 
@@ -122,6 +128,7 @@ def run(
         result = run_scenario(
             loaded, trace=trace, draws=draws, seed=seed, sampling=sampling.value,
             chunk_size=chunk_size, progress=lambda done, total: bar.update(done - bar.pos),
+            workers=workers, scheduler=scheduler,
         )
     written = write_run(result, target, force=force)
     if as_json:

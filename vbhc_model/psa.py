@@ -21,6 +21,17 @@ KEEP = ("total_cost", "costs", "qalys", "life_years", "utilisation", "clinician_
         "engagement")
 
 
+def simulate_chunk(scenario: Scenario, start: int, n: int, seed: int, method: str,
+                   total: int) -> xr.Dataset:
+    """Sample draws ``start .. start + n - 1`` and simulate them; keep the per-draw totals."""
+    draws = sample_draws(scenario, n, seed=seed, method=method, start=start, total=total)
+    out = simulate(scenario, draws)
+    out = out[[v for v in KEEP if v in out]].assign_coords({dims.DRAW: draws[dims.DRAW].values})
+    out["parameters"] = xr.DataArray(draws.values, dims=draws.dims, coords=draws.coords,
+                                     attrs={"description": "sampled parameter values"})
+    return out
+
+
 def run_psa(
     scenario: Scenario,
     n_draws: int,
@@ -29,6 +40,8 @@ def run_psa(
     method: str = "mc",
     chunk_size: int = 10_000,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> xr.Dataset:
     """Sample ``n_draws`` parameter draws and simulate them in chunks.
 
@@ -43,29 +56,37 @@ def run_psa(
         Draws simulated at once; memory grows with it, results do not change with it.
     progress : callable, optional
         Called as ``progress(done, n_draws)`` after each chunk.
+    workers : int, optional
+        Run the chunks on a dask.distributed LocalCluster with this many worker processes.
+    scheduler : str, optional
+        Run the chunks on an existing dask.distributed cluster at this address.
 
     Returns
     -------
     xarray.Dataset
         The per-draw outcomes (dims ``draw`` x ``strategy`` x channel) and the sampled
-        ``parameters`` (``draw`` x ``parameter``), with provenance in attrs.
+        ``parameters`` (``draw`` x ``parameter``), with provenance in attrs. Identical whatever
+        the chunk size and wherever the chunks run.
     """
     if n_draws < 1 or chunk_size < 1:
         raise ValueError("n_draws and chunk_size must be positive")
     seed = scenario.settings.seed if seed is None else seed
-    parts = []
-    for start in range(0, n_draws, chunk_size):
-        n = min(chunk_size, n_draws - start)
-        draws = sample_draws(scenario, n, seed=seed, method=method, start=start, total=n_draws)
-        out = simulate(scenario, draws)
-        out = out[[v for v in KEEP if v in out]].assign_coords({dims.DRAW: draws[dims.DRAW].values})
-        out["parameters"] = xr.DataArray(draws.values, dims=draws.dims, coords=draws.coords,
-                                         attrs={"description": "sampled parameter values"})
-        parts.append(out)
-        if progress is not None:
-            progress(start + n, n_draws)
+    chunks = [(start, min(chunk_size, n_draws - start)) for start in range(0, n_draws, chunk_size)]
+    if workers or scheduler:
+        from vbhc_model.scaleout import run_chunks
+
+        parts = run_chunks(scenario, chunks, seed=seed, method=method, total=n_draws,
+                           workers=workers, scheduler=scheduler, progress=progress)
+    else:
+        parts = []
+        for start, n in chunks:
+            parts.append(simulate_chunk(scenario, start, n, seed, method, n_draws))
+            if progress is not None:
+                progress(start + n, n_draws)
     psa = xr.concat(parts, dims.DRAW, data_vars="all", coords="minimal", compat="override",
                     join="exact", combine_attrs="override")
     psa.attrs.update(n_draws=n_draws, seed=seed, sampling=method, chunk_size=chunk_size,
-                     analysis="probabilistic sensitivity analysis")
+                     analysis="probabilistic sensitivity analysis",
+                     execution=f"dask ({scheduler or f'LocalCluster, {workers} workers'})"
+                     if workers or scheduler else "in-process")
     return psa

@@ -30,6 +30,7 @@ class Source:
     file: str
     sha256: str
     lines: dict[Path_, int] = field(default_factory=dict, repr=False)
+    text: str = field(default="", repr=False)  # the YAML, to rebuild the scenario elsewhere
 
     def line(self, path: Path_) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
@@ -221,6 +222,14 @@ def _is_pydantic_tag(part: Any) -> bool:
     return isinstance(part, str) and ("[" in part and part.endswith("]"))
 
 
+def scenario_from_text(text: str, file: str) -> Scenario:
+    """Parse and validate a scenario from its YAML text (e.g. on a dask worker)."""
+    data, lines = read_yaml(text, file)
+    raw = text.encode("utf-8")
+    source = Source(file=file, sha256=hashlib.sha256(raw).hexdigest(), lines=lines, text=text)
+    return parse_scenario(data, source)
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read, parse and validate a scenario file.
 
@@ -263,5 +272,5 @@ def load_scenario(path: str | Path) -> Scenario:
     except UnicodeDecodeError as exc:
         raise ScenarioError([Issue(file, "", f"is not UTF-8 text (byte {exc.start})")]) from None
     data, lines = read_yaml(text, file)
-    source = Source(file=file, sha256=hashlib.sha256(raw).hexdigest(), lines=lines)
+    source = Source(file=file, sha256=hashlib.sha256(raw).hexdigest(), lines=lines, text=text)
     return parse_scenario(data, source)

@@ -1,0 +1,79 @@
+"""Scale-out on dask.distributed: the PSA's chunks as tasks on a cluster.
+
+Each task rebuilds the scenario from its YAML text (compiled expressions are closures and are
+not shipped), samples its own draws from their positions in the per-draw random streams and
+simulates them, so results are identical to the in-process run. Imported only when
+``--workers`` or ``--scheduler`` is given.
+
+Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in its workers by default, which makes glibc
+return freed memory eagerly; the engine allocates and frees large temporaries every cycle, so
+that setting costs time (measured in docs/benchmarks.md). LocalClusters here use glibc's
+default instead unless ``malloc_trim`` is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+
+import xarray as xr
+
+from vbhc_model.psa import simulate_chunk
+from vbhc_model.scenario.loader import scenario_from_text
+from vbhc_model.scenario.schema import Scenario
+
+
+@lru_cache(maxsize=4)
+def _scenario(text: str, file: str) -> Scenario:
+    return scenario_from_text(text, file)
+
+
+def _task(text: str, file: str, start: int, n: int, seed: int, method: str,
+          total: int) -> xr.Dataset:
+    return simulate_chunk(_scenario(text, file), start, n, seed, method, total)
+
+
+def local_cluster(workers: int, malloc_trim: int | None = None):
+    """A LocalCluster of single-threaded worker processes (no dashboard)."""
+    import dask
+    from distributed import LocalCluster
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    if malloc_trim is None:
+        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    else:
+        environ["MALLOC_TRIM_THRESHOLD_"] = malloc_trim
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            dashboard_address=None)
+
+
+def run_chunks(scenario: Scenario, chunks: list[tuple[int, int]], *, seed: int, method: str,
+               total: int, workers: int | None = None, scheduler: str | None = None,
+               progress: Callable[[int, int], None] | None = None,
+               malloc_trim: int | None = None) -> list[xr.Dataset]:
+    """Run ``(start, n)`` chunks on a LocalCluster or at ``scheduler``; results in draw order."""
+    from distributed import Client, as_completed
+
+    src = scenario.source
+    if src is None or not src.text:
+        raise ValueError("scale-out needs a scenario loaded from a file")
+    cluster = None if scheduler else local_cluster(workers or 1, malloc_trim)
+    client = Client(scheduler or cluster)
+    try:
+        futures = [client.submit(_task, src.text, src.file, start, n, seed, method, total,
+                                 pure=False) for start, n in chunks]
+        index = {f.key: i for i, f in enumerate(futures)}
+        parts: list[xr.Dataset | None] = [None] * len(chunks)
+        done = 0
+        for future in as_completed(futures):
+            i = index[future.key]
+            parts[i] = future.result()
+            done += chunks[i][1]
+            if progress is not None:
+                progress(done, total)
+        return parts  # type: ignore[return-value]
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
