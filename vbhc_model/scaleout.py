@@ -13,6 +13,7 @@ default instead unless ``malloc_trim`` is given.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -39,13 +40,20 @@ def local_cluster(workers: int, malloc_trim: int | None = None):
     from distributed import LocalCluster
 
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
-    if malloc_trim is None:
-        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-    else:
-        environ["MALLOC_TRIM_THRESHOLD_"] = malloc_trim
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                            dashboard_address=None)
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    # The nanny's setting lingers in this process's environment and is inherited by later
+    # workers, so control the variable here too while the workers start.
+    key, saved = "MALLOC_TRIM_THRESHOLD_", os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    if malloc_trim is not None:
+        os.environ[key] = str(malloc_trim)
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                dashboard_address=None)
+    finally:
+        os.environ.pop(key, None)
+        if saved is not None:
+            os.environ[key] = saved
 
 
 def run_chunks(scenario: Scenario, chunks: list[tuple[int, int]], *, seed: int, method: str,
