@@ -164,3 +164,45 @@ def run_voi(results: str | Path, *, params: str | None = None, groups: list[str]
 
     figures.write_figures({"evppi": figures.evppi_bars(table)}, results / "figures")
     return table, evpi
+
+
+def run_dsa(scenario: Scenario | str | Path | None = None, *, wtp: float | None = None,
+            params: str | None = None, two_way: str | None = None,
+            threshold: str | None = None, strategy: str | None = None,
+            out: str | Path | None = None, force: bool = False) -> dict:
+    """One-way analysis (with tornado), and optionally a two-way map and a threshold; writes
+    ``dsa.nc`` (and ``two_way.nc``) and the figures into ``out``."""
+    from vbhc_model import dsa
+    from vbhc_model.report import figures
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario if scenario is not None else default_scenario_path())
+    lam = float(wtp if wtp is not None else scenario.settings.wtp[0])
+    names = [p.strip() for p in params.split(",")] if params else None
+    target = Path(out) if out is not None else Path("results") / f"{scenario.name}_dsa"
+    if target.exists() and not force:
+        raise VbhcError(f"{target}: already exists; choose another --out or pass --force")
+    result: dict = {"one_way": dsa.one_way(scenario, lam, names)}
+    if two_way:
+        pair = [p.strip() for p in two_way.split(",")]
+        if len(pair) != 2:
+            raise VbhcError(f"--two-way takes two parameters A,B; got {two_way!r}")
+        result["two_way"] = dsa.two_way(scenario, pair[0], pair[1], lam)
+    if threshold:
+        if not strategy:
+            raise VbhcError("--threshold needs --strategy")
+        result["threshold"] = dsa.threshold(scenario, threshold, strategy, lam)
+
+    def write(tmp: Path) -> None:
+        one = result["one_way"]
+        if "threshold" in result:
+            one.attrs.update({f"threshold_{k}": str(v) for k, v in result["threshold"].items()})
+        write_netcdf(one, tmp / "dsa.nc")
+        figs = {"tornado": figures.tornado(one)}
+        if "two_way" in result:
+            write_netcdf(result["two_way"], tmp / "two_way.nc")
+            figs["two_way"] = figures.two_way_map(result["two_way"])
+        figures.write_figures(figs, tmp / "figures")
+
+    result["dir"] = write_directory(target, write, force=force)
+    return result

@@ -173,6 +173,34 @@ def voi(
 
 @app.command()
 @_user_errors
+def dsa(
+    scenario: Annotated[Path | None, typer.Argument(help="Scenario file [default scenario].")] = None,
+    wtp: Annotated[float | None, typer.Option(help="Willingness to pay [the scenario's first].")] = None,
+    params: Annotated[str | None, typer.Option(help="Parameters to vary, a,b,c [all].")] = None,
+    two_way: Annotated[str | None, typer.Option("--two-way", help="Two parameters A,B.")] = None,
+    threshold: Annotated[str | None, typer.Option(help="Parameter for a threshold.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Strategy for --threshold.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results directory [results/<scenario>_dsa/].")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing results directory.")] = False,
+) -> None:
+    """Deterministic sensitivity: one-way (tornado), --two-way A,B, --threshold P --strategy S."""
+    from vbhc_model.api import run_dsa
+    from vbhc_model.report.table import format_one_way
+
+    result = run_dsa(scenario, wtp=wtp, params=params, two_way=two_way, threshold=threshold,
+                     strategy=strategy, out=out, force=force)
+    typer.echo(format_one_way(result["one_way"]))
+    if "threshold" in result:
+        t = result["threshold"]
+        typer.echo(f"\nthreshold: {t['strategy']} is optimal at {t['wtp']:,.0f} on one side of "
+                   f"{t['parameter']} = {t['value']:.6g} (range {t['range'][0]:.4g} to "
+                   f"{t['range'][1]:.4g}, {t['basis']})")
+    typer.echo(f"\nwrote {', '.join(sorted(p.name for p in result['dir'].iterdir()))} in "
+               f"{result['dir']}")
+
+
+@app.command()
+@_user_errors
 def validate(
     scenarios: Annotated[list[Path], typer.Argument(help="Scenario files to check.")],
 ) -> None:

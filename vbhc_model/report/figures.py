@@ -96,3 +96,43 @@ def write_figures(figures: dict[str, plt.Figure], folder: Path) -> None:
         fig.savefig(folder / f"{name}.png", dpi=120)
         fig.savefig(folder / f"{name}.svg")
         plt.close(fig)
+
+
+def tornado(one_way: xr.Dataset, top: int = 15) -> plt.Figure:
+    """Tornado diagram: incremental net benefit of the base-case optimal strategy at each
+    parameter's low and high value, widest swing first."""
+    t = one_way.isel({dims.PARAMETER: slice(0, top)})
+    names = [str(p) for p in t[dims.PARAMETER].values][::-1]
+    base = one_way.attrs["base_inmb"]
+    lo, hi = t["inmb_low"].values[::-1], t["inmb_high"].values[::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(names) + 1.8))
+    y = np.arange(len(names))
+    ax.barh(y, lo - base, left=base, color="#4c72b0", label="parameter at low value")
+    ax.barh(y, hi - base, left=base, color="#dd8452", label="parameter at high value")
+    ax.axvline(base, color="black", lw=1)
+    ax.axvline(0, color="grey", lw=1, ls="--")
+    ax.set_yticks(y, names)
+    ax.set_xlabel(f"incremental net benefit of {one_way.attrs['strategy']} vs the best other "
+                  f"strategy at {one_way.attrs['wtp']:,.0f}")
+    ax.set_title("One-way sensitivity analysis")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def two_way_map(grid: xr.Dataset) -> plt.Figure:
+    """The optimal strategy over a grid of two parameters."""
+    a, b = grid["optimal"].dims
+    labels = sorted(set(grid["optimal"].values.ravel()))
+    codes = np.vectorize(labels.index)(grid["optimal"].values)
+    fig, ax = plt.subplots(figsize=(7, 5))
+    mesh = ax.pcolormesh(grid[b].values, grid[a].values, codes, shading="nearest",
+                         cmap=plt.get_cmap("tab10", len(labels)), vmin=-0.5,
+                         vmax=len(labels) - 0.5)
+    bar = fig.colorbar(mesh, ticks=range(len(labels)))
+    bar.ax.set_yticklabels(labels)
+    ax.set_xlabel(b)
+    ax.set_ylabel(a)
+    ax.set_title(f"Optimal strategy at {grid.attrs['wtp']:,.0f}")
+    fig.tight_layout()
+    return fig

@@ -91,3 +91,23 @@ def format_voi(table: xr.Dataset, evpi: xr.DataArray) -> str:
         lines.append("  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}"
                                for i, (c, w) in enumerate(zip(r, widths))).rstrip())
     return "\n".join(lines)
+
+
+def format_one_way(one_way: xr.Dataset, top: int = 15) -> str:
+    """The one-way analysis, widest swing first."""
+    a = one_way.attrs
+    header = ["parameter", "low", "high", "INMB at low", "INMB at high", "optimal at low",
+              "optimal at high"]
+    rows = []
+    for p in one_way[dims.PARAMETER].values[:top]:
+        t = one_way.sel({dims.PARAMETER: p})
+        rows.append([str(p), f"{float(t['low']):.4g}", f"{float(t['high']):.4g}",
+                     f"{float(t['inmb_low']):,.2f}", f"{float(t['inmb_high']):,.2f}",
+                     str(t["optimal_low"].values), str(t["optimal_high"].values)])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [f"One-way sensitivity at {a['wtp']:,.0f}: incremental net benefit (INMB) of "
+             f"{a['strategy']} vs the best other strategy; base case {a['base_inmb']:,.2f}"]
+    for r in [header, ["-" * w for w in widths], *rows]:
+        lines.append("  ".join(f"{c:<{w}}" if i in (0, 5, 6) else f"{c:>{w}}"
+                               for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+    return "\n".join(lines)

@@ -292,8 +292,22 @@ class Parameter(_Model):
     value: Expr
     source: str = Field(min_length=1, description="Seed file, paper and table, or ASSUMPTION.")
     distribution: Distribution | None = None
+    range: list[float] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="Low and high values for one-way sensitivity analysis (default: the "
+        "distribution's 2.5% and 97.5% quantiles).",
+    )
     unit: str = ""
     description: str = ""
+
+    @field_validator("range")
+    @classmethod
+    def _low_below_high(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and not v[0] < v[1]:
+            raise ValueError(f"range must be [low, high] with low < high, got {v}")
+        return v
 
 
 class Table(_Model):
