@@ -17,6 +17,7 @@ import xarray as xr
 
 from vbhc_model.analysis.psa import analyse_psa, psa_frame
 from vbhc_model.analysis.summary import summarise, to_frame
+from vbhc_model import dims
 from vbhc_model.errors import VbhcError
 from vbhc_model.io import write_directory, write_netcdf
 from vbhc_model.parameters import base_draws
@@ -206,3 +207,46 @@ def run_dsa(scenario: Scenario | str | Path | None = None, *, wtp: float | None 
 
     result["dir"] = write_directory(target, write, force=force)
     return result
+
+
+def run_analyse(table: str | Path, *, wtp: list[float], out: str | Path | None = None,
+                force: bool = False) -> dict:
+    """The analyses of a PSA exported from another tool (CSV): frontier on means,
+    acceptability, EVPI, and EVPPI of each parameter column. Writes ``summary.csv``,
+    ``psa_summary.nc``, ``evppi.nc`` (if parameters) and figures into ``out``."""
+    from vbhc_model.analysis.frontier import compute_icers
+    from vbhc_model.analysis.voi import evppi_table
+    from vbhc_model.interop import read_psa_csv
+    from vbhc_model.report import figures
+
+    if not wtp:
+        raise VbhcError("give at least one --wtp value")
+    psa = read_psa_csv(table)
+    target = Path(out) if out is not None else Path("results") / f"{Path(table).stem}_analysis"
+    if target.exists() and not force:
+        raise VbhcError(f"{target}: already exists; choose another --out or pass --force")
+    means = psa.mean(dims.DRAW)
+    frontier = compute_icers(means["total_cost"].values, means["qalys"].values,
+                             means[dims.STRATEGY].values)
+    summary = analyse_psa(psa, wtp)
+    voi = None
+    if "parameters" in psa:
+        names = [str(p) for p in psa[dims.PARAMETER].values
+                 if float(psa["parameters"].sel({dims.PARAMETER: p}).std()) > 0]
+        voi = evppi_table(psa, {n: [n] for n in names}, wtp)
+        voi = voi.sortby(-voi["evppi"].isel(wtp=0))
+
+    def write(tmp: Path) -> None:
+        frame = frontier.drop_vars("input_index").to_dataframe().reset_index()
+        frame.merge(psa_frame(summary), on="strategy").to_csv(tmp / "summary.csv", index=False,
+                                                              float_format="%.10g")
+        write_netcdf(summary, tmp / "psa_summary.nc")
+        figs = {"ce_plane": figures.ce_plane(psa), "ceac": figures.acceptability_curves(summary),
+                "evpi": figures.evpi_curve(summary)}
+        if voi is not None:
+            write_netcdf(voi, tmp / "evppi.nc")
+            figs["evppi"] = figures.evppi_bars(voi)
+        figures.write_figures(figs, tmp / "figures")
+
+    return {"frontier": frontier, "summary": summary, "evppi": voi,
+            "dir": write_directory(target, write, force=force)}

@@ -201,6 +201,31 @@ def dsa(
 
 @app.command()
 @_user_errors
+def analyse(
+    table: Annotated[Path, typer.Argument(help="PSA table (CSV), wide or long.")],
+    wtp: Annotated[list[float], typer.Option(help="Willingness to pay (repeatable).")],
+    out: Annotated[Path | None, typer.Option(help="Results directory.")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing results directory.")] = False,
+) -> None:
+    """Analyse a PSA exported from another tool: frontier, acceptability, EVPI, EVPPI."""
+    from vbhc_model.api import run_analyse
+    from vbhc_model.report.table import format_psa, format_voi
+
+    result = run_analyse(table, wtp=wtp, out=out, force=force)
+    f = result["frontier"]
+    for s in f["strategy"].values:
+        t = f.sel(strategy=s)
+        typer.echo(f"{s}: cost {float(t['cost']):,.2f}, effect {float(t['effect']):.5f}, "
+                   f"ICER {float(t['icer']):,.1f}, {t['status'].values}")
+    typer.echo("\n" + format_psa(result["summary"]))
+    if result["evppi"] is not None:
+        typer.echo("\n" + format_voi(result["evppi"], result["summary"]["evpi"]))
+    typer.echo(f"\nwrote {', '.join(sorted(p.name for p in result['dir'].iterdir()))} in "
+               f"{result['dir']}")
+
+
+@app.command()
+@_user_errors
 def validate(
     scenarios: Annotated[list[Path], typer.Argument(help="Scenario files to check.")],
 ) -> None:
