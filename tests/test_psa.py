@@ -84,3 +84,24 @@ def test_local_cluster_gives_identical_results(scenario):
     for var in in_process.data_vars:
         np.testing.assert_array_equal(in_process[var].values, on_cluster[var].values)
     assert on_cluster.attrs["execution"] == "dask (LocalCluster, 2 workers)"
+
+
+def test_expected_loss_pairwise_and_population(scenario):
+    psa = run_psa(scenario, 400)
+    s = analyse_psa(psa, [50_000, 100_000], population=1000.0)
+    # The strategy with the highest expected NMB has the lowest expected loss, equal to EVPI.
+    best = s["expected_nmb"].argmax("strategy").values
+    loss = s["expected_loss"].values
+    np.testing.assert_allclose(loss[best, [0, 1]], s["evpi"].values, rtol=1e-10)
+    assert (loss >= loss[best, [0, 1]] - 1e-9).all()
+    assert (s["p_better_than_reference"].sel(strategy="usual_care") == 0).all()
+    np.testing.assert_allclose(s["population_evpi"].values, 1000 * s["evpi"].values)
+
+
+def test_population_effective_size():
+    from vbhc_model.scenario.schema import Population
+
+    p = Population(size=100, annual_incidence=10, horizon_years=3, discount=0.0, source="t")
+    assert p.effective() == 130
+    q = Population(annual_incidence=10, horizon_years=2, discount=0.05, source="t")
+    assert q.effective() == pytest.approx(10 + 10 / 1.05)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from vbhc_model.analysis.psa import analyse_psa, psa_frame
+from vbhc_model.analysis.psa import analyse_psa, psa_frame, wtp_grid
 from vbhc_model.analysis.summary import summarise, to_frame
 from vbhc_model import dims
 from vbhc_model.errors import VbhcError
@@ -35,6 +35,7 @@ class RunResult:
     table: xr.Dataset
     psa: xr.Dataset | None = None
     psa_summary: xr.Dataset | None = None
+    psa_curves: xr.Dataset | None = None
 
 
 def run_scenario(
@@ -82,8 +83,11 @@ def run_scenario(
         return RunResult(scenario, outcomes, table)
     psa = run_psa(scenario, draws, seed=seed, method=sampling, chunk_size=chunk_size,
                   progress=progress, workers=workers, scheduler=scheduler)
-    psa_summary = analyse_psa(psa, scenario.settings.wtp, scenario.settings.effect)
-    return RunResult(scenario, outcomes, table, psa, psa_summary)
+    s = scenario.settings
+    population = s.population.effective() if s.population else None
+    psa_summary = analyse_psa(psa, s.wtp, s.effect, population)
+    curves = analyse_psa(psa, wtp_grid(s.wtp), s.effect, population)
+    return RunResult(scenario, outcomes, table, psa, psa_summary, curves)
 
 
 def default_out_dir(scenario: Scenario) -> Path:
@@ -107,14 +111,16 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
         if result.psa is not None:
             write_netcdf(result.psa, tmp / "psa.nc")
             write_netcdf(result.psa_summary, tmp / "psa_summary.nc")
+            write_netcdf(result.psa_curves, tmp / "psa_curves.nc")
             frame = frame.merge(psa_frame(result.psa_summary), on="strategy", how="left")
             from vbhc_model.report import figures  # matplotlib only when there is a PSA
 
             effect = result.scenario.settings.effect
             figures.write_figures(
                 {"ce_plane": figures.ce_plane(result.psa, effect),
-                 "ceac": figures.acceptability_curves(result.psa_summary),
-                 "evpi": figures.evpi_curve(result.psa_summary)},
+                 "ceac": figures.acceptability_curves(result.psa_curves),
+                 "evpi": figures.evpi_curve(result.psa_curves),
+                 "expected_loss": figures.expected_loss(result.psa_curves)},
                 tmp / "figures",
             )
         frame.to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
@@ -229,6 +235,7 @@ def run_analyse(table: str | Path, *, wtp: list[float], out: str | Path | None =
     frontier = compute_icers(means["total_cost"].values, means["qalys"].values,
                              means[dims.STRATEGY].values)
     summary = analyse_psa(psa, wtp)
+    curves = analyse_psa(psa, wtp_grid(wtp))
     voi = None
     if "parameters" in psa:
         names = [str(p) for p in psa[dims.PARAMETER].values
@@ -241,8 +248,9 @@ def run_analyse(table: str | Path, *, wtp: list[float], out: str | Path | None =
         frame.merge(psa_frame(summary), on="strategy").to_csv(tmp / "summary.csv", index=False,
                                                               float_format="%.10g")
         write_netcdf(summary, tmp / "psa_summary.nc")
-        figs = {"ce_plane": figures.ce_plane(psa), "ceac": figures.acceptability_curves(summary),
-                "evpi": figures.evpi_curve(summary)}
+        write_netcdf(curves, tmp / "psa_curves.nc")
+        figs = {"ce_plane": figures.ce_plane(psa), "ceac": figures.acceptability_curves(curves),
+                "evpi": figures.evpi_curve(curves), "expected_loss": figures.expected_loss(curves)}
         if voi is not None:
             write_netcdf(voi, tmp / "evppi.nc")
             figs["evppi"] = figures.evppi_bars(voi)

@@ -47,16 +47,32 @@ def evpi(nmb: np.ndarray) -> np.ndarray:
     return nmb.max(axis=1).mean(axis=0) - nmb.mean(axis=0).max(axis=0)
 
 
-def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys") -> xr.Dataset:
+def wtp_grid(wtp: Sequence[float], n: int = 41) -> np.ndarray:
+    """A grid for curves: 0 to twice the largest threshold, with the thresholds included."""
+    top = 2 * max(max(wtp), 1.0)
+    return np.unique(np.concatenate([np.linspace(0, top, n), np.asarray(wtp, dtype=float)]))
+
+
+def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys",
+                population: float | None = None) -> xr.Dataset:
     """Acceptability (with the acceptability frontier), EVPI and 95% intervals of a PSA.
+
+    Parameters
+    ----------
+    psa : xarray.Dataset
+    wtp : sequence of float
+    effect : str
+    population : float, optional
+        Effective population (``settings.population``) for population EVPI.
 
     Returns
     -------
     xarray.Dataset
         ``ceac`` (strategy x wtp), ``ceaf_strategy`` (wtp: the strategy with the highest
-        expected NMB) and ``ceaf`` (its probability of being cost-effective), ``evpi`` (wtp),
-        ``expected_nmb`` (strategy x wtp), and mean, 2.5% and 97.5% quantiles of cost and
-        effect per strategy.
+        expected NMB) and ``ceaf`` (its probability of being cost-effective), ``evpi`` (wtp,
+        per person) and ``population_evpi``, ``expected_nmb``, ``expected_loss`` and
+        ``p_better_than_reference`` (strategy x wtp), and mean, 2.5% and 97.5% quantiles of
+        cost and effect per strategy.
     """
     wtp_arr = np.asarray(list(wtp), dtype=float)
     costs = psa["total_cost"].transpose(dims.DRAW, dims.STRATEGY).values
@@ -66,9 +82,15 @@ def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys") ->
     expected = nmb.mean(axis=0)
     best = expected.argmax(axis=0)
     strategies = psa[dims.STRATEGY].values
+    best_draw = nmb.max(axis=1, keepdims=True)
     out = xr.Dataset(
         {
             "ceac": ((dims.STRATEGY, dims.WTP), ceac),
+            # Expected loss of choosing each strategy (Eckermann et al. 2008; dampack).
+            "expected_loss": ((dims.STRATEGY, dims.WTP), (best_draw - nmb).mean(axis=0)),
+            # Pairwise acceptability against the first (reference) strategy.
+            "p_better_than_reference": ((dims.STRATEGY, dims.WTP),
+                                        (nmb > nmb[:, :1, :]).mean(axis=0)),
             "expected_nmb": ((dims.STRATEGY, dims.WTP), expected),
             "ceaf_strategy": ((dims.WTP,), strategies[best]),
             "ceaf": ((dims.WTP,), ceac[best, np.arange(len(wtp_arr))]),
@@ -80,6 +102,9 @@ def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys") ->
         out[f"{name}_mean"] = (dims.STRATEGY, values.mean(axis=0))
         out[f"{name}_low"] = (dims.STRATEGY, np.quantile(values, 0.025, axis=0))
         out[f"{name}_high"] = (dims.STRATEGY, np.quantile(values, 0.975, axis=0))
+    if population:
+        out["population_evpi"] = (dims.WTP, out["evpi"].values * population,
+                                  {"units": "total", "effective_population": population})
     if "strategy_label" in psa.coords:
         out = out.assign_coords(strategy_label=psa["strategy_label"])
     out.attrs = {"effect": effect, "n_draws": int(costs.shape[0])}

@@ -54,7 +54,7 @@ def acceptability_curves(summary: xr.Dataset) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(7, 5))
     wtp = summary[dims.WTP].values
     for s, label in enumerate(_labels(summary)):
-        ax.plot(wtp, summary["ceac"].values[s], marker="o", label=label)
+        ax.plot(wtp, summary["ceac"].values[s], label=label)
     ax.plot(wtp, summary["ceaf"].values, color="black", lw=3, alpha=0.35,
             label="acceptability frontier")
     ax.set_ylim(0, 1)
@@ -67,12 +67,31 @@ def acceptability_curves(summary: xr.Dataset) -> plt.Figure:
 
 
 def evpi_curve(summary: xr.Dataset) -> plt.Figure:
-    """EVPI per person by willingness to pay."""
+    """EVPI per person (and for the population, if known) by willingness to pay."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(summary[dims.WTP].values, summary["evpi"].values, marker="o")
+    wtp = summary[dims.WTP].values
+    ax.plot(wtp, summary["evpi"].values)
     ax.set_xlabel("willingness to pay per unit of effect")
     ax.set_ylabel("EVPI per person")
+    if "population_evpi" in summary:
+        right = ax.twinx()
+        right.plot(wtp, summary["population_evpi"].values, alpha=0)  # same curve, second scale
+        right.set_ylabel("EVPI for the population")
     ax.set_title("Expected value of perfect information")
+    fig.tight_layout()
+    return fig
+
+
+def expected_loss(summary: xr.Dataset) -> plt.Figure:
+    """Expected loss of choosing each strategy, by willingness to pay (lower is better)."""
+    fig, ax = plt.subplots(figsize=(7, 5))
+    wtp = summary[dims.WTP].values
+    for s, label in enumerate(_labels(summary)):
+        ax.plot(wtp, summary["expected_loss"].values[s], label=label)
+    ax.set_xlabel("willingness to pay per unit of effect")
+    ax.set_ylabel("expected loss per person")
+    ax.set_title("Expected loss curves")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

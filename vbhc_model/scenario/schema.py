@@ -159,6 +159,25 @@ class Discount(_Model):
         return v
 
 
+class Population(_Model):
+    """The population a decision affects, for population EVPI.
+
+    Effective population = size + sum over years t = 0..horizon-1 of
+    annual_incidence x (1 + discount)^-t (Philips et al. 2008; the voi package's pop_voi).
+    """
+
+    size: float = Field(0.0, ge=0, description="People affected now (prevalent).")
+    annual_incidence: float = Field(0.0, ge=0, description="New people affected each year.")
+    horizon_years: int = Field(10, ge=1, le=200, description="Years the decision holds.")
+    discount: float = Field(0.035, ge=0, le=0.25)
+    source: str = Field(min_length=1)
+
+    def effective(self) -> float:
+        """The discounted number of people the decision affects."""
+        years = range(self.horizon_years)
+        return self.size + sum(self.annual_incidence * (1 + self.discount) ** -t for t in years)
+
+
 class Settings(_Model):
     """How the cohort model is run."""
 
@@ -181,6 +200,7 @@ class Settings(_Model):
     wtp: list[float] = Field(min_length=1, description="Willingness-to-pay values per unit effect.")
     effect: Literal["qalys", "life_years"] = "qalys"
     cohort_size: int = Field(1, ge=1, description="People in the cohort, for totals in tables.")
+    population: Population | None = Field(None, description="For population EVPI.")
     seed: int = Field(20251122, ge=0)
 
     @field_validator("wtp")
