@@ -10,6 +10,9 @@ Examples
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,13 +84,19 @@ def run_scenario(
     table = summarise(outcomes, scenario.settings.wtp, scenario.settings.effect)
     if not draws:
         return RunResult(scenario, outcomes, table)
+    # More than one chunk: results go to part files read back lazily, so memory does not grow
+    # with the number of draws; the files are removed with the result.
+    store = Path(tempfile.mkdtemp(prefix="vbhc_psa_")) if draws > chunk_size else None
     psa = run_psa(scenario, draws, seed=seed, method=sampling, chunk_size=chunk_size,
-                  progress=progress, workers=workers, scheduler=scheduler)
+                  progress=progress, workers=workers, scheduler=scheduler, store=store)
     s = scenario.settings
     population = s.population.effective() if s.population else None
     psa_summary = analyse_psa(psa, s.wtp, s.effect, population)
     curves = analyse_psa(psa, wtp_grid(s.wtp), s.effect, population)
-    return RunResult(scenario, outcomes, table, psa, psa_summary, curves)
+    result = RunResult(scenario, outcomes, table, psa, psa_summary, curves)
+    if store is not None:
+        weakref.finalize(result, shutil.rmtree, store, True)
+    return result
 
 
 def default_out_dir(scenario: Scenario) -> Path:

@@ -8,10 +8,12 @@ totals are kept (never the trace), so memory is bounded by the chunk size plus t
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import xarray as xr
 
 from vbhc_model import dims
+from vbhc_model.io import write_netcdf
 from vbhc_model.parameters.sampling import sample_draws
 from vbhc_model.scenario.schema import Scenario
 from vbhc_model.simulate import simulate
@@ -19,6 +21,32 @@ from vbhc_model.simulate import simulate
 #: Per-draw totals kept from each chunk (per-cycle detail and traces are never kept).
 KEEP = ("total_cost", "costs", "qalys", "life_years", "utilisation", "clinician_hours",
         "engagement")
+
+
+class _Keeper:
+    """Collects chunk results in memory, or writes each to ``store`` as it arrives."""
+
+    def __init__(self, store: Path | None):
+        self.store = Path(store) if store is not None else None
+        self.parts: dict[int, object] = {}
+
+    def __call__(self, index: int, part: xr.Dataset) -> None:
+        if self.store is None:
+            self.parts[index] = part
+        else:
+            path = self.store / f"part_{index:06d}.nc"
+            write_netcdf(part, path)
+            self.parts[index] = path
+
+    def combine(self) -> xr.Dataset:
+        ordered = [self.parts[i] for i in sorted(self.parts)]
+        if self.store is None:
+            return xr.concat(ordered, dims.DRAW, data_vars="all", coords="minimal",
+                             compat="override", join="exact", combine_attrs="override")
+        return xr.open_mfdataset(ordered, combine="nested", concat_dim=dims.DRAW,
+                                 data_vars="all", coords="minimal", compat="override",
+                                 join="exact", combine_attrs="override", engine="h5netcdf",
+                                 parallel=False)
 
 
 def simulate_chunk(scenario: Scenario, start: int, n: int, seed: int, method: str,
@@ -42,6 +70,7 @@ def run_psa(
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
+    store: Path | None = None,
 ) -> xr.Dataset:
     """Sample ``n_draws`` parameter draws and simulate them in chunks.
 
@@ -60,6 +89,9 @@ def run_psa(
         Run the chunks on a dask.distributed LocalCluster with this many worker processes.
     scheduler : str, optional
         Run the chunks on an existing dask.distributed cluster at this address.
+    store : Path, optional
+        A directory for the chunks' results: each is written there as it arrives and the
+        returned Dataset reads them lazily (dask), so memory does not grow with the draws.
 
     Returns
     -------
@@ -72,19 +104,18 @@ def run_psa(
         raise ValueError("n_draws and chunk_size must be positive")
     seed = scenario.settings.seed if seed is None else seed
     chunks = [(start, min(chunk_size, n_draws - start)) for start in range(0, n_draws, chunk_size)]
+    keep = _Keeper(store)
     if workers or scheduler:
         from vbhc_model.scaleout import run_chunks
 
-        parts = run_chunks(scenario, chunks, seed=seed, method=method, total=n_draws,
-                           workers=workers, scheduler=scheduler, progress=progress)
+        run_chunks(scenario, chunks, seed=seed, method=method, total=n_draws,
+                   workers=workers, scheduler=scheduler, progress=progress, keep=keep)
     else:
-        parts = []
-        for start, n in chunks:
-            parts.append(simulate_chunk(scenario, start, n, seed, method, n_draws))
+        for i, (start, n) in enumerate(chunks):
+            keep(i, simulate_chunk(scenario, start, n, seed, method, n_draws))
             if progress is not None:
                 progress(start + n, n_draws)
-    psa = xr.concat(parts, dims.DRAW, data_vars="all", coords="minimal", compat="override",
-                    join="exact", combine_attrs="override")
+    psa = keep.combine()
     psa.attrs.update(n_draws=n_draws, seed=seed, sampling=method, chunk_size=chunk_size,
                      analysis="probabilistic sensitivity analysis",
                      execution=f"dask ({scheduler or f'LocalCluster, {workers} workers'})"

@@ -59,8 +59,10 @@ def local_cluster(workers: int, malloc_trim: int | None = None):
 def run_chunks(scenario: Scenario, chunks: list[tuple[int, int]], *, seed: int, method: str,
                total: int, workers: int | None = None, scheduler: str | None = None,
                progress: Callable[[int, int], None] | None = None,
-               malloc_trim: int | None = None) -> list[xr.Dataset]:
-    """Run ``(start, n)`` chunks on a LocalCluster or at ``scheduler``; results in draw order."""
+               malloc_trim: int | None = None,
+               keep: Callable[[int, xr.Dataset], None]) -> None:
+    """Run ``(start, n)`` chunks on a LocalCluster or at ``scheduler``; ``keep(i, result)``
+    receives chunk i's result as it completes."""
     from distributed import Client, as_completed
 
     src = scenario.source
@@ -72,15 +74,14 @@ def run_chunks(scenario: Scenario, chunks: list[tuple[int, int]], *, seed: int, 
         futures = [client.submit(_task, src.text, src.file, start, n, seed, method, total,
                                  pure=False) for start, n in chunks]
         index = {f.key: i for i, f in enumerate(futures)}
-        parts: list[xr.Dataset | None] = [None] * len(chunks)
         done = 0
         for future in as_completed(futures):
             i = index[future.key]
-            parts[i] = future.result()
+            keep(i, future.result())
+            future.release()  # the worker may forget it now
             done += chunks[i][1]
             if progress is not None:
                 progress(done, total)
-        return parts  # type: ignore[return-value]
     finally:
         client.close()
         if cluster is not None:

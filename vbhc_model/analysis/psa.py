@@ -77,24 +77,29 @@ def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys",
     wtp_arr = np.asarray(list(wtp), dtype=float)
     costs = psa["total_cost"].transpose(dims.DRAW, dims.STRATEGY).values
     effects = psa[effect].transpose(dims.DRAW, dims.STRATEGY).values
-    nmb = nmb_draws(costs, effects, wtp_arr)
-    ceac = acceptability(nmb)
-    expected = nmb.mean(axis=0)
+    # One WTP at a time: memory stays at draws x strategies whatever the grid.
+    ceac, expected, loss, better, value = [], [], [], [], []
+    for lam in wtp_arr:
+        nmb = nmb_draws(costs, effects, np.array([lam]))  # [draw, strategy, 1]
+        ceac.append(acceptability(nmb)[:, 0])
+        expected.append(nmb.mean(axis=0)[:, 0])
+        # Expected loss of choosing each strategy (Eckermann et al. 2008; dampack).
+        loss.append((nmb.max(axis=1, keepdims=True) - nmb).mean(axis=0)[:, 0])
+        # Pairwise acceptability against the first (reference) strategy.
+        better.append((nmb > nmb[:, :1, :]).mean(axis=0)[:, 0])
+        value.append(evpi(nmb)[0])
+    ceac, expected = np.column_stack(ceac), np.column_stack(expected)
     best = expected.argmax(axis=0)
     strategies = psa[dims.STRATEGY].values
-    best_draw = nmb.max(axis=1, keepdims=True)
     out = xr.Dataset(
         {
             "ceac": ((dims.STRATEGY, dims.WTP), ceac),
-            # Expected loss of choosing each strategy (Eckermann et al. 2008; dampack).
-            "expected_loss": ((dims.STRATEGY, dims.WTP), (best_draw - nmb).mean(axis=0)),
-            # Pairwise acceptability against the first (reference) strategy.
-            "p_better_than_reference": ((dims.STRATEGY, dims.WTP),
-                                        (nmb > nmb[:, :1, :]).mean(axis=0)),
+            "expected_loss": ((dims.STRATEGY, dims.WTP), np.column_stack(loss)),
+            "p_better_than_reference": ((dims.STRATEGY, dims.WTP), np.column_stack(better)),
             "expected_nmb": ((dims.STRATEGY, dims.WTP), expected),
             "ceaf_strategy": ((dims.WTP,), strategies[best]),
             "ceaf": ((dims.WTP,), ceac[best, np.arange(len(wtp_arr))]),
-            "evpi": ((dims.WTP,), evpi(nmb), {"units": "per person"}),
+            "evpi": ((dims.WTP,), np.asarray(value), {"units": "per person"}),
         },
         coords={dims.STRATEGY: strategies, dims.WTP: wtp_arr},
     )
