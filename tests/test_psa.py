@@ -105,3 +105,12 @@ def test_population_effective_size():
     assert p.effective() == 130
     q = Population(annual_incidence=10, horizon_years=2, discount=0.05, source="t")
     assert q.effective() == pytest.approx(10 + 10 / 1.05)
+
+
+def test_streamed_chunks_equal_in_memory(scenario, tmp_path):
+    in_memory = run_psa(scenario, 250, chunk_size=100)
+    streamed = run_psa(scenario, 250, chunk_size=100, store=tmp_path)
+    assert len(list(tmp_path.glob("part_*.nc"))) == 3
+    for var in in_memory.data_vars:
+        np.testing.assert_array_equal(in_memory[var].values, streamed[var].values)
+    streamed.close()
