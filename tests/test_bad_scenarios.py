@@ -1,8 +1,13 @@
 """Every file in tests/data/bad_scenarios/ is one user mistake with its expected message.
 
-Each file's first line is ``# expect: REGEX`` (optionally a second ``# expect-also: REGEX``).
-``vbhc validate`` and ``vbhc run`` must both exit with code 2, print a message naming the file
-and matching the regex, show no traceback, and write nothing.
+Each file starts with ``# expect: REGEX`` (optionally followed by ``# expect-also: REGEX``):
+regular expressions that the error output must match, naming the key path (and line, where the
+file tells it) and the substance of the mistake. ``vbhc validate FILE`` and
+``vbhc run FILE --out DIR`` must both exit with code 2, print a message naming the file and
+matching every regex, show no traceback and no "internal error", and ``run`` must write nothing.
+
+Files whose message the package does not give yet are listed in :data:`KNOWN_FAILURES` with the
+reason; their tests are strict xfails, so a fix makes them fail until the entry is removed.
 """
 
 from __future__ import annotations
@@ -17,51 +22,127 @@ from vbhc_model.cli import app
 
 CORPUS = Path(__file__).parent / "data" / "bad_scenarios"
 FILES = sorted(CORPUS.glob("*.yaml"))
+GOOD = Path(__file__).resolve().parents[1] / "scenarios" / "reference" / "hiv_chancellor_1997.yaml"
+USER_ERROR = 2
+
+#: Mistakes whose message is not (yet) what it should be: file stem -> what goes wrong now.
+KNOWN_FAILURES: dict[str, str] = {
+    # No file, key path or line in the message.
+    "table_called_with_two_arguments": 'message has no file, key path or line: "error: function '
+    "'mort' cannot take 2 arguments: too many positional arguments\" (checked only at evaluation)",
+    "table_in_parameter": "load-time checks accept a table in a parameter value, evaluation then "
+    "fails with \"error: unknown function 'mort'\": wrong (mort is declared) and no file/key/line",
+    "cycle_length_infinite": "'.inf' is accepted; validate says ok, run fails with \"error: effect "
+    "of strategy 'standard' is nan (must be finite)\" without file, key path or line",
+    "deep_nesting_yaml": "RecursionError in PyYAML's composer: 'internal error', exit code 1",
+    # Accepted silently.
+    "boolean_n_cycles": "'n_cycles: yes' is read as 1 cycle (pydantic lax mode turns bools into "
+    "numbers); the same for other integer/float settings such as start_age: no -> 0",
+    "wtp_not_a_number": "'wtp: [.nan]' is accepted (the >= 0 check is false for nan)",
+    "table_x_not_a_number": "a nan in a table's x (or y) is accepted: 'strictly increasing' is "
+    "false for nan comparisons",
+    "utility_in_dead_state": "a utility in a state with 'alive: false' is accepted and gives the "
+    "dead QALYs",
+    "time_in_state_without_tunnel": "time_in_state in a state without a tunnel is always 1; "
+    "accepted silently",
+    "transition_payoff_never_happens": "a transition payoff from an absorbing state (dead -> well) "
+    "can never apply; accepted silently",
+    "yaml_alias_bomb": "anchors/aliases are expanded without limit (here 10**5 items from a "
+    "400-byte block; 8 levels run for hours); ends in 'metadata.description: expected text'",
+    # Key path too coarse or wrong.
+    "count_start_with_half_cycle": "reported at 'settings' (line of 'settings:'), not at "
+    "settings.count_start",
+    "simpson_odd_cycles": "reported at 'settings' (line of 'settings:'), not at settings.n_cycles",
+    "discount_timing_with_trapezoidal": "reported at 'settings', not at settings.discount_timing",
+    "strategy_row_sum_over_one": "a strategy's overriding row is reported at the shared row "
+    "'transitions.sick' (its line), not at 'strategies.new.transitions.sick'",
+    # Unclear or wrong message.
+    "start_shares_not_one": "the message ends \"use 'complement' for the rest\", but settings.start "
+    "refuses 'complement' ('only allowed in a transition row or engagement shares')",
+    "utility_not_a_number": "says \"utility is nan; must be at most 1\" instead of 'is not a number'",
+    "thousands_separator_in_value": "\"tuple '1,000' is not allowed\": no hint to write 1000",
+    "percent_sign_in_value": "\"invalid syntax in '10%'\": no hint to write the fraction 0.1",
+    "huge_integer_literal": "a 401-digit literal is shown cut to 30 digits: "
+    "'100000000000000000000000000000 is not a finite number'",
+    "effect_wrong_case": "'QALYs' gets no \"did you mean 'qalys'?\" (the suggestion is case-sensitive)",
+}
 
 
 def expectations(path: Path) -> list[str]:
+    """The ``# expect:`` and ``# expect-also:`` regexes at the top of ``path``."""
     found = []
-    for line in path.read_text().splitlines()[:3]:
+    # Bytes decoded leniently: one file is deliberately not UTF-8 (after its first line).
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    for line in text.splitlines()[:3]:
         m = re.match(r"#\s*expect(?:-also)?:\s*(.+)$", line)
         if m:
             found.append(m.group(1).strip())
     return found
 
 
+def _params() -> list:
+    unknown = set(KNOWN_FAILURES) - {p.stem for p in FILES}
+    assert not unknown, f"KNOWN_FAILURES names files that do not exist: {sorted(unknown)}"
+    return [
+        pytest.param(
+            p,
+            id=p.stem,
+            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[p.stem])]
+            if p.stem in KNOWN_FAILURES
+            else [],
+        )
+        for p in FILES
+    ]
+
+
+def _check_message(path: Path, result) -> None:
+    """Exit code 2, a message on stderr naming the file and matching every expectation."""
+    patterns = expectations(path)
+    assert patterns, f"{path.name} has no '# expect:' line"
+    everything = result.output + result.stderr  # output is stdout and stderr interleaved
+    assert "Traceback" not in everything
+    assert "internal error" not in everything
+    assert result.exit_code == USER_ERROR, f"exit code {result.exit_code}:\n{everything}"
+    assert path.name in result.stderr, f"{path.name} not named in:\n{result.stderr}"
+    for pattern in patterns:
+        assert re.search(pattern, result.stderr), f"{pattern!r} not in:\n{result.stderr}"
+
+
 def test_corpus_is_large_enough():
     assert len(FILES) >= 30
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_every_file_has_an_expectation_that_compiles():
+    for path in FILES:
+        patterns = expectations(path)
+        assert patterns, f"{path.name} has no '# expect:' line"
+        for pattern in patterns:
+            re.compile(pattern)
+
+
+@pytest.mark.parametrize("path", _params())
 def test_validate_reports_the_mistake(path: Path):
-    patterns = expectations(path)
-    assert patterns, f"{path.name} has no '# expect:' line"
     result = CliRunner().invoke(app, ["validate", str(path)])
-    output = result.output
-    assert result.exit_code == 2, output
-    assert path.name in output
-    assert "Traceback" not in output and "internal error" not in output
-    for pattern in patterns:
-        assert re.search(pattern, output), f"{pattern!r} not in:\n{output}"
+    _check_message(path, result)
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+@pytest.mark.parametrize("path", _params())
 def test_run_refuses_and_writes_nothing(path: Path, tmp_path: Path):
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["run", str(path), "--out", str(out)])
-    output = result.output
-    assert result.exit_code == 2, output
-    assert re.search(expectations(path)[0], output)
+    _check_message(path, result)
     assert not out.exists()
-    assert not any(p.name.startswith(".out") for p in tmp_path.iterdir())
+    assert [p.name for p in tmp_path.iterdir()] == []  # no partial or temporary directory
 
 
 def test_run_into_existing_directory_leaves_it_untouched(tmp_path: Path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "marker.txt").write_text("keep me")
-    result = CliRunner().invoke(app, ["run", "--out", str(out)])
-    assert result.exit_code == 2
-    assert "already exists" in result.output
+    result = CliRunner().invoke(app, ["run", str(GOOD), "--out", str(out)])
+    assert result.exit_code == USER_ERROR, result.output
+    assert "already exists" in result.stderr
+    assert "Traceback" not in result.output
     assert [p.name for p in out.iterdir()] == ["marker.txt"]
     assert (out / "marker.txt").read_text() == "keep me"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
