@@ -27,44 +27,20 @@ USER_ERROR = 2
 
 #: Mistakes whose message is not (yet) what it should be: file stem -> what goes wrong now.
 KNOWN_FAILURES: dict[str, str] = {
-    # No file, key path or line in the message.
-    "table_called_with_two_arguments": 'message has no file, key path or line: "error: function '
-    "'mort' cannot take 2 arguments: too many positional arguments\" (checked only at evaluation)",
-    "table_in_parameter": "load-time checks accept a table in a parameter value, evaluation then "
-    "fails with \"error: unknown function 'mort'\": wrong (mort is declared) and no file/key/line",
-    "cycle_length_infinite": "'.inf' is accepted; validate says ok, run fails with \"error: effect "
-    "of strategy 'standard' is nan (must be finite)\" without file, key path or line",
-    "deep_nesting_yaml": "RecursionError in PyYAML's composer: 'internal error', exit code 1",
     # Accepted silently.
     "boolean_n_cycles": "'n_cycles: yes' is read as 1 cycle (pydantic lax mode turns bools into "
     "numbers); the same for other integer/float settings such as start_age: no -> 0",
-    "wtp_not_a_number": "'wtp: [.nan]' is accepted (the >= 0 check is false for nan)",
-    "table_x_not_a_number": "a nan in a table's x (or y) is accepted: 'strictly increasing' is "
-    "false for nan comparisons",
     "utility_in_dead_state": "a utility in a state with 'alive: false' is accepted and gives the "
     "dead QALYs",
     "time_in_state_without_tunnel": "time_in_state in a state without a tunnel is always 1; "
     "accepted silently",
     "transition_payoff_never_happens": "a transition payoff from an absorbing state (dead -> well) "
     "can never apply; accepted silently",
-    "yaml_alias_bomb": "anchors/aliases are expanded without limit (here 10**5 items from a "
-    "400-byte block; 8 levels run for hours); ends in 'metadata.description: expected text'",
-    # Key path too coarse or wrong.
-    "count_start_with_half_cycle": "reported at 'settings' (line of 'settings:'), not at "
-    "settings.count_start",
-    "simpson_odd_cycles": "reported at 'settings' (line of 'settings:'), not at settings.n_cycles",
-    "discount_timing_with_trapezoidal": "reported at 'settings', not at settings.discount_timing",
-    "strategy_row_sum_over_one": "a strategy's overriding row is reported at the shared row "
-    "'transitions.sick' (its line), not at 'strategies.new.transitions.sick'",
     # Unclear or wrong message.
-    "start_shares_not_one": "the message ends \"use 'complement' for the rest\", but settings.start "
-    "refuses 'complement' ('only allowed in a transition row or engagement shares')",
-    "utility_not_a_number": "says \"utility is nan; must be at most 1\" instead of 'is not a number'",
     "thousands_separator_in_value": "\"tuple '1,000' is not allowed\": no hint to write 1000",
     "percent_sign_in_value": "\"invalid syntax in '10%'\": no hint to write the fraction 0.1",
     "huge_integer_literal": "a 401-digit literal is shown cut to 30 digits: "
     "'100000000000000000000000000000 is not a finite number'",
-    "effect_wrong_case": "'QALYs' gets no \"did you mean 'qalys'?\" (the suggestion is case-sensitive)",
 }
 
 

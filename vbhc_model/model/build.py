@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from vbhc_model.engines.cohort import TransitionValues
+from vbhc_model.errors import ExpressionError, ScenarioError
 from vbhc_model.model import checks
 from vbhc_model.parameters.draws import resolve_parameters, table_functions
 from vbhc_model.scenario.expressions import Expression
@@ -118,11 +119,13 @@ class _Evaluator:
         for env in (self.env, self.env_draw):
             env["cycle_length"] = s.cycle_length
         self.functions = table_functions(scenario)
+        self.source = scenario.source
         self.cycle_length = s.cycle_length
         self.start_age = s.start_age or 0.0
         self.node_based = s.within_cycle_correction in ("trapezoidal", "simpson")
 
-    def __call__(self, expr: Expression, k: int, n_sub: int, *, node: bool = False) -> np.ndarray:
+    def __call__(self, expr: Expression, k: int, n_sub: int, *, node: bool = False,
+                 path: tuple = ()) -> np.ndarray:
         by_level = self.n_levels > 1 and bool(expr.names & ENGAGEMENT_NAMES)
         env = self.env if by_level or self.n_levels == 1 else self.env_draw
         # Cycle k starts at (k - 1) cycle lengths; a trapezoid/Simpson node k is at k; the
@@ -132,7 +135,10 @@ class _Evaluator:
         env["time"] = elapsed * self.cycle_length
         env["age"] = self.start_age + elapsed * self.cycle_length
         env["time_in_state"] = np.arange(1.0, n_sub + 1.0)[None, :]
-        out = np.asarray(expr.evaluate(env, self.functions), dtype=float)
+        try:
+            out = np.asarray(expr.evaluate(env, self.functions), dtype=float)
+        except ExpressionError as exc:  # e.g. a table called with two arguments
+            raise ScenarioError([self.source.issue(path, str(exc))]) from None
         if env is self.env_draw and out.ndim == 2 and out.shape[0] > 1:
             out = np.tile(out, (self.n_levels, 1))
         return np.broadcast_to(out, (self.batch, n_sub))
@@ -252,7 +258,7 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
     if strat.programme is not None:
         for kind, field_, key, expr in _block_entries(strat.programme.one_off):
             path = ("strategies", sname, "programme", "one_off", field_, key)
-            v = ev(expr, 0, 1)
+            v = ev(expr, 0, 1, path=path)
             checks.check_payoff(v, kind=kind, source=src, path=path, strategy=sname, state=None,
                                 cycle=0, n_draws=n_draws)
             one_off[:, channels.index(kind, key)] += v[:, 0] * resource_b[:, 0]
@@ -308,7 +314,9 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
                 rest = layout.destination(frm, to)
             else:
                 cells.append((to, expr, path, layout.destination(frm, to)))
-        row_path = next(iter(row.values()))[1][:-1]
+        # Report row errors where the row is (last) edited: a strategy's override if any.
+        paths = [p for _, p in row.values()]
+        row_path = next((p for p in paths if p[0] == "strategies"), paths[0])[:-1]
         sub = layout.sub(frm)
         if len(sub) == 1:  # basic indexing is much faster than fancy indexing
             cells = [(to, e, path, int(dest[0])) for to, e, path, dest in cells]
@@ -332,7 +340,7 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
             for to, expr, path, dest in cells:
                 key = (expr.text, n_sub)
                 if key not in seen:
-                    seen[key] = ev(expr, k, n_sub)
+                    seen[key] = ev(expr, k, n_sub, path=path)
                     checks.check_probability(seen[key], source=src, path=path,
                                              label=f"{frm} -> {to}", strategy=sname,
                                              state=frm, cycle=k, n_draws=n_draws)
@@ -408,7 +416,7 @@ def _values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
             if programme_only and not in_programme:
                 continue
             sub = layout.sub(state)
-            x = ev(expr, k, len(sub), node=True)
+            x = ev(expr, k, len(sub), node=True, path=path)
             checks.check_payoff(x, kind=kind, source=src, path=path, strategy=sname, state=state,
                                 cycle=k, n_draws=n_draws)
             v[:, sub, c] += x * scale
@@ -446,7 +454,7 @@ def _transition_values(scenario: Scenario, sname: str, layout: _Layout, channels
     def values_at(k: int) -> np.ndarray:
         out = np.zeros((ev.batch, n, len(channels.kind)))
         for sl, frm, c, kind, expr, path in entries:
-            x = ev(expr, k, sl.stop - sl.start)
+            x = ev(expr, k, sl.stop - sl.start, path=path)
             checks.check_payoff(x, kind=kind, source=src, path=path, strategy=sname, state=frm,
                                 cycle=k, n_draws=n_draws)
             out[:, sl, c] += x

@@ -75,7 +75,9 @@ def check_shares(shares: np.ndarray, *, source, path: tuple, what: str, strategy
         d = int(np.argmax(off))
         raise ScenarioError(
             [source.issue(path, f"{what} shares sum to {total[d]:.10g}, not 1 "
-                                f"(strategy '{strategy}', draw {d}); use 'complement' for the rest")]
+                                f"(strategy '{strategy}', draw {d})"
+                                + ("; use 'complement' for the rest" if what == "engagement"
+                                   else ""))]
         )
 
 
@@ -94,6 +96,5 @@ def check_payoff(values: np.ndarray, *, kind: str, source, path: tuple, strategy
     if bad.any():
         b, i = _first_bad(bad)
         where = _where(strategy, state, cycle, b % n_draws, i, values.shape[1])
-        raise ScenarioError(
-            [source.issue(path, f"{kind} is {values[b, i]:.6g}; {rule} ({where})")]
-        )
+        what = "is not a number" if np.isnan(values[b, i]) else f"is {values[b, i]:.6g}; {rule}"
+        raise ScenarioError([source.issue(path, f"{kind} {what} ({where})")])

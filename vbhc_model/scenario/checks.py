@@ -44,6 +44,7 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
     def add(path: tuple, message: str) -> None:
         issues.append(src.issue(path, message))
 
+    _check_settings(scenario, add)
     _check_names(scenario, add)
     _check_references(scenario, add)
     for path, expr, context in _expressions(scenario):
@@ -79,6 +80,22 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
                 add(("strategies", sname, "engagement"), "at most one level may be 'complement'")
     issues.sort(key=lambda i: (i.line or 0))
     return issues
+
+
+def _check_settings(scenario: Scenario, add: Any) -> None:
+    st = scenario.settings
+    method = st.within_cycle_correction
+    if st.count_start and method != "none":
+        add(("settings", "count_start"),
+            f"count_start applies only to within_cycle_correction 'none' (got '{method}', "
+            "which counts both ends of each cycle)")
+    if method == "simpson" and st.n_cycles % 2:
+        add(("settings", "n_cycles"), f"Simpson's 1/3 rule needs an even n_cycles, got "
+                                      f"{st.n_cycles}")
+    if st.discount_timing and method in ("trapezoidal", "simpson"):
+        add(("settings", "discount_timing"),
+            "discount_timing applies to 'none' and 'half_cycle'; trapezoidal and Simpson "
+            "discount at each trace row's own time")
 
 
 def _check_joint(scenario: Scenario, add: Any) -> None:
@@ -297,6 +314,11 @@ def _check_expression(scenario: Scenario, path: tuple, expr: Expression, context
                 "use cycle, age or time_in_state in transitions and payoffs)"
             )
         add(path, message + extra)
+    if context == "parameter":
+        for table in sorted(expr.functions & set(scenario.tables)):
+            add(path, f"table '{table}' can be used in transitions and payoffs, not here "
+                      "(parameters, starting shares, unit costs and engagement are fixed over "
+                      "time); write the value it gives instead")
     if "age" in expr.names and scenario.settings.start_age is None:
         add(path, "uses 'age' but settings.start_age is not given")
 

@@ -166,9 +166,14 @@ def _call_user(name: str, f: Callable, args: list):
     except TypeError:  # only a wrong argument count is the expression's fault
         try:
             inspect.signature(f).bind(*args)
-        except TypeError as why:
+        except TypeError:
             n = len(args)
-            raise ExpressionError(f"function {name!r} cannot take {n} arguments: {why}") from None
+            params = inspect.signature(f).parameters.values()
+            fixed = [p for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+            wanted = f"{len(fixed)} argument{'s' if len(fixed) != 1 else ''}"
+            raise ExpressionError(
+                f"function {name!r} takes {wanted}, got {n}"
+            ) from None
         except ValueError:  # no signature to check against
             pass
         raise

@@ -59,8 +59,10 @@ def format_path(path: Path_) -> str:
 
 def closest(word: str, candidates: Any) -> str:
     """A " did you mean 'x'?" hint, or ''."""
-    match = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
-    return f"; did you mean '{match[0]}'?" if match else ""
+    options = [str(c) for c in candidates]
+    lowered = {o.lower(): o for o in options}
+    match = difflib.get_close_matches(str(word).lower(), list(lowered), n=1, cutoff=0.6)
+    return f"; did you mean '{lowered[match[0]]}'?" if match else ""
 
 
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[tuple]) -> None:
@@ -94,6 +96,57 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[
             _walk(item, path + (i,), lines, problems)
 
 
+MAX_NESTING = 100
+#: YAML aliases (*name) may repeat an anchored value; past this many entries it is refused.
+MAX_EXPANDED = 100_000
+
+
+def _deepest_line(text: str) -> int | None:
+    """The first line where brackets nest more than MAX_NESTING deep."""
+    depth = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        for ch in line:
+            depth += ch in "[{"
+            depth -= ch in "]}"
+            if depth > MAX_NESTING:
+                return number
+    return None
+
+
+def _check_expansion(root: yaml.Node, file: str) -> None:
+    """Refuse aliases that repeat anchored values into a huge document (an "alias bomb")."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key not in sizes:
+            sizes[key] = 1  # guards against a node that contains itself
+            children = []
+            if isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                children = list(node.value)
+            sizes[key] = 1 + sum(size(c) for c in children)
+        return sizes[key]
+
+    if size(root) <= MAX_EXPANDED:
+        return
+    # Report the top-level entry that grows too large.
+    path: tuple = ()
+    line = root.start_mark.line + 1
+    node = root
+    while isinstance(node, yaml.MappingNode):
+        big = [(k, v) for k, v in node.value if size(v) > MAX_EXPANDED]
+        if not big:
+            break
+        k, node = big[0]
+        path += (k.value,)
+        line = k.start_mark.line + 1
+    raise ScenarioError([Issue(file, format_path(path),
+                               f"YAML aliases (*name) expand this value to {size(node):,} "
+                               f"entries; the limit is {MAX_EXPANDED:,}", line)])
+
+
 def read_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
     """Parse YAML text, returning the data and the line of each key path.
 
@@ -104,7 +157,15 @@ def read_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
     """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _check_expansion(node, file)
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ScenarioError(
+            [Issue(file, "", f"not valid YAML: nested too deeply (more than "
+                             f"{MAX_NESTING} levels of brackets or indentation)",
+                   _deepest_line(text))]
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -8,6 +8,7 @@ Schema generated from these models, so editors can autocomplete and check scenar
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -107,8 +108,8 @@ def _to_years(value: Any) -> float:
             f"expected a duration such as '1 month', '4 weeks', '1 year' or a number of years, "
             f"got {value!r}"
         )
-    if not years > 0:
-        raise ValueError(f"must be positive, got {value!r}")
+    if not (years > 0 and math.isfinite(years)):
+        raise ValueError(f"must be a positive, finite duration, got {value!r}")
     return years
 
 
@@ -206,28 +207,10 @@ class Settings(_Model):
     @field_validator("wtp")
     @classmethod
     def _wtp_non_negative(cls, v: list[float]) -> list[float]:
-        bad = [w for w in v if w < 0]
+        bad = [w for w in v if not (w >= 0 and math.isfinite(w))]
         if bad:
-            raise ValueError(f"willingness-to-pay values must be >= 0, got {bad[0]}")
+            raise ValueError(f"willingness-to-pay values must be finite numbers >= 0, got {bad[0]}")
         return v
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Settings:
-        if self.count_start and self.within_cycle_correction != "none":
-            raise ValueError(
-                "count_start applies only to within_cycle_correction 'none' "
-                f"(got '{self.within_cycle_correction}', which counts both ends of each cycle)"
-            )
-        if self.within_cycle_correction == "simpson" and self.n_cycles % 2:
-            raise ValueError(
-                f"Simpson's 1/3 rule needs an even n_cycles, got {self.n_cycles}"
-            )
-        if self.discount_timing and self.within_cycle_correction in ("trapezoidal", "simpson"):
-            raise ValueError(
-                "discount_timing applies to 'none' and 'half_cycle'; trapezoidal and Simpson "
-                "discount at each trace row's own time"
-            )
-        return self
 
 
 _DISTRIBUTIONS = (
@@ -346,6 +329,8 @@ class Table(_Model):
     def _shape(self) -> Table:
         if len(self.x) != len(self.y):
             raise ValueError(f"x has {len(self.x)} values but y has {len(self.y)}")
+        if not all(math.isfinite(v) for v in [*self.x, *self.y]):
+            raise ValueError("x and y must be finite numbers (found nan or inf)")
         if any(b <= a for a, b in zip(self.x, self.x[1:], strict=False)):
             raise ValueError("x must be strictly increasing")
         return self
