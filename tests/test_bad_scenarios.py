@@ -26,22 +26,7 @@ GOOD = Path(__file__).resolve().parents[1] / "scenarios" / "reference" / "hiv_ch
 USER_ERROR = 2
 
 #: Mistakes whose message is not (yet) what it should be: file stem -> what goes wrong now.
-KNOWN_FAILURES: dict[str, str] = {
-    # Accepted silently.
-    "boolean_n_cycles": "'n_cycles: yes' is read as 1 cycle (pydantic lax mode turns bools into "
-    "numbers); the same for other integer/float settings such as start_age: no -> 0",
-    "utility_in_dead_state": "a utility in a state with 'alive: false' is accepted and gives the "
-    "dead QALYs",
-    "time_in_state_without_tunnel": "time_in_state in a state without a tunnel is always 1; "
-    "accepted silently",
-    "transition_payoff_never_happens": "a transition payoff from an absorbing state (dead -> well) "
-    "can never apply; accepted silently",
-    # Unclear or wrong message.
-    "thousands_separator_in_value": "\"tuple '1,000' is not allowed\": no hint to write 1000",
-    "percent_sign_in_value": "\"invalid syntax in '10%'\": no hint to write the fraction 0.1",
-    "huge_integer_literal": "a 401-digit literal is shown cut to 30 digits: "
-    "'100000000000000000000000000000 is not a finite number'",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def expectations(path: Path) -> list[str]:

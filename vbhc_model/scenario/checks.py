@@ -45,6 +45,7 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
         issues.append(src.issue(path, message))
 
     _check_settings(scenario, add)
+    _check_states_use(scenario, add)
     _check_names(scenario, add)
     _check_references(scenario, add)
     for path, expr, context in _expressions(scenario):
@@ -80,6 +81,36 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
                 add(("strategies", sname, "engagement"), "at most one level may be 'complement'")
     issues.sort(key=lambda i: (i.line or 0))
     return issues
+
+
+def _check_states_use(scenario: Scenario, add: Any) -> None:
+    """Payoffs and transitions that cannot mean what they say about their state."""
+    states = scenario.states
+    blocks = [(("payoffs", st), st, b) for st, b in scenario.payoffs.items()]
+    blocks += [(("strategies", sn, "payoffs", st), st, b)
+               for sn, strat in scenario.strategies.items() for st, b in strat.payoffs.items()]
+    for path, state, block in blocks:
+        if state in states and not states[state].alive and block.utility is not None:
+            add(path + ("utility",), f"state '{state}' is not alive (alive: false), so it "
+                                     "accrues no QALYs; remove its utility")
+    rows = [(("transitions", frm, to), frm, e) for frm, row in scenario.transitions.items()
+            for to, e in row.items()]
+    rows += [(("strategies", sn, "transitions", frm, to), frm, e)
+             for sn, strat in scenario.strategies.items()
+             for frm, row in strat.transitions.items() for to, e in row.items()]
+    rows += [(path + (field, key), path[-1], e) for path, _, block in blocks
+             for field in ("costs", "utilisation", "clinician_hours")
+             for key, e in getattr(block, field).items()]
+    for path, state, expr in rows:
+        if (expr is not COMPLEMENT and "time_in_state" in expr.names and state in states
+                and states[state].tunnel == 1):
+            add(path, f"uses time_in_state, but state '{state}' has no tunnel (it would always "
+                      f"be 1); give the state 'tunnel: N'")
+    for i, tp in enumerate(scenario.transition_payoffs):
+        frm = tp.from_
+        if frm in states and states[frm].absorbing and frm != tp.to:
+            add(("transition_payoffs", i, "from"),
+                f"'{frm}' is absorbing, so the transition {frm} -> {tp.to} never happens")
 
 
 def _check_settings(scenario: Scenario, add: Any) -> None:

@@ -23,6 +23,7 @@ Health Economic Evaluation*, ch. 3, and Fleurence & Hollenbeak (2007), PharmacoE
 from __future__ import annotations
 
 import ast
+import re
 import difflib
 import functools
 import inspect
@@ -211,6 +212,12 @@ class _Compiler:
     def compile(self, node: ast.expr):
         method = getattr(self, "_" + type(node).__name__, None)
         if method is None:
+            segment = ast.get_source_segment(self.source, node) or ""
+            if isinstance(node, ast.Tuple) and re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d*)?", segment):
+                raise ExpressionError(
+                    f"{self.seg(node)} is not a number: write numbers without thousands "
+                    "separators (1000, not 1,000)"
+                )
             what = _REFUSED_NODES.get(type(node), type(node).__name__.lower())
             raise ExpressionError(f"{what} {self.seg(node)} is not allowed")
         return method(node)
@@ -441,7 +448,8 @@ def parse_expression(text: str | int | float) -> Expression:  # noqa: PYI041 (in
         except OverflowError:
             value = _INF
         if not np.isfinite(value):
-            raise ExpressionError(f"{text!r:.30} is not a finite number")
+            shown = repr(text) if len(repr(text)) <= 30 else f"a {len(str(text))}-digit number"
+            raise ExpressionError(f"{shown} is too large: not a finite number")
         return Expression(str(text), frozenset(), frozenset(), value)
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"expression is too long ({len(text)} characters; max {MAX_LENGTH})")
@@ -456,6 +464,10 @@ def parse_expression(text: str | int | float) -> Expression:  # noqa: PYI041 (in
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
+        if re.search(r"\d\s*%\s*$", source):
+            raise ExpressionError(
+                f"{text!r}: write percentages as fractions (10% is 0.1)"
+            ) from None
         where = f" at column {exc.offset + indent}" if exc.offset else ""
         shown = text if len(text) <= 80 else f"{text[:60]}...{text[-15:]}"
         raise ExpressionError(f"not a valid expression: {exc.msg}{where} in {shown!r}") from None

@@ -130,6 +130,19 @@ class _Model(BaseModel):
         extra="forbid", frozen=True, arbitrary_types_allowed=True, populate_by_name=True
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_as_numbers(cls, value: Any, info: Any) -> Any:
+        # YAML reads yes/no/true/false as booleans; pydantic would quietly make them 1 and 0.
+        if isinstance(value, bool):
+            field = cls.model_fields.get(info.field_name)
+            annotation = str(field.annotation) if field is not None else ""
+            if "bool" not in annotation and ("int" in annotation or "float" in annotation):
+                kind = "a whole number" if "int" in annotation and "float" not in annotation \
+                    else "a number"
+                raise ValueError(f"expected {kind}, got {value}")
+        return value
+
 
 class Metadata(_Model):
     """Who and what the scenario is for; shown in results and reports."""
