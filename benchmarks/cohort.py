@@ -105,21 +105,17 @@ def main() -> None:
     for label, n, engine, loop, scaled in rows:
         table.append(f"| {label} | {n:,} | {engine * 1e3:,.1f} | {loop * 1e3:,.0f}{scaled} | "
                      f"{loop / engine:,.1f}x |")
-    section = "\n".join([
-        "<!-- cohort:start -->",
+    body = "\n".join([
         f"Measured {dt.date.today().isoformat()} on {machine()}; median of {args.repeat} runs "
         "(`python benchmarks/cohort.py --write`).",
         "",
         *table,
-        "<!-- cohort:end -->",
     ])
-    print("\n" + section)
+    print("\n" + body)
     if args.write:
-        doc = ROOT / "docs/benchmarks.md"
-        text = doc.read_text()
-        start, end = text.index("<!-- cohort:start -->"), text.index("<!-- cohort:end -->")
-        doc.write_text(text[:start] + section + text[end + len("<!-- cohort:end -->"):])
+        from benchmarks.docs_section import write_section
 
+        write_section("cohort", "Cohort engine (`benchmarks/cohort.py`)", body)
 
 if __name__ == "__main__":
     main()

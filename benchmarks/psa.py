@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import time
 from pathlib import Path
 
 from benchmarks.cohort import machine, median_time, per_draw_loop
+from benchmarks.docs_section import write_section
 from vbhc_model.analysis.psa import analyse_psa
 from vbhc_model.analysis.voi import evppi
 from vbhc_model.parameters.sampling import sample_draws
@@ -70,25 +70,17 @@ def main() -> None:
         f"| EVPPI, one parameter, with SE (100 simulations) | {t_evppi_se * 1e3:,.1f} |",
     ]
     print("\n".join(voi))
-    section = "\n".join([
-        "<!-- psa:start -->",
+    body = "\n".join([
         f"Measured {dt.date.today().isoformat()} on {machine()}; medians of {args.repeat} runs "
         "(100,000 draws: one run) (`python -m benchmarks.psa --write`). In-process, chunks of "
-        "10,000 draws; LocalCluster runs are not built yet.",
+        "10,000 draws; LocalCluster runs: benchmarks/scaleout.py.",
         "",
         *lines,
         *voi,
-        "<!-- psa:end -->",
     ])
     if args.write:
-        doc = ROOT / "docs/benchmarks.md"
-        text = doc.read_text()
-        if "<!-- psa:start -->" not in text:
-            text += ("\n## Probabilistic analysis and value of information (`benchmarks/psa.py`)"
-                     "\n\n<!-- psa:start -->\n<!-- psa:end -->\n")
-        start, end = text.index("<!-- psa:start -->"), text.index("<!-- psa:end -->")
-        doc.write_text(text[:start] + section + text[end + len("<!-- psa:end -->"):])
-
+        write_section("psa", "Probabilistic analysis and value of information "
+                      "(`benchmarks/psa.py`)", body)
 
 if __name__ == "__main__":
     main()

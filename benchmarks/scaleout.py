@@ -15,6 +15,7 @@ from pathlib import Path
 from distributed import Client
 
 from benchmarks.cohort import machine
+from benchmarks.docs_section import write_section
 from vbhc_model.psa import run_psa, simulate_chunk
 from vbhc_model.scaleout import _task, local_cluster
 from vbhc_model.scenario import load_scenario
@@ -60,19 +61,12 @@ def main() -> None:
         rows.append(f"| {label} | {args.draws:,} | {inproc:.2f} | {trim:.2f} | {notrim:.2f} "
                     f"| {start:.1f} |")
         print(rows[-1], flush=True)
-    section = "\n".join(["<!-- scaleout:start -->",
-                         f"Measured {dt.date.today().isoformat()} on {machine()}; one run each, "
-                         f"chunks of {args.chunk:,} draws (`python -m benchmarks.scaleout "
-                         "--write`).", "", *rows, "<!-- scaleout:end -->"])
+    body = "\n".join([f"Measured {dt.date.today().isoformat()} on {machine()}; one run each, "
+                      f"chunks of {args.chunk:,} draws (`python -m benchmarks.scaleout "
+                      "--write`).", "", *rows])
     if args.write:
-        doc = ROOT / "docs/benchmarks.md"
-        text = doc.read_text()
-        if "<!-- scaleout:start -->" not in text:
-            text += ("\n## Scale-out on dask.distributed (`benchmarks/scaleout.py`)\n\n"
-                     "<!-- scaleout:start -->\n<!-- scaleout:end -->\n")
-        a, b = text.index("<!-- scaleout:start -->"), text.index("<!-- scaleout:end -->")
-        doc.write_text(text[:a] + section + text[b + len("<!-- scaleout:end -->"):])
-
+        write_section("scaleout", "Scale-out on dask.distributed (`benchmarks/scaleout.py`)",
+                      body)
 
 if __name__ == "__main__":
     main()
