@@ -114,3 +114,17 @@ def test_streamed_chunks_equal_in_memory(scenario, tmp_path):
     for var in in_memory.data_vars:
         np.testing.assert_array_equal(in_memory[var].values, streamed[var].values)
     streamed.close()
+
+
+@pytest.mark.parametrize("name", ["chronic_pain_us.yaml", "reference/thr_dmhee.yaml"])
+def test_threads_do_not_change_results(name):
+    """Strategies run side by side on threads; every number must equal the one-thread run."""
+    from vbhc_model.parameters.sampling import sample_draws
+    from vbhc_model.simulate import simulate
+
+    sc = load_scenario(SCENARIOS / name)
+    draws = sample_draws(sc, 1_500)
+    one = simulate(sc, draws, threads=1)
+    two = simulate(sc, draws, threads=2)
+    for var in one.data_vars:
+        np.testing.assert_array_equal(one[var].values, two[var].values, err_msg=var)

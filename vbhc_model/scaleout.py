@@ -41,6 +41,8 @@ def local_cluster(workers: int, malloc_trim: int | None = None):
 
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    # One worker process per core: each runs its strategies one after another.
+    environ["VBHC_THREADS"] = "1"
     # The nanny's setting lingers in this process's environment and is inherited by later
     # workers, so control the variable here too while the workers start.
     key, saved = "MALLOC_TRIM_THRESHOLD_", os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)

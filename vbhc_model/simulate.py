@@ -6,17 +6,30 @@ many draws; labels are added here, at the edge, around the plain-array engine.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
 from vbhc_model.engines.cohort import run_cohort
 from vbhc_model.engines.corrections import discount_factors, quadrature_terms, transition_times
-from vbhc_model.model.build import ModelInputs, StrategyInputs, build_model
+from vbhc_model.model.build import ModelInputs, StrategyInputs, build_model, build_strategy
 from vbhc_model.provenance import make_attrs
 from vbhc_model.scenario.schema import Scenario
 
 ENGINE = "cohort"
+#: Below this many draws, strategies run one after another (threads would cost more).
+THREAD_MIN_DRAWS = 1_000
+
+
+def _threads() -> int:
+    env = os.environ.get("VBHC_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _mix(x: np.ndarray, strat: StrategyInputs, n_draws: int) -> np.ndarray:
@@ -40,6 +53,7 @@ def simulate(
     *,
     trace: bool = False,
     per_cycle: bool = False,
+    threads: int | None = None,
 ) -> xr.Dataset:
     """Run every strategy of a scenario on parameter draws.
 
@@ -53,6 +67,9 @@ def simulate(
         Keep the state trace (``trace``: draw x strategy x cycle x state).
     per_cycle : bool
         Keep the per-cycle outcomes (``cycle_*`` variables).
+    threads : int, optional
+        Strategies run side by side on this many threads (default: the CPUs this process may
+        use, or ``VBHC_THREADS``); results do not depend on it.
 
     Returns
     -------
@@ -70,7 +87,7 @@ def simulate(
     >>> out["qalys"].dims
     ('draw', 'strategy')
     """
-    inputs = build_model(scenario, draws)
+    inputs = build_model(scenario, draws, strategies=False)
     s = scenario.settings
     terms = quadrature_terms(s.n_cycles, s.cycle_length, s.within_cycle_correction,
                              s.count_start, s.discount_timing)
@@ -81,13 +98,28 @@ def simulate(
         inputs.rates,
     )
     n = inputs.n_draws
-    results = {}
-    for strat in inputs.strategies:
-        res = run_cohort(
+
+    def run(sname: str):
+        strat = build_strategy(scenario, sname, draws, inputs)
+        return strat, run_cohort(
             strat.start, strat.transition_at, strat.values_at, terms, disc,
             n_cycles=s.n_cycles, transition_values=strat.transition_values,
             transition_discount=tdisc, keep_trace=trace, keep_cycles=per_cycle,
         )
+
+    names = list(scenario.strategies)
+    n_threads = min(len(names), threads if threads is not None else _threads())
+    if n_threads > 1 and n >= THREAD_MIN_DRAWS:
+        # numpy releases the GIL in its array loops: strategies run side by side. Each
+        # strategy's arithmetic is the same as in one thread, so results are identical;
+        # pool.map re-raises the first failure in scenario order.
+        with ThreadPoolExecutor(n_threads) as pool:
+            runs = list(pool.map(run, names))
+    else:
+        runs = [run(name) for name in names]
+    inputs = dataclasses.replace(inputs, strategies=tuple(strat for strat, _ in runs))
+    results = {}
+    for strat, res in runs:
         out = {
             "discounted": _apply_unit_costs(_mix(res.discounted + strat.one_off, strat, n), strat),
             "undiscounted": _apply_unit_costs(_mix(res.undiscounted + strat.one_off, strat, n),

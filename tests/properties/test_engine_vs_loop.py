@@ -89,26 +89,31 @@ def test_engine_matches_loop(model, batch, constant_values):
     start = rng.dirichlet(np.ones(n_states), size=batch)
     P = rng.dirichlet(np.ones(n_states), size=(n + 1, batch, n_states))  # [k, b, from, to]
     V = rng.uniform(-1, 5, size=(n + 1, batch, n_states, n_channels))
+    # The engine takes batch-last arrays: [from, to, batch], [state, channel, batch].
+    P_last = np.ascontiguousarray(P.transpose(0, 2, 3, 1))
+    if constant_values:
+        V[:] = V[0]
+    V_last = np.ascontiguousarray(V.transpose(0, 2, 3, 1))
     if constant_values:
         # The same array object every cycle: the engine's occupancy-accumulation path.
-        V[:] = V[0]
-        same = V[0].copy()
+        same = V_last[0].copy()
         values_at = lambda k: same  # noqa: E731
     else:
-        values_at = lambda k: V[k]  # noqa: E731
+        values_at = lambda k: V_last[k]  # noqa: E731
     pairs = [(0, 1), (n_states - 1, 0)]
     TV = rng.uniform(0, 3, size=(n + 1, batch, len(pairs), n_channels))
+    TV_last = np.ascontiguousarray(TV.transpose(0, 2, 3, 1))
     terms = quadrature_terms(n, L, method, count_start, timing)
     rates_arr = np.asarray(rates)
     res = run_cohort(
-        start,
-        lambda k: P[k],
+        start.T.copy(),
+        lambda k: P_last[k],
         values_at,
         terms,
         discount_factors(terms.time, rates_arr),
         n_cycles=n,
         transition_values=TransitionValues(
-            np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]), lambda k: TV[k]
+            np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]), lambda k: TV_last[k]
         ),
         transition_discount=discount_factors(
             transition_times(n, L, method, timing, count_start), rates_arr
@@ -134,6 +139,7 @@ def test_zero_discount_gives_undiscounted_totals(model):
     P = rng.dirichlet(np.ones(n_states), size=(2, n_states))
     V = rng.uniform(0, 5, size=(2, n_states, n_channels))
     terms = quadrature_terms(n, L, method, count_start, timing)
-    res = run_cohort(start, lambda k: P, lambda k: V, terms,
+    res = run_cohort(start.T.copy(), lambda k: P.transpose(1, 2, 0), lambda k: V.transpose(1, 2, 0),
+                     terms,
                      discount_factors(terms.time, np.zeros(n_channels)), n_cycles=n)
     np.testing.assert_allclose(res.discounted, res.undiscounted, rtol=1e-12)

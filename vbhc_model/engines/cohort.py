@@ -5,6 +5,11 @@ the transition matrices of cycle k, a function giving the per-state values of cy
 quadrature terms of the within-cycle correction. The batch axis holds draws (and engagement
 strata); every cycle is one batched matrix product. Outcomes are accumulated cycle by cycle; the
 full trace is kept only when asked.
+
+Inputs are *batch-last* (``[state, batch]``, ``[from, to, batch]``, ``[state, channel, batch]``):
+with the batch axis contiguous, the per-cycle product is a run of long vector operations, about
+four times faster than the batch-first layout (measured in docs/benchmarks.md). Outputs are
+batch-first, ``[batch, ...]``, as the labelling code wants them.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from vbhc_model.engines.corrections import Terms
 
 @dataclass(frozen=True)
 class TransitionValues:
-    """One-off values on transitions: ``values_at(k)[b, pair, channel]`` for the pairs
+    """One-off values on transitions: ``values_at(k)[pair, channel, b]`` for the pairs
     ``(from_index[pair], to_index[pair])``, accrued on the flow of cycle k."""
 
     from_index: np.ndarray
@@ -55,13 +60,14 @@ def run_cohort(
 
     Parameters
     ----------
-    start : ndarray, shape (batch, state)
+    start : ndarray, shape (state, batch)
         Starting distribution (row 0 of the trace).
     transition_at : callable
-        ``transition_at(k)`` -> ``[batch, from, to]`` matrix of cycle k (k = 1..n), rows
-        summing to one.
+        ``transition_at(k)`` -> ``[from, to, batch]`` matrices of cycle k (k = 1..n), rows
+        summing to one. The engine reads the array before asking for the next cycle, so it
+        may be one buffer refilled each cycle.
     values_at : callable
-        ``values_at(k)`` -> ``[batch, state, channel]`` payoff per cycle in each state for
+        ``values_at(k)`` -> ``[state, channel, batch]`` payoff per cycle in each state for
         cycle k (k = 0..n, as the terms require). Returning the *same array object* for
         successive cycles tells the engine the values have not changed, which lets it
         accumulate discounted state occupancy and apply the values once.
@@ -91,15 +97,15 @@ def run_cohort(
     --------
     >>> import numpy as np
     >>> from vbhc_model.engines.corrections import quadrature_terms, discount_factors
-    >>> P = np.array([[[0.9, 0.1], [0.0, 1.0]]])
-    >>> V = np.array([[[1.0], [0.0]]])
+    >>> P = np.array([[0.9, 0.1], [0.0, 1.0]])[:, :, None]  # [from, to, batch]
+    >>> V = np.array([[1.0], [0.0]])[:, :, None]  # [state, channel, batch]
     >>> terms = quadrature_terms(2, 1.0)
-    >>> res = run_cohort(np.array([[1.0, 0.0]]), lambda k: P, lambda k: V, terms,
+    >>> res = run_cohort(np.array([[1.0], [0.0]]), lambda k: P, lambda k: V, terms,
     ...                  discount_factors(terms.time, np.array([0.0])), n_cycles=2)
     >>> res.discounted.round(4).tolist()
     [[1.71]]
     """
-    batch, n_states = start.shape
+    n_states, batch = start.shape
     by_row: dict[int, list[int]] = {}
     for i, r in enumerate(terms.row.tolist()):
         by_row.setdefault(r, []).append(i)
@@ -122,20 +128,24 @@ def run_cohort(
 
     row = np.array(start, dtype=float)
     first = values(int(terms.cycle[0]))
-    n_channels = first.shape[-1]
-    acc = np.zeros((batch, n_channels))
-    acc_u = np.zeros((batch, n_channels))
-    per_cycle = np.zeros((batch, n_cycles + 1, n_channels)) if keep_cycles else None
-    per_cycle_u = np.zeros((batch, n_cycles + 1, n_channels)) if keep_cycles else None
-    trace = np.empty((batch, n_cycles + 1, n_states)) if keep_trace else None
-    occupancy = np.zeros((n_groups, batch, n_states))  # discounted, weighted occupancy
+    n_channels = first.shape[1]
+    acc = np.zeros((n_channels, batch))
+    acc_u = np.zeros((n_channels, batch))
+    per_cycle = np.zeros((n_cycles + 1, n_channels, batch)) if keep_cycles else None
+    per_cycle_u = np.zeros((n_cycles + 1, n_channels, batch)) if keep_cycles else None
+    trace = np.empty((n_cycles + 1, n_states, batch)) if keep_trace else None
+    occupancy = np.zeros((n_groups, n_states, batch))  # discounted, weighted occupancy
     current: list = [first]
+    single = len(groups) == 1 and len(groups[0]) == n_channels  # one discount rate
 
     def flush() -> None:
         v = current[0]
-        for g, channels in enumerate(groups):
-            acc[:, channels] += np.einsum("bs,bsc->bc", occupancy[g], v[:, :, channels])
-        acc_u[:] += np.einsum("bs,bsc->bc", occupancy[-1], v)
+        if single:
+            acc[:] += np.einsum("sb,scb->cb", occupancy[0], v)
+        else:
+            for g, channels in enumerate(groups):
+                acc[channels] += np.einsum("sb,scb->cb", occupancy[g], v[:, channels])
+        acc_u[:] += np.einsum("sb,scb->cb", occupancy[-1], v)
         occupancy[:] = 0.0
 
     for j in range(n_cycles + 1):
@@ -143,25 +153,25 @@ def run_cohort(
             p = transition_at(j)
             if transition_values is not None:
                 tv = transition_values
-                flow = row[:, tv.from_index] * p[:, tv.from_index, tv.to_index]
-                one_off = np.einsum("bp,bpc->bc", flow, tv.values_at(j))
-                acc += one_off * transition_discount[j - 1]
+                flow = row[tv.from_index] * p[tv.from_index, tv.to_index]  # [pair, batch]
+                one_off = np.einsum("pb,pcb->cb", flow, tv.values_at(j))
+                acc += one_off * transition_discount[j - 1][:, None]
                 acc_u += one_off
                 if keep_cycles:
-                    per_cycle[:, j] += one_off * transition_discount[j - 1]
-                    per_cycle_u[:, j] += one_off
-            row = np.einsum("bs,bst->bt", row, p)
+                    per_cycle[j] += one_off * transition_discount[j - 1][:, None]
+                    per_cycle_u[j] += one_off
+            row = np.einsum("sb,stb->tb", row, p)
         if keep_trace:
-            trace[:, j] = row
+            trace[j] = row
         for i in by_row.get(j, ()):
             k = int(terms.cycle[i])
             v = values(k)
             if keep_cycles:
-                contrib = terms.weight[i] * np.einsum("bs,bsc->bc", row, v)
-                acc += contrib * discount[i]
+                contrib = terms.weight[i] * np.einsum("sb,scb->cb", row, v)
+                acc += contrib * discount[i][:, None]
                 acc_u += contrib
-                per_cycle[:, k] += contrib * discount[i]
-                per_cycle_u[:, k] += contrib
+                per_cycle[k] += contrib * discount[i][:, None]
+                per_cycle_u[k] += contrib
                 continue
             if v is not current[0]:
                 flush()
@@ -169,4 +179,9 @@ def run_cohort(
             occupancy += (terms.weight[i] * factors[:, i])[:, None, None] * row
     if not keep_cycles:
         flush()
-    return CohortResult(acc, acc_u, per_cycle, per_cycle_u, trace)
+    return CohortResult(
+        acc.T, acc_u.T,
+        per_cycle.transpose(2, 0, 1) if keep_cycles else None,
+        per_cycle_u.transpose(2, 0, 1) if keep_cycles else None,
+        trace.transpose(2, 0, 1) if keep_trace else None,
+    )

@@ -1,15 +1,23 @@
 """Parameter draws -> per-strategy model inputs: transition matrices and payoff arrays.
 
-A strategy's inputs are functions of the cycle k returning arrays with a leading batch axis:
-``transition_at(k)`` gives ``[batch, from, to]`` and ``values_at(k)`` gives
-``[batch, state, channel]``. The batch axis is draws, repeated for each programme engagement
-level (level-major: ``b = level * n_draws + draw``), so that non-starters, drop-outs and
-completers run as strata of one vectorised cohort. Arrays that do not depend on time are built
-once. Tunnel states are expanded into one sub-state per cycle spent in them.
+A strategy's inputs are functions of the cycle k returning arrays with a trailing batch axis
+(the engine's layout): ``transition_at(k)`` gives ``[from, to, batch]`` and ``values_at(k)``
+gives ``[state, channel, batch]``. The batch axis is draws, repeated for each programme
+engagement level (level-major: ``b = level * n_draws + draw``), so that non-starters, drop-outs
+and completers run as strata of one vectorised cohort. Tunnel states are expanded into one
+sub-state per cycle spent in them.
+
+Expressions are evaluated for a block of cycles at once, with the time names (``cycle``,
+``time``, ``age``) as arrays over the block: numpy broadcasting then evaluates each
+sub-expression at its own shape, so a part that does not depend on time (a rate converted to a
+cycle probability, say) is computed once per block rather than once per cycle, and a part that
+depends only on time (a life-table lookup) once per cycle rather than once per draw. Rows of the
+transition matrix that do not depend on time are built once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -51,7 +59,7 @@ class StrategyInputs:
     name: str
     levels: tuple[str, ...]
     shares: np.ndarray  # [draw, level]
-    start: np.ndarray  # [batch, state']
+    start: np.ndarray  # [state', batch]
     transition_at: Callable[[int], np.ndarray]
     values_at: Callable[[int], np.ndarray]
     one_off: np.ndarray  # [batch, channel], at time 0
@@ -69,6 +77,7 @@ class ModelInputs:
     rates: np.ndarray  # [channel] annual discount rate
     n_draws: int
     strategies: tuple[StrategyInputs, ...] = field(default=())
+    layout: object = field(default=None, repr=False)
 
 
 def _channels(scenario: Scenario) -> Channels:
@@ -103,19 +112,27 @@ def _rates(scenario: Scenario, channels: Channels) -> np.ndarray:
 
 
 class _Evaluator:
-    """Evaluates expressions for one strategy over the batch, with cycle-dependent names."""
+    """Evaluates expressions for one strategy over ``[cycle, sub-state, batch]``.
+
+    Parameters are 1-D arrays over the batch (the trailing axis); the time names are arrays of
+    shape ``[cycle, 1, 1]`` over the cycles asked for; ``time_in_state`` is ``[sub, 1]``.
+    """
 
     def __init__(self, params: dict[str, np.ndarray], batch_effect: np.ndarray,
                  batch_resource: np.ndarray, n_levels: int, scenario: Scenario):
         s = scenario.settings
         self.batch = batch_effect.shape[0]
         self.n_levels = n_levels
+        self.n_draws = self.batch // n_levels
         # Expressions that do not use the engagement level are evaluated once per draw and
         # repeated across levels; the others on the whole batch (draws x levels).
-        self.env_draw: dict[str, object] = {k: v[:, None] for k, v in params.items()}
-        self.env: dict[str, object] = {k: np.tile(v, n_levels)[:, None] for k, v in params.items()}
-        self.env["engagement_effect"] = batch_effect[:, None]
-        self.env["engagement_resource_use"] = batch_resource[:, None]
+        self.env_draw: dict[str, object] = dict(params)
+        self.env: dict[str, object] = (
+            {k: np.tile(v, n_levels) for k, v in params.items()} if n_levels > 1
+            else self.env_draw
+        )
+        self.env["engagement_effect"] = batch_effect
+        self.env["engagement_resource_use"] = batch_resource
         for env in (self.env, self.env_draw):
             env["cycle_length"] = s.cycle_length
         self.functions = table_functions(scenario)
@@ -124,31 +141,35 @@ class _Evaluator:
         self.start_age = s.start_age or 0.0
         self.node_based = s.within_cycle_correction in ("trapezoidal", "simpson")
 
-    def __call__(self, expr: Expression, k: int, n_sub: int, *, node: bool = False,
+    def __call__(self, expr: Expression, cycles, n_sub: int, *, node: bool = False,
                  path: tuple = ()) -> np.ndarray:
+        """Values of ``expr`` for the cycles ``cycles`` (int or array): a read-only array
+        broadcast to ``[len(cycles), n_sub, batch]``."""
+        cycles = np.atleast_1d(np.asarray(cycles, dtype=float))
         by_level = self.n_levels > 1 and bool(expr.names & ENGAGEMENT_NAMES)
         env = self.env if by_level or self.n_levels == 1 else self.env_draw
         # Cycle k starts at (k - 1) cycle lengths; a trapezoid/Simpson node k is at k; the
         # one-off values at the start (k = 0) are at time 0.
-        elapsed = k if (node and self.node_based) else max(k - 1, 0)
-        env["cycle"] = float(k)
-        env["time"] = elapsed * self.cycle_length
-        env["age"] = self.start_age + elapsed * self.cycle_length
-        env["time_in_state"] = np.arange(1.0, n_sub + 1.0)[None, :]
+        elapsed = cycles if (node and self.node_based) else np.maximum(cycles - 1, 0)
+        env["cycle"] = cycles[:, None, None]
+        env["time"] = (elapsed * self.cycle_length)[:, None, None]
+        env["age"] = (self.start_age + elapsed * self.cycle_length)[:, None, None]
+        env["time_in_state"] = np.arange(1.0, n_sub + 1.0)[:, None]
         try:
             out = np.asarray(expr.evaluate(env, self.functions), dtype=float)
         except ExpressionError as exc:  # e.g. a table called with two arguments
             raise ScenarioError([self.source.issue(path, str(exc))]) from None
-        if env is self.env_draw and out.ndim == 2 and out.shape[0] > 1:
-            out = np.tile(out, (self.n_levels, 1))
-        return np.broadcast_to(out, (self.batch, n_sub))
+        if env is self.env_draw and self.n_levels > 1 and out.ndim and \
+                out.shape[-1] == self.n_draws > 1:
+            out = np.tile(out, (1,) * (out.ndim - 1) + (self.n_levels,))
+        return np.broadcast_to(out, (len(cycles), n_sub, self.batch))
 
 
 def _time_dependent(exprs) -> bool:
     return any(e is not COMPLEMENT and e.names & TIME_NAMES for e in exprs)
 
 
-def build_model(scenario: Scenario, draws: xr.DataArray) -> ModelInputs:
+def build_model(scenario: Scenario, draws: xr.DataArray, *, strategies: bool = True) -> ModelInputs:
     """Build every strategy's transition and payoff functions from parameter draws.
 
     Parameters
@@ -174,11 +195,19 @@ def build_model(scenario: Scenario, draws: xr.DataArray) -> ModelInputs:
     channels = _channels(scenario)
     n_draws = draws.sizes["draw"]
     layout = _Layout(names, tunnel, offset, int(tunnel.sum()))
-    strategies = tuple(
-        _build_strategy(scenario, sname, draws, layout, channels) for sname in scenario.strategies
-    )
-    return ModelInputs(tuple(names), substate_of, channels, _rates(scenario, channels), n_draws,
-                       strategies)
+    inputs = ModelInputs(tuple(names), substate_of, channels, _rates(scenario, channels),
+                         n_draws, layout=layout)
+    if not strategies:
+        return inputs
+    built = tuple(build_strategy(scenario, sname, draws, inputs) for sname in scenario.strategies)
+    return dataclasses.replace(inputs, strategies=built)
+
+
+def build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray,
+                   inputs: ModelInputs) -> StrategyInputs:
+    """Build one strategy's inputs (for building strategies side by side); ``inputs`` from
+    :func:`build_model` with ``strategies=False``."""
+    return _build_strategy(scenario, sname, draws, inputs.layout, inputs.channels)
 
 
 @dataclass(frozen=True)
@@ -236,7 +265,7 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
     n_levels = len(levels)
     batch = n_draws * n_levels
     ev = _Evaluator(params, effect.T.reshape(-1), resource.T.reshape(-1), n_levels, scenario)
-    resource_b = resource.T.reshape(-1)[:, None]
+    resource_b = resource.T.reshape(-1)
 
     # Starting distribution.
     start_spec = strat.start if strat.start is not None else scenario.settings.start
@@ -247,9 +276,9 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
     )
     checks.check_shares(start_shares, source=src, path=start_path, what="starting",
                         strategy=sname)
-    start = np.zeros((batch, layout.size))
+    start = np.zeros((layout.size, batch))
     for i, s in enumerate(start_names):
-        start[:, layout.offset[s]] = np.tile(start_shares[:, i], n_levels)
+        start[layout.offset[s]] = np.tile(start_shares[:, i], n_levels)
 
     transition_at = _transitions(scenario, sname, layout, ev, n_draws)
     values_at = _values(scenario, sname, layout, channels, ev, resource_b, n_draws)
@@ -261,7 +290,7 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
             v = ev(expr, 0, 1, path=path)
             checks.check_payoff(v, kind=kind, source=src, path=path, strategy=sname, state=None,
                                 cycle=0, n_draws=n_draws)
-            one_off[:, channels.index(kind, key)] += v[:, 0] * resource_b[:, 0]
+            one_off[:, channels.index(kind, key)] += v[0, 0] * resource_b
 
     unit_costs = []
     for kind, items, attr in (("utilisation", scenario.services, "unit_cost"),
@@ -272,7 +301,7 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
                 continue
             value = np.broadcast_to(cost.evaluate(params, ev.functions), (n_draws,)).astype(float)
             path = ("services" if kind == "utilisation" else "roles", name, attr)
-            checks.check_payoff(value[:, None], kind="cost", source=src, path=path,
+            checks.check_payoff(value, kind="cost", source=src, path=path,
                                 strategy=sname, state=None, cycle=0, n_draws=n_draws)
             unit_costs.append((channels.index(kind, name), channels.index("cost", item.category),
                                value))
@@ -301,11 +330,17 @@ def _rows(scenario: Scenario, sname: str) -> dict[str, dict[str, tuple]]:
     return rows
 
 
+#: Most elements (cells x cycles x batch) evaluated at once for the transitions of a block of
+#: cycles: 2**22 float64 values, 32 MB.
+BLOCK_ELEMENTS = 2**22
+
+
 def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator, n_draws: int):
     src = scenario.source
     rows = _rows(scenario, sname)
-    homogeneous = not _time_dependent(e for row in rows.values() for e, _ in row.values())
-    # Index arrays computed once: (from, sub-states, [(to, expr, path, destinations)], rest).
+    n_cycles = scenario.settings.n_cycles
+    # Index arrays computed once: (from, sub-states, [(to, expr, path, destinations)], rest,
+    # row path, whether the row depends on time).
     plan = []
     for frm, row in rows.items():
         cells, rest = [], None
@@ -322,42 +357,78 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
             cells = [(to, e, path, int(dest[0])) for to, e, path, dest in cells]
             rest = int(rest[0]) if rest is not None else None
             sub = int(sub[0])
-        plan.append((frm, sub, cells, rest, row_path))
-    absorbing = [(layout.sub(s), layout.destination(s, s)) for s in layout.names
-                 if scenario.states[s].absorbing]
-    cache: dict[int, np.ndarray] = {}
+        dynamic = _time_dependent(e for _, e, _, _ in cells)
+        plan.append((frm, sub, cells, rest, row_path, dynamic))
+    S, B = layout.size, ev.batch
 
-    def transition_at(k: int) -> np.ndarray:
-        if homogeneous and cache:
-            return cache[0]
-        p = np.zeros((ev.batch, layout.size, layout.size))
-        for sub, dest in absorbing:
-            p[:, sub, dest] = 1.0
+    def evaluate_rows(cycles: np.ndarray, dynamic: bool) -> list[tuple]:
+        """Check and evaluate the (static or time-dependent) rows for ``cycles``:
+        ``[(sub, dest, values [cycle, sub, batch])]``, complements included."""
+        out = []
         seen: dict[tuple[str, int], np.ndarray] = {}  # the same expression in several rows
-        for frm, sub, cells, rest, row_path in plan:
+        for frm, sub, cells, rest, row_path, row_dynamic in plan:
+            if row_dynamic != dynamic:
+                continue
             n_sub = 1 if isinstance(sub, int) else len(sub)
-            total = np.zeros((ev.batch, n_sub))
+            total = None
             for to, expr, path, dest in cells:
                 key = (expr.text, n_sub)
                 if key not in seen:
-                    seen[key] = ev(expr, k, n_sub, path=path)
+                    seen[key] = ev(expr, cycles, n_sub, path=path)
                     checks.check_probability(seen[key], source=src, path=path,
                                              label=f"{frm} -> {to}", strategy=sname,
-                                             state=frm, cycle=k, n_draws=n_draws)
-                if n_sub == 1:
-                    p[:, sub, dest] += seen[key][:, 0]
-                else:
-                    p[:, sub, dest] += seen[key]
-                total += seen[key]
+                                             state=frm, cycle=cycles, n_draws=n_draws,
+                                             n_sub=n_sub)
+                x = seen[key]
+                out.append((sub, dest, x))
+                total = x if total is None else total + x
+            if total is None:
+                total = np.zeros((1, n_sub, 1))
             checks.check_row_sum(total, has_complement=rest is not None, source=src,
-                                 path=row_path, strategy=sname, state=frm, cycle=k,
-                                 n_draws=n_draws)
-            if rest is not None:
-                rest_value = np.clip(1.0 - total, 0.0, 1.0)
-                p[:, sub, rest] += rest_value[:, 0] if n_sub == 1 else rest_value
-        if homogeneous:
-            cache[0] = p
-        return p
+                                 path=row_path, strategy=sname, state=frm, cycle=cycles,
+                                 n_draws=n_draws, n_sub=n_sub)
+            if rest is not None:  # the checks above bound total to [0, 1 + tolerance]
+                rest_value = 1.0 - total
+                out.append((sub, rest, np.maximum(rest_value, 0.0, out=rest_value)))
+        return out
+
+    def put(p: np.ndarray, sub, dest, x: np.ndarray) -> None:  # p [from, to, batch], x [sub, b]
+        if isinstance(sub, int):
+            p[sub, dest] += x[0]
+        else:
+            p[sub, dest] += x
+
+    # Rows that do not depend on time, and absorbing states, are built once.
+    static = np.zeros((S, S, B))
+    for s in layout.names:
+        if scenario.states[s].absorbing:
+            static[layout.sub(s), layout.destination(s, s)] = 1.0
+    for sub, dest, x in evaluate_rows(np.array([1]), dynamic=False):
+        put(static, sub, dest, x[0])
+    dynamic_rows = [(sub, cells) for _, sub, cells, _, _, d in plan if d]
+    if not dynamic_rows:
+        return lambda k: static
+
+    # Time-dependent rows: evaluated for a block of cycles at once, assembled cycle by cycle
+    # into one buffer (the engine reads each matrix before asking for the next).
+    n_cells = sum((len(cells) + 1) * (1 if isinstance(sub, int) else len(sub))
+                  for sub, cells in dynamic_rows)
+    block = max(1, min(n_cycles, BLOCK_ELEMENTS // max(1, n_cells * B)))
+    subs = [sub for sub, _ in dynamic_rows]
+    buffer = static.copy()
+    state: dict = {"first": None, "cells": None}
+
+    def transition_at(k: int) -> np.ndarray:
+        first = state["first"]
+        if first is None or not first <= k < first + block:
+            state["first"] = first = k
+            state["cells"] = evaluate_rows(np.arange(k, min(k + block, n_cycles + 1)), True)
+        i = k - first
+        for sub in subs:
+            buffer[sub] = static[sub]
+        for sub, dest, x in state["cells"]:
+            put(buffer, sub, dest, x[i if x.shape[0] > 1 else 0])
+        return buffer
 
     return transition_at
 
@@ -396,7 +467,7 @@ def _values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
             for kind, field_, key, expr in _block_entries(strat.programme.per_cycle):
                 path = ("strategies", sname, "programme", "per_cycle", field_, key)
                 entries.append((state, channels.index(kind, key), kind, expr, path, resource_b, True))
-    alive = np.zeros(layout.size)
+    alive = np.zeros((layout.size, 1))
     for state in layout.names:
         if scenario.states[state].alive:
             alive[layout.sub(state)] = L
@@ -410,16 +481,16 @@ def _values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
         key = in_programme if homogeneous else k
         if key in cache:
             return cache[key]
-        v = np.zeros((ev.batch, layout.size, len(channels.kind)))
-        v[:, :, ly] = alive
+        v = np.zeros((layout.size, len(channels.kind), ev.batch))  # [state, channel, batch]
+        v[:, ly] = alive
         for state, c, kind, expr, path, scale, programme_only in entries:
             if programme_only and not in_programme:
                 continue
             sub = layout.sub(state)
             x = ev(expr, k, len(sub), node=True, path=path)
             checks.check_payoff(x, kind=kind, source=src, path=path, strategy=sname, state=state,
-                                cycle=k, n_draws=n_draws)
-            v[:, sub, c] += x * scale
+                                cycle=k, n_draws=n_draws, n_sub=len(sub))
+            v[sub, c] += x[0] * scale
         if homogeneous:
             cache[key] = v
         return v
@@ -452,12 +523,12 @@ def _transition_values(scenario: Scenario, sname: str, layout: _Layout, channels
                                 ("transition_payoffs", i, "qalys")))
 
     def values_at(k: int) -> np.ndarray:
-        out = np.zeros((ev.batch, n, len(channels.kind)))
+        out = np.zeros((n, len(channels.kind), ev.batch))  # [pair, channel, batch]
         for sl, frm, c, kind, expr, path in entries:
             x = ev(expr, k, sl.stop - sl.start, path=path)
             checks.check_payoff(x, kind=kind, source=src, path=path, strategy=sname, state=frm,
-                                cycle=k, n_draws=n_draws)
-            out[:, sl, c] += x
+                                cycle=k, n_draws=n_draws, n_sub=sl.stop - sl.start)
+            out[sl, c] += x[0]
         return out
 
     return TransitionValues(np.concatenate(pairs_from), np.concatenate(pairs_to), values_at)

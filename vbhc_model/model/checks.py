@@ -26,37 +26,62 @@ def _where(strategy: str, state: str | None, cycle: int | None, draw: int, sub: 
     return ", ".join(parts)
 
 
-def _first_bad(mask: np.ndarray) -> tuple[int, int]:
-    """(draw, sub-state) of the first True in a [batch, sub] mask."""
-    b, i = np.argwhere(mask)[0]
-    return int(b), int(i)
+def _as3(values) -> np.ndarray:
+    """Values as ``[cycle, sub-state, batch]``, with broadcast (stride-0) axes cut to length 1
+    so that a value repeated over cycles is checked once."""
+    v = np.asarray(values, dtype=float)
+    v = v.reshape((1,) * (3 - v.ndim) + v.shape)
+    return v[tuple(slice(0, 1) if st == 0 else slice(None) for st in v.strides)]
+
+
+def _outside(values: np.ndarray, lo: float, hi: float) -> bool:
+    """Any value below ``lo``, above ``hi`` or NaN (two reductions, no temporaries)."""
+    if values.size == 0:
+        return False
+    return not (values.min() >= lo and values.max() <= hi)
+
+
+def _first_bad(mask: np.ndarray, cycles, n_draws: int) -> tuple[int | None, int, int, tuple]:
+    """(cycle, sub-state, draw, index) of the first True in a ``[cycle, sub, batch]`` mask:
+    the earliest cycle, then the first sub-state, then the first draw."""
+    k, i, b = (int(x) for x in np.argwhere(mask)[0])
+    cyc = np.atleast_1d(cycles)
+    cycle = int(cyc[k] if len(cyc) > 1 and mask.shape[0] > 1 else cyc[0]) if cycles is not None \
+        else None
+    return cycle, i, b % n_draws, (k, i, b)
 
 
 def check_probability(values: np.ndarray, *, source, path: tuple, label: str, strategy: str,
-                      state: str, cycle: int, n_draws: int) -> None:
-    """Raise a ScenarioError if any value is NaN or outside [0, 1]."""
-    bad = ~((values >= -RANGE_TOLERANCE) & (values <= 1 + RANGE_TOLERANCE))
-    if bad.any():
-        b, i = _first_bad(bad)
-        v = values[b, i]
+                      state: str, cycle, n_draws: int, n_sub: int = 1) -> None:
+    """Raise a ScenarioError if any value is NaN or outside [0, 1].
+
+    ``values`` is ``[cycle, sub-state, batch]`` (or broadcastable to it) for the cycles
+    ``cycle`` (an int or an array of cycles)."""
+    values = _as3(values)
+    if _outside(values, -RANGE_TOLERANCE, 1 + RANGE_TOLERANCE):
+        bad = ~((values >= -RANGE_TOLERANCE) & (values <= 1 + RANGE_TOLERANCE))
+        k, i, d, at = _first_bad(bad, cycle, n_draws)
+        v = values[at]
         what = "is not a number" if np.isnan(v) else f"is {v:.6g}, outside [0, 1]"
-        where = _where(strategy, state, cycle, b % n_draws, i, values.shape[1])
+        where = _where(strategy, state, k, d, i, n_sub)
         raise ScenarioError([source.issue(path, f"probability {label} {what} ({where})")])
 
 
 def check_row_sum(total: np.ndarray, *, has_complement: bool, source, path: tuple,
-                  strategy: str, state: str, cycle: int, n_draws: int) -> None:
+                  strategy: str, state: str, cycle, n_draws: int, n_sub: int = 1) -> None:
     """Raise if a row's given probabilities exceed 1, or (with no complement) miss 1."""
-    excess = total - 1.0
-    bad = excess > SUM_TOLERANCE if has_complement else np.abs(excess) > SUM_TOLERANCE
-    if bad.any():
-        b, i = _first_bad(bad)
-        e = excess[b, i]
+    total = _as3(total)
+    lo = -np.inf if has_complement else 1.0 - SUM_TOLERANCE
+    if _outside(total, lo, 1.0 + SUM_TOLERANCE):
+        excess = total - 1.0
+        bad = ~(excess <= SUM_TOLERANCE) if has_complement else ~(np.abs(excess) <= SUM_TOLERANCE)
+        k, i, d, at = _first_bad(bad, cycle, n_draws)
+        e = excess[at]
         how = f"over by {e:.6g}" if e > 0 else f"short by {-e:.6g}"
         hint = "" if has_complement else "; use 'complement' for the rest of the row"
-        where = _where(strategy, state, cycle, b % n_draws, i, total.shape[1])
+        where = _where(strategy, state, k, d, i, n_sub)
         raise ScenarioError(
-            [source.issue(path, f"row sums to {total[b, i]:.10g}, {how}{hint} ({where})")]
+            [source.issue(path, f"row sums to {total[at]:.10g}, {how}{hint} ({where})")]
         )
 
 
@@ -64,7 +89,7 @@ def check_shares(shares: np.ndarray, *, source, path: tuple, what: str, strategy
     """Shares (``[draw, item]``) must be in [0, 1] and sum to one in every draw."""
     bad = ~((shares >= -RANGE_TOLERANCE) & (shares <= 1 + RANGE_TOLERANCE))
     if bad.any():
-        d, i = _first_bad(bad)
+        d, i = (int(x) for x in np.argwhere(bad)[0])
         raise ScenarioError(
             [source.issue(path, f"{what} share is {shares[d, i]:.6g}, outside [0, 1] "
                                 f"(strategy '{strategy}', draw {d})")]
@@ -82,8 +107,11 @@ def check_shares(shares: np.ndarray, *, source, path: tuple, what: str, strategy
 
 
 def check_payoff(values: np.ndarray, *, kind: str, source, path: tuple, strategy: str,
-                 state: str | None, cycle: int, n_draws: int) -> None:
-    """Costs, counts and hours must be finite and >= 0; utilities finite and <= 1."""
+                 state: str | None, cycle, n_draws: int, n_sub: int = 1) -> None:
+    """Costs, counts and hours must be finite and >= 0; utilities finite and <= 1.
+
+    ``values`` is ``[cycle, sub-state, batch]`` or broadcastable to it."""
+    values = _as3(values)
     if kind == "utility":
         bad = ~(values <= 1.0 + RANGE_TOLERANCE)
         rule = "must be at most 1"
@@ -94,7 +122,7 @@ def check_payoff(values: np.ndarray, *, kind: str, source, path: tuple, strategy
         bad = ~((values >= 0) & np.isfinite(values))
         rule = "must be a finite number >= 0 (model savings as lower costs elsewhere)"
     if bad.any():
-        b, i = _first_bad(bad)
-        where = _where(strategy, state, cycle, b % n_draws, i, values.shape[1])
-        what = "is not a number" if np.isnan(values[b, i]) else f"is {values[b, i]:.6g}; {rule}"
+        k, i, d, at = _first_bad(bad, cycle, n_draws)
+        where = _where(strategy, state, k, d, i, n_sub)
+        what = "is not a number" if np.isnan(values[at]) else f"is {values[at]:.6g}; {rule}"
         raise ScenarioError([source.issue(path, f"{kind} {what} ({where})")])

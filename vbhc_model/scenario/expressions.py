@@ -27,6 +27,7 @@ import re
 import difflib
 import functools
 import inspect
+import math
 import types
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -180,8 +181,20 @@ def _call_user(name: str, f: Callable, args: list):
         raise
 
 
+def _power(a, b):
+    """``a ** b``. When the base is much smaller than the result (``cycle ** shape``: a base
+    over cycles, an exponent over draws) and positive, as ``exp(b * log(a))``: the logarithm is
+    then taken once per cycle and ``exp`` is several times cheaper than ``pow``. The two agree
+    to a few units in the last place."""
+    if (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+            and 4 * a.size <= math.prod(np.broadcast_shapes(a.shape, b.shape))
+            and (a > 0).all()):
+        return np.exp(b * np.log(a))
+    return np.power(a, b)
+
+
 _BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply,
-           ast.Div: np.true_divide, ast.Pow: np.power, ast.Mod: np.remainder,
+           ast.Div: np.true_divide, ast.Pow: _power, ast.Mod: np.remainder,
            ast.UAdd: np.positive, ast.USub: np.negative, ast.Not: np.logical_not,
            ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater,
            ast.GtE: np.greater_equal, ast.Eq: np.equal, ast.NotEq: np.not_equal}  # fmt: skip
