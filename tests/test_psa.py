@@ -128,3 +128,21 @@ def test_threads_do_not_change_results(name):
     two = simulate(sc, draws, threads=2)
     for var in one.data_vars:
         np.testing.assert_array_equal(one[var].values, two[var].values, err_msg=var)
+
+
+def test_renderer_draws_in_process_if_its_helper_dies(scenario, tmp_path):
+    """The figure helper is an optimisation: if it dies, the figures are still drawn."""
+    from vbhc_model.api import _figure_jobs, run_scenario
+    from vbhc_model.report.render import Renderer
+
+    result = run_scenario(scenario, draws=200, chunk_size=200)
+    jobs = _figure_jobs(result)
+    with Renderer() as r:
+        r.submit(jobs, tmp_path / "alive").result()
+        for proc in list(r._pool._processes.values()):
+            proc.kill()
+            proc.join()
+        r.submit(jobs, tmp_path / "dead").result()
+    for folder in ("alive", "dead"):
+        names = sorted(p.name for p in (tmp_path / folder).iterdir())
+        assert names == sorted(f"{n}.{ext}" for n in jobs for ext in ("png", "svg"))

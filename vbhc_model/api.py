@@ -104,8 +104,15 @@ def default_out_dir(scenario: Scenario) -> Path:
     return Path("results") / scenario.name
 
 
-def write_run(result: RunResult, out: str | Path | None = None, *, force: bool = False) -> Path:
-    """Write ``outcomes.nc`` and ``summary.csv`` atomically into ``out``.
+def write_run(result: RunResult, out: str | Path | None = None, *, force: bool = False,
+              renderer=None) -> Path:
+    """Write ``outcomes.nc`` and ``summary.csv`` atomically into ``out``; with a PSA also
+    ``psa.nc``, ``psa_summary.nc``, ``psa_curves.nc`` and the figures.
+
+    Parameters
+    ----------
+    renderer : vbhc_model.report.render.Renderer, optional
+        Draw the figures in this helper process while the tables are written.
 
     Raises
     ------
@@ -115,6 +122,13 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
     out = Path(out) if out is not None else default_out_dir(result.scenario)
 
     def write(tmp: Path) -> None:
+        drawing = None
+        if result.psa is not None:
+            from vbhc_model.report.render import render
+
+            jobs = _figure_jobs(result)
+            drawing = (renderer.submit(jobs, tmp / "figures") if renderer is not None
+                       else None)
         write_netcdf(result.outcomes, tmp / "outcomes.nc")
         frame = to_frame(result.table)
         if result.psa is not None:
@@ -122,19 +136,25 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
             write_netcdf(result.psa_summary, tmp / "psa_summary.nc")
             write_netcdf(result.psa_curves, tmp / "psa_curves.nc")
             frame = frame.merge(psa_frame(result.psa_summary), on="strategy", how="left")
-            from vbhc_model.report import figures  # matplotlib only when there is a PSA
-
-            effect = result.scenario.settings.effect
-            figures.write_figures(
-                {"ce_plane": figures.ce_plane(result.psa, effect),
-                 "ceac": figures.acceptability_curves(result.psa_curves),
-                 "evpi": figures.evpi_curve(result.psa_curves),
-                 "expected_loss": figures.expected_loss(result.psa_curves)},
-                tmp / "figures",
-            )
         frame.to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
+        if drawing is not None:
+            drawing.result()
+        elif result.psa is not None:
+            render(jobs, tmp / "figures")
 
     return write_directory(out, write, force=force)
+
+
+def _figure_jobs(result: RunResult) -> dict[str, tuple[str, tuple]]:
+    """The figures of a PSA run, with only the data each one draws."""
+    effect = result.scenario.settings.effect
+    plane = result.psa[["total_cost", effect]].load()
+    plane.attrs = {k: v for k, v in result.psa.attrs.items() if k == "currency"}
+    curves = result.psa_curves
+    return {"ce_plane": ("ce_plane", (plane, effect)),
+            "ceac": ("acceptability_curves", (curves,)),
+            "evpi": ("evpi_curve", (curves,)),
+            "expected_loss": ("expected_loss", (curves,))}
 
 
 def run_voi(results: str | Path, *, params: str | None = None, groups: list[str] | None = None,

@@ -7,6 +7,7 @@ traceback).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import json
@@ -79,6 +80,25 @@ def main(
     """vbhc: run scenario files and read their value for money."""
 
 
+def _run(scenario, out, force, trace, draws, seed, sampling, chunk_size, workers, scheduler,
+         renderer):
+    from vbhc_model.api import default_out_dir, run_scenario, write_run
+    from vbhc_model.scenario import default_scenario_path, load_scenario
+
+    loaded = load_scenario(scenario if scenario is not None else default_scenario_path())
+    target = out if out is not None else default_out_dir(loaded)
+    if target.exists() and not force:  # fail before computing, not after
+        raise VbhcError(f"{target}: already exists; choose another --out or pass --force")
+    with typer.progressbar(length=draws, label="PSA draws", file=sys.stderr,
+                           hidden=not draws) as bar:
+        result = run_scenario(
+            loaded, trace=trace, draws=draws, seed=seed, sampling=sampling.value,
+            chunk_size=chunk_size, progress=lambda done, total: bar.update(done - bar.pos),
+            workers=workers, scheduler=scheduler,
+        )
+    return result, write_run(result, target, force=force, renderer=renderer)
+
+
 @app.command()
 @_user_errors
 def run(
@@ -113,24 +133,19 @@ def run(
     With --draws, also run the probabilistic analysis: psa.nc, psa_summary.nc, and means,
     95% intervals and probabilities of being cost-effective in summary.csv.
     """
+    with contextlib.ExitStack() as stack:
+        if draws:  # the figures are drawn by a helper process started before the run's imports
+            from vbhc_model.report.render import Renderer
+
+            renderer = stack.enter_context(Renderer())
+        else:
+            renderer = None
+        result, written = _run(scenario, out, force, trace, draws, seed, sampling, chunk_size,
+                               workers, scheduler, renderer)
     from vbhc_model.analysis.psa import psa_records
     from vbhc_model.analysis.summary import to_records
-    from vbhc_model.api import default_out_dir, run_scenario, write_run
     from vbhc_model.report.table import format_psa, format_table
-    from vbhc_model.scenario import default_scenario_path, load_scenario
 
-    loaded = load_scenario(scenario if scenario is not None else default_scenario_path())
-    target = out if out is not None else default_out_dir(loaded)
-    if target.exists() and not force:  # fail before computing, not after
-        raise VbhcError(f"{target}: already exists; choose another --out or pass --force")
-    with typer.progressbar(length=draws, label="PSA draws", file=sys.stderr,
-                           hidden=not draws) as bar:
-        result = run_scenario(
-            loaded, trace=trace, draws=draws, seed=seed, sampling=sampling.value,
-            chunk_size=chunk_size, progress=lambda done, total: bar.update(done - bar.pos),
-            workers=workers, scheduler=scheduler,
-        )
-    written = write_run(result, target, force=force)
     if as_json:
         records = to_records(result.table)
         if result.psa_summary is not None:
