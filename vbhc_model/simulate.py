@@ -7,8 +7,6 @@ many draws; labels are added here, at the edge, around the plain-array engine.
 from __future__ import annotations
 
 import dataclasses
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import xarray as xr
@@ -19,17 +17,9 @@ from vbhc_model.engines.corrections import discount_factors, quadrature_terms, t
 from vbhc_model.model.build import ModelInputs, StrategyInputs, build_model, build_strategy
 from vbhc_model.provenance import make_attrs
 from vbhc_model.scenario.schema import Scenario
+from vbhc_model.threads import thread_map
 
 ENGINE = "cohort"
-#: Below this many draws, strategies run one after another (threads would cost more).
-THREAD_MIN_DRAWS = 1_000
-
-
-def _threads() -> int:
-    env = os.environ.get("VBHC_THREADS")
-    if env and env.isdigit() and int(env) > 0:
-        return int(env)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _mix(x: np.ndarray, strat: StrategyInputs, n_draws: int) -> np.ndarray:
@@ -68,8 +58,8 @@ def simulate(
     per_cycle : bool
         Keep the per-cycle outcomes (``cycle_*`` variables).
     threads : int, optional
-        Strategies run side by side on this many threads (default: the CPUs this process may
-        use, or ``VBHC_THREADS``); results do not depend on it.
+        Strategies run side by side on this many threads (default:
+        :func:`vbhc_model.threads.n_threads`); results do not depend on it.
 
     Returns
     -------
@@ -107,16 +97,9 @@ def simulate(
             transition_discount=tdisc, keep_trace=trace, keep_cycles=per_cycle,
         )
 
-    names = list(scenario.strategies)
-    n_threads = min(len(names), threads if threads is not None else _threads())
-    if n_threads > 1 and n >= THREAD_MIN_DRAWS:
-        # numpy releases the GIL in its array loops: strategies run side by side. Each
-        # strategy's arithmetic is the same as in one thread, so results are identical;
-        # pool.map re-raises the first failure in scenario order.
-        with ThreadPoolExecutor(n_threads) as pool:
-            runs = list(pool.map(run, names))
-    else:
-        runs = [run(name) for name in names]
+    # Strategies side by side (vbhc_model.threads): results are identical, and the first
+    # strategy in scenario order that fails reports its error.
+    runs = thread_map(run, scenario.strategies, n_draws=n, threads=threads)
     inputs = dataclasses.replace(inputs, strategies=tuple(strat for strat, _ in runs))
     results = {}
     for strat, res in runs:

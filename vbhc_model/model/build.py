@@ -393,10 +393,11 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
         return out
 
     def put(p: np.ndarray, sub, dest, x: np.ndarray) -> None:  # p [from, to, batch], x [sub, b]
+        # Each (sub-state, destination) of a row is one cell or the complement, never two.
         if isinstance(sub, int):
-            p[sub, dest] += x[0]
+            p[sub, dest] = x[0]
         else:
-            p[sub, dest] += x
+            p[sub, dest] = x
 
     # Rows that do not depend on time, and absorbing states, are built once.
     static = np.zeros((S, S, B))
@@ -409,12 +410,12 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
     if not dynamic_rows:
         return lambda k: static
 
-    # Time-dependent rows: evaluated for a block of cycles at once, assembled cycle by cycle
-    # into one buffer (the engine reads each matrix before asking for the next).
+    # Time-dependent rows: evaluated for a block of cycles at once, written cycle by cycle
+    # into one buffer (the engine reads each matrix before asking for the next); every cycle
+    # writes the same cells, and the other entries of those rows stay zero.
     n_cells = sum((len(cells) + 1) * (1 if isinstance(sub, int) else len(sub))
                   for sub, cells in dynamic_rows)
     block = max(1, min(n_cycles, BLOCK_ELEMENTS // max(1, n_cells * B)))
-    subs = [sub for sub, _ in dynamic_rows]
     buffer = static.copy()
     state: dict = {"first": None, "cells": None}
 
@@ -424,8 +425,6 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
             state["first"] = first = k
             state["cells"] = evaluate_rows(np.arange(k, min(k + block, n_cycles + 1)), True)
         i = k - first
-        for sub in subs:
-            buffer[sub] = static[sub]
         for sub, dest, x in state["cells"]:
             put(buffer, sub, dest, x[i if x.shape[0] > 1 else 0])
         return buffer
