@@ -1,86 +1,100 @@
-"""Benchmark: the probabilistic analysis, and value of information at 10,000 draws.
+"""Benchmark: the probabilistic analysis at 1,000, 10,000 and 100,000 draws.
 
-- PSA engine time (sampling + simulation, in-process) and draws per second for the THR model
-  and the default chronic-pain scenario at 1,000, 10,000 and 100,000 draws, beside a per-draw
-  loop (sample one draw, build and run a one-draw model; timed on --loop-cap draws, scaled).
-- EVPI, and single-parameter EVPPI per parameter (without and with standard errors), at
-  10,000 draws of the default scenario.
+For the THR model and the default chronic-pain scenario: sampling (inverse CDFs of every
+sampled parameter) and simulation (``simulate``: building the matrices, the trace, accumulation
+and labels: the engine time) timed apart, then the whole PSA (``run_psa``: sampling,
+simulation and assembling psa.nc's Dataset) in-process and on a 2-worker dask LocalCluster
+(cluster start-up excluded and reported), beside a per-draw loop in the same run (sample one
+draw, build and run a one-draw model; timed on --loop-cap draws and scaled).
 
-Medians of --repeat runs. --write replaces the psa section of docs/benchmarks.md.
-Usage: python benchmarks/psa.py [--repeat 3] [--loop-cap 100] [--write]
+Medians of --repeat runs (100,000 draws: one run). --write replaces the psa section of
+docs/benchmarks.md. Value-of-information timings: benchmarks/voi.py.
+Usage: python -m benchmarks.psa [--repeat 5] [--loop-cap 100] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import time
 from pathlib import Path
+
+from distributed import Client
 
 from benchmarks.cohort import machine, median_time, per_draw_loop
 from benchmarks.docs_section import write_section
-from vbhc_model.analysis.psa import analyse_psa
-from vbhc_model.analysis.voi import evppi
 from vbhc_model.parameters.sampling import sample_draws
 from vbhc_model.psa import run_psa
+from vbhc_model.scaleout import local_cluster
 from vbhc_model.scenario import load_scenario
+from vbhc_model.simulate import simulate
+from vbhc_model.threads import n_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
     "THR (DMHEE ch. 4 PSA)": ROOT / "scenarios/reference/thr_dmhee.yaml",
     "chronic pain (default)": ROOT / "scenarios/chronic_pain_us.yaml",
 }
+SIZES = (1_000, 10_000, 100_000)
+CHUNK = 10_000
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--loop-cap", type=int, default=100)
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
-    lines = ["| model | draws | PSA engine (s) | draws/s | per-draw loop (s) | loop / engine |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| model | draws | sampling (s) | simulation (s) | PSA in-process (s) | draws/s "
+             "| PSA on LocalCluster, 2 workers (s) | per-draw loop (s) | loop / PSA |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    starts = []
     for label, path in MODELS.items():
         sc = load_scenario(path)
         m = args.loop_cap
         loop_per_draw = median_time(
-            lambda: per_draw_loop(sc, sample_draws(sc, m)), max(1, args.repeat)) / m
-        for n in (1_000, 10_000, 100_000):
-            chunk = 10_000
-            t = median_time(lambda: run_psa(sc, n, chunk_size=chunk),
-                            args.repeat if n <= 10_000 else 1)
+            lambda: per_draw_loop(sc, sample_draws(sc, m)), max(1, min(3, args.repeat))) / m
+        rows = {}
+        for n in SIZES:  # in-process first, with no cluster running beside it
+            rep = args.repeat if n <= 10_000 else 1
+            chunk = min(n, CHUNK)
+            draws = sample_draws(sc, chunk)
+            per_chunk = n // chunk
+            rows[n] = (median_time(lambda: sample_draws(sc, chunk), rep) * per_chunk,
+                       median_time(lambda: simulate(sc, draws), rep) * per_chunk,
+                       median_time(lambda: run_psa(sc, n, chunk_size=chunk), rep))
+        t0 = time.perf_counter()
+        cluster = local_cluster(2)
+        client = Client(cluster)
+        run_psa(sc, 2_000, chunk_size=1_000, scheduler=cluster.scheduler_address)  # warm up
+        starts.append(time.perf_counter() - t0)
+        for n in SIZES:
+            rep = args.repeat if n <= 10_000 else 1
+            t_sample, t_sim, t_psa = rows[n]
+            t_dask = median_time(
+                lambda: run_psa(sc, n, chunk_size=min(n, CHUNK),
+                                scheduler=cluster.scheduler_address), rep)
             loop = loop_per_draw * n
-            lines.append(f"| {label} | {n:,} | {t:,.2f} | {n / t:,.0f} | {loop:,.0f} (scaled) "
-                         f"| {loop / t:,.0f}x |")
+            lines.append(
+                f"| {label} | {n:,} | {t_sample:,.3f} | {t_sim:,.3f} | {t_psa:,.3f} "
+                f"| {n / t_psa:,.0f} | {t_dask:,.3f} | {loop:,.0f} (scaled) | {loop / t_psa:,.0f}x |")
             print(lines[-1], flush=True)
-    sc = load_scenario(MODELS["chronic pain (default)"])
-    psa = run_psa(sc, 10_000)
-    wtp = sc.settings.wtp
-    t_evpi = median_time(lambda: analyse_psa(psa, wtp), 5)
-    costs = psa["total_cost"].values
-    effects = psa["qalys"].values
-    x = psa["parameters"].sel(parameter="rr_resp_coach").values
-    t_evppi = median_time(lambda: evppi(costs, effects, x, wtp), 5)
-    t_evppi_se = median_time(lambda: evppi(costs, effects, x, wtp, n_se=100), 3)
-    voi = [
-        "",
-        "| value of information, default scenario, 10,000 draws, 3 WTP values | time (ms) |",
-        "|---|---:|",
-        f"| EVPI with acceptability curves and intervals (`analyse_psa`) | {t_evpi * 1e3:,.1f} |",
-        f"| EVPPI, one parameter, no SE | {t_evppi * 1e3:,.1f} |",
-        f"| EVPPI, one parameter, with SE (100 simulations) | {t_evppi_se * 1e3:,.1f} |",
-    ]
-    print("\n".join(voi))
+        client.close()
+        cluster.close()
     body = "\n".join([
         f"Measured {dt.date.today().isoformat()} on {machine()}; medians of {args.repeat} runs "
-        "(100,000 draws: one run) (`python -m benchmarks.psa --write`). In-process, chunks of "
-        "10,000 draws; LocalCluster runs: benchmarks/scaleout.py.",
+        f"(100,000 draws: one run); chunks of {CHUNK:,} draws; in-process runs use "
+        f"{n_threads()} threads (strategies and inverse CDFs side by side), LocalCluster "
+        "workers one thread each; cluster start-up and warm-up "
+        f"{', '.join(f'{s:.1f}' for s in starts)} s, excluded "
+        "(`python -m benchmarks.psa --write`). Sampling and simulation of 100,000 draws are "
+        "ten 10,000-draw chunks' times.",
         "",
         *lines,
-        *voi,
     ])
     if args.write:
-        write_section("psa", "Probabilistic analysis and value of information "
-                      "(`benchmarks/psa.py`)", body)
+        write_section("psa", "Probabilistic analysis (`benchmarks/psa.py`)", body)
+
 
 if __name__ == "__main__":
     main()

@@ -163,6 +163,7 @@ def run_cohort(
             row = np.einsum("sb,stb->tb", row, p)
         if keep_trace:
             trace[j] = row
+        coef = None  # this row's weight x discount per group, summed over terms with the same values
         for i in by_row.get(j, ()):
             k = int(terms.cycle[i])
             v = values(k)
@@ -174,9 +175,15 @@ def run_cohort(
                 per_cycle_u[k] += contrib
                 continue
             if v is not current[0]:
+                if coef is not None:
+                    occupancy += coef[:, None, None] * row
+                    coef = None
                 flush()
                 current[0] = v
-            occupancy += (terms.weight[i] * factors[:, i])[:, None, None] * row
+            w = terms.weight[i] * factors[:, i]
+            coef = w if coef is None else coef + w
+        if coef is not None:
+            occupancy += coef[:, None, None] * row
     if not keep_cycles:
         flush()
     return CohortResult(
