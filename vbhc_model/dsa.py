@@ -24,8 +24,9 @@ from vbhc_model.simulate import simulate
 
 
 def parameter_ranges(scenario: Scenario, names: Sequence[str] | None = None) -> dict:
-    """``{name: (low, high, basis)}``: the explicit ``range``, else the distribution's 95%
-    interval; parameters with neither (or drawn jointly) are left out unless named."""
+    """``{name: (low, high, basis)}``: the explicit ``range``, else the 95% interval of the
+    distribution or posterior; parameters with none (or drawn jointly) are left out unless
+    named."""
     free = [str(p) for p in base_draws(scenario)[dims.PARAMETER].values]
     wanted = list(names) if names else free
     out = {}
@@ -36,6 +37,15 @@ def parameter_ranges(scenario: Scenario, names: Sequence[str] | None = None) -> 
         p = scenario.parameters[name]
         if p.range is not None:
             out[name] = (p.range[0], p.range[1], "range")
+            continue
+        if p.posterior is not None:
+            from vbhc_model.parameters.posterior import read_posterior, resolve
+
+            ref = p.posterior
+            post = read_posterior(resolve(ref.file, scenario.source.file),
+                                  [(ref.variable, ref.select)])
+            lo, hi = np.quantile(post.get(ref.variable, ref.select), [0.025, 0.975])
+            out[name] = (float(lo), float(hi), "95% posterior interval")
             continue
         dist = None
         if p.distribution is not None:

@@ -19,6 +19,7 @@ from scipy.stats import qmc
 from vbhc_model import dims
 from vbhc_model.distributions import make_distribution
 from vbhc_model.parameters.draws import free_parameters
+from vbhc_model.parameters.posterior import draw_indices, read_posterior, resolve
 from vbhc_model.scenario.schema import Scenario
 from vbhc_model.threads import thread_map
 
@@ -65,7 +66,10 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
     member (a multivariate normal as mean + L z with L the lower Cholesky factor of its
     covariance; a Dirichlet as independent gammas normalised to sum to one, Briggs, Claxton &
     Sculpher 2006, ch. 4). Correlations between sampled parameters are imposed on their
-    uniforms by a Gaussian copula before the inverse CDFs are applied.
+    uniforms by a Gaussian copula before the inverse CDFs are applied. Parameters taken from a
+    fitted posterior share one uniform per file, which picks the posterior draw (chain x draw,
+    each equally likely) for all of them: their joint distribution, correlation included, is
+    the posterior's, whatever the number of PSA draws.
 
     Parameters
     ----------
@@ -99,7 +103,9 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
             if dist is not None:
                 univariate.append((j, dist))
     n_joint = sum(len(g.parameters) for g in scenario.joint.values())
-    u = uniforms(seed, start, n_draws, len(univariate) + n_joint, method, total)
+    posteriors = _posterior_groups(scenario, names)
+    u = uniforms(seed, start, n_draws, len(univariate) + n_joint + len(posteriors), method,
+                 total)
     _correlate(scenario, u, [names[j] for j, _ in univariate])
     # Inverse CDFs side by side on threads (scipy.special releases the GIL); same values.
     columns = thread_map(lambda i: univariate[i][1].ppf(u[:, i]), range(len(univariate)),
@@ -118,6 +124,12 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
         else:
             g = stats.gamma.ppf(block, np.asarray(group.alpha))
             values[:, cols] = g / g.sum(axis=1, keepdims=True)
+    # One posterior draw per PSA draw and file, shared by the parameters from that file.
+    for (path, members), col_u in zip(posteriors.items(), u[:, k:].T):
+        post = read_posterior(path, [(ref.variable, ref.select) for _, ref in members])
+        idx = draw_indices(col_u, post.n)
+        for name, ref in members:
+            values[:, col[name]] = post.get(ref.variable, ref.select)[idx]
     return xr.DataArray(
         values,
         dims=(dims.DRAW, dims.PARAMETER),
@@ -125,6 +137,17 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
         name="parameters",
         attrs={"kind": "sampled", "sampling": method, "seed": seed},
     )
+
+
+def _posterior_groups(scenario: Scenario, names: list[str]) -> dict:
+    """``{posterior file: [(parameter, reference)]}`` in file order of first use."""
+    groups: dict = {}
+    for name in names:
+        ref = scenario.parameters[name].posterior
+        if ref is not None:
+            path = resolve(ref.file, scenario.source.file)
+            groups.setdefault(path, []).append((name, ref))
+    return groups
 
 
 def _correlate(scenario: Scenario, u: np.ndarray, sampled: list[str]) -> None:

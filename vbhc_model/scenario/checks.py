@@ -67,6 +67,7 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
         except DistributionError as exc:
             add(("parameters", name, "distribution"), str(exc))
     _check_joint(scenario, add)
+    _check_posteriors(scenario, add)
     for sname, strat in scenario.strategies.items():
         prog = strat.programme
         if prog is not None and prog.duration > scenario.settings.n_cycles:
@@ -81,6 +82,36 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
                 add(("strategies", sname, "engagement"), "at most one level may be 'complement'")
     issues.sort(key=lambda i: (i.line or 0))
     return issues
+
+
+def _check_posteriors(scenario: Scenario, add: Any) -> None:
+    """Posterior files exist and hold the variables named, with a label chosen for each
+    dimension besides chain and draw."""
+    # Imported here: vbhc_model.parameters imports this module.
+    from vbhc_model.parameters.posterior import PosteriorError, read_posterior, resolve
+
+    by_file: dict[Any, list[tuple[str, Any]]] = {}
+    for name, param in scenario.parameters.items():
+        ref = param.posterior
+        if ref is None:
+            continue
+        if not param.value.is_constant:
+            add(("parameters", name, "posterior"),
+                "a parameter defined by an expression cannot also take a posterior")
+            continue
+        by_file.setdefault(resolve(ref.file, scenario.source.file), []).append((name, ref))
+    for path, refs in by_file.items():
+        if not path.exists():
+            name, ref = refs[0]
+            add(("parameters", name, "posterior", "file"),
+                f"posterior file {ref.file!r} not found (looked for {path}); run 'vbhc fit' "
+                "on its fit file first")
+            continue
+        for name, ref in refs:
+            try:
+                read_posterior(path, [(ref.variable, ref.select)])
+            except PosteriorError as exc:
+                add(("parameters", name, "posterior"), str(exc))
 
 
 def _check_states_use(scenario: Scenario, add: Any) -> None:

@@ -302,12 +302,28 @@ class Correlation(_Model):
     source: str = Field(min_length=1)
 
 
+class PosteriorRef(_Model):
+    """PSA draws taken from a fitted posterior (``vbhc fit``): parameters naming the same file
+    share one posterior draw per PSA draw, so their correlation is kept."""
+
+    file: str = Field(min_length=1, description="The posterior .nc file, relative to this "
+                      "scenario file.")
+    variable: str = Field(min_length=1, description="A variable of its 'posterior' group.")
+    select: dict[str, str | int] = Field(
+        default_factory=dict,
+        description="One label for each dimension of the variable besides chain and draw, "
+        "e.g. {arm: coach}.")
+
+
 class Parameter(_Model):
     """A model input: a base value (number or expression), its uncertainty and its source."""
 
     value: Expr
     source: str = Field(min_length=1, description="Seed file, paper and table, or ASSUMPTION.")
     distribution: Distribution | None = None
+    posterior: PosteriorRef | None = Field(
+        None, description="Take the PSA draws from a fitted posterior instead of a "
+        "distribution.")
     range: list[float] | None = Field(
         None,
         min_length=2,
@@ -324,6 +340,12 @@ class Parameter(_Model):
         if v is not None and not v[0] < v[1]:
             raise ValueError(f"range must be [low, high] with low < high, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _one_source_of_uncertainty(self) -> Parameter:
+        if self.distribution is not None and self.posterior is not None:
+            raise ValueError("give either a distribution or a posterior, not both")
+        return self
 
 
 class Table(_Model):
