@@ -37,11 +37,12 @@ def test_seed_changes_draws(scenario):
 
 def test_marginals_match_their_distributions(scenario):
     draws = sample_draws(scenario, 2**14, method="sobol")
-    p = draws.sel(parameter="p_resp_3m_uc").values
-    assert stats.kstest(p, stats.beta(146.1, 556.1).cdf).pvalue > 0.01
-    rr = draws.sel(parameter="rr_resp_coach").values
-    assert np.log(rr).mean() == pytest.approx(0.4318, abs=0.002)
-    assert np.log(rr).std() == pytest.approx(0.0858, rel=0.02)
+    cost = draws.sel(parameter="c_pt_session").values
+    assert stats.kstest(cost, stats.gamma(47.44, scale=2.593).cdf).pvalue > 0.01
+    wage = draws.sel(parameter="wage_coach").values
+    tri = stats.triang((24.93 - 18.66) / (37.11 - 18.66), loc=18.66, scale=37.11 - 18.66)
+    assert stats.kstest(wage, tri.cdf).pvalue > 0.01
+    assert cost.mean() == pytest.approx(47.44 * 2.593, rel=0.005)
 
 
 def test_parameters_without_distribution_keep_base_value(scenario):

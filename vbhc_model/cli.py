@@ -48,7 +48,7 @@ def _user_errors(func):
         except VbhcError as exc:
             n = len(exc.issues) if isinstance(exc, ScenarioError) else 1
             typer.echo(f"error: {exc}" if n == 1 else f"{n} errors:\n{exc}", err=True)
-            raise typer.Exit(USER_ERROR) from None
+            raise typer.Exit(getattr(exc, "exit_code", USER_ERROR)) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence
@@ -158,6 +158,51 @@ def run(
         if result.psa_summary is not None:
             typer.echo("\n" + format_psa(result.psa_summary))
         typer.echo(f"\nwrote {', '.join(sorted(p.name for p in written.iterdir()))} in {written}")
+
+
+@app.command()
+@_user_errors
+def fit(
+    fit_file: Annotated[Path, typer.Argument(help="Fit file (YAML): data, family, priors.")],
+    out: Annotated[Path | None, typer.Option(help="Posterior file [the .nc beside the fit "
+                                                  "file].")] = None,
+    allow_unconverged: Annotated[bool, typer.Option(
+        help="Write the posterior even if it fails the convergence gate (marked so).")] = False,
+    draws: Annotated[int | None, typer.Option(min=10, help="Draws per chain [sampling.draws].")] = None,
+    tune: Annotated[int | None, typer.Option(min=0, help="Tuning steps [sampling.tune].")] = None,
+    chains: Annotated[int | None, typer.Option(min=1, help="Chains [sampling.chains].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed [sampling.seed].")] = None,
+) -> None:
+    """Fit a model to trial data with PyMC and write its posterior for scenarios to use.
+
+    Fails (exit code 3, nothing written) when R-hat > 1.01, ESS < 400 or any divergence,
+    saying what failed and what to try.
+    """
+    from vbhc_model.fitting.run import fit as run_fit
+
+    if out is None and fit_file.with_suffix(".nc").exists():
+        typer.echo(f"replacing {fit_file.with_suffix('.nc')} when the fit passes the gate",
+                   err=True)
+    result = run_fit(fit_file, out, allow_unconverged=allow_unconverged, draws=draws,
+                     tune=tune, chains=chains, seed=seed)
+    with _pandas_width():
+        typer.echo(result.summary.to_string(float_format=lambda v: f"{v:.4g}"))
+    d = result.diagnostics
+    typer.echo(f"\nmax R-hat {d['max_rhat']:.4f}, min bulk ESS {d['min_ess_bulk']:.0f}, min tail "
+               f"ESS {d['min_ess_tail']:.0f}, {d['divergences']} divergences; "
+               f"{result.seconds:.1f} s")
+    if result.failures:
+        typer.echo("NOT CONVERGED (written because of --allow-unconverged):\n  - "
+                   + "\n  - ".join(result.failures), err=True)
+    typer.echo(f"wrote {result.path}")
+
+
+@contextlib.contextmanager
+def _pandas_width():
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        yield
 
 
 @app.command()

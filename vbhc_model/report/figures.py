@@ -155,3 +155,19 @@ def two_way_map(grid: xr.Dataset) -> plt.Figure:
     ax.set_title(f"Optimal strategy at {grid.attrs['wtp']:,.0f}")
     fig.tight_layout()
     return fig
+
+
+def fit_trace(posterior: xr.Dataset, variables: list[str]) -> plt.Figure:
+    """Trace (left) and posterior histogram by chain (right) of each fitted output."""
+    fig, axes = plt.subplots(len(variables), 2, figsize=(9, 1.8 * len(variables) + 0.6),
+                             squeeze=False)
+    for row, name in zip(axes, variables):
+        values = posterior[name].transpose("chain", "draw").values
+        for c, chain in enumerate(values):
+            row[0].plot(chain, lw=0.4, alpha=0.8, label=f"chain {c}")
+            row[1].hist(chain, bins=40, histtype="step", density=True)
+        row[0].set_ylabel(name, fontsize=8)
+    axes[0][0].set_title("trace")
+    axes[0][1].set_title("posterior by chain")
+    fig.tight_layout()
+    return fig

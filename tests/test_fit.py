@@ -1,0 +1,143 @@
+"""vbhc fit: families recover known parameters, the convergence gate, shipped posteriors."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from tests.conftest import SCENARIOS
+from vbhc_model.cli import app
+
+FITS = SCENARIOS / "fits"
+QUICK = "sampling: {draws: 1200, tune: 600, chains: 2, seed: 11}\n"
+
+
+def write_fit(tmp_path, body: str, name: str = "f"):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"name: {name}\nsource: simulated test data\n{body}")
+    return path
+
+
+def fit(path):
+    from vbhc_model.fitting.run import fit as run_fit
+
+    return run_fit(path, figures=False, cores=1)
+
+
+def covers(result, variable: str, truth: float) -> bool:
+    draws = result.idata["posterior"][variable].values.ravel()
+    lo, hi = np.quantile(draws, [0.025, 0.975])
+    return lo <= truth <= hi
+
+
+@pytest.mark.parametrize("effect", ["rr", "or"])
+def test_binomial_arms_recovers_effects(tmp_path, effect):
+    rng = np.random.default_rng(5)
+    p0, eff = 0.25, {"a": 1.5, "b": 0.8}
+    n = 800
+    ps = {"ref": p0}
+    for arm, e in eff.items():
+        ps[arm] = p0 * e if effect == "rr" else 1 / (1 + (1 - p0) / (p0 * e))
+    rows = "".join(f"  - {{arm: {a}, events: {rng.binomial(n, p)}, n: {n}}}\n"
+                   for a, p in ps.items())
+    path = write_fit(tmp_path, f"family: binomial_arms\noptions: {{reference: ref, effect: "
+                     f"{effect}}}\ndata:\n{rows}{QUICK}")
+    res = fit(path)
+    assert not res.failures
+    for arm, e in eff.items():
+        assert covers(res, f"{effect}_{arm}", e)
+    assert covers(res, "p_ref", p0)
+
+
+def test_rates_recover_rate_ratio(tmp_path):
+    rng = np.random.default_rng(8)
+    rows = (f"  - {{group: before, events: {rng.poisson(0.8 * 331)}, exposure: 331}}\n"
+            f"  - {{group: after, events: {rng.poisson(0.5 * 331)}, exposure: 331}}\n")
+    path = write_fit(tmp_path, f"family: rates\noptions: {{reference: before}}\ndata:\n{rows}"
+                     + QUICK)
+    res = fit(path)
+    assert not res.failures
+    assert covers(res, "rate_ratio_after", 0.5 / 0.8)
+    assert covers(res, "rate_before", 0.8)
+
+
+def test_engagement_recovers_shares(tmp_path):
+    rng = np.random.default_rng(2)
+    truth = {"never_started": 0.13, "dropped_out": 0.24, "completed": 0.63}
+    counts = rng.multinomial(1367, list(truth.values()))
+    rows = "".join(f"  - {{category: {c}, count: {k}}}\n" for c, k in zip(truth, counts))
+    res = fit(write_fit(tmp_path, f"family: engagement\ndata:\n{rows}{QUICK}"))
+    assert not res.failures
+    for c, share in truth.items():
+        assert covers(res, f"share_{c}", share)
+
+
+def test_continuous_recovers_difference_and_effect(tmp_path):
+    rng = np.random.default_rng(4)
+    m0, m1, sd, n = 5.0, 4.2, 2.0, 300
+    rows = (f"  - {{arm: control, mean: {rng.normal(m0, sd / n**0.5):.4f}, sd: {sd}, n: {n}}}\n"
+            f"  - {{arm: treated, mean: {rng.normal(m1, sd / n**0.5):.4f}, sd: {sd}, n: {n}}}\n")
+    res = fit(write_fit(tmp_path, f"family: continuous\ndata:\n{rows}{QUICK}"))
+    assert not res.failures and covers(res, "diff_treated", m1 - m0)
+    g_true, n_g = 0.6, 200
+    g = rng.normal(g_true, (1 / n_g + g_true**2 / (2 * n_g)) ** 0.5)
+    res = fit(write_fit(tmp_path, f"family: continuous\ndata:\n  - {{label: pain, g: {g:.4f}, "
+                        f"n: {n_g}}}\n{QUICK}", "g"))
+    assert covers(res, "delta_pain", g_true)
+
+
+def test_weak_fit_fails_the_gate_and_writes_nothing(tmp_path):
+    out = tmp_path / "weak.nc"
+    res = CliRunner().invoke(app, ["fit", str(FITS / "resolve.yaml"), "--draws", "20",
+                                   "--tune", "5", "--chains", "2", "--out", str(out)])
+    assert res.exit_code == 3, res.output
+    assert "did not converge" in res.output and "R-hat" in res.output
+    assert "--allow-unconverged" in res.output
+    assert not out.exists()
+
+
+def test_bad_data_is_a_clear_error(tmp_path):
+    path = write_fit(tmp_path, "family: binomial_arms\ndata:\n  - {arm: a, events: 5, n: 10}\n"
+                     "  - {arm: b, events: 12, n: 10}\n")
+    res = CliRunner().invoke(app, ["fit", str(path)])
+    assert res.exit_code == 2
+    assert "data[1].events" in res.output and "exceed n" in res.output
+
+
+@pytest.mark.parametrize("fit_file", sorted(FITS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_posterior_records_its_current_fit_file(fit_file):
+    nc = fit_file.with_suffix(".nc")
+    assert nc.exists(), f"{nc.name} missing: run 'vbhc fit {fit_file}'"
+    tree = xr.open_datatree(nc)
+    try:
+        assert tree.attrs["fit_file_sha256"] == hashlib.sha256(fit_file.read_bytes()).hexdigest(), \
+            f"{nc.name} was fitted from another version of {fit_file.name}: refit it"
+        assert int(tree.attrs["converged"]) == 1
+    finally:
+        tree.close()
+
+
+def test_resolve_posterior_agrees_with_the_published_relative_risks():
+    post = xr.open_dataset(FITS / "resolve.nc", group="posterior")
+    for var, (rr, lo, hi) in {"rr_coach": (1.54, 1.30, 1.82),
+                              "rr_painTRAINER": (1.28, 1.06, 1.55)}.items():
+        q = np.quantile(post[var].values, [0.025, 0.5, 0.975])
+        assert abs(q[1] - rr) < 0.03
+        assert abs(q[0] - lo) < 0.05 and abs(q[2] - hi) < 0.05
+    post.close()
+
+
+def test_vbhc_run_does_not_import_pymc(tmp_path):
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom vbhc_model.cli import app\n"
+            f"r = CliRunner().invoke(app, ['run', '--draws', '50', '--out', r'{tmp_path / 'o'}'])\n"
+            "assert r.exit_code == 0, r.output\nprint('pymc' in sys.modules, "
+            "'pytensor' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split() == ["False", "False"]

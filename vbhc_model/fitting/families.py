@@ -1,0 +1,258 @@
+"""Model families for ``vbhc fit``: each turns validated data rows into a ``pm.Model``.
+
+Every family names its outputs as scalar variables a scenario can use directly
+(``posterior: {file: ..., variable: rr_coach}``) and documents its priors (docs/fitting.md).
+
+- ``binomial_arms``: arm-level events/n of one multi-arm trial; baseline risk of the reference
+  arm (logit scale, default prior Normal(0, 2.5)) and log relative risks (``effect: rr``) or log
+  odds ratios (``effect: or``) against it (default prior Normal(0, 1)). Outputs ``p_<arm>`` and
+  ``rr_<arm>`` / ``or_<arm>``.
+- ``rates``: event counts over exposure (person-time or patients) by group, Poisson or
+  negative-binomial; log rate of the reference group (default Normal(0, 2.5)) and log rate
+  ratios (default Normal(0, 1)); the negative binomial's dispersion alpha has a HalfNormal(10)
+  prior. Outputs ``rate_<group>`` and ``rate_ratio_<group>``.
+- ``engagement``: counts by category (never started, dropped out, completed); shares with a
+  Dirichlet(concentration) prior (default 1 each) and a multinomial likelihood. Outputs
+  ``share_<category>``.
+- ``continuous``: summary statistics by arm (mean, sd, n): arm means with Normal(0, 10 x the
+  largest sd) priors and normal likelihoods of the observed means (SE = sd / sqrt(n)); outputs
+  ``mean_<arm>`` and ``diff_<arm>`` (vs the reference). Or standardised effects (g with n, or n1
+  and n2): true effect Normal(0, 1) prior, g ~ Normal(delta, SE(g)) with the usual large-sample
+  SE; outputs ``delta_<label>``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from vbhc_model.errors import ScenarioError
+from vbhc_model.fitting.spec import FitFile, Prior
+from vbhc_model.scenario.loader import Source
+
+DEFAULT_PRIORS = {
+    "binomial_arms": {"baseline": Prior(mu=0.0, sigma=2.5), "effect": Prior(mu=0.0, sigma=1.0)},
+    "rates": {"baseline": Prior(mu=0.0, sigma=2.5), "effect": Prior(mu=0.0, sigma=1.0),
+              "dispersion": Prior(type="halfnormal", sigma=10.0)},
+    "engagement": {},
+    "continuous": {"effect": Prior(mu=0.0, sigma=1.0)},
+}
+
+
+class _Rows:
+    """Checks of data rows with messages that name the row and key."""
+
+    def __init__(self, rows: list[dict[str, Any]], source: Source):
+        self.rows, self.source = rows, source
+
+    def fail(self, i: int | None, key: str, message: str):
+        path = ("data",) if i is None else ("data", i, key) if key else ("data", i)
+        raise ScenarioError([self.source.issue(path, message)])
+
+    def text(self, i: int, key: str) -> str:
+        v = self.rows[i].get(key)
+        if not isinstance(v, str) or not v.isidentifier():
+            self.fail(i, key, f"'{key}' must be a name (letters, digits, _), got {v!r}")
+        return v
+
+    def number(self, i: int, key: str, *, integer: bool = False, positive: bool = False,
+               minimum: float = 0.0) -> float:
+        v = self.rows[i].get(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            self.fail(i, key, f"'{key}' must be a number, got {v!r}")
+        if integer and float(v) != int(v):
+            self.fail(i, key, f"'{key}' must be a whole number (a count), got {v}")
+        if v < minimum or (positive and v <= 0):
+            self.fail(i, key, f"'{key}' must be {'> 0' if positive else f'>= {minimum:g}'}, "
+                              f"got {v}")
+        return float(v)
+
+    def labels(self, key: str) -> list[str]:
+        out = [self.text(i, key) for i in range(len(self.rows))]
+        return out
+
+
+def _prior(spec: FitFile, family: str, name: str) -> Prior:
+    return spec.priors.get(name, DEFAULT_PRIORS[family].get(name))
+
+
+def _normal(pm, name: str, prior: Prior, **kw):
+    if prior.type == "halfnormal":
+        return pm.HalfNormal(name, sigma=prior.sigma, **kw)
+    return pm.Normal(name, mu=prior.mu, sigma=prior.sigma, **kw)
+
+
+def _reference(spec: FitFile, labels: list[str], source: Source, key: str) -> int:
+    ref = spec.options.get("reference", labels[0])
+    if ref not in labels:
+        raise ScenarioError([source.issue(("options", "reference"),
+                                          f"reference {ref!r} is not one of the data's {key}s: "
+                                          f"{', '.join(labels)}")])
+    return labels.index(ref)
+
+
+def build(spec: FitFile, rows: list[dict[str, Any]], source: Source, fit_dir=None):
+    """The ``pm.Model`` of a fit file and its data as arrays (for the posterior file)."""
+    known = {"binomial_arms": _binomial_arms, "rates": _rates, "engagement": _engagement,
+             "continuous": _continuous, "custom": _custom}
+    unknown = set(spec.priors) - set(DEFAULT_PRIORS.get(spec.family, spec.priors))
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ScenarioError([source.issue(("priors", name), f"family {spec.family} has no "
+                                          f"prior {name!r}; it has "
+                                          f"{', '.join(DEFAULT_PRIORS[spec.family]) or 'none'}")])
+    return known[spec.family](spec, _Rows(rows, source), source, fit_dir)
+
+
+def _binomial_arms(spec, r: _Rows, source, _dir):
+    import pymc as pm
+
+    arms = r.labels("arm")
+    if len(set(arms)) != len(arms):
+        r.fail(None, "", "each arm may appear once")
+    n = np.array([r.number(i, "n", integer=True, positive=True) for i in range(len(arms))])
+    y = np.array([r.number(i, "events", integer=True) for i in range(len(arms))])
+    for i in np.flatnonzero(y > n):
+        r.fail(int(i), "events", f"events ({y[i]:g}) exceed n ({n[i]:g})")
+    effect = spec.options.get("effect", "rr")
+    if effect not in ("rr", "or"):
+        raise ScenarioError([source.issue(("options", "effect"),
+                                          f"effect must be 'rr' or 'or', got {effect!r}")])
+    ref = _reference(spec, arms, source, "arm")
+    others = [i for i in range(len(arms)) if i != ref]
+    with pm.Model() as model:
+        base = _normal(pm, "logit_p_reference", _prior(spec, "binomial_arms", "baseline"))
+        log_eff = [_normal(pm, f"log_{effect}_{arms[i]}", _prior(spec, "binomial_arms", "effect"))
+                   for i in others]
+        p_ref = pm.math.invlogit(base)
+        p = [None] * len(arms)
+        p[ref] = p_ref
+        for i, le in zip(others, log_eff):
+            if effect == "rr":  # log-binomial: p = p_ref RR, kept inside (0, 1)
+                p[i] = pm.math.clip(p_ref * pm.math.exp(le), 1e-12, 1 - 1e-12)
+            else:
+                p[i] = pm.math.invlogit(base + le)
+            pm.Deterministic(f"{effect}_{arms[i]}", pm.math.exp(le))
+        for i, arm in enumerate(arms):
+            pm.Deterministic(f"p_{arm}", p[i])
+        pm.Binomial("events", n=n, p=pm.math.stack(p), observed=y)
+    data = {"arm": arms, "events": y, "n": n}
+    outputs = [f"{effect}_{arms[i]}" for i in others] + [f"p_{a}" for a in arms]
+    return model, data, outputs
+
+
+def _rates(spec, r: _Rows, source, _dir):
+    import pymc as pm
+
+    groups = r.labels("group")
+    y = np.array([r.number(i, "events", integer=True) for i in range(len(groups))])
+    t = np.array([r.number(i, "exposure", positive=True) for i in range(len(groups))])
+    names = list(dict.fromkeys(groups))
+    ref = _reference(spec, names, source, "group")
+    idx = np.array([names.index(g) for g in groups])
+    likelihood = spec.options.get("likelihood", "poisson")
+    if likelihood not in ("poisson", "negbin"):
+        raise ScenarioError([source.issue(("options", "likelihood"), "likelihood must be "
+                                          f"'poisson' or 'negbin', got {likelihood!r}")])
+    with pm.Model() as model:
+        base = _normal(pm, "log_rate_reference", _prior(spec, "rates", "baseline"))
+        log_rate = [None] * len(names)
+        log_rate[ref] = base
+        for j, g in enumerate(names):
+            if j == ref:
+                continue
+            lrr = _normal(pm, f"log_rate_ratio_{g}", _prior(spec, "rates", "effect"))
+            log_rate[j] = base + lrr
+            pm.Deterministic(f"rate_ratio_{g}", pm.math.exp(lrr))
+        for j, g in enumerate(names):
+            pm.Deterministic(f"rate_{g}", pm.math.exp(log_rate[j]))
+        mu = pm.math.exp(pm.math.stack(log_rate)[idx]) * t
+        if likelihood == "poisson":
+            pm.Poisson("events", mu=mu, observed=y)
+        else:
+            alpha = _normal(pm, "dispersion", _prior(spec, "rates", "dispersion"))
+            pm.NegativeBinomial("events", mu=mu, alpha=alpha, observed=y)
+    outputs = [f"rate_ratio_{g}" for j, g in enumerate(names) if j != ref] + \
+        [f"rate_{g}" for g in names]
+    return model, {"group": groups, "events": y, "exposure": t}, outputs
+
+
+def _engagement(spec, r: _Rows, source, _dir):
+    import pymc as pm
+
+    cats = r.labels("category")
+    if len(set(cats)) != len(cats):
+        r.fail(None, "", "each category may appear once")
+    counts = np.array([r.number(i, "count", integer=True) for i in range(len(cats))])
+    conc = spec.options.get("concentration", 1.0)
+    if isinstance(conc, bool) or not isinstance(conc, (int, float)) or not conc > 0:
+        raise ScenarioError([source.issue(("options", "concentration"),
+                                          f"concentration must be a number > 0, got {conc!r}")])
+    with pm.Model(coords={"category": cats}) as model:
+        shares = pm.Dirichlet("shares", a=np.full(len(cats), float(conc)), dims="category")
+        pm.Multinomial("counts", n=int(counts.sum()), p=shares, observed=counts)
+        for i, c in enumerate(cats):
+            pm.Deterministic(f"share_{c}", shares[i])
+    return model, {"category": cats, "count": counts}, [f"share_{c}" for c in cats]
+
+
+def _continuous(spec, r: _Rows, source, _dir):
+    import pymc as pm
+
+    if "g" in r.rows[0]:
+        labels = r.labels("label")
+        g = np.array([r.number(i, "g", minimum=-math.inf) for i in range(len(labels))])
+        n1 = np.array([r.number(i, "n1" if "n1" in r.rows[i] else "n", positive=True)
+                       for i in range(len(labels))])
+        n2 = np.array([r.rows[i].get("n2") for i in range(len(labels))], dtype=object)
+        se = np.empty(len(labels))
+        for i in range(len(labels)):
+            if n2[i] is None:  # within-group (pre-post) effect
+                se[i] = math.sqrt(1 / n1[i] + g[i] ** 2 / (2 * n1[i]))
+            else:
+                m = r.number(i, "n2", positive=True)
+                se[i] = math.sqrt((n1[i] + m) / (n1[i] * m) + g[i] ** 2 / (2 * (n1[i] + m)))
+        with pm.Model() as model:
+            for i, lab in enumerate(labels):
+                d = _normal(pm, f"delta_{lab}", _prior(spec, "continuous", "effect"))
+                pm.Normal(f"g_{lab}", mu=d, sigma=se[i], observed=g[i])
+        return model, {"label": labels, "g": g, "se": se}, [f"delta_{lab}" for lab in labels]
+    arms = r.labels("arm")
+    mean = np.array([r.number(i, "mean", minimum=-math.inf) for i in range(len(arms))])
+    sd = np.array([r.number(i, "sd", positive=True) for i in range(len(arms))])
+    n = np.array([r.number(i, "n", positive=True) for i in range(len(arms))])
+    ref = _reference(spec, arms, source, "arm")
+    scale = 10 * float(sd.max())
+    with pm.Model() as model:
+        mus = [pm.Normal(f"mean_{a}", mu=0.0, sigma=max(scale, 10 * abs(float(mean[i]))))
+               for i, a in enumerate(arms)]
+        for i, a in enumerate(arms):
+            pm.Normal(f"observed_mean_{a}", mu=mus[i], sigma=sd[i] / math.sqrt(n[i]),
+                      observed=mean[i])
+            if i != ref:
+                pm.Deterministic(f"diff_{a}", mus[i] - mus[ref])
+    outputs = [f"diff_{a}" for i, a in enumerate(arms) if i != ref] + [f"mean_{a}" for a in arms]
+    return model, {"arm": arms, "mean": mean, "sd": sd, "n": n}, outputs
+
+
+def _custom(spec, r: _Rows, source, fit_dir):
+    import importlib.util
+
+    if not spec.model:
+        raise ScenarioError([source.issue(("model",), "the custom family needs 'model: FILE.py' "
+                                          "with a function build(data, options) -> pm.Model")])
+    path = (fit_dir / spec.model) if fit_dir is not None else spec.model
+    try:
+        module_spec = importlib.util.spec_from_file_location("vbhc_custom_fit", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    except (OSError, AttributeError) as exc:
+        raise ScenarioError([source.issue(("model",), f"cannot load {path}: {exc}")]) from None
+    if not callable(getattr(module, "build", None)):
+        raise ScenarioError([source.issue(("model",), f"{path} has no function build(data, "
+                                          "options)")])
+    model = module.build(r.rows, dict(spec.options))
+    outputs = [v.name for v in model.free_RVs] + [v.name for v in model.deterministics]
+    return model, {}, outputs

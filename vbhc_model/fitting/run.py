@@ -1,0 +1,156 @@
+"""``vbhc fit``: sample a fit file's model with PyMC, gate on convergence, write the posterior.
+
+The posterior is written as an ArviZ-compatible NetCDF (xarray DataTree: ``posterior``,
+``sample_stats``, ``prior``, ``prior_predictive``, ``posterior_predictive``,
+``observed_data``) with the fit file's SHA-256, its text (data and priors), the family, the
+diagnostics and the package version in the root attrs; the summary table is written beside it
+as CSV. A fit that fails the gate is not written unless ``allow_unconverged``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import vbhc_model
+from vbhc_model.errors import VbhcError
+from vbhc_model.fitting.families import build
+from vbhc_model.fitting.spec import Gate, load_fit_file
+from vbhc_model.io import write_netcdf
+
+
+class ConvergenceError(VbhcError):
+    """The fit failed the convergence gate (exit code 3)."""
+
+    exit_code = 3
+
+
+@dataclass
+class FitResult:
+    path: Path | None  # the posterior written (None if refused)
+    idata: object
+    summary: object  # pandas DataFrame
+    diagnostics: dict
+    failures: list[str]
+    seconds: float
+
+
+def diagnose(idata, variables: list[str], gate: Gate) -> tuple[dict, list[str]]:
+    """R-hat, bulk and tail ESS (worst over ``variables``) and divergences; the gate's
+    failures as sentences saying what failed and what to try."""
+    import arviz as az
+
+    post = idata["posterior"].to_dataset()
+    rhat = az.rhat(post, var_names=variables)
+    ess_b = az.ess(post, var_names=variables, method="bulk")
+    ess_t = az.ess(post, var_names=variables, method="tail")
+
+    def worst(ds, fn):
+        vals = {v: float(fn(np.asarray(ds[v].values))) for v in ds.data_vars}
+        name = (max if fn is np.nanmax else min)(vals, key=vals.get)
+        return name, vals[name]
+
+    r_name, r_max = worst(rhat, np.nanmax)
+    b_name, b_min = worst(ess_b, np.nanmin)
+    t_name, t_min = worst(ess_t, np.nanmin)
+    div = int(np.asarray(idata["sample_stats"]["diverging"].values).sum())
+    diag = {"max_rhat": r_max, "min_ess_bulk": b_min, "min_ess_tail": t_min,
+            "divergences": div}
+    fails = []
+    if not r_max <= gate.max_rhat:
+        fails.append(f"R-hat of {r_name} is {r_max:.3f} (> {gate.max_rhat}): the chains "
+                     "disagree; run longer (sampling.tune, sampling.draws) or reparameterise")
+    if not b_min >= gate.min_ess_bulk:
+        fails.append(f"bulk ESS of {b_name} is {b_min:.0f} (< {gate.min_ess_bulk:g}): too few "
+                     "effective draws; increase sampling.draws or sampling.chains")
+    if not t_min >= gate.min_ess_tail:
+        fails.append(f"tail ESS of {t_name} is {t_min:.0f} (< {gate.min_ess_tail:g}): the "
+                     "interval ends are unreliable; increase sampling.draws")
+    if div > gate.max_divergences:
+        fails.append(f"{div} divergent transitions (> {gate.max_divergences}): raise "
+                     "sampling.target_accept (e.g. 0.95 or 0.99) or use tighter priors")
+    return diag, fails
+
+
+def fit(path: str | Path, out: str | Path | None = None, *, allow_unconverged: bool = False,
+        draws: int | None = None, tune: int | None = None, chains: int | None = None,
+        seed: int | None = None, cores: int | None = None, figures: bool = True) -> FitResult:
+    """Fit a fit file's model and write its posterior (default: the .nc beside the fit file).
+
+    Raises
+    ------
+    ScenarioError
+        A bad fit file or data (file, line, key path).
+    ConvergenceError
+        The gate failed and ``allow_unconverged`` is false; nothing is written.
+    """
+    t0 = time.perf_counter()
+    path = Path(path)
+    spec, source, rows = load_fit_file(path)
+    s = spec.sampling
+    draws, tune = draws or s.draws, s.tune if tune is None else tune
+    chains, seed = chains or s.chains, s.seed if seed is None else seed
+    target = Path(out) if out is not None else path.with_suffix(".nc")
+
+    import pymc as pm
+
+    logging.getLogger("pymc").setLevel(logging.ERROR)
+    model, data, outputs = build(spec, rows, source, path.parent)
+    with model, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = pm.sample(draws=draws, tune=tune, chains=chains,
+                          cores=cores or min(chains, os.cpu_count() or 1), random_seed=seed,
+                          target_accept=s.target_accept, progressbar=False,
+                          compute_convergence_checks=False)
+        prior = pm.sample_prior_predictive(draws=500, random_seed=seed)
+        for group in ("prior", "prior_predictive"):
+            if group in prior.children:
+                idata[group] = prior[group]
+        pm.sample_posterior_predictive(idata, random_seed=seed, extend_inferencedata=True,
+                                       progressbar=False)
+    free = [v.name for v in model.free_RVs]
+    diag, fails = diagnose(idata, list(dict.fromkeys(free + outputs)), spec.gate)
+    summary = _summary(idata, outputs)
+    seconds = time.perf_counter() - t0
+    if fails and not allow_unconverged:
+        raise ConvergenceError(
+            f"{path}: the fit did not converge, so no posterior was written:\n  - "
+            + "\n  - ".join(fails)
+            + "\n(pass --allow-unconverged to write it anyway, marked as unconverged)")
+    idata.attrs.update({
+        "fit_file": str(path), "fit_file_sha256": source.sha256, "fit_file_text": source.text,
+        "family": spec.family, "name": spec.name, "source": spec.source,
+        "outputs": ",".join(outputs), "converged": int(not fails),
+        "gate_failures": "; ".join(fails),
+        **{k: float(v) for k, v in diag.items()},
+        "draws": draws, "tune": tune, "chains": chains, "seed": seed,
+        "vbhc_model_version": vbhc_model.__version__, "pymc_version": pm.__version__,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    })
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_netcdf(idata, target)
+    summary.to_csv(target.with_name(target.stem + "_summary.csv"))
+    if figures:
+        _figures(idata, outputs, target)
+    return FitResult(target, idata, summary, diag, fails, seconds)
+
+
+def _summary(idata, outputs: list[str]):
+    import arviz as az
+
+    return az.summary(idata, var_names=outputs, ci_prob=0.95, ci_kind="eti", round_to="none")
+
+
+def _figures(idata, outputs: list[str], target: Path) -> None:
+    from vbhc_model.report import figures
+
+    folder = target.parent / f"{target.stem}_figures"
+    figures.write_figures({"trace": figures.fit_trace(idata["posterior"].to_dataset(), outputs)},
+                          folder)

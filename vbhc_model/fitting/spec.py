@@ -1,0 +1,127 @@
+"""The fit file: data, model family, priors and sampler settings (YAML, pydantic).
+
+Errors name the file, the line and the key path, like scenario errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vbhc_model.errors import Issue, ScenarioError
+from vbhc_model.scenario.loader import Source, _message, read_yaml
+
+FAMILIES = ("binomial_arms", "rates", "engagement", "continuous", "custom")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Prior(_Model):
+    """A normal prior (on the scale the family states) or a half-normal scale prior."""
+
+    type: Literal["normal", "halfnormal"] = "normal"
+    mu: float = 0.0
+    sigma: float = Field(gt=0)
+
+    @field_validator("mu", "sigma")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+
+class Sampling(_Model):
+    """NUTS settings (PyMC ``pm.sample``)."""
+
+    draws: int = Field(1000, ge=10)
+    tune: int = Field(1000, ge=0)
+    chains: int = Field(4, ge=1, le=16)
+    seed: int = Field(20251122, ge=0)
+    target_accept: float = Field(0.9, gt=0.5, lt=1.0)
+
+
+class Gate(_Model):
+    """The convergence gate: a fit that misses any of these is refused."""
+
+    max_rhat: float = Field(1.01, gt=1.0)
+    min_ess_bulk: float = Field(400, ge=0)
+    min_ess_tail: float = Field(400, ge=0)
+    max_divergences: int = Field(0, ge=0)
+
+
+class FitFile(_Model):
+    """A fit file: what to fit, to which data, with which priors."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    description: str = ""
+    source: str = Field(min_length=1, description="Where the data come from (seed file, "
+                        "paper and table).")
+    family: Literal["binomial_arms", "rates", "engagement", "continuous", "custom"]
+    data: list[dict[str, Any]] | None = Field(None, min_length=1)
+    csv: str | None = Field(None, description="Data as a CSV file, relative to the fit file.")
+    options: dict[str, Any] = Field(default_factory=dict)
+    priors: dict[str, Prior] = Field(default_factory=dict)
+    sampling: Sampling = Sampling()
+    gate: Gate = Gate()
+    model: str | None = Field(None, description="custom family: a Python file whose "
+                              "build(data, options) returns a pm.Model.")
+
+
+def load_fit_file(path: str | Path) -> tuple[FitFile, Source, list[dict[str, Any]]]:
+    """Read and validate a fit file; return it, its source (file, SHA-256, lines) and the
+    data rows (inline or from its CSV).
+
+    Raises
+    ------
+    ScenarioError
+        With file, line and key path of each problem.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError([Issue(str(path), "", f"cannot read the fit file ({exc.strerror})")]) \
+            from None
+    text = raw.decode("utf-8", errors="replace")
+    data, lines = read_yaml(text, str(path))
+    source = Source(file=str(path), sha256=hashlib.sha256(raw).hexdigest(), lines=lines, text=text)
+    if not isinstance(data, dict):
+        raise ScenarioError([Issue(str(path), "", "a fit file must be a mapping of keys")])
+    try:
+        spec = FitFile.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError([source.issue(tuple(e["loc"]), _message(e)) for e in exc.errors()]) \
+            from None
+    if (spec.data is None) == (spec.csv is None):
+        raise ScenarioError([source.issue(("data",), "give the data either inline (data:) or "
+                                          "as a CSV file (csv:), not both or neither")])
+    rows = spec.data if spec.data is not None else _read_csv(path.parent / spec.csv, source)
+    return spec, source, [dict(r) for r in rows]
+
+
+def _read_csv(path: Path, source: Source) -> list[dict[str, Any]]:
+    import csv
+
+    if not path.exists():
+        raise ScenarioError([source.issue(("csv",), f"CSV file {path} not found")])
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        raise ScenarioError([source.issue(("csv",), f"CSV file {path} has no rows")])
+    out = []
+    for row in rows:
+        conv = {}
+        for k, v in row.items():
+            try:
+                conv[k] = float(v) if k not in ("arm", "group", "category", "source") else v
+            except (TypeError, ValueError):
+                conv[k] = v
+        out.append(conv)
+    return out
