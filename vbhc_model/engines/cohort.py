@@ -21,6 +21,9 @@ import numpy as np
 
 from vbhc_model.engines.corrections import Terms
 
+#: Trace rows buffered before they are folded into the occupancy: 2**21 values, 16 MB.
+BUFFER_ELEMENTS = 2**21
+
 
 @dataclass(frozen=True)
 class TransitionValues:
@@ -126,7 +129,6 @@ def run_cohort(
             memo[k] = values_at(k)
         return memo[k]
 
-    row = np.array(start, dtype=float)
     first = values(int(terms.cycle[0]))
     n_channels = first.shape[1]
     acc = np.zeros((n_channels, batch))
@@ -137,6 +139,23 @@ def run_cohort(
     occupancy = np.zeros((n_groups, n_states, batch))  # discounted, weighted occupancy
     current: list = [first]
     single = len(groups) == 1 and len(groups[0]) == n_channels  # one discount rate
+    # Trace rows are written into a buffer of R rows with their weight x discount per group;
+    # a full buffer (or a change of values) is folded into the occupancy by one matrix
+    # product (BLAS) instead of one elementwise update per term.
+    R = max(2, min(n_cycles + 1, BUFFER_ELEMENTS // max(1, n_states * batch)))
+    rows = np.empty((R, n_states, batch))
+    coefs = np.zeros((n_groups, R))
+    rows[0] = start
+    used = 1
+
+    def fold() -> None:
+        nonlocal used
+        if coefs[:, :used].any():
+            occupancy[:] += np.einsum("gr,rsb->gsb", coefs[:, :used], rows[:used])
+        coefs[:] = 0.0
+        if used > 1:
+            rows[0] = rows[used - 1]  # keep the newest row: the next cycle starts from it
+        used = 1
 
     def flush() -> None:
         v = current[0]
@@ -151,6 +170,7 @@ def run_cohort(
     for j in range(n_cycles + 1):
         if j > 0:
             p = transition_at(j)
+            row = rows[used - 1]
             if transition_values is not None:
                 tv = transition_values
                 flow = row[tv.from_index] * p[tv.from_index, tv.to_index]  # [pair, batch]
@@ -160,10 +180,13 @@ def run_cohort(
                 if keep_cycles:
                     per_cycle[j] += one_off * transition_discount[j - 1][:, None]
                     per_cycle_u[j] += one_off
-            row = np.einsum("sb,stb->tb", row, p)
+            if used == R:
+                fold()
+            np.einsum("sb,stb->tb", rows[used - 1], p, out=rows[used])
+            used += 1
+        row = rows[used - 1]
         if keep_trace:
             trace[j] = row
-        coef = None  # this row's weight x discount per group, summed over terms with the same values
         for i in by_row.get(j, ()):
             k = int(terms.cycle[i])
             v = values(k)
@@ -175,16 +198,13 @@ def run_cohort(
                 per_cycle_u[k] += contrib
                 continue
             if v is not current[0]:
-                if coef is not None:
-                    occupancy += coef[:, None, None] * row
-                    coef = None
+                fold()
                 flush()
                 current[0] = v
-            w = terms.weight[i] * factors[:, i]
-            coef = w if coef is None else coef + w
-        if coef is not None:
-            occupancy += coef[:, None, None] * row
+                row = rows[used - 1]
+            coefs[:, used - 1] += terms.weight[i] * factors[:, i]
     if not keep_cycles:
+        fold()
         flush()
     return CohortResult(
         acc.T, acc_u.T,
