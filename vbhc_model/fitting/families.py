@@ -10,10 +10,12 @@ Every family names its outputs as scalar variables a scenario can use directly
 - ``rates``: event counts over exposure (person-time or patients) by group, Poisson or
   negative-binomial; log rate of the reference group (default Normal(0, 2.5)) and log rate
   ratios (default Normal(0, 1)); the negative binomial's dispersion alpha has a HalfNormal(10)
-  prior. Outputs ``rate_<group>`` and ``rate_ratio_<group>``.
+  prior. With an ``outcome`` column, one independent sub-model per outcome. Outputs
+  ``rate_[<outcome>_]<group>`` and ``rate_ratio_[<outcome>_]<group>``.
 - ``engagement``: counts by category (never started, dropped out, completed); shares with a
   Dirichlet(concentration) prior (default 1 each) and a multinomial likelihood. Outputs
-  ``share_<category>``.
+  ``share_<category>``, and with ``options: {not_started: <category>}`` also
+  ``share_<category>_if_started``.
 - ``continuous``: summary statistics by arm (mean, sd, n): arm means with Normal(0, 10 x the
   largest sd) priors and normal likelihoods of the observed means (SE = sd / sqrt(n)); outputs
   ``mean_<arm>`` and ``diff_<arm>`` (vs the reference). Or standardised effects (g with n, or n1
@@ -147,36 +149,51 @@ def _rates(spec, r: _Rows, source, _dir):
     import pymc as pm
 
     groups = r.labels("group")
-    y = np.array([r.number(i, "events", integer=True) for i in range(len(groups))])
-    t = np.array([r.number(i, "exposure", positive=True) for i in range(len(groups))])
+    rows = range(len(groups))
+    outcomes = [r.text(i, "outcome") for i in rows] if "outcome" in r.rows[0] else [""] * len(groups)
+    y = np.array([r.number(i, "events", integer=True) for i in rows])
+    t = np.array([r.number(i, "exposure", positive=True) for i in rows])
     names = list(dict.fromkeys(groups))
     ref = _reference(spec, names, source, "group")
-    idx = np.array([names.index(g) for g in groups])
     likelihood = spec.options.get("likelihood", "poisson")
     if likelihood not in ("poisson", "negbin"):
         raise ScenarioError([source.issue(("options", "likelihood"), "likelihood must be "
                                           f"'poisson' or 'negbin', got {likelihood!r}")])
+    outputs = []
     with pm.Model() as model:
-        base = _normal(pm, "log_rate_reference", _prior(spec, "rates", "baseline"))
-        log_rate = [None] * len(names)
-        log_rate[ref] = base
-        for j, g in enumerate(names):
-            if j == ref:
-                continue
-            lrr = _normal(pm, f"log_rate_ratio_{g}", _prior(spec, "rates", "effect"))
-            log_rate[j] = base + lrr
-            pm.Deterministic(f"rate_ratio_{g}", pm.math.exp(lrr))
-        for j, g in enumerate(names):
-            pm.Deterministic(f"rate_{g}", pm.math.exp(log_rate[j]))
-        mu = pm.math.exp(pm.math.stack(log_rate)[idx]) * t
-        if likelihood == "poisson":
-            pm.Poisson("events", mu=mu, observed=y)
-        else:
-            alpha = _normal(pm, "dispersion", _prior(spec, "rates", "dispersion"))
-            pm.NegativeBinomial("events", mu=mu, alpha=alpha, observed=y)
-    outputs = [f"rate_ratio_{g}" for j, g in enumerate(names) if j != ref] + \
-        [f"rate_{g}" for g in names]
-    return model, {"group": groups, "events": y, "exposure": t}, outputs
+        # One independent sub-model per outcome (e.g. X-rays, ED visits), each with its own
+        # reference rate and rate ratios.
+        for outcome in dict.fromkeys(outcomes):
+            tag = f"{outcome}_" if outcome else ""
+            sel = [i for i in rows if outcomes[i] == outcome]
+            present = list(dict.fromkeys(groups[i] for i in sel))
+            if names[ref] not in present:
+                r.fail(sel[0], "group", f"outcome {outcome!r} has no row for the reference "
+                                        f"group {names[ref]!r}")
+            base = _normal(pm, f"log_rate_{tag}{names[ref]}", _prior(spec, "rates", "baseline"))
+            log_rate = {names[ref]: base}
+            for g in present:
+                if g == names[ref]:
+                    continue
+                lrr = _normal(pm, f"log_rate_ratio_{tag}{g}", _prior(spec, "rates", "effect"))
+                log_rate[g] = base + lrr
+                pm.Deterministic(f"rate_ratio_{tag}{g}", pm.math.exp(lrr))
+                outputs.append(f"rate_ratio_{tag}{g}")
+            for g in present:
+                pm.Deterministic(f"rate_{tag}{g}", pm.math.exp(log_rate[g]))
+                outputs.append(f"rate_{tag}{g}")
+            mu = pm.math.stack([pm.math.exp(log_rate[groups[i]]) * t[i] for i in sel])
+            if likelihood == "poisson":
+                pm.Poisson(f"events_{tag}".rstrip("_"), mu=mu, observed=y[sel])
+            else:
+                alpha = _normal(pm, f"dispersion_{tag}".rstrip("_"),
+                                _prior(spec, "rates", "dispersion"))
+                pm.NegativeBinomial(f"events_{tag}".rstrip("_"), mu=mu, alpha=alpha,
+                                    observed=y[sel])
+    data = {"group": groups, "events": y, "exposure": t}
+    if any(outcomes):
+        data["outcome"] = outcomes
+    return model, data, outputs
 
 
 def _engagement(spec, r: _Rows, source, _dir):
@@ -190,12 +207,24 @@ def _engagement(spec, r: _Rows, source, _dir):
     if isinstance(conc, bool) or not isinstance(conc, (int, float)) or not conc > 0:
         raise ScenarioError([source.issue(("options", "concentration"),
                                           f"concentration must be a number > 0, got {conc!r}")])
+    outputs = [f"share_{c}" for c in cats]
+    start = spec.options.get("not_started")
+    if start is not None and start not in cats:
+        raise ScenarioError([source.issue(("options", "not_started"),
+                                          f"{start!r} is not one of the categories: "
+                                          f"{', '.join(cats)}")])
     with pm.Model(coords={"category": cats}) as model:
         shares = pm.Dirichlet("shares", a=np.full(len(cats), float(conc)), dims="category")
         pm.Multinomial("counts", n=int(counts.sum()), p=shares, observed=counts)
         for i, c in enumerate(cats):
             pm.Deterministic(f"share_{c}", shares[i])
-    return model, {"category": cats, "count": counts}, [f"share_{c}" for c in cats]
+        if start is not None:  # shares among those who started, e.g. drop-out if started
+            j = cats.index(start)
+            for i, c in enumerate(cats):
+                if i != j:
+                    pm.Deterministic(f"share_{c}_if_started", shares[i] / (1 - shares[j]))
+                    outputs.append(f"share_{c}_if_started")
+    return model, {"category": cats, "count": counts}, outputs
 
 
 def _continuous(spec, r: _Rows, source, _dir):

@@ -50,61 +50,83 @@ def _key(select: dict | None) -> tuple:
     return tuple(sorted((select or {}).items()))
 
 
+@dataclass(frozen=True)
+class _Group:
+    """A posterior group as plain arrays: variable -> (dims, values); coordinate labels."""
+
+    variables: dict[str, tuple[tuple[str, ...], np.ndarray]]
+    labels: dict[str, list[str]]
+
+
 @functools.lru_cache(maxsize=32)
-def _read(path: str, mtime: float, wanted: tuple[tuple[str, tuple], ...]) -> Posterior:
-    import xarray as xr
+def _read_group(path: str, mtime: float) -> _Group:
+    """Read the whole ``posterior`` group once (h5netcdf directly: no xarray overhead)."""
+    import h5netcdf
 
     try:
-        ds = xr.open_dataset(path, group=GROUP, engine="h5netcdf")
-    except FileNotFoundError:
-        raise PosteriorError(f"{path}: posterior file not found") from None
+        f = h5netcdf.File(path, "r")
     except OSError as exc:
-        raise PosteriorError(f"{path}: cannot read a '{GROUP}' group from it ({exc}); is it "
-                             "the .nc file written by 'vbhc fit'?") from None
-    with ds:
-        missing_dims = [d for d in SAMPLE_DIMS if d not in ds.dims]
-        if missing_dims:
-            raise PosteriorError(f"{path}: the '{GROUP}' group has no {missing_dims[0]!r} "
-                                 "dimension; expected draws by chain and draw")
-        values = {}
-        for variable, select in wanted:
-            values[(variable, select)] = _variable(ds, path, variable, dict(select))
-        n = ds.sizes["chain"] * ds.sizes["draw"]
-    return Posterior(Path(path), n, values)
+        raise PosteriorError(f"{path}: cannot read it as NetCDF ({exc}); is it the .nc file "
+                             "written by 'vbhc fit'?") from None
+    with f:
+        if GROUP not in f.groups:
+            raise PosteriorError(f"{path}: has no '{GROUP}' group; is it the .nc file written "
+                                 "by 'vbhc fit'?")
+        g = f.groups[GROUP]
+        variables, labels = {}, {}
+        for name, var in g.variables.items():
+            values = var[...]
+            if name in g.dimensions:  # a coordinate
+                labels[name] = [v.decode() if isinstance(v, bytes) else str(v)
+                                for v in np.asarray(values).tolist()]
+            else:
+                variables[name] = (tuple(var.dimensions), np.asarray(values))
+    missing = [d for d in SAMPLE_DIMS if not any(d in dims for dims, _ in variables.values())]
+    if missing:
+        raise PosteriorError(f"{path}: the '{GROUP}' group has no {missing[0]!r} dimension; "
+                             "expected draws by chain and draw")
+    return _Group(variables, labels)
 
 
-def _variable(ds, path: str, variable: str, select: dict) -> np.ndarray:
-    if variable not in ds.data_vars:
+def _variable(group: _Group, path: str, variable: str, select: dict) -> np.ndarray:
+    if variable not in group.variables:
         import difflib
 
-        close = difflib.get_close_matches(variable, [str(v) for v in ds.data_vars], n=1)
+        close = difflib.get_close_matches(variable, list(group.variables), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else \
-            f"; it has {', '.join(sorted(map(str, ds.data_vars)))}"
+            f"; it has {', '.join(sorted(group.variables))}"
         raise PosteriorError(f"{path}: no variable {variable!r} in the posterior{hint}")
-    da = ds[variable]
-    for dim, label in select.items():
-        if dim not in da.dims:
+    dims, arr = group.variables[variable]
+    index = []
+    for dim in dims:
+        if dim in SAMPLE_DIMS:
+            index.append(slice(None))
+        elif dim in select:
+            labels = group.labels.get(dim, [str(i) for i in range(arr.shape[dims.index(dim)])])
+            if str(select[dim]) not in labels:
+                raise PosteriorError(f"{path}: {variable}[{dim}] has no {select[dim]!r}; it has "
+                                     f"{', '.join(labels)}")
+            index.append(labels.index(str(select[dim])))
+        else:
+            raise PosteriorError(f"{path}: variable {variable!r} has dimension(s) "
+                                 f"{', '.join(d for d in dims if d not in SAMPLE_DIMS)} besides "
+                                 f"chain and draw; choose one value with 'select: {{{dim}: ...}}'")
+    for dim in select:
+        if dim not in dims:
             raise PosteriorError(f"{path}: variable {variable!r} has no dimension {dim!r} "
-                                 f"(it has {', '.join(da.dims)})")
-        labels = [str(x) for x in da[dim].values]
-        if str(label) not in labels:
-            raise PosteriorError(f"{path}: {variable}[{dim}] has no {label!r}; it has "
-                                 f"{', '.join(labels)}")
-        da = da.isel({dim: labels.index(str(label))})
-    extra = [d for d in da.dims if d not in SAMPLE_DIMS]
-    if extra:
-        raise PosteriorError(f"{path}: variable {variable!r} has dimension(s) "
-                             f"{', '.join(extra)} besides chain and draw; choose one value "
-                             f"with 'select: {{{extra[0]}: ...}}'")
-    arr = da.transpose(*SAMPLE_DIMS).values.astype(float).reshape(-1)
-    if not np.isfinite(arr).all():
+                                 f"(it has {', '.join(dims)})")
+    kept = [d for d in dims if d in SAMPLE_DIMS]
+    if kept != list(SAMPLE_DIMS):
+        raise PosteriorError(f"{path}: variable {variable!r} is not drawn by chain and draw")
+    out = np.asarray(arr[tuple(index)], dtype=float).reshape(-1)
+    if not np.isfinite(out).all():
         raise PosteriorError(f"{path}: variable {variable!r} has non-finite draws")
-    return arr
+    return out
 
 
 def read_posterior(path: Path, wanted: list[tuple[str, dict | None]]) -> Posterior:
-    """Read ``[(variable, select)]`` from a posterior file (cached while the file is
-    unchanged).
+    """Read ``[(variable, select)]`` from a posterior file (the file is read once while it
+    is unchanged).
 
     Raises
     ------
@@ -114,8 +136,10 @@ def read_posterior(path: Path, wanted: list[tuple[str, dict | None]]) -> Posteri
     path = Path(path)
     if not path.exists():
         raise PosteriorError(f"{path}: posterior file not found")
-    key = tuple(sorted({(v, _key(s)) for v, s in wanted}))
-    return _read(str(path.resolve()), path.stat().st_mtime, key)
+    group = _read_group(str(path.resolve()), path.stat().st_mtime)
+    values = {(v, _key(s)): _variable(group, str(path), v, dict(s or {})) for v, s in wanted}
+    n = next(iter(values.values())).size if values else 0
+    return Posterior(path, n, values)
 
 
 def draw_indices(u: np.ndarray, n_posterior: int) -> np.ndarray:
