@@ -129,7 +129,7 @@ def test_resolve_posterior_agrees_with_the_published_relative_risks():
                               "rr_painTRAINER": (1.28, 1.06, 1.55)}.items():
         q = np.quantile(post[var].values, [0.025, 0.5, 0.975])
         assert abs(q[1] - rr) < 0.03
-        assert abs(q[0] - lo) < 0.05 and abs(q[2] - hi) < 0.05
+        assert abs(q[0] - lo) < 0.03 and abs(q[2] - hi) < 0.03
     post.close()
 
 
