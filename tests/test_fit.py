@@ -141,3 +141,38 @@ def test_vbhc_run_does_not_import_pymc(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_nma_recovers_indirect_effect(tmp_path):
+    """A vs B and A vs C trials only: the network still estimates C against B."""
+    rng = np.random.default_rng(12)
+    log_or = {"A": 0.0, "B": 0.5, "C": 0.9}
+    rows = []
+    designs = [("A", "B")] * 4 + [("A", "C")] * 4 + [("A", "B", "C")]
+    for s, arms in enumerate(designs):
+        mu = rng.normal(-1.0, 0.3)
+        for t in arms:
+            p = 1 / (1 + np.exp(-(mu + log_or[t] + (rng.normal(0, 0.1) if t != "A" else 0))))
+            rows.append(f"  - {{study: s{s}, treatment: {t}, events: {rng.binomial(400, p)}, "
+                        "n: 400}\n")
+    path = write_fit(tmp_path, "family: nma_binomial\noptions: {reference: A}\ndata:\n"
+                     + "".join(rows)
+                     + "sampling: {draws: 1000, tune: 1000, chains: 2, seed: 3, "
+                       "target_accept: 0.95}\n")
+    res = fit(path)
+    assert not res.failures, res.failures
+    assert covers(res, "or_B", np.exp(0.5)) and covers(res, "or_C", np.exp(0.9))
+    post = res.idata["posterior"]
+    c_vs_b = (post["or_C"] / post["or_B"]).values.ravel()
+    lo, hi = np.quantile(c_vs_b, [0.025, 0.975])
+    assert lo <= np.exp(0.4) <= hi
+
+
+def test_nma_refuses_a_disconnected_network(tmp_path):
+    path = write_fit(tmp_path, "family: nma_binomial\ndata:\n"
+                     "  - {study: s1, treatment: A, events: 5, n: 50}\n"
+                     "  - {study: s1, treatment: B, events: 8, n: 50}\n"
+                     "  - {study: s2, treatment: C, events: 5, n: 50}\n"
+                     "  - {study: s2, treatment: D, events: 9, n: 50}\n")
+    res = CliRunner().invoke(app, ["fit", str(path)])
+    assert res.exit_code == 2 and "not connected" in res.output

@@ -16,6 +16,11 @@ Every family names its outputs as scalar variables a scenario can use directly
   Dirichlet(concentration) prior (default 1 each) and a multinomial likelihood. Outputs
   ``share_<category>``, and with ``options: {not_started: <category>}`` also
   ``share_<category>_if_started``.
+- ``nma_binomial``: random-effects network meta-analysis of binomial outcomes (rows
+  ``study, treatment, events, n``) on the log-odds scale, so that treatments never compared
+  head to head get a relative effect; study baselines Normal(0, 2.5), log ORs against the
+  reference treatment Normal(0, 1), between-study SD tau HalfNormal(0.5). Outputs
+  ``or_<treatment>`` and ``tau``.
 - ``continuous``: summary statistics by arm (mean, sd, n): arm means with Normal(0, 10 x the
   largest sd) priors and normal likelihoods of the observed means (SE = sd / sqrt(n)); outputs
   ``mean_<arm>`` and ``diff_<arm>`` (vs the reference). Or standardised effects (g with n, or n1
@@ -40,6 +45,8 @@ DEFAULT_PRIORS = {
               "dispersion": Prior(type="halfnormal", sigma=10.0)},
     "engagement": {},
     "continuous": {"effect": Prior(mu=0.0, sigma=1.0)},
+    "nma_binomial": {"baseline": Prior(mu=0.0, sigma=2.5), "effect": Prior(mu=0.0, sigma=1.0),
+                     "heterogeneity": Prior(type="halfnormal", sigma=0.5)},
 }
 
 
@@ -98,7 +105,7 @@ def _reference(spec: FitFile, labels: list[str], source: Source, key: str) -> in
 def build(spec: FitFile, rows: list[dict[str, Any]], source: Source, fit_dir=None):
     """The ``pm.Model`` of a fit file and its data as arrays (for the posterior file)."""
     known = {"binomial_arms": _binomial_arms, "rates": _rates, "engagement": _engagement,
-             "continuous": _continuous, "custom": _custom}
+             "continuous": _continuous, "custom": _custom, "nma_binomial": _nma_binomial}
     unknown = set(spec.priors) - set(DEFAULT_PRIORS.get(spec.family, spec.priors))
     if unknown:
         name = sorted(unknown)[0]
@@ -264,6 +271,85 @@ def _continuous(spec, r: _Rows, source, _dir):
                 pm.Deterministic(f"diff_{a}", mus[i] - mus[ref])
     outputs = [f"diff_{a}" for i, a in enumerate(arms) if i != ref] + [f"mean_{a}" for a in arms]
     return model, {"arm": arms, "mean": mean, "sd": sd, "n": n}, outputs
+
+
+def _nma_binomial(spec, r: _Rows, source, _dir):
+    """Random-effects network meta-analysis of binomial outcomes on the log-odds scale (Dias
+    et al., NICE DSU TSD 2, 2011): study baselines mu_i; the relative effect of arm k against
+    the study's first arm, delta_ik ~ Normal(d_tk - d_tb, tau), correlated within multi-arm
+    studies (covariance tau^2 / 2); d of the reference treatment = 0. Non-centred."""
+    import pymc as pm
+
+    rows = range(len(r.rows))
+    studies = [r.text(i, "study") for i in rows]
+    treatments = [r.text(i, "treatment") for i in rows]
+    n = np.array([r.number(i, "n", integer=True, positive=True) for i in rows])
+    y = np.array([r.number(i, "events", integer=True) for i in rows])
+    for i in np.flatnonzero(y > n):
+        r.fail(int(i), "events", f"events ({y[i]:g}) exceed n ({n[i]:g})")
+    names = list(dict.fromkeys(treatments))
+    ref = _reference(spec, names, source, "treatment")
+    by_study: dict[str, list[int]] = {}
+    for i, st in enumerate(studies):
+        by_study.setdefault(st, []).append(i)
+    for st, idx in by_study.items():
+        if len(idx) < 2:
+            r.fail(idx[0], "study", f"study {st!r} has one arm; each study needs two or more")
+        if len({treatments[i] for i in idx}) < len(idx):
+            r.fail(idx[0], "treatment", f"study {st!r} lists a treatment twice")
+    _connected(names, by_study, treatments, r)
+    others = [t for j, t in enumerate(names) if j != ref]
+    # Vectorised: arm i of study s(i) has treatment t(i); b(i) is the treatment of the study's
+    # first arm; the deviations of the non-first arms are L z tau with L block-diagonal
+    # (one block (I + J) / 2 per multi-arm study, Cholesky-factored).
+    study_names = list(by_study)
+    s_of = np.array([study_names.index(st) for st in studies])
+    t_of = np.array([([names[ref]] + others).index(t) for t in treatments])
+    first = {st: idx[0] for st, idx in by_study.items()}
+    b_of = np.array([t_of[first[st]] for st in studies])
+    rest = [i for i in rows if i != first[studies[i]]]
+    blocks = []
+    for st, idx in by_study.items():
+        k = len(idx) - 1
+        blocks.append(np.linalg.cholesky((np.eye(k) + np.ones((k, k))) / 2))
+    chol = np.zeros((len(rest), len(rest)))
+    o = 0
+    for blk in blocks:
+        chol[o:o + len(blk), o:o + len(blk)] = blk
+        o += len(blk)
+    embed = np.zeros((len(r.rows), len(rest)))
+    embed[np.array(rest)] = chol
+    with pm.Model() as model:
+        d_others = _normal(pm, "log_or", _prior(spec, "nma_binomial", "effect"), shape=len(others))
+        d = pm.math.concatenate([np.zeros(1), d_others])
+        for j, t in enumerate(others):
+            pm.Deterministic(f"or_{t}", pm.math.exp(d_others[j]))
+        tau = _normal(pm, "tau", _prior(spec, "nma_binomial", "heterogeneity"))
+        mu = _normal(pm, "mu", _prior(spec, "nma_binomial", "baseline"), shape=len(study_names))
+        z = pm.Normal("z", 0.0, 1.0, shape=len(rest))
+        dev = pm.math.dot(embed, z) * tau  # zero for each study's first arm
+        is_rest = np.isin(np.arange(len(r.rows)), rest).astype(float)
+        logits = mu[s_of] + is_rest * (d[t_of] - d[b_of]) + dev
+        pm.Binomial("events", n=n, p=pm.math.invlogit(logits), observed=y)
+    outputs = [f"or_{t}" for t in others] + ["tau"]
+    return model, {"study": studies, "treatment": treatments, "events": y, "n": n}, outputs
+
+
+def _connected(names: list[str], by_study: dict, treatments: list[str], r: _Rows) -> None:
+    """Every treatment must be linked to every other through the studies."""
+    seen, todo = {names[0]}, [names[0]]
+    while todo:
+        t = todo.pop()
+        for idx in by_study.values():
+            arms = {treatments[i] for i in idx}
+            if t in arms:
+                for u in arms - seen:
+                    seen.add(u)
+                    todo.append(u)
+    missing = [t for t in names if t not in seen]
+    if missing:
+        r.fail(None, "", f"the network is not connected: {', '.join(missing)} shares no "
+                         f"study path with {names[0]}")
 
 
 def _custom(spec, r: _Rows, source, fit_dir):

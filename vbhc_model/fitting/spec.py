@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from vbhc_model.errors import Issue, ScenarioError
 from vbhc_model.scenario.loader import Source, _message, read_yaml
 
-FAMILIES = ("binomial_arms", "rates", "engagement", "continuous", "custom")
+FAMILIES = ("binomial_arms", "nma_binomial", "rates", "engagement", "continuous", "custom")
 
 
 class _Model(BaseModel):
@@ -63,7 +63,8 @@ class FitFile(_Model):
     description: str = ""
     source: str = Field(min_length=1, description="Where the data come from (seed file, "
                         "paper and table).")
-    family: Literal["binomial_arms", "rates", "engagement", "continuous", "custom"]
+    family: Literal["binomial_arms", "nma_binomial", "rates", "engagement", "continuous",
+                    "custom"]
     data: list[dict[str, Any]] | None = Field(None, min_length=1)
     csv: str | None = Field(None, description="Data as a CSV file, relative to the fit file.")
     options: dict[str, Any] = Field(default_factory=dict)
