@@ -176,3 +176,36 @@ def test_nma_refuses_a_disconnected_network(tmp_path):
                      "  - {study: s2, treatment: D, events: 9, n: 50}\n")
     res = CliRunner().invoke(app, ["fit", str(path)])
     assert res.exit_code == 2 and "not connected" in res.output
+
+
+def test_update_changes_the_posterior_and_reports_the_decision(tmp_path):
+    """A scenario drawing an operative mortality from a fit; routine data with far higher
+    mortality appended: the posterior moves and the comparison says so."""
+    fit_path = write_fit(tmp_path, "family: binomial_arms\noptions: {reference: pre}\ndata:\n"
+                         "  - {arm: pre, events: 20, n: 1000}\n  - {arm: post, events: 20, n: 1000}\n"
+                         + QUICK, "omr")
+    fit(fit_path)
+    thr = (SCENARIOS / "reference" / "thr_dmhee.yaml").read_text()
+    old = next(line for line in thr.splitlines() if line.strip().startswith("omrPTHR:"))
+    scenario = tmp_path / "thr_fit.yaml"
+    scenario.write_text(thr.replace(old, '  omrPTHR: {value: 0.02, posterior: {file: omr.nc, '
+                                         'variable: p_pre}, source: "test fit"}'))
+    (tmp_path / "new.csv").write_text("arm,events,n\npre,300,1000\n")
+    out = tmp_path / "upd"
+    res = CliRunner().invoke(app, ["update", str(fit_path), "--data", str(tmp_path / "new.csv"),
+                                   "--scenario", str(scenario), "--draws", "300",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "decision before and after" in res.output
+    before = xr.open_dataset(tmp_path / "omr.nc", group="posterior")["p_pre"].mean()
+    after = xr.open_dataset(out / "posterior.nc", group="posterior")["p_pre"].mean()
+    assert float(before) == pytest.approx(0.02, abs=0.005)
+    assert float(after) == pytest.approx(320 / 2000, abs=0.02)
+    import pandas as pd
+
+    comp = pd.read_csv(out / "comparison.csv")
+    assert set(comp.columns) >= {"optimal_before", "optimal_after", "p_ce_optimal_before",
+                                 "p_ce_optimal_after", "evpi_before", "evpi_after"}
+    assert (comp["p_ce_optimal_before"] != comp["p_ce_optimal_after"]).any()
+    tree = xr.open_datatree(out / "posterior.nc")
+    assert int(tree.attrs["update_rows"]) == 1

@@ -197,6 +197,42 @@ def fit(
     typer.echo(f"wrote {result.path}")
 
 
+@app.command()
+@_user_errors
+def update(
+    fit_file: Annotated[Path, typer.Argument(help="The fit file whose posterior scenarios use.")],
+    data: Annotated[Path, typer.Option(help="New rows (CSV, the fit file's columns), e.g. a "
+                                            "service's routine outcomes.")],
+    scenario: Annotated[list[Path] | None, typer.Option(
+        help="Scenario(s) to rerun [every shipped scenario that uses the fit].")] = None,
+    draws: Annotated[int, typer.Option(min=100, help="PSA draws per scenario run.")] = 2000,
+    seed: Annotated[int | None, typer.Option(help="PSA seed [each scenario's].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results directory [results/<fit>_update/].")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing results directory.")] = False,
+) -> None:
+    """Refit with new data appended, rerun the scenarios that use the fit, report the change.
+
+    The shipped posterior is left as it is: the updated one, its summary and the comparison
+    (optimal strategy, its probability of being cost-effective and the EVPI at each WTP,
+    before and after) go into the results directory.
+    """
+    import pandas as pd
+
+    from vbhc_model.fitting.update import update as run_update
+
+    res = run_update(fit_file, data, scenarios=scenario, draws=draws, seed=seed, out=out,
+                     force=force)
+    outputs = [o for o in res["after"].index if o in res["before"].index]
+    change = pd.DataFrame({"mean before": res["before"].loc[outputs, "mean"],
+                       "mean after": res["after"].loc[outputs, "mean"]})
+    with _pandas_width():
+        typer.echo("posterior means:\n" + change.to_string(float_format=lambda v: f"{v:.4g}"))
+        typer.echo("\ndecision before and after:\n" + res["comparison"].to_string(
+            index=False, float_format=lambda v: f"{v:.4g}"))
+    typer.echo(f"\nwrote {', '.join(sorted(p.name for p in res['dir'].iterdir()))} in "
+               f"{res['dir']}")
+
+
 @contextlib.contextmanager
 def _pandas_width():
     import pandas as pd

@@ -3,7 +3,7 @@
 Every family names its outputs as scalar variables a scenario can use directly
 (``posterior: {file: ..., variable: rr_coach}``) and documents its priors (docs/fitting.md).
 
-- ``binomial_arms``: arm-level events/n of one multi-arm trial; baseline risk of the reference
+- ``binomial_arms``: arm-level events/n of one multi-arm trial (rows of the same arm pooled); baseline risk of the reference
   arm (logit scale, default prior Normal(0, 2.5)) and log relative risks (``effect: rr``) or log
   odds ratios (``effect: or``) against it (default prior Normal(0, 1)). Outputs ``p_<arm>`` and
   ``rr_<arm>`` / ``or_<arm>``.
@@ -118,13 +118,15 @@ def build(spec: FitFile, rows: list[dict[str, Any]], source: Source, fit_dir=Non
 def _binomial_arms(spec, r: _Rows, source, _dir):
     import pymc as pm
 
-    arms = r.labels("arm")
-    if len(set(arms)) != len(arms):
-        r.fail(None, "", "each arm may appear once")
-    n = np.array([r.number(i, "n", integer=True, positive=True) for i in range(len(arms))])
-    y = np.array([r.number(i, "events", integer=True) for i in range(len(arms))])
-    for i in np.flatnonzero(y > n):
-        r.fail(int(i), "events", f"events ({y[i]:g}) exceed n ({n[i]:g})")
+    labels = r.labels("arm")
+    n_rows = np.array([r.number(i, "n", integer=True, positive=True) for i in range(len(labels))])
+    y_rows = np.array([r.number(i, "events", integer=True) for i in range(len(labels))])
+    for i in np.flatnonzero(y_rows > n_rows):
+        r.fail(int(i), "events", f"events ({y_rows[i]:g}) exceed n ({n_rows[i]:g})")
+    # Several rows of one arm (e.g. routine data appended by vbhc update) are pooled.
+    arms = list(dict.fromkeys(labels))
+    n = np.array([n_rows[[lab == a for lab in labels]].sum() for a in arms])
+    y = np.array([y_rows[[lab == a for lab in labels]].sum() for a in arms])
     effect = spec.options.get("effect", "rr")
     if effect not in ("rr", "or"):
         raise ScenarioError([source.issue(("options", "effect"),
@@ -206,10 +208,10 @@ def _rates(spec, r: _Rows, source, _dir):
 def _engagement(spec, r: _Rows, source, _dir):
     import pymc as pm
 
-    cats = r.labels("category")
-    if len(set(cats)) != len(cats):
-        r.fail(None, "", "each category may appear once")
-    counts = np.array([r.number(i, "count", integer=True) for i in range(len(cats))])
+    labels = r.labels("category")
+    count_rows = np.array([r.number(i, "count", integer=True) for i in range(len(labels))])
+    cats = list(dict.fromkeys(labels))  # rows of one category are pooled
+    counts = np.array([count_rows[[lab == c for lab in labels]].sum() for c in cats])
     conc = spec.options.get("concentration", 1.0)
     if isinstance(conc, bool) or not isinstance(conc, (int, float)) or not conc > 0:
         raise ScenarioError([source.issue(("options", "concentration"),

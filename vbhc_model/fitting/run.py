@@ -81,8 +81,12 @@ def diagnose(idata, variables: list[str], gate: Gate) -> tuple[dict, list[str]]:
 
 def fit(path: str | Path, out: str | Path | None = None, *, allow_unconverged: bool = False,
         draws: int | None = None, tune: int | None = None, chains: int | None = None,
-        seed: int | None = None, cores: int | None = None, figures: bool = True) -> FitResult:
+        seed: int | None = None, cores: int | None = None, figures: bool = True,
+        extra_rows: list[dict] | None = None, extra_attrs: dict | None = None) -> FitResult:
     """Fit a fit file's model and write its posterior (default: the .nc beside the fit file).
+
+    ``extra_rows`` are appended to the fit file's data (``vbhc update``); ``extra_attrs`` are
+    added to the posterior's attributes.
 
     Raises
     ------
@@ -94,6 +98,7 @@ def fit(path: str | Path, out: str | Path | None = None, *, allow_unconverged: b
     t0 = time.perf_counter()
     path = Path(path)
     spec, source, rows = load_fit_file(path)
+    rows = rows + list(extra_rows or [])
     s = spec.sampling
     draws, tune = draws or s.draws, s.tune if tune is None else tune
     chains, seed = chains or s.chains, s.seed if seed is None else seed
@@ -133,6 +138,7 @@ def fit(path: str | Path, out: str | Path | None = None, *, allow_unconverged: b
         "draws": draws, "tune": tune, "chains": chains, "seed": seed,
         "vbhc_model_version": vbhc_model.__version__, "pymc_version": pm.__version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **(extra_attrs or {}),
     })
     target.parent.mkdir(parents=True, exist_ok=True)
     write_netcdf(idata, target)

@@ -9,6 +9,7 @@ their correlation is kept. Reading needs xarray and h5netcdf only, never PyMC.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +39,30 @@ class Posterior:
         return self.values[(variable, _key(select))]
 
 
+#: Posterior files replaced by others for this process (``vbhc update``): resolved path ->
+#: path. Set with :func:`substitute`.
+_SUBSTITUTES: dict[Path, Path] = {}
+
+
 def resolve(file: str, scenario_file: str | None) -> Path:
     """A posterior path relative to the scenario file's folder (absolute paths as given)."""
     p = Path(file)
-    if p.is_absolute() or not scenario_file:
-        return p
-    return Path(scenario_file).resolve().parent / p
+    if not p.is_absolute() and scenario_file:
+        p = Path(scenario_file).resolve().parent / p
+    return _SUBSTITUTES.get(p.resolve(), p)
+
+
+@contextlib.contextmanager
+def substitute(mapping: dict[Path, Path]):
+    """Within the block, scenarios that name one of ``mapping``'s posterior files read the
+    file it maps to instead (in this process)."""
+    old = dict(_SUBSTITUTES)
+    _SUBSTITUTES.update({Path(k).resolve(): Path(v) for k, v in mapping.items()})
+    try:
+        yield
+    finally:
+        _SUBSTITUTES.clear()
+        _SUBSTITUTES.update(old)
 
 
 def _key(select: dict | None) -> tuple:

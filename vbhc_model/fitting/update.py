@@ -1,0 +1,126 @@
+"""``vbhc update``: refit with a service's own routine data appended, rerun the scenarios that
+use the fit, and report how the decision changed (the feedback loop of value-based care).
+
+The updated posterior never replaces the shipped one: it is written, with the comparison,
+into a results directory. Each scenario is run twice with the same seed and draws, once on the
+original posterior and once on the updated one, so the change is due to the data alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vbhc_model.errors import VbhcError
+
+
+def scenarios_using(posterior: Path, candidates: list[Path]) -> list[Path]:
+    """The scenario files among ``candidates`` with a parameter drawn from ``posterior``."""
+    from vbhc_model.parameters.posterior import resolve
+    from vbhc_model.scenario import load_scenario
+
+    target = posterior.resolve()
+    out = []
+    for path in candidates:
+        sc = load_scenario(path)
+        if any(p.posterior is not None
+               and resolve(p.posterior.file, sc.source.file).resolve() == target
+               for p in sc.parameters.values()):
+            out.append(path)
+    return out
+
+
+def decision(scenario, draws: int, seed: int | None) -> pd.DataFrame:
+    """Per WTP: the optimal strategy (highest expected net benefit), its probability of being
+    cost-effective, and the EVPI per person."""
+    from vbhc_model.analysis.psa import analyse_psa
+    from vbhc_model.psa import run_psa
+
+    psa = run_psa(scenario, draws, seed=seed)
+    s = scenario.settings
+    res = analyse_psa(psa, s.wtp, s.effect)
+    strategies = [str(v) for v in psa["strategy"].values]
+    cost = psa["total_cost"].mean("draw").values
+    eff = psa[s.effect].mean("draw").values
+    rows = []
+    for i, lam in enumerate(res["wtp"].values):
+        best = int(np.argmax(lam * eff - cost))
+        rows.append({"wtp": float(lam), "optimal": strategies[best],
+                     "p_ce_optimal": float(res["ceac"].isel(wtp=i).values[best]),
+                     "evpi": float(res["evpi"].isel(wtp=i).values)})
+    return pd.DataFrame(rows)
+
+
+def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | None = None,
+           draws: int = 2_000, seed: int | None = None, out: str | Path | None = None,
+           force: bool = False, fit_kwargs: dict | None = None) -> dict:
+    """Refit ``fit_file`` with the rows of ``data`` (CSV) appended and compare the decisions of
+    the scenarios that use its posterior. Writes ``posterior.nc``, its summary and
+    ``comparison.csv`` into ``out`` (default ``results/<fit name>_update``).
+
+    Raises
+    ------
+    VbhcError
+        No original posterior, unreadable data, no scenario using the fit, or ``out`` exists.
+    """
+    import hashlib
+
+    from vbhc_model.fitting.run import fit
+    from vbhc_model.fitting.spec import _read_csv, load_fit_file
+    from vbhc_model.io import write_directory
+    from vbhc_model.parameters.posterior import substitute
+    from vbhc_model.scenario import default_scenario_path, load_scenario
+
+    fit_file, data = Path(fit_file), Path(data)
+    spec, source, _ = load_fit_file(fit_file)
+    original = fit_file.with_suffix(".nc")
+    if not original.exists():
+        raise VbhcError(f"{original}: no posterior to update; run 'vbhc fit {fit_file}' first")
+    if not data.exists():
+        raise VbhcError(f"{data}: data file not found")
+    new_rows = _read_csv(data, source)
+    target = Path(out) if out is not None else Path("results") / f"{spec.name}_update"
+    if target.exists() and not force:
+        raise VbhcError(f"{target}: already exists; choose another --out or pass --force")
+    if scenarios is None:
+        folder = default_scenario_path().parent
+        scenarios = scenarios_using(original, sorted(folder.glob("*.yaml")))
+    else:
+        scenarios = scenarios_using(original, [Path(p) for p in scenarios])
+    if not scenarios:
+        raise VbhcError(f"no scenario draws parameters from {original}; name one with "
+                        "--scenario")
+    result: dict = {}
+
+    def write(tmp: Path) -> None:
+        posterior = tmp / "posterior.nc"
+        fitted = fit(fit_file, posterior, extra_rows=new_rows, figures=False,
+                     extra_attrs={"update_data": str(data),
+                                  "update_data_sha256": hashlib.sha256(data.read_bytes())
+                                  .hexdigest(),
+                                  "update_rows": len(new_rows)},
+                     **(fit_kwargs or {}))
+        frames = []
+        for path in scenarios:
+            sc = load_scenario(path)
+            before = decision(sc, draws, seed)
+            with substitute({original: posterior}):
+                after = decision(sc, draws, seed)
+            frame = before.merge(after, on="wtp", suffixes=("_before", "_after"))
+            frame.insert(0, "scenario", sc.name)
+            frames.append(frame)
+        comparison = pd.concat(frames, ignore_index=True)
+        comparison["optimal_changed"] = comparison["optimal_before"] != comparison["optimal_after"]
+        comparison.to_csv(tmp / "comparison.csv", index=False, float_format="%.6g")
+        result.update(fit=fitted, comparison=comparison, before=_summary(original),
+                      after=fitted.summary)
+
+    result["dir"] = write_directory(target, write, force=force)
+    return result
+
+
+def _summary(path: Path) -> pd.DataFrame:
+    """The summary table written beside a posterior by ``vbhc fit``."""
+    return pd.read_csv(path.with_name(path.stem + "_summary.csv"), index_col=0)
