@@ -199,6 +199,30 @@ def fit(
 
 @app.command()
 @_user_errors
+def calibrate(
+    calibration_file: Annotated[Path, typer.Argument(help="Calibration file (YAML): scenario, "
+                                                          "parameters with priors, targets.")],
+    out: Annotated[Path | None, typer.Option(help="Posterior file [the .nc beside the "
+                                                  "calibration file].")] = None,
+    allow_unconverged: Annotated[bool, typer.Option(
+        help="Write the posterior even if too few effective samples.")] = False,
+) -> None:
+    """Calibrate scenario parameters to observed targets (sampling importance resampling over
+    the vectorised cohort engine); scenarios then draw them with posterior: {file, variable}.
+
+    Fails (exit code 3, nothing written) when the effective sample size is below the gate.
+    """
+    from vbhc_model.fitting.calibrate import calibrate as run_calibrate
+
+    res = run_calibrate(calibration_file, out, allow_unconverged=allow_unconverged)
+    with _pandas_width():
+        typer.echo(res["summary"].to_string(float_format=lambda v: f"{v:.4g}"))
+    typer.echo(f"\neffective sample size {res['ess']:.0f}; {res['seconds']:.1f} s")
+    typer.echo(f"wrote {res['path']}")
+
+
+@app.command()
+@_user_errors
 def update(
     fit_file: Annotated[Path, typer.Argument(help="The fit file whose posterior scenarios use.")],
     data: Annotated[Path, typer.Option(help="New rows (CSV, the fit file's columns), e.g. a "
