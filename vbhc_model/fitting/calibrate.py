@@ -20,16 +20,15 @@ chain x draw), so scenarios use it with ``posterior: {file, variable}``.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 import vbhc_model
-from vbhc_model.errors import Issue, ScenarioError, VbhcError
+from vbhc_model.errors import ScenarioError, VbhcError
 
 
 class _Model(BaseModel):
@@ -72,23 +71,10 @@ class CalibrationError(VbhcError):
 
 def load_calibration(path: Path):
     from vbhc_model.distributions import DistributionError, make_distribution
+    from vbhc_model.fitting.spec import read_model_file
     from vbhc_model.scenario import load_scenario
-    from vbhc_model.scenario.loader import Source, _message, read_yaml
 
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ScenarioError([Issue(str(path), "", f"cannot read it ({exc.strerror})")]) from None
-    text = raw.decode("utf-8", errors="replace")
-    data, lines = read_yaml(text, str(path))
-    src = Source(file=str(path), sha256=hashlib.sha256(raw).hexdigest(), lines=lines, text=text)
-    if not isinstance(data, dict):
-        raise ScenarioError([Issue(str(path), "", "a calibration file must be a mapping")])
-    try:
-        spec = CalibrationFile.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError([src.issue(tuple(e["loc"]), _message(e)) for e in exc.errors()]) \
-            from None
+    spec, src = read_model_file(path, CalibrationFile, "calibration file")
     scenario = load_scenario(path.parent / spec.scenario)
     issues, priors = [], {}
     for name, prior in spec.parameters.items():

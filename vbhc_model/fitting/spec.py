@@ -85,26 +85,31 @@ def load_fit_file(path: str | Path) -> tuple[FitFile, Source, list[dict[str, Any
         With file, line and key path of each problem.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ScenarioError([Issue(str(path), "", f"cannot read the fit file ({exc.strerror})")]) \
-            from None
-    text = raw.decode("utf-8", errors="replace")
-    data, lines = read_yaml(text, str(path))
-    source = Source(file=str(path), sha256=hashlib.sha256(raw).hexdigest(), lines=lines, text=text)
-    if not isinstance(data, dict):
-        raise ScenarioError([Issue(str(path), "", "a fit file must be a mapping of keys")])
-    try:
-        spec = FitFile.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError([source.issue(tuple(e["loc"]), _message(e)) for e in exc.errors()]) \
-            from None
+    spec, source = read_model_file(path, FitFile, "fit file")
     if (spec.data is None) == (spec.csv is None):
         raise ScenarioError([source.issue(("data",), "give the data either inline (data:) or "
                                           "as a CSV file (csv:), not both or neither")])
     rows = spec.data if spec.data is not None else _read_csv(path.parent / spec.csv, source)
     return spec, source, [dict(r) for r in rows]
+
+
+def read_model_file(path: Path, model: type[BaseModel], what: str) -> tuple[Any, Source]:
+    """Read a YAML file into a pydantic ``model``; errors name the file, line and key path."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError([Issue(str(path), "", f"cannot read the {what} ({exc.strerror})")]) \
+            from None
+    text = raw.decode("utf-8", errors="replace")
+    data, lines = read_yaml(text, str(path))
+    source = Source(file=str(path), sha256=hashlib.sha256(raw).hexdigest(), lines=lines, text=text)
+    if not isinstance(data, dict):
+        raise ScenarioError([Issue(str(path), "", f"a {what} must be a mapping of keys")])
+    try:
+        return model.model_validate(data), source
+    except ValidationError as exc:
+        raise ScenarioError([source.issue(tuple(e["loc"]), _message(e)) for e in exc.errors()]) \
+            from None
 
 
 def _read_csv(path: Path, source: Source) -> list[dict[str, Any]]:
