@@ -158,5 +158,8 @@ def _figures(idata, outputs: list[str], target: Path) -> None:
     from vbhc_model.report import figures
 
     folder = target.parent / f"{target.stem}_figures"
-    figures.write_figures({"trace": figures.fit_trace(idata["posterior"].to_dataset(), outputs)},
-                          folder)
+    figs = {"trace": figures.fit_trace(idata["posterior"].to_dataset(), outputs)}
+    if "posterior_predictive" in idata.children and "observed_data" in idata.children:
+        figs["posterior_predictive"] = figures.fit_predictive(
+            idata["observed_data"].to_dataset(), idata["posterior_predictive"].to_dataset())
+    figures.write_figures(figs, folder)

@@ -171,3 +171,25 @@ def fit_trace(posterior: xr.Dataset, variables: list[str]) -> plt.Figure:
     axes[0][1].set_title("posterior by chain")
     fig.tight_layout()
     return fig
+
+
+def fit_predictive(observed: xr.Dataset, predictive: xr.Dataset) -> plt.Figure:
+    """Posterior predictive check: each observed value against the 95% interval and median of
+    its posterior predictive distribution."""
+    names = [v for v in observed.data_vars if v in predictive.data_vars]
+    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(4.5 * max(1, len(names)), 3.6),
+                             squeeze=False)
+    for ax, name in zip(axes[0], names):
+        obs = np.atleast_1d(observed[name].values).ravel()
+        pred = predictive[name].values.reshape(-1, obs.size)
+        lo, mid, hi = np.quantile(pred, [0.025, 0.5, 0.975], axis=0)
+        x = np.arange(obs.size)
+        ax.vlines(x, lo, hi, color="#4c72b0", lw=6, alpha=0.35, label="95% predictive interval")
+        ax.scatter(x, mid, color="#4c72b0", s=20, label="predictive median")
+        ax.scatter(x, obs, color="black", marker="x", s=40, label="observed")
+        ax.set_xticks(x)
+        ax.set_title(name, fontsize=9)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Posterior predictive check")
+    fig.tight_layout()
+    return fig
