@@ -209,3 +209,19 @@ def test_update_changes_the_posterior_and_reports_the_decision(tmp_path):
     assert (comp["p_ce_optimal_before"] != comp["p_ce_optimal_after"]).any()
     tree = xr.open_datatree(out / "posterior.nc")
     assert int(tree.attrs["update_rows"]) == 1
+
+
+def test_custom_model_file_runs_through_the_gate(tmp_path):
+    (tmp_path / "my_model.py").write_text(
+        "import numpy as np\nimport pymc as pm\n\n\n"
+        "def build(data, options):\n"
+        "    y = np.array([row['y'] for row in data], dtype=float)\n"
+        "    with pm.Model() as model:\n"
+        "        mu = pm.Normal('mu', 0, 10)\n"
+        "        pm.Normal('y', mu, options['sigma'], observed=y)\n"
+        "    return model\n")
+    rng = np.random.default_rng(9)
+    rows = "".join(f"  - {{y: {v:.4f}}}\n" for v in rng.normal(2.5, 1.0, size=60))
+    res = fit(write_fit(tmp_path, f"family: custom\nmodel: my_model.py\noptions: {{sigma: 1.0}}\n"
+                        f"data:\n{rows}{QUICK}"))
+    assert not res.failures and covers(res, "mu", 2.5)
