@@ -384,12 +384,21 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
                 total = x if total is None else total + x
             if total is None:
                 total = np.zeros((1, n_sub, 1))
-            checks.check_row_sum(total, has_complement=rest is not None, source=src,
-                                 path=row_path, strategy=sname, state=frm, cycle=cycles,
-                                 n_draws=n_draws, n_sub=n_sub)
-            if rest is not None:  # the checks above bound total to [0, 1 + tolerance]
-                rest_value = 1.0 - total
-                out.append((sub, rest, np.maximum(rest_value, 0.0, out=rest_value)))
+            if rest is None:
+                checks.check_row_sum(total, has_complement=False, source=src, path=row_path,
+                                     strategy=sname, state=frm, cycle=cycles,
+                                     n_draws=n_draws, n_sub=n_sub)
+                continue
+            # The complement, computed at the total's own shape (a total that does not vary
+            # by cycle is computed once), checked as >= 0, i.e. total <= 1 (NaN fails too).
+            compact = checks.compact(total)
+            rest_value = 1.0 - compact
+            if not rest_value.min() >= -checks.SUM_TOLERANCE:
+                checks.check_row_sum(compact, has_complement=True, source=src, path=row_path,
+                                     strategy=sname, state=frm, cycle=cycles,
+                                     n_draws=n_draws, n_sub=n_sub)
+            np.maximum(rest_value, 0.0, out=rest_value)
+            out.append((sub, rest, np.broadcast_to(rest_value, total.shape)))
         return out
 
     def put(p: np.ndarray, sub, dest, x: np.ndarray) -> None:  # p [from, to, batch], x [sub, b]

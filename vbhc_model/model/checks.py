@@ -26,12 +26,17 @@ def _where(strategy: str, state: str | None, cycle: int | None, draw: int, sub: 
     return ", ".join(parts)
 
 
+def compact(values: np.ndarray) -> np.ndarray:
+    """``values`` with its broadcast (stride-0) axes cut to length 1: a value repeated over
+    cycles or draws is then computed or checked once."""
+    return values[tuple(slice(0, 1) if st == 0 and n > 1 else slice(None)
+                        for st, n in zip(values.strides, values.shape))]
+
+
 def _as3(values) -> np.ndarray:
-    """Values as ``[cycle, sub-state, batch]``, with broadcast (stride-0) axes cut to length 1
-    so that a value repeated over cycles is checked once."""
+    """Values as ``[cycle, sub-state, batch]``, broadcast axes cut to length 1."""
     v = np.asarray(values, dtype=float)
-    v = v.reshape((1,) * (3 - v.ndim) + v.shape)
-    return v[tuple(slice(0, 1) if st == 0 else slice(None) for st in v.strides)]
+    return compact(v.reshape((1,) * (3 - v.ndim) + v.shape))
 
 
 def _outside(values: np.ndarray, lo: float, hi: float) -> bool:

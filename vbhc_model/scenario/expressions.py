@@ -183,13 +183,18 @@ def _call_user(name: str, f: Callable, args: list):
 
 def _power(a, b):
     """``a ** b``. When the base is much smaller than the result (``cycle ** shape``: a base
-    over cycles, an exponent over draws) and positive, as ``exp(b * log(a))``: the logarithm is
-    then taken once per cycle and ``exp`` is several times cheaper than ``pow``. The two agree
-    to a few units in the last place."""
+    over cycles, an exponent over draws) and not negative, as ``exp(b * log(a))``: the
+    logarithm is then taken once per cycle and ``exp`` is several times cheaper than ``pow``.
+    The two agree to a few units in the last place; ``0 ** b`` is 0, inf or (b = 0) 1, as
+    with ``pow``."""
     if (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
             and 4 * a.size <= math.prod(np.broadcast_shapes(a.shape, b.shape))
-            and (a > 0).all()):
-        return np.exp(b * np.log(a))
+            and (a >= 0).all()):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.exp(b * np.log(a))
+        if (a == 0).any() and (b == 0).any():
+            out = np.where((a == 0) & (b == 0), 1.0, out)
+        return out
     return np.power(a, b)
 
 
