@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,20 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[
         for i, item in enumerate(node.value):
             lines.setdefault(path + (i,), item.start_mark.line + 1)
             _walk(item, path + (i,), lines, problems)
+            if i and _thousands(node.value[i - 1], item):
+                a, b = node.value[i - 1].value, item.value
+                problems.append((path + (i - 1,), f"'{a},{b}' reads as two numbers, {a} and "
+                                 f"{b}: write numbers without thousands separators ({a}{b})",
+                                 item.start_mark.line + 1))
+
+
+def _thousands(prev: yaml.Node, item: yaml.Node) -> bool:
+    """``[20,000]``: a number, a comma with no space, then three digits."""
+    return (isinstance(prev, yaml.ScalarNode) and isinstance(item, yaml.ScalarNode)
+            and prev.style is None and item.style is None
+            and re.fullmatch(r"\d{1,3}", prev.value) is not None
+            and re.fullmatch(r"\d{3}", item.value) is not None
+            and prev.end_mark.index + 1 == item.start_mark.index)
 
 
 MAX_NESTING = 100
