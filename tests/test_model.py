@@ -234,3 +234,13 @@ def test_one_off_values_on_transitions(tmp_path):
     assert float(out["costs"].sel(category="end_of_life")) == pytest.approx(1000 * sum(flows))
     life = sum(0.9**k / 1.03**k for k in range(1, 9))
     assert float(out["qalys"]) == pytest.approx(life - 0.05 * sum(flows))
+
+
+def test_yaml_merge_keys_are_accepted(tmp_path):
+    """'<<: *anchor' (YAML merge keys) shares a block between strategies; keys given beside it
+    win."""
+    from vbhc_model.scenario.loader import read_yaml
+
+    data, lines = read_yaml("base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  y: 3\n", "m.yaml")
+    assert data["c"] == {"x": 1, "y": 3}
+    assert lines[("c", "y")] == 4

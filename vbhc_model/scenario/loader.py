@@ -73,6 +73,8 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[
         for key_node, value_node in node.value:
             key = key_node.value
             line = key_node.start_mark.line + 1
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *defaults' (YAML merge key)
+                continue
             if key_node.tag != "tag:yaml.org,2002:str":
                 hint = (
                     " (YAML reads yes/no/on/off/true/false as booleans and bare numbers as "
