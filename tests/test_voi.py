@@ -1,15 +1,19 @@
-"""Value of information: EVPI >= EVPPI >= 0; EVPPI of all parameters approaches EVPI."""
+"""Value of information: EVPI >= EVPPI >= 0; EVPPI of all parameters approaches EVPI; the GP
+metamodel on examples with known answers and beside the spline regression."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 from typer.testing import CliRunner
 
 from tests.conftest import SCENARIOS
+from vbhc_model.analysis import voi
 from vbhc_model.analysis.psa import analyse_psa
 from vbhc_model.analysis.voi import evppi, evppi_table
 from vbhc_model.cli import app
+from vbhc_model.errors import VbhcError
 from vbhc_model.psa import run_psa
 from vbhc_model.scenario import load_scenario
 
@@ -49,6 +53,102 @@ def test_evppi_of_an_irrelevant_parameter_is_near_zero():
     assert none["se"][0] > 0
 
 
+def sample_evppi(g: np.ndarray) -> float:
+    """EVPPI of a parameter that determines the incremental net benefit g exactly (vs 0)."""
+    return float(np.maximum(g, 0).mean() - max(g.mean(), 0.0))
+
+
+def test_gp_evppi_known_answer():
+    # Knowing x tells exactly which strategy is best: EVPPI = E[max(x, 0)] (0.399 for N(0, 1));
+    # noise from another parameter (psi) does not change it. Compared with the value for
+    # this sample of x, so only the regression's error is left.
+    rng = np.random.default_rng(5)
+    n = 2000
+    x, psi = rng.normal(size=n), rng.normal(size=n)
+    costs = np.zeros((n, 2))
+    exact = evppi(costs, np.column_stack([np.zeros(n), x]), x, [1.0], method="gp")
+    assert exact["evppi"][0] == pytest.approx(sample_evppi(x), abs=1e-3)
+    assert sample_evppi(x) == pytest.approx(0.399, abs=0.03)
+    noisy = evppi(costs, np.column_stack([np.zeros(n), x + psi]), x, [1.0], method="gp",
+                  n_se=50)
+    assert noisy["evppi"][0] == pytest.approx(sample_evppi(x), abs=0.04)
+    assert 0 < noisy["se"][0] < 0.04
+    assert 0.4 < noisy["r2_effect"][0] < 0.6  # x explains half the variance of x + psi
+
+
+def test_gp_and_gam_agree_on_a_smooth_nonlinear_example():
+    rng = np.random.default_rng(6)
+    n = 2000
+    x = rng.normal(size=n)
+    g = 0.5 * np.tanh(2 * x) + 0.3 * x**2 - 0.2  # E[incremental effect | x]
+    costs = np.zeros((n, 2))
+    effects = np.column_stack([np.zeros(n), g + 0.3 * rng.normal(size=n)])
+    gam = evppi(costs, effects, x, [1.0])["evppi"][0]
+    gp = evppi(costs, effects, x, [1.0], method="gp")["evppi"][0]
+    assert gp == pytest.approx(gam, rel=0.05)
+    assert gp == pytest.approx(sample_evppi(g), rel=0.05)
+
+
+def test_gp_evppi_of_a_group_of_two_interacting_parameters():
+    # The incremental effect is x1 * x2: neither parameter alone says which strategy is best
+    # (E[x1 x2 | x1] = 0), the two together do: EVPPI = E[max(x1 x2, 0)] = 1/pi.
+    rng = np.random.default_rng(7)
+    n = 2000
+    x = rng.normal(size=(n, 2))
+    costs = np.zeros((n, 2))
+    effects = np.column_stack([np.zeros(n), x[:, 0] * x[:, 1] + 0.5 * rng.normal(size=n)])
+    pair = evppi(costs, effects, x, [1.0], method="gp")["evppi"][0]
+    assert pair == pytest.approx(sample_evppi(x[:, 0] * x[:, 1]), abs=0.03)
+    for j in range(2):
+        assert evppi(costs, effects, x[:, j], [1.0], method="gp")["evppi"][0] < 0.05
+
+
+def test_gp_with_few_draws_is_the_exact_gp():
+    # With no more draws than gp_draws, the fit through inducing draws is the exact GP
+    # posterior mean (linear mean, mean coefficients by GLS) for the same hyperparameters.
+    rng = np.random.default_rng(8)
+    n = 300
+    z = rng.normal(size=(n, 2))
+    y = np.sin(2 * z[:, 0]) * z[:, 1] + 0.3 * rng.normal(size=n)
+    ys = (y - y.mean()) / y.std()
+    pool = rng.permutation(n)
+    with voi._one_blas_thread():
+        inv_len, nugget = voi._gp_hyperparameters(z[pool[:250]], ys[pool[:250]])
+        fit = voi._gp_fit(z, y, pool, 250, 0, rng)(slice(0, 1))[:, 0]
+    r = voi._kernel(z, z, inv_len)
+    a_inv = np.linalg.inv(r + nugget * np.eye(n))
+    h = np.column_stack([np.ones(n), z])
+    beta = np.linalg.solve(h.T @ a_inv @ h, h.T @ a_inv @ ys)
+    exact = h @ beta + r @ a_inv @ (ys - h @ beta)
+    np.testing.assert_allclose(fit, y.mean() + y.std() * exact, atol=1e-6)
+
+
+def test_gp_evppi_bounds_on_the_thr_psa(thr_psa):
+    evpi = analyse_psa(thr_psa, WTP)["evpi"].values
+    singles = ["cons", "ageC", "lnrrNP1", "u_revision"]
+    table = evppi_table(thr_psa, {n: [n] for n in singles}, WTP, method="gp")
+    assert table.attrs["method"] == "gp"
+    values = table["evppi"].values
+    assert (values >= 0).all() and (values <= evpi[None, :] + 1e-9).all()
+    # Close to the spline regression's values where they matter.
+    gam = evppi_table(thr_psa, {n: [n] for n in singles[:3]}, WTP[:1])
+    assert gam.attrs["method"] == "gam"
+    np.testing.assert_allclose(values[:3, 0], gam["evppi"].values[:, 0], rtol=0.1)
+    # All 12 parameters together recover the EVPI where it is material (fewer inducing draws
+    # keep the test fast: in 12 dimensions the pivoted Cholesky keeps all of them).
+    full = evppi_table(thr_psa, {"all": sampled(thr_psa)}, WTP, method="gp", gp_draws=400)
+    assert full["evppi"].values[0, 0] == pytest.approx(evpi[0], rel=0.02)
+    assert full["evppi"].values[0, 1] == pytest.approx(evpi[1], abs=0.05)  # EVPI 0.14 of 23.7
+
+
+def test_unknown_metamodel_is_refused(thr_psa):
+    costs = np.zeros((10, 2))
+    with pytest.raises(VbhcError, match="unknown EVPPI method 'bart'.*gam, gp"):
+        evppi(costs, costs, np.arange(10.0), [1.0], method="bart")
+    with pytest.raises(VbhcError, match="unknown EVPPI method 'GP'"):
+        evppi_table(thr_psa, {"cons": ["cons"]}, WTP, method="GP")
+
+
 def test_cli_voi_on_a_finished_run(tmp_path):
     out = tmp_path / "r"
     runner = CliRunner()
@@ -62,3 +162,9 @@ def test_cli_voi_on_a_finished_run(tmp_path):
     assert again.exit_code == 2 and "already exists" in again.output
     bad = runner.invoke(app, ["voi", str(out), "--params", "nope", "--force"])
     assert bad.exit_code == 2 and "unknown parameter 'nope'" in bad.output
+    gp = runner.invoke(app, ["voi", str(out), "--params", "lnrrNP1", "--method", "gp", "--force"])
+    assert gp.exit_code == 0, gp.output
+    with xr.open_dataset(out / "evppi.nc") as table:
+        assert table.attrs["method"] == "gp" and list(table["group"].values) == ["lnrrNP1"]
+    wrong = runner.invoke(app, ["voi", str(out), "--method", "bart", "--force"])
+    assert wrong.exit_code == 2 and "bart" in wrong.output

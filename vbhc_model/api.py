@@ -158,7 +158,8 @@ def _figure_jobs(result: RunResult) -> dict[str, tuple[str, tuple]]:
 
 
 def run_voi(results: str | Path, *, params: str | None = None, groups: list[str] | None = None,
-            wtp: list[float] | None = None, se: bool = False, force: bool = False):
+            wtp: list[float] | None = None, se: bool = False, force: bool = False,
+            method: str = "gam"):
     """EVPI and EVPPI of the PSA in a results directory; writes ``evppi.nc`` there.
 
     Returns
@@ -190,7 +191,7 @@ def run_voi(results: str | Path, *, params: str | None = None, groups: list[str]
     for g in groups or []:
         members = [m.strip() for m in g.split(",") if m.strip()]
         wanted["+".join(members)] = members
-    table = evppi_table(psa, wanted, lam, effect, n_se=100 if se else 0)
+    table = evppi_table(psa, wanted, lam, effect, n_se=100 if se else 0, method=method)
     table = table.sortby(-table["evppi"].isel(wtp=0))
     evpi = analyse_psa(psa, lam, effect)["evpi"]
     table["evpi"] = evpi
@@ -245,7 +246,7 @@ def run_dsa(scenario: Scenario | str | Path | None = None, *, wtp: float | None 
 
 
 def run_analyse(table: str | Path, *, wtp: list[float], out: str | Path | None = None,
-                force: bool = False) -> dict:
+                force: bool = False, method: str = "gam") -> dict:
     """The analyses of a PSA exported from another tool (CSV): frontier on means,
     acceptability, EVPI, and EVPPI of each parameter column. Writes ``summary.csv``,
     ``psa_summary.nc``, ``evppi.nc`` (if parameters) and figures into ``out``."""
@@ -269,7 +270,7 @@ def run_analyse(table: str | Path, *, wtp: list[float], out: str | Path | None =
     if "parameters" in psa:
         names = [str(p) for p in psa[dims.PARAMETER].values
                  if float(psa["parameters"].sel({dims.PARAMETER: p}).std()) > 0]
-        voi = evppi_table(psa, {n: [n] for n in names}, wtp)
+        voi = evppi_table(psa, {n: [n] for n in names}, wtp, method=method)
         voi = voi.sortby(-voi["evppi"].isel(wtp=0))
 
     def write(tmp: Path) -> None:

@@ -38,6 +38,14 @@ class Sampling(str, enum.Enum):
     sobol = "sobol"
 
 
+class Metamodel(str, enum.Enum):
+    gam = "gam"
+    gp = "gp"
+
+
+_METHOD_HELP = "EVPPI metamodel: spline regression (gam) or Gaussian process (gp, slower)."
+
+
 def _user_errors(func):
     """Turn user errors into a message and exit code 2, and bugs into a clear report."""
 
@@ -280,11 +288,13 @@ def voi(
     ] = None,
     se: Annotated[bool, typer.Option(help="Standard errors (about 0.3 s per row).")] = False,
     force: Annotated[bool, typer.Option(help="Replace an existing evppi.nc.")] = False,
+    method: Annotated[Metamodel, typer.Option(help=_METHOD_HELP)] = Metamodel.gam,
 ) -> None:
     """Value of information of a finished PSA: EVPI and EVPPI per person, ranked."""
     from vbhc_model.api import run_voi
 
-    table, evpi = run_voi(results, params=params, groups=group, wtp=wtp, se=se, force=force)
+    table, evpi = run_voi(results, params=params, groups=group, wtp=wtp, se=se, force=force,
+                          method=method.value)
     from vbhc_model.report.table import format_voi
 
     typer.echo(format_voi(table, evpi))
@@ -326,12 +336,13 @@ def analyse(
     wtp: Annotated[list[float], typer.Option(help="Willingness to pay (repeatable).")],
     out: Annotated[Path | None, typer.Option(help="Results directory.")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing results directory.")] = False,
+    method: Annotated[Metamodel, typer.Option(help=_METHOD_HELP)] = Metamodel.gam,
 ) -> None:
     """Analyse a PSA exported from another tool: frontier, acceptability, EVPI, EVPPI."""
     from vbhc_model.api import run_analyse
     from vbhc_model.report.table import format_psa, format_voi
 
-    result = run_analyse(table, wtp=wtp, out=out, force=force)
+    result = run_analyse(table, wtp=wtp, out=out, force=force, method=method.value)
     f = result["frontier"]
     for s in f["strategy"].values:
         t = f.sel(strategy=s)
