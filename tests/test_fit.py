@@ -225,3 +225,52 @@ def test_custom_model_file_runs_through_the_gate(tmp_path):
     res = fit(write_fit(tmp_path, f"family: custom\nmodel: my_model.py\noptions: {{sigma: 1.0}}\n"
                         f"data:\n{rows}{QUICK}"))
     assert not res.failures and covers(res, "mu", 2.5)
+
+
+def test_nma_correlates_the_arms_of_each_multi_arm_study_whatever_the_row_order():
+    """Rows of a three-arm study need not be next to each other (s1: rows 0, 1 and 4)."""
+    from vbhc_model.fitting.families import deviation_embedding
+
+    rest, e = deviation_embedding({"s1": [0, 1, 4], "s2": [2, 3]}, 5)
+    cov = e @ e.T
+    assert sorted(rest) == [1, 3, 4]
+    assert cov[1, 4] == pytest.approx(0.5)  # the two non-first arms of s1
+    assert cov[1, 3] == 0 and cov[3, 4] == 0  # across studies
+    assert np.allclose(np.diag(cov)[[1, 3, 4]], 1) and not cov[[0, 2]].any()
+
+
+def test_a_posterior_that_failed_the_gate_is_refused_by_scenarios(tmp_path):
+    from vbhc_model.errors import ScenarioError
+    from vbhc_model.scenario.loader import scenario_from_text
+
+    out = tmp_path / "weak.nc"
+    res = CliRunner().invoke(app, ["fit", str(FITS / "resolve.yaml"), "--draws", "20",
+                                   "--tune", "5", "--chains", "2", "--out", str(out),
+                                   "--allow-unconverged"])
+    assert res.exit_code == 0 and out.exists(), res.output
+    thr = (SCENARIOS / "reference" / "thr_dmhee.yaml").read_text()
+    old = next(line for line in thr.splitlines() if line.strip().startswith("omrPTHR:"))
+    text = thr.replace(old, f'  omrPTHR: {{value: 0.02, posterior: {{file: {out}, variable: '
+                            'p_usual_care}, source: "t"}')
+    with pytest.raises(ScenarioError, match="failed the convergence gate"):
+        scenario_from_text(text, str(tmp_path / "s.yaml"))
+
+
+def test_csv_data_errors_point_at_the_csv_line(tmp_path):
+    (tmp_path / "d.csv").write_text("\ufeffarm,events,n\na,5,10\nb,,10\n")
+    path = tmp_path / "f.yaml"
+    path.write_text("name: f\nsource: t\nfamily: binomial_arms\ncsv: d.csv\n")
+    res = CliRunner().invoke(app, ["fit", str(path)])
+    assert res.exit_code == 2
+    assert "d.csv, line 3: events: 'events' is missing" in res.output
+
+
+def test_looser_gates_and_normal_scale_priors_are_refused(tmp_path):
+    for body, expect in [("gate: {max_rhat: 1.5}\n", "gate.max_rhat"),
+                         ("priors: {heterogeneity: {type: normal, sigma: 1}}\n", "halfnormal"),
+                         ("options: {refrence: A}\n", "no option 'refrence'")]:
+        path = write_fit(tmp_path, "family: nma_binomial\ndata:\n"
+                         "  - {study: s1, treatment: A, events: 5, n: 50}\n"
+                         "  - {study: s1, treatment: B, events: 8, n: 50}\n" + body)
+        res = CliRunner().invoke(app, ["fit", str(path)])
+        assert res.exit_code == 2 and expect in res.output, (body, res.output)

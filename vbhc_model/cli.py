@@ -179,18 +179,21 @@ def fit(
     draws: Annotated[int | None, typer.Option(min=10, help="Draws per chain [sampling.draws].")] = None,
     tune: Annotated[int | None, typer.Option(min=0, help="Tuning steps [sampling.tune].")] = None,
     chains: Annotated[int | None, typer.Option(min=1, help="Chains [sampling.chains].")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed [sampling.seed].")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed [sampling.seed].")] = None,
 ) -> None:
     """Fit a model to trial data with PyMC and write its posterior for scenarios to use.
 
-    Fails (exit code 3, nothing written) when R-hat > 1.01, ESS < 400 or any divergence,
-    saying what failed and what to try.
+    Fails (exit code 3, nothing written) when R-hat > 1.01, ESS < 400 or any divergence (a
+    fit file may make the gate stricter, not looser), saying what failed and what to try.
+    Scenarios refuse posteriors written with --allow-unconverged.
     """
     from vbhc_model.fitting.run import fit as run_fit
 
-    if out is None and fit_file.with_suffix(".nc").exists():
-        typer.echo(f"replacing {fit_file.with_suffix('.nc')} when the fit passes the gate",
-                   err=True)
+    target = out if out is not None else fit_file.with_suffix(".nc")
+    if target.exists():
+        typer.echo(f"{target} exists: it will be replaced if this fit "
+                   + ("is written (converged or not, --allow-unconverged)"
+                      if allow_unconverged else "passes the convergence gate"), err=True)
     result = run_fit(fit_file, out, allow_unconverged=allow_unconverged, draws=draws,
                      tune=tune, chains=chains, seed=seed)
     with _pandas_width():
@@ -223,6 +226,8 @@ def calibrate(
     from vbhc_model.fitting.calibrate import calibrate as run_calibrate
 
     res = run_calibrate(calibration_file, out, allow_unconverged=allow_unconverged)
+    if res["replaced"]:
+        typer.echo(f"replaced the previous {res['path']}", err=True)
     with _pandas_width():
         typer.echo(res["summary"].to_string(float_format=lambda v: f"{v:.4g}"))
     typer.echo(f"\neffective sample size {res['ess']:.0f}; {res['seconds']:.1f} s")
@@ -254,6 +259,8 @@ def update(
 
     res = run_update(fit_file, data, scenarios=scenario, draws=draws, seed=seed, out=out,
                      force=force)
+    for warning in res["warnings"]:
+        typer.echo(f"warning: {warning}", err=True)
     outputs = [o for o in res["after"].index if o in res["before"].index]
     change = pd.DataFrame({"mean before": res["before"].loc[outputs, "mean"],
                        "mean after": res["after"].loc[outputs, "mean"]})

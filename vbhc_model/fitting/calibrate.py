@@ -139,7 +139,7 @@ def calibrate(path: str | Path, out: str | Path | None = None, *,
     import xarray as xr
     from scipy import stats
 
-    from vbhc_model.io import write_netcdf
+    from vbhc_model.fitting.run import write_posterior
     from vbhc_model.parameters.sampling import uniforms
 
     t0 = time.perf_counter()
@@ -197,7 +197,6 @@ def calibrate(path: str | Path, out: str | Path | None = None, *,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     })
     target = Path(out) if out is not None else path.with_suffix(".nc")
-    write_netcdf(tree, target)
     rows = []
     for name in names:
         d = prior[name][idx]
@@ -214,6 +213,7 @@ def calibrate(path: str | Path, out: str | Path | None = None, *,
     import pandas as pd
 
     summary = pd.DataFrame(rows).set_index("parameter")
-    summary.to_csv(target.with_name(target.stem + "_summary.csv"))
-    return {"path": target, "summary": summary, "ess": ess, "failures": fails,
+    replaced = target.exists()
+    write_posterior(tree, summary, target)
+    return {"path": target, "replaced": replaced, "summary": summary, "ess": ess, "failures": fails,
             "seconds": time.perf_counter() - t0}

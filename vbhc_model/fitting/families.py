@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from vbhc_model.errors import ScenarioError
-from vbhc_model.fitting.spec import FitFile, Prior
+from vbhc_model.errors import Issue, ScenarioError
+from vbhc_model.fitting.spec import ORIGIN, FitFile, Prior
 from vbhc_model.scenario.loader import Source
 
 DEFAULT_PRIORS = {
@@ -50,6 +50,12 @@ DEFAULT_PRIORS = {
 }
 
 
+#: The options each family reads (None: any, passed to a custom model).
+OPTIONS = {"binomial_arms": ("reference", "effect"), "nma_binomial": ("reference",),
+           "rates": ("reference", "likelihood"), "engagement": ("concentration", "not_started"),
+           "continuous": ("reference",), "custom": None}
+
+
 class _Rows:
     """Checks of data rows with messages that name the row and key."""
 
@@ -57,6 +63,9 @@ class _Rows:
         self.rows, self.source = rows, source
 
     def fail(self, i: int | None, key: str, message: str):
+        origin = self.rows[i].get(ORIGIN) if i is not None else None
+        if origin is not None:  # a row from a CSV file: point at its line there
+            raise ScenarioError([Issue(origin[0], key, message, origin[1])])
         path = ("data",) if i is None else ("data", i, key) if key else ("data", i)
         raise ScenarioError([self.source.issue(path, message)])
 
@@ -69,6 +78,8 @@ class _Rows:
     def number(self, i: int, key: str, *, integer: bool = False, positive: bool = False,
                minimum: float = 0.0) -> float:
         v = self.rows[i].get(key)
+        if v is None:
+            self.fail(i, key, f"'{key}' is missing")
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             self.fail(i, key, f"'{key}' must be a number, got {v!r}")
         if integer and float(v) != int(v):
@@ -84,7 +95,12 @@ class _Rows:
 
 
 def _prior(spec: FitFile, family: str, name: str) -> Prior:
-    return spec.priors.get(name, DEFAULT_PRIORS[family].get(name))
+    default = DEFAULT_PRIORS[family].get(name)
+    given = spec.priors.get(name)
+    if given is None:
+        return default
+    kind = given.type or (default.type if default is not None else "normal")
+    return Prior(type=kind, mu=given.mu, sigma=given.sigma)
 
 
 def _normal(pm, name: str, prior: Prior, **kw):
@@ -106,6 +122,18 @@ def build(spec: FitFile, rows: list[dict[str, Any]], source: Source, fit_dir=Non
     """The ``pm.Model`` of a fit file and its data as arrays (for the posterior file)."""
     known = {"binomial_arms": _binomial_arms, "rates": _rates, "engagement": _engagement,
              "continuous": _continuous, "custom": _custom, "nma_binomial": _nma_binomial}
+    for name, given in spec.priors.items():
+        default = DEFAULT_PRIORS.get(spec.family, {}).get(name)
+        if default is not None and default.type == "halfnormal" and given.type == "normal":
+            raise ScenarioError([source.issue(("priors", name, "type"), f"{name} is a scale "
+                                              "(it must be positive): give a halfnormal prior")])
+    allowed = OPTIONS[spec.family]
+    if allowed is not None:
+        for key in spec.options:
+            if key not in allowed:
+                raise ScenarioError([source.issue(("options", key), f"family {spec.family} has "
+                                                  f"no option {key!r}; it has "
+                                                  f"{', '.join(allowed) or 'none'}")])
     unknown = set(spec.priors) - set(DEFAULT_PRIORS.get(spec.family, spec.priors))
     if unknown:
         name = sorted(unknown)[0]
@@ -241,6 +269,9 @@ def _continuous(spec, r: _Rows, source, _dir):
 
     if "g" in r.rows[0]:
         labels = r.labels("label")
+        for i, lab in enumerate(labels):
+            if lab in labels[:i]:
+                r.fail(i, "label", f"label {lab!r} appears twice; give one row per effect")
         g = np.array([r.number(i, "g", minimum=-math.inf) for i in range(len(labels))])
         n1 = np.array([r.number(i, "n1" if "n1" in r.rows[i] else "n", positive=True)
                        for i in range(len(labels))])
@@ -258,6 +289,10 @@ def _continuous(spec, r: _Rows, source, _dir):
                 pm.Normal(f"g_{lab}", mu=d, sigma=se[i], observed=g[i])
         return model, {"label": labels, "g": g, "se": se}, [f"delta_{lab}" for lab in labels]
     arms = r.labels("arm")
+    for i, a in enumerate(arms):
+        if a in arms[:i]:
+            r.fail(i, "arm", f"arm {a!r} appears twice; summary statistics of one arm cannot be "
+                             "pooled row by row: give one row per arm")
     mean = np.array([r.number(i, "mean", minimum=-math.inf) for i in range(len(arms))])
     sd = np.array([r.number(i, "sd", positive=True) for i in range(len(arms))])
     n = np.array([r.number(i, "n", positive=True) for i in range(len(arms))])
@@ -273,6 +308,30 @@ def _continuous(spec, r: _Rows, source, _dir):
                 pm.Deterministic(f"diff_{a}", mus[i] - mus[ref])
     outputs = [f"diff_{a}" for i, a in enumerate(arms) if i != ref] + [f"mean_{a}" for a in arms]
     return model, {"arm": arms, "mean": mean, "sd": sd, "n": n}, outputs
+
+
+def deviation_embedding(by_study: dict[str, list[int]], n_rows: int) -> tuple[list[int], np.ndarray]:
+    """The rows that are not their study's first arm, and the matrix E (rows x those) with
+    E z ~ the arms' random deviations for z ~ N(0, I): within a study, deviations have
+    correlation 1/2 (one (I + J)/2 Cholesky block per study), across studies none; a study's
+    first arm gets 0.
+
+    Examples
+    --------
+    >>> rest, e = deviation_embedding({"s1": [0, 1, 4], "s2": [2, 3]}, 5)
+    >>> rest, (e @ e.T).round(2)[[1, 1, 4], [4, 3, 4]].tolist()
+    ([1, 4, 3], [0.5, 0.0, 1.0])
+    """
+    rest = [i for idx in by_study.values() for i in idx[1:]]  # in the blocks' (study) order
+    chol = np.zeros((len(rest), len(rest)))
+    o = 0
+    for idx in by_study.values():
+        k = len(idx) - 1
+        chol[o:o + k, o:o + k] = np.linalg.cholesky((np.eye(k) + np.ones((k, k))) / 2)
+        o += k
+    embed = np.zeros((n_rows, len(rest)))
+    embed[np.array(rest)] = chol
+    return rest, embed
 
 
 def _nma_binomial(spec, r: _Rows, source, _dir):
@@ -309,18 +368,7 @@ def _nma_binomial(spec, r: _Rows, source, _dir):
     t_of = np.array([([names[ref]] + others).index(t) for t in treatments])
     first = {st: idx[0] for st, idx in by_study.items()}
     b_of = np.array([t_of[first[st]] for st in studies])
-    rest = [i for i in rows if i != first[studies[i]]]
-    blocks = []
-    for st, idx in by_study.items():
-        k = len(idx) - 1
-        blocks.append(np.linalg.cholesky((np.eye(k) + np.ones((k, k))) / 2))
-    chol = np.zeros((len(rest), len(rest)))
-    o = 0
-    for blk in blocks:
-        chol[o:o + len(blk), o:o + len(blk)] = blk
-        o += len(blk)
-    embed = np.zeros((len(r.rows), len(rest)))
-    embed[np.array(rest)] = chol
+    rest, embed = deviation_embedding(by_study, len(r.rows))
     with pm.Model() as model:
         d_others = _normal(pm, "log_or", _prior(spec, "nma_binomial", "effect"), shape=len(others))
         d = pm.math.concatenate([np.zeros(1), d_others])
@@ -370,6 +418,7 @@ def _custom(spec, r: _Rows, source, fit_dir):
     if not callable(getattr(module, "build", None)):
         raise ScenarioError([source.issue(("model",), f"{path} has no function build(data, "
                                           "options)")])
-    model = module.build(r.rows, dict(spec.options))
+    rows = [{k: v for k, v in row.items() if k != ORIGIN} for row in r.rows]
+    model = module.build(rows, dict(spec.options))
     outputs = [v.name for v in model.free_RVs] + [v.name for v in model.deterministics]
     return model, {}, outputs

@@ -48,23 +48,37 @@ def diagnose(idata, variables: list[str], gate: Gate) -> tuple[dict, list[str]]:
     import arviz as az
 
     post = idata["posterior"].to_dataset()
+    # A variable that is constant in every draw (e.g. a fixed deterministic) has no R-hat or
+    # ESS; any other NaN is a failure, reported as such.
+    variables = [v for v in variables if float(np.ptp(post[v].values)) > 0]
     rhat = az.rhat(post, var_names=variables)
     ess_b = az.ess(post, var_names=variables, method="bulk")
     ess_t = az.ess(post, var_names=variables, method="tail")
 
-    def worst(ds, fn):
-        vals = {v: float(fn(np.asarray(ds[v].values))) for v in ds.data_vars}
-        name = (max if fn is np.nanmax else min)(vals, key=vals.get)
+    def worst(ds, largest: bool):
+        vals = {}
+        for v in ds.data_vars:
+            a = np.asarray(ds[v].values, dtype=float)
+            vals[v] = np.nan if np.isnan(a).any() else float(a.max() if largest else a.min())
+        bad = [v for v, x in vals.items() if np.isnan(x)]
+        if bad:
+            return bad[0], np.nan
+        name = (max if largest else min)(vals, key=vals.get)
         return name, vals[name]
 
-    r_name, r_max = worst(rhat, np.nanmax)
-    b_name, b_min = worst(ess_b, np.nanmin)
-    t_name, t_min = worst(ess_t, np.nanmin)
-    div = int(np.asarray(idata["sample_stats"]["diverging"].values).sum())
+    r_name, r_max = worst(rhat, True)
+    b_name, b_min = worst(ess_b, False)
+    t_name, t_min = worst(ess_t, False)
+    stats = idata["sample_stats"] if "sample_stats" in idata.children else None
+    div = int(np.asarray(stats["diverging"].values).sum()) \
+        if stats is not None and "diverging" in stats else 0
     diag = {"max_rhat": r_max, "min_ess_bulk": b_min, "min_ess_tail": t_min,
             "divergences": div}
     fails = []
-    if not r_max <= gate.max_rhat:
+    if np.isnan(r_max):
+        fails.append(f"R-hat of {r_name} could not be computed (it varies within chains but "
+                     "gives no finite R-hat); check the model")
+    elif not r_max <= gate.max_rhat:
         fails.append(f"R-hat of {r_name} is {r_max:.3f} (> {gate.max_rhat}): the chains "
                      "disagree; run longer (sampling.tune, sampling.draws) or reparameterise")
     if not b_min >= gate.min_ess_bulk:
@@ -120,6 +134,11 @@ def fit(path: str | Path, out: str | Path | None = None, *, allow_unconverged: b
                 idata[group] = prior[group]
         pm.sample_posterior_predictive(idata, random_seed=seed, extend_inferencedata=True,
                                        progressbar=False)
+    if data:  # the data as fitted (after pooling), beside the observed vector
+        import xarray as xr
+
+        idata["constant_data"] = xr.Dataset(
+            {k: ("row", np.asarray(v)) for k, v in data.items()})
     free = [v.name for v in model.free_RVs]
     diag, fails = diagnose(idata, list(dict.fromkeys(free + outputs)), spec.gate)
     summary = _summary(idata, outputs)
@@ -136,29 +155,76 @@ def fit(path: str | Path, out: str | Path | None = None, *, allow_unconverged: b
         "gate_failures": "; ".join(fails),
         **{k: float(v) for k, v in diag.items()},
         "draws": draws, "tune": tune, "chains": chains, "seed": seed,
+        **{f"gate_{k}": float(v) for k, v in spec.gate.model_dump().items()},
         "vbhc_model_version": vbhc_model.__version__, "pymc_version": pm.__version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **_csv_attrs(spec, path),
         **(extra_attrs or {}),
     })
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_netcdf(idata, target)
-    summary.to_csv(target.with_name(target.stem + "_summary.csv"))
-    if figures:
-        _figures(idata, outputs, target)
+    write_posterior(idata, summary, target,
+                    (lambda folder: _figures(idata, outputs, folder)) if figures else None)
     return FitResult(target, idata, summary, diag, fails, seconds)
+
+
+def _csv_attrs(spec, path: Path) -> dict:
+    """A CSV data file's path, SHA-256 and text, so the posterior records all its data."""
+    import hashlib
+
+    if not spec.csv:
+        return {}
+    raw = (path.parent / spec.csv).read_bytes()
+    return {"data_csv": spec.csv, "data_csv_sha256": hashlib.sha256(raw).hexdigest(),
+            "data_csv_text": raw.decode("utf-8", errors="replace")}
+
+
+def write_posterior(tree, summary, target: Path, draw=None) -> None:
+    """Write a posterior, its summary CSV and (``draw(folder)``) its figures so that a failure
+    leaves the previous files as they were: everything is made in a temporary folder first,
+    then moved into place (the .nc last)."""
+    import shutil
+    import tempfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=target.parent))
+    try:
+        folder = tmp / f"{target.stem}_figures"
+        if draw is not None:
+            draw(folder)
+        summary.to_csv(tmp / f"{target.stem}_summary.csv")
+        write_netcdf(tree, tmp / target.name)
+        final = target.parent / folder.name
+        if draw is not None:
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(folder, final)
+        os.replace(tmp / f"{target.stem}_summary.csv",
+                   target.parent / f"{target.stem}_summary.csv")
+        os.replace(tmp / target.name, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _summary(idata, outputs: list[str]):
     import arviz as az
 
-    return az.summary(idata, var_names=outputs, ci_prob=0.95, ci_kind="eti", round_to="none")
+    table = az.summary(idata, var_names=outputs, ci_prob=0.95, ci_kind="eti", round_to="none")
+    post = idata["posterior"].to_dataset()
+    medians = {}
+    for v in outputs:  # the median too: published estimates are compared with it
+        da = post[v]
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        if not extra:
+            medians[v] = float(da.median())
+    table.insert(1, "median", [medians.get(str(i), np.nan) for i in table.index])
+    return table
 
 
-def _figures(idata, outputs: list[str], target: Path) -> None:
+def _figures(idata, outputs: list[str], folder: Path) -> None:
     from vbhc_model.report import figures
 
-    folder = target.parent / f"{target.stem}_figures"
-    figs = {"trace": figures.fit_trace(idata["posterior"].to_dataset(), outputs)}
+    post = idata["posterior"].to_dataset()
+    scalars = [v for v in outputs if set(post[v].dims) == {"chain", "draw"}]
+    figs = {"trace": figures.fit_trace(post, scalars)} if scalars else {}
     if "posterior_predictive" in idata.children and "observed_data" in idata.children:
         figs["posterior_predictive"] = figures.fit_predictive(
             idata["observed_data"].to_dataset(), idata["posterior_predictive"].to_dataset())

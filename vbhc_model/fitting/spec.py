@@ -25,7 +25,8 @@ class _Model(BaseModel):
 class Prior(_Model):
     """A normal prior (on the scale the family states) or a half-normal scale prior."""
 
-    type: Literal["normal", "halfnormal"] = "normal"
+    type: Literal["normal", "halfnormal"] | None = Field(
+        None, description="Default: the family's (half-normal for scale parameters).")
     mu: float = 0.0
     sigma: float = Field(gt=0)
 
@@ -42,18 +43,19 @@ class Sampling(_Model):
 
     draws: int = Field(1000, ge=10)
     tune: int = Field(1000, ge=0)
-    chains: int = Field(4, ge=1, le=16)
+    chains: int = Field(4, ge=2, le=16, description="At least 2: R-hat compares chains.")
     seed: int = Field(20251122, ge=0)
     target_accept: float = Field(0.9, gt=0.5, lt=1.0)
 
 
 class Gate(_Model):
-    """The convergence gate: a fit that misses any of these is refused."""
+    """The convergence gate: a fit that misses any of these is refused. A file may make the
+    gate stricter, never looser than R-hat <= 1.01, ESS >= 400 and no divergences."""
 
-    max_rhat: float = Field(1.01, gt=1.0)
-    min_ess_bulk: float = Field(400, ge=0)
-    min_ess_tail: float = Field(400, ge=0)
-    max_divergences: int = Field(0, ge=0)
+    max_rhat: float = Field(1.01, gt=1.0, le=1.01)
+    min_ess_bulk: float = Field(400, ge=400)
+    min_ess_tail: float = Field(400, ge=400)
+    max_divergences: int = Field(0, ge=0, le=0)
 
 
 class FitFile(_Model):
@@ -112,22 +114,32 @@ def read_model_file(path: Path, model: type[BaseModel], what: str) -> tuple[Any,
             from None
 
 
+#: Key under which rows read from a CSV file keep their origin (file, line) for messages.
+ORIGIN = "__origin__"
+
+
 def _read_csv(path: Path, source: Source) -> list[dict[str, Any]]:
+    """Rows of a CSV data file: numbers as floats, empty cells as missing; each row keeps its
+    file and line (under :data:`ORIGIN`) so that errors point at the CSV, not the YAML."""
     import csv
 
     if not path.exists():
         raise ScenarioError([source.issue(("csv",), f"CSV file {path} not found")])
-    with path.open(newline="") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: a spreadsheet's BOM
         rows = list(csv.DictReader(fh))
     if not rows:
         raise ScenarioError([source.issue(("csv",), f"CSV file {path} has no rows")])
     out = []
-    for row in rows:
-        conv = {}
+    for line, row in enumerate(rows, start=2):
+        conv: dict[str, Any] = {ORIGIN: (str(path), line)}
         for k, v in row.items():
+            v = (v or "").strip()
+            if v == "":
+                continue
             try:
-                conv[k] = float(v) if k not in ("arm", "group", "category", "source") else v
-            except (TypeError, ValueError):
+                conv[k] = float(v) if k not in ("arm", "group", "category", "source", "study",
+                                                "treatment", "label", "outcome") else v
+            except ValueError:
                 conv[k] = v
         out.append(conv)
     return out

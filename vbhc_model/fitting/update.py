@@ -32,6 +32,23 @@ def scenarios_using(posterior: Path, candidates: list[Path]) -> list[Path]:
     return out
 
 
+def _pooling_warnings(spec, rows: list[dict]) -> list[str]:
+    """Appended rows are pooled with the fit's data as if from the same population. For a
+    relative effect, rows without the reference arm (or group) of the same source move the
+    effect by their level alone: say so."""
+    key = {"binomial_arms": "arm", "rates": "group", "nma_binomial": "treatment"}.get(spec.family)
+    if key is None:
+        return []
+    labels = {str(r.get(key)) for r in rows}
+    reference = spec.options.get("reference")
+    if reference is not None and reference not in labels:
+        return [f"the new data have no {key} {reference!r} (the reference): their "
+                f"{', '.join(sorted(labels))} rows are pooled with the trial's, so the relative "
+                "effects move with the new levels alone, as if the service's population were "
+                "the trial's; read the change with care"]
+    return []
+
+
 def decision(scenario, draws: int, seed: int | None) -> pd.DataFrame:
     """Per WTP: the optimal strategy (highest expected net benefit), its probability of being
     cost-effective, and the EVPI per person."""
@@ -78,9 +95,18 @@ def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | No
     original = fit_file.with_suffix(".nc")
     if not original.exists():
         raise VbhcError(f"{original}: no posterior to update; run 'vbhc fit {fit_file}' first")
+    import xarray as xr
+
+    with xr.open_datatree(original) as tree:
+        recorded = tree.attrs.get("fit_file_sha256")
+    if recorded != source.sha256:
+        raise VbhcError(f"{original} was fitted from another version of {fit_file}; refit it "
+                        f"('vbhc fit {fit_file}') so that the comparison shows the new data's "
+                        "effect alone")
     if not data.exists():
         raise VbhcError(f"{data}: data file not found")
     new_rows = _read_csv(data, source)
+    result: dict = {"warnings": _pooling_warnings(spec, new_rows)}
     target = Path(out) if out is not None else Path("results") / f"{spec.name}_update"
     if target.exists() and not force:
         raise VbhcError(f"{target}: already exists; choose another --out or pass --force")
@@ -92,7 +118,6 @@ def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | No
     if not scenarios:
         raise VbhcError(f"no scenario draws parameters from {original}; name one with "
                         "--scenario")
-    result: dict = {}
 
     def write(tmp: Path) -> None:
         posterior = tmp / "posterior.nc"
@@ -122,5 +147,12 @@ def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | No
 
 
 def _summary(path: Path) -> pd.DataFrame:
-    """The summary table written beside a posterior by ``vbhc fit``."""
-    return pd.read_csv(path.with_name(path.stem + "_summary.csv"), index_col=0)
+    """Posterior means of a fit's outputs, read from the posterior itself."""
+    import xarray as xr
+
+    with xr.open_datatree(path) as tree:
+        outputs = [o for o in str(tree.attrs.get("outputs", "")).split(",") if o]
+        post = tree["posterior"].to_dataset()
+        return pd.DataFrame({"mean": [float(post[o].mean()) for o in outputs
+                                      if set(post[o].dims) == {"chain", "draw"}]},
+                            index=[o for o in outputs if set(post[o].dims) == {"chain", "draw"}])

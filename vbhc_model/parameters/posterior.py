@@ -88,6 +88,13 @@ def _read_group(path: str, mtime: float) -> _Group:
         raise PosteriorError(f"{path}: cannot read it as NetCDF ({exc}); is it the .nc file "
                              "written by 'vbhc fit'?") from None
     with f:
+        converged = f.attrs.get("converged", 1)
+        if int(np.asarray(converged).reshape(-1)[0]) != 1:
+            failures = f.attrs.get("gate_failures", "")
+            raise PosteriorError(f"{path}: this posterior failed the convergence gate "
+                                 f"({failures or 'converged = 0'}); it was written with "
+                                 "--allow-unconverged and cannot be used for a decision: refit "
+                                 "it until it converges")
         if GROUP not in f.groups:
             raise PosteriorError(f"{path}: has no '{GROUP}' group; is it the .nc file written "
                                  "by 'vbhc fit'?")

@@ -145,7 +145,7 @@ def _posterior_groups(scenario: Scenario, names: list[str]) -> dict:
     for name in names:
         ref = scenario.parameters[name].posterior
         if ref is not None:
-            path = resolve(ref.file, scenario.source.file)
+            path = resolve(ref.file, scenario.source.file).resolve()  # one group per file
             groups.setdefault(path, []).append((name, ref))
     return groups
 

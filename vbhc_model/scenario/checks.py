@@ -182,6 +182,9 @@ def _check_joint(scenario: Scenario, add: Any) -> None:
             if params[name].distribution is not None:
                 add(path, f"'{name}' has its own distribution; remove it or leave it out of "
                           f"'{group}'")
+            if params[name].posterior is not None:
+                add(path, f"'{name}' takes its draws from a posterior; remove it from "
+                          f"'{group}' or drop its posterior")
             if name in owner:
                 add(path, f"'{name}' is already drawn in joint group '{owner[name]}'")
             owner[name] = group
