@@ -274,3 +274,41 @@ def test_looser_gates_and_normal_scale_priors_are_refused(tmp_path):
                          "  - {study: s1, treatment: B, events: 8, n: 50}\n" + body)
         res = CliRunner().invoke(app, ["fit", str(path)])
         assert res.exit_code == 2 and expect in res.output, (body, res.output)
+
+
+def test_rates_by_outcome_negative_binomial_and_csv_data_recover(tmp_path):
+    """Per-site counts (negative binomial), two outcomes, data from a CSV file."""
+    rng = np.random.default_rng(21)
+    truth = {("ed", "pre"): 0.33, ("ed", "post"): 0.13, ("xray", "pre"): 0.63,
+             ("xray", "post"): 0.44}
+    lines = ["outcome,group,events,exposure"]
+    for (outcome, group), rate in truth.items():
+        for _ in range(8):  # sites, overdispersed
+            mu = rate * 150 * rng.gamma(20, 1 / 20)
+            lines.append(f"{outcome},{group},{rng.poisson(mu)},150")
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    path = tmp_path / "r.yaml"
+    path.write_text("name: r\nsource: simulated\nfamily: rates\ncsv: d.csv\n"
+                    "options: {reference: pre, likelihood: negbin}\n" + QUICK)
+    res = fit(path)
+    assert not res.failures, res.failures
+    for (outcome, group), rate in truth.items():
+        assert covers(res, f"rate_{outcome}_{group}", rate)
+    assert covers(res, "rate_ratio_ed_post", 0.13 / 0.33)
+    assert "data_csv_sha256" in res.idata.attrs and "constant_data" in res.idata.children
+
+
+def test_engagement_shares_among_starters_and_between_group_g_recover(tmp_path):
+    rng = np.random.default_rng(31)
+    counts = rng.multinomial(2000, [0.2, 0.3, 0.5])
+    rows = "".join(f"  - {{category: {c}, count: {k}}}\n"
+                   for c, k in zip(["never", "dropped", "done"], counts))
+    res = fit(write_fit(tmp_path, "family: engagement\noptions: {not_started: never}\n"
+                        f"data:\n{rows}{QUICK}"))
+    assert not res.failures and covers(res, "share_done_if_started", 0.5 / 0.8)
+    g_true, n1, n2 = 0.4, 150, 140
+    se = ((n1 + n2) / (n1 * n2) + g_true**2 / (2 * (n1 + n2))) ** 0.5
+    g = rng.normal(g_true, se)
+    res = fit(write_fit(tmp_path, "family: continuous\ndata:\n"
+                        f"  - {{label: pain, g: {g:.4f}, n1: {n1}, n2: {n2}}}\n{QUICK}", "g2"))
+    assert not res.failures and covers(res, "delta_pain", g_true)
