@@ -147,8 +147,13 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
 
 def _figure_jobs(result: RunResult) -> dict[str, tuple[str, tuple]]:
     """The figures of a PSA run, with only the data each one draws."""
+    from vbhc_model.report.render import PLANE_POINTS
+
     effect = result.scenario.settings.effect
-    plane = result.psa[["total_cost", effect]].load()
+    # The CE plane shows at most PLANE_POINTS draws per strategy: only those are read (the
+    # PSA may be a lazy, file-backed million draws) and sent to the figure helper.
+    step = max(1, result.psa.sizes[dims.DRAW] // PLANE_POINTS)
+    plane = result.psa[["total_cost", effect]].isel({dims.DRAW: slice(None, None, step)}).load()
     plane.attrs = {k: v for k, v in result.psa.attrs.items() if k == "currency"}
     curves = result.psa_curves
     return {"ce_plane": ("ce_plane", (plane, effect)),

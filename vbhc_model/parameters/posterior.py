@@ -4,7 +4,8 @@ A parameter may say ``posterior: {file: fits/resolve.nc, variable: rr_coach}``: 
 are then taken from the ``posterior`` group of that NetCDF file (what ``vbhc fit`` writes, an
 ArviZ-compatible file: variables with dims ``chain`` x ``draw`` and maybe more, chosen with
 ``select``). Parameters that name the same file share one posterior draw per PSA draw, so
-their correlation is kept. Reading needs xarray and h5netcdf only, never PyMC.
+their correlation is kept. A posterior that failed the convergence gate (written with
+``--allow-unconverged``) is refused. Reading needs h5netcdf only, never PyMC or xarray.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import xarray as xr  # noqa: E402
 
 from vbhc_model import dims  # noqa: E402
 
-MAX_POINTS = 2000  # per strategy on the CE plane; enough to show the cloud
+from vbhc_model.report.render import PLANE_POINTS as MAX_POINTS  # noqa: E402 (per strategy)
 
 
 def _labels(ds: xr.Dataset) -> list[str]:
