@@ -55,20 +55,26 @@ class Renderer:
     ...     done.result()
     """
 
-    def __init__(self) -> None:
+    def __init__(self, workers: int | None = None) -> None:
         # fork is quick and safe while this process has a single thread (at command start);
-        # otherwise start a fresh interpreter.
+        # otherwise start a fresh interpreter. One helper by default: on two cores a second
+        # one slows the run's own imports more than it speeds the drawing (measured).
         methods = multiprocessing.get_all_start_methods()
         method = "fork" if "fork" in methods and _single_threaded() else "spawn"
+        n = workers or 1
         self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context(method))
-        self._pool.submit(_warm_up)
+            max_workers=n, mp_context=multiprocessing.get_context(method))
+        for _ in range(n):
+            self._pool.submit(_warm_up)
 
-    def submit(self, jobs: Jobs, folder: str | Path) -> Future:
-        """Draw ``jobs`` into ``folder`` in the helper; in-process if the helper is gone."""
+    def submit(self, jobs: Jobs, folder: str | Path) -> _Fallback | Future:
+        """Draw ``jobs`` into ``folder`` in the helpers (one job per figure); a figure whose
+        helper is gone is drawn in-process."""
         if self._pool is not None:
             try:
-                return _Fallback(self._pool.submit(render, jobs, str(folder)), jobs, folder)
+                futures = {name: self._pool.submit(render, {name: job}, str(folder))
+                           for name, job in jobs.items()}
+                return _Fallback(futures, jobs, folder)
             except (BrokenProcessPool, RuntimeError):
                 self.close()
         done: Future = Future()
@@ -88,13 +94,15 @@ class Renderer:
 
 
 class _Fallback:
-    """A future of the helper's drawing that draws in-process if the helper died."""
+    """The helpers' drawings; a figure whose helper died is drawn in-process."""
 
-    def __init__(self, future: Future, jobs: Jobs, folder: str | Path) -> None:
-        self._future, self._jobs, self._folder = future, jobs, folder
+    def __init__(self, futures: dict[str, Future], jobs: Jobs, folder: str | Path) -> None:
+        self._futures, self._jobs, self._folder = futures, jobs, folder
 
     def result(self) -> list[str]:
-        try:
-            return self._future.result()
-        except BrokenProcessPool:
-            return render(self._jobs, self._folder)
+        for name, future in self._futures.items():
+            try:
+                future.result()
+            except BrokenProcessPool:
+                render({name: self._jobs[name]}, self._folder)
+        return sorted(self._jobs)
