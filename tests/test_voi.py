@@ -16,6 +16,7 @@ from vbhc_model.cli import app
 from vbhc_model.errors import VbhcError
 from vbhc_model.psa import run_psa
 from vbhc_model.scenario import load_scenario
+from vbhc_model.threads import one_blas_thread
 
 WTP = [2200.0, 20000.0]
 
@@ -112,7 +113,7 @@ def test_gp_with_few_draws_is_the_exact_gp():
     y = np.sin(2 * z[:, 0]) * z[:, 1] + 0.3 * rng.normal(size=n)
     ys = (y - y.mean()) / y.std()
     pool = rng.permutation(n)
-    with voi._one_blas_thread():
+    with one_blas_thread():
         inv_len, nugget = voi._gp_hyperparameters(z[pool[:250]], ys[pool[:250]])
         fit = voi._gp_fit(z, y, pool, 250, 0, rng)(slice(0, 1))[:, 0]
     r = voi._kernel(z, z, inv_len)

@@ -8,7 +8,8 @@ simulates them, so results are identical to the in-process run. Imported only wh
 Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in its workers by default, which makes glibc
 return freed memory eagerly; the engine allocates and frees large temporaries every cycle, so
 that setting costs time (measured in docs/benchmarks.md). LocalClusters here use glibc's
-default instead unless ``malloc_trim`` is given.
+default instead unless ``malloc_trim`` is given, and the engine then fixes glibc's thresholds
+itself (vbhc_model.allocator).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def local_cluster(workers: int, malloc_trim: int | None = None):
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     # One worker process per core: each runs its strategies one after another.
     environ["VBHC_THREADS"] = "1"
+    if malloc_trim is not None:  # measure dask's setting as it is: no vbhc_model.allocator
+        environ["VBHC_MALLOC"] = "default"
     # The nanny's setting lingers in this process's environment and is inherited by later
     # workers, so control the variable here too while the workers start.
     key, saved = "MALLOC_TRIM_THRESHOLD_", os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)

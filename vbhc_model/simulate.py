@@ -12,12 +12,13 @@ import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
+from vbhc_model.allocator import tune_allocator
 from vbhc_model.engines.cohort import run_cohort
 from vbhc_model.engines.corrections import discount_factors, quadrature_terms, transition_times
 from vbhc_model.model.build import ModelInputs, StrategyInputs, build_model, build_strategy
 from vbhc_model.provenance import make_attrs
 from vbhc_model.scenario.schema import Scenario
-from vbhc_model.threads import thread_map
+from vbhc_model.threads import one_blas_thread, thread_map
 
 ENGINE = "cohort"
 
@@ -77,6 +78,7 @@ def simulate(
     >>> out["qalys"].dims
     ('draw', 'strategy')
     """
+    tune_allocator()  # once per process: keep freed arrays for reuse (vbhc_model.allocator)
     inputs = build_model(scenario, draws, strategies=False)
     s = scenario.settings
     terms = quadrature_terms(s.n_cycles, s.cycle_length, s.within_cycle_correction,
@@ -99,7 +101,8 @@ def simulate(
 
     # Strategies side by side (vbhc_model.threads): results are identical, and the first
     # strategy in scenario order that fails reports its error.
-    runs = thread_map(run, scenario.strategies, n_draws=n, threads=threads)
+    with one_blas_thread():  # the engine's matrix products are small; our threads use the cores
+        runs = thread_map(run, scenario.strategies, n_draws=n, threads=threads)
     inputs = dataclasses.replace(inputs, strategies=tuple(strat for strat, _ in runs))
     results = {}
     for strat, res in runs:
@@ -186,12 +189,11 @@ def _label(scenario: Scenario, inputs: ModelInputs, results: dict, *, per_cycle:
         coords[dims.STATE] = list(inputs.states)
     if per_cycle or trace:
         coords[dims.CYCLE] = np.arange(scenario.settings.n_cycles + 1)
+    coords["strategy_label"] = (dims.STRATEGY, [scenario.strategies[n].label or n for n in names])
     ds = xr.Dataset(
         {k: xr.Variable(d, v, attrs={**a, "per": per_person}) for k, (d, v, a) in data.items()},
         coords=coords,
     )
-    labels = {n: scenario.strategies[n].label or n for n in names}
-    ds = ds.assign_coords(strategy_label=(dims.STRATEGY, [labels[n] for n in names]))
     ds.attrs = make_attrs(
         scenario, n_draws=inputs.n_draws, engine=ENGINE,
         effect=scenario.settings.effect,

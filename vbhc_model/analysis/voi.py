@@ -34,7 +34,6 @@ Fit check, both methods: R² of each regression over all draws.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -45,7 +44,7 @@ from scipy.optimize import minimize
 
 from vbhc_model import dims
 from vbhc_model.errors import VbhcError
-from vbhc_model.threads import thread_map
+from vbhc_model.threads import one_blas_thread, thread_map
 
 #: EVPPI metamodels: name -> description (recorded in evppi.nc's attributes).
 METHODS = {
@@ -301,19 +300,6 @@ def _gp_fit(z: np.ndarray, y: np.ndarray, pool: np.ndarray, n_hyper: int, n_sims
     return fitted
 
 
-def _one_blas_thread():
-    """Single-threaded BLAS. The metamodels' matrices are small (draws x a few dozen columns,
-    or a few hundred square): OpenBLAS's threads gain little on them and, when another
-    process holds a core, wait for it (a least-squares fit at 10,000 draws took 24 ms instead
-    of 1.3 ms; a Cholesky of 500 draws ran 8x slower). The GP fits run on our own threads
-    instead. threadpoolctl comes with pymc; without it, nothing changes."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def _gp(params: np.ndarray, dc: np.ndarray, de: np.ndarray, n_sims: int, seed: int,
         gp_draws: int, gp_hyper_draws: int) -> Callable[[slice], tuple[np.ndarray, np.ndarray]]:
     """GP regressions of every incremental cost and effect column; ``fitted(cols)`` gives
@@ -328,7 +314,7 @@ def _gp(params: np.ndarray, dc: np.ndarray, de: np.ndarray, n_sims: int, seed: i
     n_hyper = min(len(pool), gp_hyper_draws)
     targets = [dc[:, j] for j in range(dc.shape[1])] + [de[:, j] for j in range(de.shape[1])]
     seeds = rng.spawn(len(targets))
-    with _one_blas_thread():  # the targets run side by side on threads
+    with one_blas_thread():  # the targets run side by side on threads
         fits = thread_map(lambda i: _gp_fit(z, targets[i], pool, n_hyper, n_sims, seeds[i]),
                           range(len(targets)), n_draws=n)
     k = dc.shape[1]
@@ -406,7 +392,7 @@ def evppi(costs: np.ndarray, effects: np.ndarray, params: np.ndarray,
     True
     """
     check_method(method)
-    with _one_blas_thread():  # small matrix products: threads only wait for each other
+    with one_blas_thread():  # small matrix products: threads only wait for each other
         return _evppi(costs, effects, params, wtp, method, n_knots, n_se, seed, gp_draws,
                       gp_hyper_draws)
 

@@ -150,8 +150,9 @@ def run_cohort(
 
     def fold() -> None:
         nonlocal used
-        if coefs[:, :used].any():
-            occupancy[:] += np.einsum("gr,rsb->gsb", coefs[:, :used], rows[:used])
+        if coefs[:, :used].any():  # a matrix product (BLAS): [group, row] @ [row, state x b]
+            flat = occupancy.reshape(n_groups, -1)
+            flat += coefs[:, :used] @ rows[:used].reshape(used, -1)
         coefs[:] = 0.0
         if used > 1:
             rows[0] = rows[used - 1]  # keep the newest row: the next cycle starts from it

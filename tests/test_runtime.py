@@ -1,0 +1,58 @@
+"""Tests for the process-level settings of the engine: malloc thresholds and BLAS threads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vbhc_model.threads import one_blas_thread, thread_map
+
+GLIBC = sys.platform.startswith("linux") and bool(os.confstr("CS_GNU_LIBC_VERSION") or "")
+
+
+def _tune_in_child(env_value: str | None) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "VBHC_MALLOC"}
+    if env_value is not None:
+        env["VBHC_MALLOC"] = env_value
+    code = ("from vbhc_model.allocator import tune_allocator; "
+            "print(tune_allocator(), tune_allocator())")
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's mallopt only")
+def test_allocator_thresholds_are_set_once_unless_turned_off():
+    assert _tune_in_child(None) == "True True"
+    assert _tune_in_child("default") == "False False"
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's mallopt only")
+def test_simulate_sets_the_thresholds(tmp_path):
+    code = ("from vbhc_model.scenario import load_scenario, default_scenario_path; "
+            "from vbhc_model.parameters import base_draws; from vbhc_model import allocator; "
+            "from vbhc_model.simulate import simulate; sc = load_scenario(default_scenario_path()); "
+            "assert allocator._state == {}; simulate(sc, base_draws(sc)); "
+            "print(allocator._state)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout.strip()
+    assert out == "{'done': True}"
+
+
+def test_one_blas_thread_limits_blas_inside_threads():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    a = np.ones((50, 50))
+
+    def blas_threads(_):
+        a @ a
+        return [m["num_threads"] for m in threadpoolctl.threadpool_info()
+                if m["user_api"] == "blas"]
+
+    with one_blas_thread():
+        inside = thread_map(blas_threads, range(2), n_draws=10_000, threads=2)
+    assert all(n == 1 for counts in inside for n in counts)
+    with one_blas_thread():  # the controller is kept: a second use is the same
+        assert all(n == 1 for n in blas_threads(0))
