@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from vbhc_model.errors import ExpressionError
 from vbhc_model.scenario.expressions import (
     BUILTIN_FUNCTIONS,
+    POWER_MEMO,
     Expression,
     check_names,
     parse_expression,
@@ -91,6 +92,40 @@ def test_broadcasting_with_column():
     np.testing.assert_allclose(out, A * C3 + B)
     np.testing.assert_allclose(ev("where(c > 0.7, a, b)"), np.where(C3 > 0.7, A, B))
     np.testing.assert_allclose(ev("max(a, c, 1.5)"), np.maximum(np.maximum(A, C3), 1.5))
+
+
+def test_power_rows_kept_between_evaluations_give_the_same_values():
+    # A Weibull hazard: (cycle - 1) ** g - cycle ** g over a block of cycles and many draws;
+    # with a memo in the environment the second power reuses the first's rows.
+    e = parse_expression("(cycle - 1) ** g - cycle ** g")
+    cycle = np.arange(1.0, 41.0)[:, None, None]
+    g = np.concatenate([[0.0, 1.0, 2.0], RNG.uniform(0.3, 3.0, 500)])
+    plain = e.evaluate({"cycle": cycle, "g": g})
+    memo: dict = {}
+    kept = e.evaluate({"cycle": cycle, "g": g, POWER_MEMO: memo})
+    assert plain.shape == kept.shape == (40, 1, 503)
+    np.testing.assert_array_equal(kept, plain)
+    (_, rows), = memo.values()
+    assert sorted(rows) == list(np.arange(0.0, 41.0))  # 41 rows for 80 powers
+    # 0 ** 0 is 1 and 0 ** g is 0, as with pow; the memo is reused by a later block.
+    np.testing.assert_array_equal(kept[0, 0, :3], [1.0 - 1.0, 0.0 - 1.0, 0.0 - 1.0])
+    later = e.evaluate({"cycle": cycle + 40, "g": g, POWER_MEMO: memo})
+    np.testing.assert_array_equal(later, e.evaluate({"cycle": cycle + 40, "g": g}))
+    assert len(rows) == 81
+    # Each power agrees with pow to a few units in the last place.
+    p = parse_expression("cycle ** g")
+    np.testing.assert_allclose(p.evaluate({"cycle": cycle, "g": g, POWER_MEMO: {}}),
+                               cycle**g, rtol=1e-13)
+
+
+def test_power_memo_is_not_used_when_base_and_exponent_share_an_axis():
+    e = parse_expression("a ** b")
+    a = RNG.uniform(0.5, 2.0, (1, 30))
+    b = RNG.uniform(0.5, 2.0, 30)
+    memo: dict = {}
+    np.testing.assert_allclose(e.evaluate({"a": a, "b": b, POWER_MEMO: memo}), a**b,
+                               rtol=1e-14)
+    assert memo == {}
 
 
 def test_scalars_return_float_and_ints_become_floats():

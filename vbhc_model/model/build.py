@@ -28,7 +28,7 @@ from vbhc_model.engines.cohort import TransitionValues
 from vbhc_model.errors import ExpressionError, ScenarioError
 from vbhc_model.model import checks
 from vbhc_model.parameters.draws import resolve_parameters, table_functions
-from vbhc_model.scenario.expressions import Expression
+from vbhc_model.scenario.expressions import POWER_MEMO, Expression
 from vbhc_model.scenario.schema import COMPLEMENT, TIME_NAMES, Scenario
 
 NO_ENGAGEMENT = "all"
@@ -140,6 +140,12 @@ class _Evaluator:
         self.cycle_length = s.cycle_length
         self.start_age = s.start_age or 0.0
         self.node_based = s.within_cycle_correction in ("trapezoidal", "simpson")
+
+    def new_block(self) -> None:
+        """Forget the ``base ** exponent`` rows kept while evaluating the last block of
+        cycles (their memory is bounded by the block's)."""
+        for env in (self.env, self.env_draw):
+            env[POWER_MEMO] = {}
 
     def __call__(self, expr: Expression, cycles, n_sub: int, *, node: bool = False,
                  path: tuple = ()) -> np.ndarray:
@@ -366,6 +372,7 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
         ``[(sub, dest, values [cycle, sub, batch])]``, complements included."""
         out = []
         seen: dict[tuple[str, int], np.ndarray] = {}  # the same expression in several rows
+        ev.new_block()
         for frm, sub, cells, rest, row_path, row_dynamic in plan:
             if row_dynamic != dynamic:
                 continue

@@ -181,21 +181,67 @@ def _call_user(name: str, f: Callable, args: list):
         raise
 
 
-def _power(a, b):
+#: Key of an optional dict in the evaluation environment that keeps ``base ** exponent`` rows
+#: between evaluations (see :func:`_power`); user names cannot start with ``_``.
+POWER_MEMO = "_power_memo"
+
+
+def _power(a, b, memo: dict | None = None):
     """``a ** b``. When the base is much smaller than the result (``cycle ** shape``: a base
     over cycles, an exponent over draws) and not negative, as ``exp(b * log(a))``: the
     logarithm is then taken once per cycle and ``exp`` is several times cheaper than ``pow``.
     The two agree to a few units in the last place; ``0 ** b`` is 0, inf or (b = 0) 1, as
-    with ``pow``."""
+    with ``pow``.
+
+    With a ``memo`` dict (the caller's, cleared when it likes), the row ``v ** b`` of each
+    distinct base value ``v`` is kept for the same exponent array, so that ``(cycle - 1) ** g``
+    and ``cycle ** g`` (a Weibull hazard) share all but one row; the values are the same."""
     if (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
             and 4 * a.size <= math.prod(np.broadcast_shapes(a.shape, b.shape))
             and (a >= 0).all()):
+        if memo is not None and _outer(a, b):
+            return _power_rows(a, b, memo)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = np.exp(b * np.log(a))
         if (a == 0).any() and (b == 0).any():
             out = np.where((a == 0) & (b == 0), 1.0, out)
         return out
     return np.power(a, b)
+
+
+def _outer(a: np.ndarray, b: np.ndarray) -> bool:
+    """True when no axis varies in both ``a`` and ``b`` (b's shape padded on the left)."""
+    if b.ndim > a.ndim:
+        return False
+    pad = (1,) * (a.ndim - b.ndim) + b.shape
+    return all(x == 1 or y == 1 for x, y in zip(a.shape, pad))
+
+
+def _power_rows(a: np.ndarray, b: np.ndarray, memo: dict) -> np.ndarray:
+    """``a ** b`` row by row of ``a``'s values, from and into ``memo``: ``{id(b): (b,
+    {value: row})}`` (b is held so that its id is not reused while the memo lives)."""
+    entry = memo.get(id(b))
+    if entry is None or entry[0] is not b:
+        entry = memo[id(b)] = (b, {})
+    rows = entry[1]
+    bp = b.reshape((1,) * (a.ndim - b.ndim) + b.shape)
+    axes = [i for i, n in enumerate(a.shape) if n > 1]
+    flat = a.reshape(-1)
+    todo = [v for v in dict.fromkeys(flat.tolist()) if v not in rows]
+    if todo:
+        logs = np.log(np.array(todo, dtype=float))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            block = np.exp(np.multiply.outer(logs, bp))  # every new row in one call
+        for v, row in zip(todo, block):
+            rows[v] = np.where(bp == 0, 1.0, row) if v == 0 else row
+    out = np.empty(np.broadcast_shapes(a.shape, bp.shape))
+    keep = [i for i in range(a.ndim) if i not in axes]
+    for pos, v in zip(np.ndindex(*[a.shape[i] for i in axes]), flat.tolist()):
+        idx = [slice(None)] * a.ndim
+        for ax, p in zip(axes, pos):
+            idx[ax] = p
+        out[tuple(idx)] = rows[v].reshape([bp.shape[i] for i in keep])
+    return out
 
 
 _BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply,
@@ -291,6 +337,9 @@ class _Compiler:
     def _BinOp(self, node: ast.BinOp):
         op, kids = self.op(node.op, node), [self.compile(node.left), self.compile(node.right)]
         a, b = map(_lift, kids)
+        if op is _power:  # rows of base ** exponent may be kept between evaluations
+            return self.fold(node, lambda env, fns: _power(
+                _num(a(env, fns)), _num(b(env, fns)), env.get(POWER_MEMO)), kids)
         return self.fold(node, lambda env, fns: op(_num(a(env, fns)), _num(b(env, fns))), kids)
 
     def _UnaryOp(self, node: ast.UnaryOp):
