@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -80,7 +81,11 @@ def test_figures_are_written(tmp_path):
 
 def test_local_cluster_gives_identical_results(scenario):
     in_process = run_psa(scenario, 300, chunk_size=100)
+    keys = ("VBHC_THREADS", "VBHC_MALLOC", "MALLOC_TRIM_THRESHOLD_")
+    environ = [os.environ.get(k) for k in keys]
     on_cluster = run_psa(scenario, 300, chunk_size=100, workers=2)
+    # The workers' settings (one thread, no dask trim) do not linger in this process.
+    assert [os.environ.get(k) for k in keys] == environ
     for var in in_process.data_vars:
         np.testing.assert_array_equal(in_process[var].values, on_cluster[var].values)
     assert on_cluster.attrs["execution"] == "dask (LocalCluster, 2 workers)"

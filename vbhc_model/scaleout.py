@@ -46,19 +46,25 @@ def local_cluster(workers: int, malloc_trim: int | None = None):
     environ["VBHC_THREADS"] = "1"
     if malloc_trim is not None:  # measure dask's setting as it is: no vbhc_model.allocator
         environ["VBHC_MALLOC"] = "default"
-    # The nanny's setting lingers in this process's environment and is inherited by later
-    # workers, so control the variable here too while the workers start.
-    key, saved = "MALLOC_TRIM_THRESHOLD_", os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    # The nanny writes these variables into this process's environment to pass them on, and
+    # they would linger (later workers would inherit dask's trim setting; in-process runs
+    # here would use one thread): set the trim here too while the workers start, then
+    # restore all of them.
+    keys = ["MALLOC_TRIM_THRESHOLD_", *(k for k in environ if k != "MALLOC_TRIM_THRESHOLD_")]
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     if malloc_trim is not None:
-        os.environ[key] = str(malloc_trim)
+        os.environ["MALLOC_TRIM_THRESHOLD_"] = str(malloc_trim)
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
             return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                 dashboard_address=None)
     finally:
-        os.environ.pop(key, None)
-        if saved is not None:
-            os.environ[key] = saved
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def run_chunks(scenario: Scenario, chunks: list[tuple[int, int]], *, seed: int, method: str,
