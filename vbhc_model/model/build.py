@@ -369,7 +369,8 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
 
     def evaluate_rows(cycles: np.ndarray, dynamic: bool) -> list[tuple]:
         """Check and evaluate the (static or time-dependent) rows for ``cycles``:
-        ``[(sub, dest, values [cycle, sub, batch])]``, complements included."""
+        ``[(sub, dest, values [cycle, sub, batch], is_rest)]``; for a complement
+        (``is_rest``) the values are the row's total, and the cell is 1 - total."""
         out = []
         seen: dict[tuple[str, int], np.ndarray] = {}  # the same expression in several rows
         ev.new_block()
@@ -387,7 +388,7 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
                                              state=frm, cycle=cycles, n_draws=n_draws,
                                              n_sub=n_sub)
                 x = seen[key]
-                out.append((sub, dest, x))
+                out.append((sub, dest, x, False))
                 total = x if total is None else total + x
             if total is None:
                 total = np.zeros((1, n_sub, 1))
@@ -396,32 +397,36 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
                                      strategy=sname, state=frm, cycle=cycles,
                                      n_draws=n_draws, n_sub=n_sub)
                 continue
-            # The complement, computed at the total's own shape (a total that does not vary
-            # by cycle is computed once), checked as >= 0, i.e. total <= 1 (NaN fails too).
-            compact = checks.compact(total)
-            rest_value = 1.0 - compact
-            if not rest_value.min() >= -checks.SUM_TOLERANCE:
-                checks.check_row_sum(compact, has_complement=True, source=src, path=row_path,
-                                     strategy=sname, state=frm, cycle=cycles,
+            # The complement is written cycle by cycle as 1 - total (clipped at 0); the total
+            # is checked here at its own shape: <= 1 within the tolerance (NaN fails too).
+            if not checks.compact(total).max() <= 1.0 + checks.SUM_TOLERANCE:
+                checks.check_row_sum(checks.compact(total), has_complement=True, source=src,
+                                     path=row_path, strategy=sname, state=frm, cycle=cycles,
                                      n_draws=n_draws, n_sub=n_sub)
-            np.maximum(rest_value, 0.0, out=rest_value)
-            out.append((sub, rest, np.broadcast_to(rest_value, total.shape)))
+            out.append((sub, rest, total, True))
         return out
 
-    def put(p: np.ndarray, sub, dest, x: np.ndarray) -> None:  # p [from, to, batch], x [sub, b]
-        # Each (sub-state, destination) of a row is one cell or the complement, never two.
+    def put(p: np.ndarray, sub, dest, x: np.ndarray, is_rest: bool) -> None:
+        """Write cell values ``x`` ([sub, b]) into ``p`` [from, to, batch], or for a complement
+        1 - x clipped at 0. Each (sub-state, destination) of a row is one cell or the
+        complement, never two."""
         if isinstance(sub, int):
-            p[sub, dest] = x[0]
+            if is_rest:
+                view = p[sub, dest]
+                np.subtract(1.0, x[0], out=view)
+                np.maximum(view, 0.0, out=view)
+            else:
+                p[sub, dest] = x[0]
         else:
-            p[sub, dest] = x
+            p[sub, dest] = np.maximum(1.0 - x, 0.0) if is_rest else x
 
     # Rows that do not depend on time, and absorbing states, are built once.
     static = np.zeros((S, S, B))
     for s in layout.names:
         if scenario.states[s].absorbing:
             static[layout.sub(s), layout.destination(s, s)] = 1.0
-    for sub, dest, x in evaluate_rows(np.array([1]), dynamic=False):
-        put(static, sub, dest, x[0])
+    for sub, dest, x, is_rest in evaluate_rows(np.array([1]), dynamic=False):
+        put(static, sub, dest, x[0], is_rest)
     dynamic_rows = [(sub, cells) for _, sub, cells, _, _, d in plan if d]
     if not dynamic_rows:
         return lambda k: static
@@ -441,8 +446,8 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
             state["first"] = first = k
             state["cells"] = evaluate_rows(np.arange(k, min(k + block, n_cycles + 1)), True)
         i = k - first
-        for sub, dest, x in state["cells"]:
-            put(buffer, sub, dest, x[i if x.shape[0] > 1 else 0])
+        for sub, dest, x, is_rest in state["cells"]:
+            put(buffer, sub, dest, x[i if x.shape[0] > 1 else 0], is_rest)
         return buffer
 
     return transition_at
