@@ -54,6 +54,22 @@ def test_evppi_of_an_irrelevant_parameter_is_near_zero():
     assert none["se"][0] > 0
 
 
+def test_simulated_evppi_values_match_the_direct_formula():
+    # Batches [strategy, draw, sim] of fitted incremental costs/effects -> EVPPI per sim and
+    # WTP: mean over draws of max(0, best incremental NB) - max(0, best mean incremental NB).
+    rng = np.random.default_rng(3)
+    lam = np.array([1.0, 3.0, 10.0])
+    batches = [(rng.normal(size=(3, 400, m)), rng.normal(size=(3, 400, m))) for m in (7, 5)]
+    got = voi._simulated_values(iter(batches), lam)
+    want = []
+    for fc, fe in batches:
+        inc = fe[..., None] * lam - fc[..., None]  # [strategy, draw, sim, wtp]
+        best = np.maximum(inc.max(axis=0), 0).mean(axis=0)
+        want.append(best - np.maximum(inc.mean(axis=1).max(axis=0), 0))
+    np.testing.assert_allclose(got, np.concatenate(want), rtol=1e-12, atol=1e-12)
+    assert got.shape == (12, 3)
+
+
 def sample_evppi(g: np.ndarray) -> float:
     """EVPPI of a parameter that determines the incremental net benefit g exactly (vs 0)."""
     return float(np.maximum(g, 0).mean() - max(g.mean(), 0.0))
