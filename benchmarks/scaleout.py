@@ -1,5 +1,6 @@
 """Benchmark: PSA chunks in-process vs on a 2-worker dask LocalCluster, with dask's default
-worker MALLOC_TRIM_THRESHOLD_ (65536) and without it (glibc's default).
+worker MALLOC_TRIM_THRESHOLD_ (65536, with vbhc_model.allocator turned off in the workers) and
+as vbhc_model starts them (no dask trim; the engine fixes glibc's thresholds itself).
 
 Times exclude cluster start-up (reported separately). --write replaces the scaleout section
 of docs/benchmarks.md. Usage: python -m benchmarks.scaleout [--draws 100000] [--write]
@@ -47,7 +48,7 @@ def main() -> None:
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     rows = ["| model | draws | in-process (s) | LocalCluster 2 workers, dask default trim (s) "
-            "| LocalCluster 2 workers, glibc default (s) | cluster start (s) |",
+            "| LocalCluster 2 workers, as vbhc_model starts them (s) | cluster start (s) |",
             "|---|---:|---:|---:|---:|---:|"]
     for label, path in (("THR", "scenarios/reference/thr_dmhee.yaml"),
                         ("chronic pain (default)", "scenarios/chronic_pain_us.yaml")):

@@ -56,3 +56,22 @@ def test_one_blas_thread_limits_blas_inside_threads():
     assert all(n == 1 for counts in inside for n in counts)
     with one_blas_thread():  # the controller is kept: a second use is the same
         assert all(n == 1 for n in blas_threads(0))
+
+
+def test_thread_map_starts_large_items_first_and_keeps_order_and_first_error():
+    started: list[int] = []
+
+    def f(x: int) -> int:
+        started.append(x)
+        if x in (2, 4):
+            raise ValueError(f"item {x}")
+        return 10 * x
+
+    out = thread_map(f, [1, 3, 5], n_draws=10_000, threads=1, sizes=[1, 3, 5])
+    assert out == [10, 30, 50]  # one thread: in order, sizes ignored
+    started.clear()
+    out = thread_map(f, [1, 3, 5, 7], n_draws=10_000, threads=2, sizes=[1, 3, 5, 7])
+    assert out == [10, 30, 50, 70]
+    assert started[:2] == [7, 5] or started[:2] == [5, 7]  # the two largest start first
+    with pytest.raises(ValueError, match="item 2"):  # the first failing item in order
+        thread_map(f, [1, 2, 3, 4], n_draws=10_000, threads=2, sizes=[1, 1, 1, 9])

@@ -99,10 +99,12 @@ def simulate(
             transition_discount=tdisc, keep_trace=trace, keep_cycles=per_cycle,
         )
 
-    # Strategies side by side (vbhc_model.threads): results are identical, and the first
-    # strategy in scenario order that fails reports its error.
+    # Strategies side by side (vbhc_model.threads), those with more engagement strata (a
+    # larger batch) first: results are identical, and the first strategy in scenario order
+    # that fails reports its error.
+    sizes = [len(st.engagement or ()) or 1 for st in scenario.strategies.values()]
     with one_blas_thread():  # the engine's matrix products are small; our threads use the cores
-        runs = thread_map(run, scenario.strategies, n_draws=n, threads=threads)
+        runs = thread_map(run, scenario.strategies, n_draws=n, threads=threads, sizes=sizes)
     inputs = dataclasses.replace(inputs, strategies=tuple(strat for strat, _ in runs))
     results = {}
     for strat, res in runs:

@@ -12,7 +12,7 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -35,10 +35,12 @@ def n_threads() -> int:
 
 
 def thread_map(fn: Callable[[T], R], items: Iterable[T], *, n_draws: int,
-               threads: int | None = None) -> list[R]:
+               threads: int | None = None, sizes: Sequence[float] | None = None) -> list[R]:
     """``[fn(x) for x in items]``, on threads when there is enough work.
 
-    The first item (in order) whose call raises re-raises its exception.
+    ``sizes`` (one per item, optional): the larger items start first (longest processing
+    time first), so that unequal items share the threads evenly. Results keep the items'
+    order, and the first item (in order) whose call raises re-raises its exception.
 
     Examples
     --------
@@ -49,8 +51,11 @@ def thread_map(fn: Callable[[T], R], items: Iterable[T], *, n_draws: int,
     k = min(len(items), threads if threads is not None else n_threads())
     if k <= 1 or n_draws < MIN_DRAWS:
         return [fn(x) for x in items]
+    order = range(len(items)) if sizes is None else \
+        sorted(range(len(items)), key=lambda i: -sizes[i])
     with ThreadPoolExecutor(k) as pool:
-        return list(pool.map(fn, items))
+        futures = {i: pool.submit(fn, items[i]) for i in order}
+        return [futures[i].result() for i in range(len(items))]
 
 
 _controller: list = []  # [(modules loaded when made, ThreadpoolController)]
