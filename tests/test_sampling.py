@@ -53,3 +53,14 @@ def test_parameters_without_distribution_keep_base_value(scenario):
 def test_uniforms_are_open_unit_interval():
     u = uniforms(3, 0, 1000, 7)
     assert u.shape == (1000, 7) and (u > 0).all() and (u < 1).all()
+
+
+def test_frozen_distributions_are_kept_between_chunks():
+    from vbhc_model.parameters import sampling
+
+    spec = {"mean": 0.3, "se": 0.03, "interval": None, "alpha": None}
+    assert sampling._plain(sampling._hashable(spec)) == spec
+    assert sampling._plain(sampling._hashable({"interval": [1.0, 2.0]})) == {"interval": [1.0, 2.0]}
+    a = sampling._frozen("beta", sampling._hashable({"mean": 0.3, "se": 0.03}))
+    b = sampling._frozen("beta", sampling._hashable({"se": 0.03, "mean": 0.3}))
+    assert a is b and a.mean() == pytest.approx(0.3)

@@ -11,6 +11,8 @@ them), Sobol sequences are positioned with ``fast_forward``.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import xarray as xr
 from scipy import stats
@@ -58,6 +60,31 @@ def uniforms(seed: int, start: int, n: int, dim: int, method: str = "mc",
     return np.clip(u, 1e-12, 1 - 1e-12)
 
 
+def _hashable(value):
+    """A specification as nested tuples (a cache key)."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return ("list", *(_hashable(v) for v in value))
+    return value
+
+
+def _plain(value):
+    """The inverse of :func:`_hashable`."""
+    if isinstance(value, tuple) and value[:1] == ("list",):
+        return [_plain(v) for v in value[1:]]
+    if isinstance(value, tuple):
+        return {k: _plain(v) for k, v in value}
+    return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _frozen(family: str, spec: tuple):
+    """``make_distribution``, kept: freezing a scipy.stats distribution takes about 0.7 ms,
+    as long as the inverse CDF of 10,000 uniforms for a cheap family."""
+    return make_distribution(family, _plain(spec))
+
+
 def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
                  method: str = "mc", start: int = 0, total: int | None = None) -> xr.DataArray:
     """Draws of the free parameters: sampled where a distribution is given, else the base value.
@@ -99,7 +126,7 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
         values[:, j] = float(param.value.evaluate({}))
         if param.distribution is not None:
             spec = param.distribution.model_dump()
-            dist = make_distribution(spec.pop("type"), spec)
+            dist = _frozen(spec.pop("type"), _hashable(spec))
             if dist is not None:
                 univariate.append((j, dist))
     n_joint = sum(len(g.parameters) for g in scenario.joint.values())
