@@ -380,3 +380,14 @@ def test_property_matches_python(expr):
     with np.errstate(all="ignore"):
         expected = np.array([_safe(f, i) for i in range(7)])
     np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9, equal_nan=True)
+
+
+def test_power_memo_is_not_used_for_short_rows():
+    # A row as short as a handful of draws is cheaper to compute than to look up.
+    e = parse_expression("cycle ** g")
+    cycle = np.arange(1.0, 41.0)[:, None, None]
+    g = RNG.uniform(0.3, 3.0, 10)
+    memo: dict = {}
+    np.testing.assert_allclose(e.evaluate({"cycle": cycle, "g": g, POWER_MEMO: memo}),
+                               cycle**g, rtol=1e-13)
+    assert memo == {}

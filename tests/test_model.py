@@ -244,3 +244,19 @@ def test_yaml_merge_keys_are_accepted(tmp_path):
     data, lines = read_yaml("base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  y: 3\n", "m.yaml")
     assert data["c"] == {"x": 1, "y": 3}
     assert lines[("c", "y")] == 4
+
+
+def test_power_rows_are_kept_only_while_a_block_of_transitions_is_evaluated():
+    # Payoffs are evaluated cycle by cycle outside any block: nothing may accumulate there.
+    from vbhc_model.model.build import _Evaluator
+    from vbhc_model.scenario.expressions import POWER_MEMO
+
+    sc = load_scenario(SCENARIOS / "reference" / "thr_dmhee.yaml")
+    ones = np.ones(300)
+    ev = _Evaluator({"g": ones}, ones, ones, 1, sc)
+    with ev.power_memo():
+        assert ev.env[POWER_MEMO] == {} and ev.env_draw[POWER_MEMO] == {}
+    assert POWER_MEMO not in ev.env and POWER_MEMO not in ev.env_draw
+    with pytest.raises(RuntimeError), ev.power_memo():
+        raise RuntimeError("an error in a block")
+    assert POWER_MEMO not in ev.env

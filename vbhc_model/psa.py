@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
@@ -49,11 +50,22 @@ class _Keeper:
                                  parallel=False)
 
 
+#: A chunk of fewer draws is simulated padded with copies of its last draw: numpy takes
+#: other paths for a batch of one to three (a reduction over states instead of draws, ``pow``
+#: instead of ``exp(b log a)``) that round differently, and a draw's result must not depend
+#: on the chunk it falls in.
+MIN_BATCH = 8
+
+
 def simulate_chunk(scenario: Scenario, start: int, n: int, seed: int, method: str,
                    total: int) -> xr.Dataset:
     """Sample draws ``start .. start + n - 1`` and simulate them; keep the per-draw totals."""
     draws = sample_draws(scenario, n, seed=seed, method=method, start=start, total=total)
-    out = simulate(scenario, draws)
+    if n < MIN_BATCH:
+        padded = draws.isel({dims.DRAW: np.minimum(np.arange(MIN_BATCH), n - 1)})
+        out = simulate(scenario, padded).isel({dims.DRAW: slice(0, n)})
+    else:
+        out = simulate(scenario, draws)
     out = out[[v for v in KEEP if v in out]].assign_coords({dims.DRAW: draws[dims.DRAW].values})
     out["parameters"] = xr.DataArray(draws.values, dims=draws.dims, coords=draws.coords,
                                      attrs={"description": "sampled parameter values"})

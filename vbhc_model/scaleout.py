@@ -46,12 +46,11 @@ def local_cluster(workers: int, malloc_trim: int | None = None):
     environ["VBHC_THREADS"] = "1"
     if malloc_trim is not None:  # measure dask's setting as it is: no vbhc_model.allocator
         environ["VBHC_MALLOC"] = "default"
-    # The nanny writes these variables into this process's environment to pass them on, and
-    # they would linger (later workers would inherit dask's trim setting; in-process runs
-    # here would use one thread): set the trim here too while the workers start, then
-    # restore all of them.
-    keys = ["MALLOC_TRIM_THRESHOLD_", *(k for k in environ if k != "MALLOC_TRIM_THRESHOLD_")]
-    saved = {k: os.environ.get(k) for k in keys}
+    # The nanny writes its variables (these, and dask's own such as PYTHONHASHSEED) into this
+    # process's environment to pass them on, and they would linger (later workers would
+    # inherit dask's trim setting; in-process runs here would use one thread): set the trim
+    # here too while the workers start, then put the environment back as it was.
+    saved = dict(os.environ)
     os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     if malloc_trim is not None:
         os.environ["MALLOC_TRIM_THRESHOLD_"] = str(malloc_trim)
@@ -60,10 +59,10 @@ def local_cluster(workers: int, malloc_trim: int | None = None):
             return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                 dashboard_address=None)
     finally:
+        for k in set(os.environ) - set(saved):
+            del os.environ[k]
         for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
+            if os.environ.get(k) != v:
                 os.environ[k] = v
 
 

@@ -139,20 +139,25 @@ def run_cohort(
     occupancy = np.zeros((n_groups, n_states, batch))  # discounted, weighted occupancy
     current: list = [first]
     single = len(groups) == 1 and len(groups[0]) == n_channels  # one discount rate
-    # Trace rows are written into a buffer of R rows with their weight x discount per group;
-    # a full buffer (or a change of values) is folded into the occupancy by one matrix
-    # product (BLAS) instead of one elementwise update per term.
+    # Trace rows are written into a buffer of R rows with their weight x discount per group
+    # (the terms of one row summed first); a full buffer (or a change of values) is folded
+    # into the occupancy, one multiply and add per row for all groups at once.
     R = max(2, min(n_cycles + 1, BUFFER_ELEMENTS // max(1, n_states * batch)))
     rows = np.empty((R, n_states, batch))
     coefs = np.zeros((n_groups, R))
     rows[0] = start
     used = 1
+    scratch = np.empty((n_groups, n_states * batch))
 
     def fold() -> None:
         nonlocal used
-        if coefs[:, :used].any():  # a matrix product (BLAS): [group, row] @ [row, state x b]
-            flat = occupancy.reshape(n_groups, -1)
-            flat += coefs[:, :used] @ rows[:used].reshape(used, -1)
+        # Row by row, in cycle order, one rounding per multiply and add: each draw's sum is
+        # then the same whatever the chunk size (a BLAS product rounds the edge columns of
+        # its blocks differently, and a buffer sized by the batch would regroup the sum).
+        flat = occupancy.reshape(n_groups, -1)
+        for r in np.flatnonzero(coefs[:, :used].any(axis=0)):
+            np.multiply(coefs[:, r, None], rows[r].reshape(1, -1), out=scratch)
+            flat += scratch
         coefs[:] = 0.0
         if used > 1:
             rows[0] = rows[used - 1]  # keep the newest row: the next cycle starts from it

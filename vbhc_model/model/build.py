@@ -17,6 +17,7 @@ transition matrix that do not depend on time are built once.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -141,11 +142,19 @@ class _Evaluator:
         self.start_age = s.start_age or 0.0
         self.node_based = s.within_cycle_correction in ("trapezoidal", "simpson")
 
-    def new_block(self) -> None:
-        """Forget the ``base ** exponent`` rows kept while evaluating the last block of
-        cycles (their memory is bounded by the block's)."""
+    @contextlib.contextmanager
+    def power_memo(self):
+        """Within the block: ``base ** exponent`` rows are kept between the expressions of
+        one block of cycles (``cycle ** g`` and ``(cycle - 1) ** g`` share rows); after it
+        they are dropped, so the memory is bounded by the block's and evaluations outside a
+        block (payoffs, cycle by cycle) keep nothing."""
         for env in (self.env, self.env_draw):
             env[POWER_MEMO] = {}
+        try:
+            yield
+        finally:
+            for env in (self.env, self.env_draw):
+                env.pop(POWER_MEMO, None)
 
     def __call__(self, expr: Expression, cycles, n_sub: int, *, node: bool = False,
                  path: tuple = ()) -> np.ndarray:
@@ -371,9 +380,12 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
         """Check and evaluate the (static or time-dependent) rows for ``cycles``:
         ``[(sub, dest, values [cycle, sub, batch], is_rest)]``; for a complement
         (``is_rest``) the values are the row's total, and the cell is 1 - total."""
-        out = []
         seen: dict[tuple[str, int], np.ndarray] = {}  # the same expression in several rows
-        ev.new_block()
+        with ev.power_memo():
+            return _evaluate_rows(cycles, dynamic, seen)
+
+    def _evaluate_rows(cycles: np.ndarray, dynamic: bool, seen: dict) -> list[tuple]:
+        out = []
         for frm, sub, cells, rest, row_path, row_dynamic in plan:
             if row_dynamic != dynamic:
                 continue

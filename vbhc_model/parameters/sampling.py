@@ -147,7 +147,7 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
         if group.type == "mvnormal":
             mean = np.asarray(group.mean if group.mean is not None else values[0, cols])
             chol = np.linalg.cholesky(group.covariance_matrix())
-            values[:, cols] = mean + stats.norm.ppf(block) @ chol.T
+            values[:, cols] = mean + _row_product(stats.norm.ppf(block), chol)
         else:
             g = stats.gamma.ppf(block, np.asarray(group.alpha))
             values[:, cols] = g / g.sum(axis=1, keepdims=True)
@@ -164,6 +164,16 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
         name="parameters",
         attrs={"kind": "sampled", "sampling": method, "seed": seed},
     )
+
+
+def _row_product(z: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """``z @ lower.T`` term by term in a fixed order (one rounding per multiply and add), so
+    that each draw's values do not depend on how many draws are sampled together (a BLAS
+    product rounds the rows at the edges of its blocks differently)."""
+    out = np.zeros((z.shape[0], lower.shape[0]))
+    for k in range(lower.shape[1]):
+        out += np.multiply.outer(z[:, k], lower[:, k])
+    return out
 
 
 def _posterior_groups(scenario: Scenario, names: list[str]) -> dict:
@@ -186,5 +196,5 @@ def _correlate(scenario: Scenario, u: np.ndarray, sampled: list[str]) -> None:
     for c in scenario.correlations:
         a, b = (involved.index(sampled.index(n)) for n in c.parameters)
         rho[a, b] = rho[b, a] = c.rho
-    z = stats.norm.ppf(u[:, involved]) @ np.linalg.cholesky(rho).T
+    z = _row_product(stats.norm.ppf(u[:, involved]), np.linalg.cholesky(rho))
     u[:, involved] = np.clip(stats.norm.cdf(z), 1e-12, 1 - 1e-12)

@@ -184,6 +184,9 @@ def _call_user(name: str, f: Callable, args: list):
 #: Key of an optional dict in the evaluation environment that keeps ``base ** exponent`` rows
 #: between evaluations (see :func:`_power`); user names cannot start with ``_``.
 POWER_MEMO = "_power_memo"
+#: Rows shorter than this are computed, not looked up: the look-up is a Python step per base
+#: value, worth it only when a row (the exponent's size, e.g. the draws) is long.
+_MEMO_MIN_ROW = 256
 
 
 def _power(a, b, memo: dict | None = None):
@@ -193,13 +196,14 @@ def _power(a, b, memo: dict | None = None):
     The two agree to a few units in the last place; ``0 ** b`` is 0, inf or (b = 0) 1, as
     with ``pow``.
 
-    With a ``memo`` dict (the caller's, cleared when it likes), the row ``v ** b`` of each
-    distinct base value ``v`` is kept for the same exponent array, so that ``(cycle - 1) ** g``
-    and ``cycle ** g`` (a Weibull hazard) share all but one row; the values are the same."""
+    With a ``memo`` dict (the caller's, dropped when it likes) and a long exponent, the row
+    ``v ** b`` of each distinct base value ``v`` is kept for the same exponent array, so that
+    ``(cycle - 1) ** g`` and ``cycle ** g`` (a Weibull hazard) share all but one row; the
+    values are the same."""
     if (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
             and 4 * a.size <= math.prod(np.broadcast_shapes(a.shape, b.shape))
             and (a >= 0).all()):
-        if memo is not None and _outer(a, b):
+        if memo is not None and b.size >= _MEMO_MIN_ROW and _outer(a, b):
             return _power_rows(a, b, memo)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = np.exp(b * np.log(a))
