@@ -118,6 +118,50 @@ def test_power_rows_kept_between_evaluations_give_the_same_values():
                                cycle**g, rtol=1e-13)
 
 
+#: Expressions with a power, and the same computed with numpy's ``**`` (pow throughout).
+_POWERS = {
+    "rrr * decline ** (cycle - 1)":  # a per-draw base, an exponent over cycles
+        lambda c, g, d, r: r * d ** (c - 1),
+    "(cycle - 1) ** g - cycle ** g":  # a base over cycles, an exponent over draws
+        lambda c, g, d, r: (c - 1) ** g - c ** g,
+    "(cycle - 4) ** g":  # negative bases in some cycles only
+        lambda c, g, d, r: (c - 4) ** g,
+    "decline ** g":  # both over draws, one draw's base negative
+        lambda c, g, d, r: d ** g,
+}
+
+
+@pytest.mark.parametrize("text", list(_POWERS))
+@pytest.mark.parametrize("memo", [False, True])
+def test_a_power_does_not_depend_on_which_draws_and_cycles_are_evaluated_with_it(text, memo):
+    # pow and exp(b * log a) differ in the last bits; which one a value gets must not depend
+    # on the chunk of draws or the block of cycles it is evaluated in.
+    e = parse_expression(text)
+    cycle = np.arange(1.0, 31.0)[:, None, None]
+    n = 600
+    g = RNG.uniform(0.3, 3.0, n)
+    decline = RNG.uniform(0.5, 1.0, n)
+    decline[7] = -0.9
+    rrr = RNG.uniform(0.1, 0.9, n)
+
+    def run(cycles: slice, draws: slice) -> np.ndarray:
+        env = {"cycle": cycle[cycles], "g": g[draws], "decline": decline[draws],
+               "rrr": rrr[draws]}
+        if memo:
+            env[POWER_MEMO] = {}
+        return np.broadcast_to(e.evaluate(env), (len(cycle[cycles]), 1, len(g[draws])))
+
+    whole = run(slice(None), slice(None))
+    for cycles in (slice(0, 7), slice(7, 8), slice(8, 30)):
+        for draws in (slice(0, 8), slice(8, 300), slice(300, n)):
+            np.testing.assert_array_equal(run(cycles, draws), whole[cycles, :, draws])
+    # Negative bases get pow's values (nan for a fractional exponent), the others pow's to a
+    # few units in the last place.
+    with np.errstate(invalid="ignore"):
+        reference = np.broadcast_to(_POWERS[text](cycle, g, decline, rrr), whole.shape)
+    np.testing.assert_allclose(whole, reference, rtol=1e-13, equal_nan=True)
+
+
 def test_power_memo_is_not_used_when_base_and_exponent_share_an_axis():
     e = parse_expression("a ** b")
     a = RNG.uniform(0.5, 2.0, (1, 30))

@@ -155,10 +155,13 @@ def test_nma_recovers_indirect_effect(tmp_path):
             p = 1 / (1 + np.exp(-(mu + log_or[t] + (rng.normal(0, 0.1) if t != "A" else 0))))
             rows.append(f"  - {{study: s{s}, treatment: {t}, events: {rng.binomial(400, p)}, "
                         "n: 400}\n")
+    # Heterogeneity (0.1) far below the prior's scale leaves a narrow neck near tau = 0: at
+    # target_accept 0.95 one seed in six gave a single divergence (pymc 6.4, session 5), at
+    # 0.99 none of six did; the gate refuses any divergence.
     path = write_fit(tmp_path, "family: nma_binomial\noptions: {reference: A}\ndata:\n"
                      + "".join(rows)
                      + "sampling: {draws: 1000, tune: 1000, chains: 2, seed: 3, "
-                       "target_accept: 0.95}\n")
+                       "target_accept: 0.99}\n")
     res = fit(path)
     assert not res.failures, res.failures
     assert covers(res, "or_B", np.exp(0.5)) and covers(res, "or_C", np.exp(0.9))

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from tests.conftest import SCENARIOS
 from vbhc_model.analysis.psa import acceptability, analyse_psa, evpi, nmb_draws
 from vbhc_model.cli import app
-from vbhc_model.psa import run_psa
+from vbhc_model.psa import run_psa, simulate_chunk
 from vbhc_model.scenario import load_scenario
 
 
@@ -91,6 +91,19 @@ def test_local_cluster_gives_identical_results(scenario):
     assert on_cluster.attrs["execution"] == "dask (LocalCluster, 2 workers)"
 
 
+def test_environment_written_during_a_run_is_put_back(monkeypatch):
+    # A nanny restarting a worker mid-run writes its variables into this process again.
+    from vbhc_model.scaleout import environ_restored
+
+    monkeypatch.setenv("VBHC_TEST_KEPT", "before")
+    before = dict(os.environ)
+    with environ_restored():
+        os.environ["VBHC_TEST_KEPT"] = "changed"
+        os.environ["VBHC_TEST_ADDED"] = "1"
+        del os.environ["PATH"]
+    assert dict(os.environ) == before
+
+
 def test_expected_loss_pairwise_and_population(scenario):
     psa = run_psa(scenario, 400)
     s = analyse_psa(psa, [50_000, 100_000], population=1000.0)
@@ -153,13 +166,21 @@ def test_renderer_draws_in_process_if_its_helper_dies(scenario, tmp_path):
         assert names == sorted(f"{n}.{ext}" for n in jobs for ext in ("png", "svg"))
 
 
-def test_a_draw_gives_the_same_result_in_any_chunk():
-    # The THR model has correlated (multivariate normal) coefficients; 6,003 draws in one
-    # chunk make the engine buffer fewer trace rows than cycles; 2,000- and 3,001-draw chunks
-    # leave a last chunk of 3 and of 1 draw (simulated padded to MIN_BATCH).
+def test_a_chunk_padded_to_min_batch_says_how_many_draws_it_holds():
     thr = load_scenario(SCENARIOS / "reference" / "thr_dmhee.yaml")
-    one = run_psa(thr, 6003, chunk_size=6003)
-    for chunk in (2000, 3001):
-        other = run_psa(thr, 6003, chunk_size=chunk)
+    part = simulate_chunk(thr, 5, 3, 1, "mc", 100)
+    assert part.sizes["draw"] == 3 and part.attrs["n_draws"] == 3
+    np.testing.assert_array_equal(part["draw"].values, [5, 6, 7])
+
+
+def test_a_draw_gives_the_same_result_in_any_chunk():
+    # The THR model has correlated (multivariate normal) coefficients. The engine buffers
+    # fewer trace rows than cycles above about 6,900 THR draws, so 20,001 draws in one chunk
+    # and in chunks of 10,000 or 6,998 fold their traces in buffers of different lengths; the
+    # last chunks (1 and 6,005 draws) are simulated padded to MIN_BATCH and not.
+    thr = load_scenario(SCENARIOS / "reference" / "thr_dmhee.yaml")
+    one = run_psa(thr, 20001, chunk_size=20001)
+    for chunk in (10000, 6998):
+        other = run_psa(thr, 20001, chunk_size=chunk)
         for var in one.data_vars:
             np.testing.assert_array_equal(one[var].values, other[var].values, err_msg=var)

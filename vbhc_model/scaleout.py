@@ -14,6 +14,7 @@ itself (vbhc_model.allocator).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from functools import lru_cache
@@ -50,14 +51,22 @@ def local_cluster(workers: int, malloc_trim: int | None = None):
     # process's environment to pass them on, and they would linger (later workers would
     # inherit dask's trim setting; in-process runs here would use one thread): set the trim
     # here too while the workers start, then put the environment back as it was.
-    saved = dict(os.environ)
-    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-    if malloc_trim is not None:
-        os.environ["MALLOC_TRIM_THRESHOLD_"] = str(malloc_trim)
-    try:
+    with environ_restored():
+        os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        if malloc_trim is not None:
+            os.environ["MALLOC_TRIM_THRESHOLD_"] = str(malloc_trim)
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
             return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                 dashboard_address=None)
+
+
+@contextlib.contextmanager
+def environ_restored():
+    """Put ``os.environ`` back as it was on leaving: variables added are removed, changed
+    ones restored."""
+    saved = dict(os.environ)
+    try:
+        yield
     finally:
         for k in set(os.environ) - set(saved):
             del os.environ[k]
@@ -78,21 +87,24 @@ def run_chunks(scenario: Scenario, chunks: list[tuple[int, int]], *, seed: int, 
     src = scenario.source
     if src is None or not src.text:
         raise ValueError("scale-out needs a scenario loaded from a file")
-    cluster = None if scheduler else local_cluster(workers or 1, malloc_trim)
-    client = Client(scheduler or cluster)
-    try:
-        futures = [client.submit(_task, src.text, src.file, start, n, seed, method, total,
-                                 pure=False) for start, n in chunks]
-        index = {f.key: i for i, f in enumerate(futures)}
-        done = 0
-        for future in as_completed(futures):
-            i = index[future.key]
-            keep(i, future.result())
-            future.release()  # the worker may forget it now
-            done += chunks[i][1]
-            if progress is not None:
-                progress(done, total)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    # A nanny that restarts a worker writes its variables into this process's environment
+    # again: the environment is put back when the run ends, not only after the start.
+    with environ_restored():
+        cluster = None if scheduler else local_cluster(workers or 1, malloc_trim)
+        client = Client(scheduler or cluster)
+        try:
+            futures = [client.submit(_task, src.text, src.file, start, n, seed, method, total,
+                                     pure=False) for start, n in chunks]
+            index = {f.key: i for i, f in enumerate(futures)}
+            done = 0
+            for future in as_completed(futures):
+                i = index[future.key]
+                keep(i, future.result())
+                future.release()  # the worker may forget it now
+                done += chunks[i][1]
+                if progress is not None:
+                    progress(done, total)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()

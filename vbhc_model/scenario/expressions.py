@@ -3,7 +3,7 @@
 Formulas such as ``where(cycle <= 2, p_AB * rr, p_AB)`` are parsed once by
 :func:`parse_expression` (with :mod:`ast`, accepting a whitelist of node types only; user text
 never reaches ``eval``/``exec``/``compile``), compiled into nested closures, and evaluated many
-times with numpy over arrays with a leading draw axis. Semantics, elementwise throughout:
+times with numpy over arrays whose trailing axis is the draws. Semantics, elementwise throughout:
 
 * numbers are floats (``2`` is ``2.0``): no unbounded integer arithmetic can happen;
 * ``+ - * / ** %`` follow numpy (``(-8) ** 0.5`` is nan, ``1 / 0`` inf), evaluated under
@@ -27,7 +27,6 @@ import re
 import difflib
 import functools
 import inspect
-import math
 import types
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -190,27 +189,32 @@ _MEMO_MIN_ROW = 256
 
 
 def _power(a, b, memo: dict | None = None):
-    """``a ** b``. When the base is much smaller than the result (``cycle ** shape``: a base
-    over cycles, an exponent over draws) and not negative, as ``exp(b * log(a))``: the
-    logarithm is then taken once per cycle and ``exp`` is several times cheaper than ``pow``.
-    The two agree to a few units in the last place; ``0 ** b`` is 0, inf or (b = 0) 1, as
-    with ``pow``.
+    """``a ** b``. When the base does not vary over the draws (the trailing axis: ``cycle``,
+    ``time`` and expressions of them) and the exponent does (``cycle ** shape``, a Weibull
+    hazard), as ``exp(b * log(a))``: the logarithm is then taken once per cycle and ``exp`` is
+    several times cheaper than ``pow``. The two agree to a few units in the last place; ``0 **
+    b`` is 0, inf or (b = 0) 1, as with ``pow``, and a negative base is left to ``pow``.
+
+    The choice is made from the shapes and, per element, from the base's sign, never from
+    how many draws or cycles are evaluated together, so that a draw's value is the same in
+    any chunk and any block of cycles.
 
     With a ``memo`` dict (the caller's, dropped when it likes) and a long exponent, the row
     ``v ** b`` of each distinct base value ``v`` is kept for the same exponent array, so that
-    ``(cycle - 1) ** g`` and ``cycle ** g`` (a Weibull hazard) share all but one row; the
-    values are the same."""
-    if (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
-            and 4 * a.size <= math.prod(np.broadcast_shapes(a.shape, b.shape))
-            and (a >= 0).all()):
-        if memo is not None and b.size >= _MEMO_MIN_ROW and _outer(a, b):
-            return _power_rows(a, b, memo)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.exp(b * np.log(a))
-        if (a == 0).any() and (b == 0).any():
-            out = np.where((a == 0) & (b == 0), 1.0, out)
-        return out
-    return np.power(a, b)
+    ``(cycle - 1) ** g`` and ``cycle ** g`` share all but one row; the values are the same."""
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+            and (a.ndim == 0 or a.shape[-1] == 1) and b.ndim > 0 and b.shape[-1] > 1):
+        return np.power(a, b)
+    if memo is not None and b.size >= _MEMO_MIN_ROW and _outer(a, b):
+        return _power_rows(a, b, memo)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.exp(b * np.log(a))
+    if (a == 0).any() and (b == 0).any():
+        out = np.where((a == 0) & (b == 0), 1.0, out)
+    negative = a < 0
+    if negative.any():
+        out = np.where(negative, np.power(a, b), out)
+    return out
 
 
 def _outer(a: np.ndarray, b: np.ndarray) -> bool:
@@ -237,7 +241,11 @@ def _power_rows(a: np.ndarray, b: np.ndarray, memo: dict) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             block = np.exp(np.multiply.outer(logs, bp))  # every new row in one call
         for v, row in zip(todo, block):
-            rows[v] = np.where(bp == 0, 1.0, row) if v == 0 else row
+            if v == 0:
+                row = np.where(bp == 0, 1.0, row)
+            elif v < 0:
+                row = np.power(v, bp)
+            rows[v] = row
     out = np.empty(np.broadcast_shapes(a.shape, bp.shape))
     keep = [i for i in range(a.ndim) if i not in axes]
     for pos, v in zip(np.ndindex(*[a.shape[i] for i in axes]), flat.tolist()):
