@@ -84,7 +84,7 @@ def main() -> None:
         cluster.close()
     body = "\n".join([
         f"Measured {dt.date.today().isoformat()} on {machine()}; medians of {args.repeat} runs "
-        f"after a warm-up call (100,000 draws: one run, no warm-up); chunks of {CHUNK:,} draws; in-process runs use "
+        f"after a warm-up call (100,000 draws: one run; the whole PSA without a warm-up); chunks of {CHUNK:,} draws; in-process runs use "
         f"{n_threads()} threads (strategies and inverse CDFs side by side), LocalCluster "
         "workers one thread each; cluster start-up and warm-up "
         f"{', '.join(f'{s:.1f}' for s in starts)} s, excluded "

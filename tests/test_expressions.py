@@ -106,7 +106,8 @@ def test_power_rows_kept_between_evaluations_give_the_same_values():
     assert plain.shape == kept.shape == (40, 1, 503)
     np.testing.assert_array_equal(kept, plain)
     (_, rows), = memo.values()
-    assert sorted(rows) == list(np.arange(0.0, 41.0))  # 41 rows for 80 powers
+    bases = np.array(list(rows), dtype=np.int64).view(np.float64)  # keyed by bit pattern
+    assert sorted(bases) == list(np.arange(0.0, 41.0))  # 41 rows for 80 powers
     # 0 ** 0 is 1 and 0 ** g is 0, as with pow; the memo is reused by a later block.
     np.testing.assert_array_equal(kept[0, 0, :3], [1.0 - 1.0, 0.0 - 1.0, 0.0 - 1.0])
     later = e.evaluate({"cycle": cycle + 40, "g": g, POWER_MEMO: memo})
@@ -121,13 +122,17 @@ def test_power_rows_kept_between_evaluations_give_the_same_values():
 #: Expressions with a power, and the same computed with numpy's ``**`` (pow throughout).
 _POWERS = {
     "rrr * decline ** (cycle - 1)":  # a per-draw base, an exponent over cycles
-        lambda c, g, d, r: r * d ** (c - 1),
+        lambda c, k, s, g, d, r: r * d ** (c - 1),
     "(cycle - 1) ** g - cycle ** g":  # a base over cycles, an exponent over draws
-        lambda c, g, d, r: (c - 1) ** g - c ** g,
+        lambda c, k, s, g, d, r: (c - 1) ** g - c ** g,
     "(cycle - 4) ** g":  # negative bases in some cycles only
-        lambda c, g, d, r: (c - 4) ** g,
+        lambda c, k, s, g, d, r: (c - 4) ** g,
+    "(cycle + k) ** g":  # a base over cycles and sub-states
+        lambda c, k, s, g, d, r: (c + k) ** g,
+    "s ** g":  # 0, -0, 1, inf, nan and ordinary bases over cycles
+        lambda c, k, s, g, d, r: s ** g,
     "decline ** g":  # both over draws, one draw's base negative
-        lambda c, g, d, r: d ** g,
+        lambda c, k, s, g, d, r: d ** g,
 }
 
 
@@ -138,28 +143,36 @@ def test_a_power_does_not_depend_on_which_draws_and_cycles_are_evaluated_with_it
     # on the chunk of draws or the block of cycles it is evaluated in.
     e = parse_expression(text)
     cycle = np.arange(1.0, 31.0)[:, None, None]
+    k = np.array([[0.0], [0.5], [2.0]])
+    special = np.resize([0.0, -0.0, 1.0, np.inf, np.nan, 2.5, -2.0, 0.3], 30)[:, None, None]
     n = 600
     g = RNG.uniform(0.3, 3.0, n)
+    g[:4] = [0.0, -1.0, np.inf, np.nan]  # pow's special exponents
     decline = RNG.uniform(0.5, 1.0, n)
     decline[7] = -0.9
     rrr = RNG.uniform(0.1, 0.9, n)
+    shape = (30, 3 if "k" in text else 1, n)
 
     def run(cycles: slice, draws: slice) -> np.ndarray:
-        env = {"cycle": cycle[cycles], "g": g[draws], "decline": decline[draws],
-               "rrr": rrr[draws]}
+        env = {"cycle": cycle[cycles], "k": k, "s": special[cycles], "g": g[draws],
+               "decline": decline[draws], "rrr": rrr[draws]}
         if memo:
             env[POWER_MEMO] = {}
-        return np.broadcast_to(e.evaluate(env), (len(cycle[cycles]), 1, len(g[draws])))
+        return np.broadcast_to(e.evaluate(env), (len(cycle[cycles]), shape[1], len(g[draws])))
 
     whole = run(slice(None), slice(None))
     for cycles in (slice(0, 7), slice(7, 8), slice(8, 30)):
         for draws in (slice(0, 8), slice(8, 300), slice(300, n)):
             np.testing.assert_array_equal(run(cycles, draws), whole[cycles, :, draws])
-    # Negative bases get pow's values (nan for a fractional exponent), the others pow's to a
-    # few units in the last place.
-    with np.errstate(invalid="ignore"):
-        reference = np.broadcast_to(_POWERS[text](cycle, g, decline, rrr), whole.shape)
+    # Bases that are not finite and positive, or are 1, get pow's values exactly (1 ** nan
+    # and x ** 0 are 1, (-0.0) ** -1 is -inf); the others pow's to a few units in the last
+    # place.
+    with np.errstate(all="ignore"):
+        reference = np.broadcast_to(_POWERS[text](cycle, k, special, g, decline, rrr), shape)
     np.testing.assert_allclose(whole, reference, rtol=1e-13, equal_nan=True)
+    if text == "s ** g":
+        exact = ~(special > 0) | (special == 1) | np.isinf(special)
+        np.testing.assert_array_equal(whole[exact[:, 0, 0]], reference[exact[:, 0, 0]])
 
 
 def test_power_memo_is_not_used_when_base_and_exponent_share_an_axis():

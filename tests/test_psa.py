@@ -91,16 +91,46 @@ def test_local_cluster_gives_identical_results(scenario):
     assert on_cluster.attrs["execution"] == "dask (LocalCluster, 2 workers)"
 
 
-def test_environment_written_during_a_run_is_put_back(monkeypatch):
-    # A nanny restarting a worker mid-run writes its variables into this process again.
-    from vbhc_model.scaleout import environ_restored
+def test_powers_give_the_same_result_in_any_chunk(monkeypatch):
+    # THR with a revision hazard whose powers take every path: a base over cycles that is nan
+    # in a cycle where() discards (sqrt(-1)), and a per-draw base with an exponent over
+    # cycles. 600 draws in one chunk use the kept power rows (256+ draws), chunks of 100 do
+    # not, and chunks of 199 end with a chunk of 3 draws, simulated padded. Small blocks of
+    # cycles (one or two at 600 draws, a dozen at 100) as a large chunk would have.
+    from vbhc_model.model import build
+    from vbhc_model.scenario.loader import scenario_from_text
+
+    monkeypatch.setattr(build, "BLOCK_ELEMENTS", 2**13)
+    path = SCENARIOS / "reference" / "thr_dmhee.yaml"
+    old = ("RevisionTHR: 1 - exp(weibull_lambda * rr_revision * ((cycle - 1) ** weibull_gamma"
+           " - cycle ** weibull_gamma))")
+    new = ("RevisionTHR: where(cycle >= 2, 1 - exp(weibull_lambda * rr_revision"
+           " * (sqrt(cycle - 2) ** (2 * weibull_gamma) - sqrt(cycle - 1) ** (2 * weibull_gamma)))"
+           " * (0.5 + 0.5 * rr_revision ** (cycle / 40)), 0)")
+    text = path.read_text()
+    assert old in text
+    thr = scenario_from_text(text.replace(old, new), str(path))
+    one = run_psa(thr, 600, chunk_size=600)
+    for chunk in (100, 199):
+        other = run_psa(thr, 600, chunk_size=chunk)
+        for var in one.data_vars:
+            np.testing.assert_array_equal(one[var].values, other[var].values, err_msg=var)
+
+
+def test_environment_written_during_a_run_is_put_back(scenario, monkeypatch):
+    # A nanny restarting a worker mid-run writes its variables into this process again; here
+    # the callback receiving each chunk stands in for it.
+    from vbhc_model.scaleout import run_chunks
 
     monkeypatch.setenv("VBHC_TEST_KEPT", "before")
     before = dict(os.environ)
-    with environ_restored():
+
+    def keep(i, part):
         os.environ["VBHC_TEST_KEPT"] = "changed"
-        os.environ["VBHC_TEST_ADDED"] = "1"
-        del os.environ["PATH"]
+        os.environ["VBHC_TEST_ADDED"] = str(i)
+
+    run_chunks(scenario, [(0, 20), (20, 20)], seed=1, method="mc", total=40, workers=1,
+               keep=keep)
     assert dict(os.environ) == before
 
 

@@ -192,10 +192,12 @@ def _power(a, b, memo: dict | None = None):
     """``a ** b``. When the base does not vary over the draws (the trailing axis: ``cycle``,
     ``time`` and expressions of them) and the exponent does (``cycle ** shape``, a Weibull
     hazard), as ``exp(b * log(a))``: the logarithm is then taken once per cycle and ``exp`` is
-    several times cheaper than ``pow``. The two agree to a few units in the last place; ``0 **
-    b`` is 0, inf or (b = 0) 1, as with ``pow``, and a negative base is left to ``pow``.
+    several times cheaper than ``pow``. The two agree to a few units in the last place for a
+    finite positive base other than 1; every other base (zero of either sign, negative, 1,
+    infinite, nan) is left to ``pow``, whose special cases (``x ** 0`` is 1, ``1 ** nan`` is
+    1, ``(-0.0) ** -1`` is -inf) are then kept.
 
-    The choice is made from the shapes and, per element, from the base's sign, never from
+    The choice is made from the shapes and, per element, from the base's value, never from
     how many draws or cycles are evaluated together, so that a draw's value is the same in
     any chunk and any block of cycles.
 
@@ -207,14 +209,17 @@ def _power(a, b, memo: dict | None = None):
         return np.power(a, b)
     if memo is not None and b.size >= _MEMO_MIN_ROW and _outer(a, b):
         return _power_rows(a, b, memo)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    special = _special_base(a)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = np.exp(b * np.log(a))
-    if (a == 0).any() and (b == 0).any():
-        out = np.where((a == 0) & (b == 0), 1.0, out)
-    negative = a < 0
-    if negative.any():
-        out = np.where(negative, np.power(a, b), out)
+        if special.any():
+            out = np.where(special, np.power(a, b), out)
     return out
+
+
+def _special_base(a: np.ndarray) -> np.ndarray:
+    """Bases whose power is left to ``pow``: not finite and positive, or exactly 1."""
+    return ~(a > 0) | (a == 1) | np.isinf(a)
 
 
 def _outer(a: np.ndarray, b: np.ndarray) -> bool:
@@ -227,32 +232,29 @@ def _outer(a: np.ndarray, b: np.ndarray) -> bool:
 
 def _power_rows(a: np.ndarray, b: np.ndarray, memo: dict) -> np.ndarray:
     """``a ** b`` row by row of ``a``'s values, from and into ``memo``: ``{id(b): (b,
-    {value: row})}`` (b is held so that its id is not reused while the memo lives)."""
+    {bits: row})}`` (b is held so that its id is not reused while the memo lives). Rows are
+    keyed by the base's bit pattern, so that -0.0 and 0.0 differ and a nan finds its row."""
     entry = memo.get(id(b))
     if entry is None or entry[0] is not b:
         entry = memo[id(b)] = (b, {})
     rows = entry[1]
     bp = b.reshape((1,) * (a.ndim - b.ndim) + b.shape)
     axes = [i for i, n in enumerate(a.shape) if n > 1]
-    flat = a.reshape(-1)
-    todo = [v for v in dict.fromkeys(flat.tolist()) if v not in rows]
+    keys = np.ascontiguousarray(a, dtype=np.float64).reshape(-1).view(np.int64).tolist()
+    todo = [k for k in dict.fromkeys(keys) if k not in rows]
     if todo:
-        logs = np.log(np.array(todo, dtype=float))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            block = np.exp(np.multiply.outer(logs, bp))  # every new row in one call
-        for v, row in zip(todo, block):
-            if v == 0:
-                row = np.where(bp == 0, 1.0, row)
-            elif v < 0:
-                row = np.power(v, bp)
-            rows[v] = row
+        values = np.array(todo, dtype=np.int64).view(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            block = np.exp(np.multiply.outer(np.log(values), bp))  # every new row in one call
+            for k, v, special, row in zip(todo, values, _special_base(values), block):
+                rows[k] = np.power(v, bp) if special else row
     out = np.empty(np.broadcast_shapes(a.shape, bp.shape))
     keep = [i for i in range(a.ndim) if i not in axes]
-    for pos, v in zip(np.ndindex(*[a.shape[i] for i in axes]), flat.tolist()):
+    for pos, k in zip(np.ndindex(*[a.shape[i] for i in axes]), keys):
         idx = [slice(None)] * a.ndim
         for ax, p in zip(axes, pos):
             idx[ax] = p
-        out[tuple(idx)] = rows[v].reshape([bp.shape[i] for i in keep])
+        out[tuple(idx)] = rows[k].reshape([bp.shape[i] for i in keep])
     return out
 
 
