@@ -29,7 +29,7 @@ import numpy as np
 from benchmarks.cohort import machine, median_time
 from benchmarks.docs_section import write_section
 from vbhc_model.analysis.psa import analyse_psa
-from vbhc_model.analysis.voi import evppi, evppi_table
+from vbhc_model.analysis.voi import evppi, evppi_table, varying_parameters
 from vbhc_model.psa import run_psa
 from vbhc_model.scenario import load_scenario
 from vbhc_model.threads import n_threads
@@ -107,8 +107,7 @@ def time_model(label: str, path: Path, draws: int, repeat: int) -> tuple[list[st
     wtp = list(sc.settings.wtp)
     effect = sc.settings.effect
     psa = run_psa(sc, draws)
-    names = [str(p) for p in psa["parameter"].values
-             if float(psa["parameters"].sel(parameter=p).std()) > 0]
+    names = varying_parameters(psa)
     t_evpi = median_time(lambda: analyse_psa(psa, wtp, effect), repeat)
     row = [label, f"{draws:,}", str(psa.sizes["strategy"]), str(len(names)), str(len(wtp)),
            ms(t_evpi)]

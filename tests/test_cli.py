@@ -84,3 +84,14 @@ def test_missing_file_is_a_user_error(tmp_path):
     result = runner.invoke(app, ["run", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "file not found" in result.output and "Traceback" not in result.output
+
+
+def test_negative_wtp_is_refused_by_every_command(tmp_path):
+    thr = str(SCENARIOS / "reference" / "thr_dmhee.yaml")
+    for args in (["dsa", thr, "--wtp", "-5", "--out", str(tmp_path / "d")],
+                 ["voi", str(tmp_path), "--wtp", "-5"],
+                 ["voi", str(tmp_path), "--wtp", "nan"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "--wtp must be a finite number >= 0" in result.output
+    assert not (tmp_path / "d").exists()

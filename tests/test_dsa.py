@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
+from scipy import stats
 from typer.testing import CliRunner
 
 from tests.conftest import SCENARIOS
+from tests.test_model import load
 from vbhc_model.cli import app
-from vbhc_model.dsa import _incremental, _nmb, one_way, threshold, two_way
+from vbhc_model.dsa import _incremental, _nmb, one_way, parameter_ranges, threshold, two_way
 from vbhc_model.errors import VbhcError
 from vbhc_model.parameters import base_draws
 from vbhc_model.scenario import load_scenario
@@ -61,3 +64,134 @@ def test_cli_dsa(tmp_path):
                                    "--out", str(tmp_path / "e")])
     assert bad.exit_code == 2 and "'nope' is not a parameter" in bad.output
     assert not (tmp_path / "e").exists()
+
+
+# --- parameters drawn jointly in the PSA ------------------------------------------------------
+
+THR = SCENARIOS / "reference" / "thr_dmhee.yaml"
+Z975 = 1.959963984540054  # standard normal 97.5% quantile
+WEIBULL = ["lngamma", "cons", "ageC", "maleC", "lnrrNP1"]
+
+
+@pytest.fixture(scope="module")
+def thr():
+    return load_scenario(THR)
+
+
+def _inmb(sc, wtp, strategy, **values):
+    """Incremental net benefit of ``strategy`` in one run with ``values`` set by hand."""
+    draws = base_draws(sc, 1)
+    for name, v in values.items():
+        draws.loc[{"parameter": name}] = v
+    return float(_incremental(_nmb(sc, draws, wtp), strategy).values[0])
+
+
+def test_thr_tornado_varies_the_multivariate_normal_coefficients(thr):
+    group = yaml.safe_load(THR.read_text())["joint"]["weibull_regression"]
+    ow = one_way(thr, 2200)
+    assert set(WEIBULL) <= set(ow["parameter"].values.tolist())
+    for name, mean, row in zip(group["parameters"], group["mean"], group["covariance"]):
+        sd = np.sqrt(row[-1])  # lower triangle: the diagonal ends each row
+        t = ow.sel(parameter=name)
+        assert float(t["low"]) == pytest.approx(mean - Z975 * sd, rel=1e-12)
+        assert float(t["high"]) == pytest.approx(mean + Z975 * sd, rel=1e-12)
+        assert "mvnormal 'weibull_regression'" in str(t["basis"].values)
+    # One at a time: the other coefficients stay at their base values.
+    high = float(ow["high"].sel(parameter="lnrrNP1"))
+    assert float(ow["inmb_high"].sel(parameter="lnrrNP1")) == pytest.approx(
+        _inmb(thr, 2200, ow.attrs["strategy"], lnrrNP1=high), rel=1e-12)
+    # The coefficients are among the widest swings (they lead the EVPPI too).
+    assert set(ow["parameter"].values[:4].tolist()) == {"ageC", "lngamma", "cons", "lnrrNP1"}
+    left = ow.attrs["left_out"]
+    assert left.startswith("left out (5): ") and "c_standard" in left and "lnrrNP1" not in left
+
+
+def test_threshold_on_a_multivariate_normal_coefficient(thr):
+    t = threshold(thr, "lnrrNP1", "np1", 2200)
+    mean, sd = -1.344474, np.sqrt(0.14636860414225)
+    assert t["range"] == pytest.approx((mean - Z975 * sd, mean + Z975 * sd), rel=1e-12)
+    assert t["range"][0] < t["value"] < t["range"][1]
+    # Re-running the scenario at the threshold makes NP1's incremental net benefit zero.
+    assert abs(_inmb(thr, 2200, "np1", lnrrNP1=t["value"])) < 1e-6
+    assert _inmb(thr, 2200, "np1", lnrrNP1=t["value"] - 0.01) > 0 > _inmb(
+        thr, 2200, "np1", lnrrNP1=t["value"] + 0.01)
+
+
+DIRICHLET = """
+parameters:
+  p_stay: {value: 0.7, source: t}
+  p_sick: {value: 0.2, source: t}
+  p_die: {value: 0.1, source: t}
+  rr: {value: 1, source: t}
+  rr_treat: {value: 0.6, distribution: {type: lognormal, meanlog: -0.51, sdlog: 0.1}, source: t}
+  c_drug: {value: 20000, source: t}
+joint:
+  well_row: {type: dirichlet, parameters: [p_stay, p_sick, p_die], alpha: [70, 20, 10], source: t}
+states:
+  well: {}
+  sick: {}
+  dead: {absorbing: true, alive: false}
+transitions:
+  well: {sick: p_sick * rr, dead: p_die, well: complement}
+  sick: {dead: 0.2, sick: complement}
+payoffs:
+  well: {utility: 0.9}
+  sick: {utility: 0.5, costs: {care: 1000}}
+strategies:
+  none: {}
+  treat:
+    parameters: {rr: rr_treat}
+    programme: {one_off: {costs: {drug: c_drug}}}
+"""
+
+
+def _row(p_sick):
+    """The Dirichlet row with p_sick set and the others rescaled from 0.7 : 0.1."""
+    rest = (1 - p_sick) / 0.8
+    return {"p_sick": p_sick, "p_stay": 0.7 * rest, "p_die": 0.1 * rest}
+
+
+def test_dirichlet_member_varied_over_its_beta_marginal_with_the_row_rescaled(tmp_path):
+    sc = load(tmp_path, DIRICHLET)
+    ow = one_way(sc, 50_000)
+    t = ow.sel(parameter="p_sick")
+    expected = stats.beta(20, 80).ppf([0.025, 0.975])
+    np.testing.assert_allclose([float(t["low"]), float(t["high"])], expected, rtol=1e-12)
+    assert "Dirichlet 'well_row', others rescaled" in str(t["basis"].values)
+    for end in ("low", "high"):
+        by_hand = _inmb(sc, 50_000, ow.attrs["strategy"], **_row(float(t[end])))
+        assert float(t[f"inmb_{end}"]) == pytest.approx(by_hand, rel=1e-12)
+    # p_die's own variation rescales p_sick, which the treatment acts on.
+    assert float(ow["inmb_high"].sel(parameter="p_die")) != pytest.approx(ow.attrs["base_inmb"])
+
+    th = threshold(sc, "p_sick", "treat", 50_000)
+    assert th["range"] == pytest.approx(tuple(expected), rel=1e-12)
+    assert abs(_inmb(sc, 50_000, "treat", **_row(th["value"]))) < 1e-6
+
+
+def test_dirichlet_row_that_cannot_be_rescaled_is_left_out_with_the_reason(tmp_path):
+    sc = load(tmp_path, DIRICHLET.replace("p_stay: {value: 0.7", "p_stay: {value: 0.6"))
+    ow = one_way(sc, 50_000)
+    assert not {"p_stay", "p_sick", "p_die"} & set(ow["parameter"].values.tolist())
+    assert ("p_stay, p_sick, p_die (Dirichlet row 'well_row': its base values sum to 0.9, "
+            "not 1") in ow.attrs["left_out"]
+    with pytest.raises(VbhcError, match="parameters.p_sick: Dirichlet row 'well_row'"):
+        threshold(sc, "p_sick", "treat", 50_000)
+
+
+def test_posterior_parameters_use_their_posterior_interval(scenario):
+    ranges = parameter_ranges(scenario, ["rr_resp_coach"])
+    assert ranges["rr_resp_coach"][2] == "95% posterior interval"
+
+
+def test_cli_dsa_thr_varies_joint_parameters_and_says_what_is_left_out(tmp_path):
+    result = CliRunner().invoke(app, ["dsa", str(THR), "--wtp", "2200", "--threshold",
+                                      "lnrrNP1", "--strategy", "np1", "--out",
+                                      str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(line.startswith("lnrrNP1 ") for line in lines)
+    left = [line for line in lines if line.startswith("left out")]
+    assert left == [("left out (5): age_at_surgery, male, rr_revision, c_standard, c_np1 "
+                     "(no range and no distribution to vary it over)")]
+    assert "threshold: np1 is optimal at 2,200 on one side of lnrrNP1 = " in result.output

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 from typer.testing import CliRunner
 
 from tests.conftest import SCENARIOS, VALIDATION, reference
 from vbhc_model.analysis.psa import analyse_psa
-from vbhc_model.api import run_analyse
 from vbhc_model.analysis.voi import evppi_table
+from vbhc_model.api import run_analyse
 from vbhc_model.cli import app
+from vbhc_model.errors import VbhcError
 from vbhc_model.interop import psa_to_frame, read_psa_csv
 from vbhc_model.psa import run_psa
 from vbhc_model.scenario import load_scenario
@@ -50,7 +52,8 @@ def test_long_layout_equals_wide(native, tmp_path):
     long.to_csv(tmp_path / "long.csv", index=False, float_format="%.17g")
     wide.to_csv(tmp_path / "wide.csv", index=False, float_format="%.17g")
     a, b = read_psa_csv(tmp_path / "long.csv"), read_psa_csv(tmp_path / "wide.csv")
-    b = b.sel(strategy=a["strategy"].values)
+    order = list(native["strategy"].values)
+    assert list(a["strategy"].values) == list(b["strategy"].values) == order
     np.testing.assert_allclose(a["total_cost"].values, b["total_cost"].values)
     np.testing.assert_allclose(a["qalys"].values, b["qalys"].values)
 
@@ -74,3 +77,164 @@ def test_bad_table_is_a_user_error(tmp_path):
     assert result.exit_code == 2
     assert "expected cost_<strategy> and effect_<strategy>" in result.output
     assert not (tmp_path / "o").exists()
+
+
+# --- The default scenario, exported long and wide: same order, same results as native -------
+
+DEFAULT_WTP = [50000.0, 100000.0]
+
+
+@pytest.fixture(scope="module")
+def default_native():
+    return run_psa(load_scenario(SCENARIOS / "chronic_pain_us.yaml"), 1000)
+
+
+@pytest.mark.parametrize("layout", ["wide", "long"])
+def test_default_scenario_exported_gives_the_native_results(default_native, layout, tmp_path):
+    native = default_native
+    path = tmp_path / f"{layout}.csv"
+    psa_to_frame(native, layout=layout).to_csv(path, index=False, float_format="%.17g")
+    psa = read_psa_csv(path)
+    # Order kept: usual_care stays the reference (first) strategy, not coach_cbt.
+    assert list(psa["strategy"].values) == list(native["strategy"].values)
+    assert psa["strategy"].values[0] == "usual_care"
+    # Every parameter kept, including effect_retention_12m (no cost_ partner) and in order.
+    assert list(psa["parameter"].values) == list(native["parameter"].values)
+    assert "effect_retention_12m" in psa["parameter"].values
+    np.testing.assert_array_equal(psa["total_cost"].values, native["total_cost"].values)
+    np.testing.assert_array_equal(psa["parameters"].values, native["parameters"].values)
+
+    result = run_analyse(path, wtp=DEFAULT_WTP, out=tmp_path / "out")
+    ours = analyse_psa(native, DEFAULT_WTP)
+    theirs = result["summary"]
+    assert list(theirs["strategy"].values) == list(ours["strategy"].values)
+    for var in ("p_better_than_reference", "ceac", "expected_loss", "expected_nmb", "cost_mean",
+                "effect_mean", "ceaf"):
+        np.testing.assert_allclose(theirs[var].values, ours[var].values, rtol=1e-12, err_msg=var)
+    assert list(theirs["ceaf_strategy"].values) == list(ours["ceaf_strategy"].values)
+    assert not np.all(ours["p_better_than_reference"].sel(strategy="coach_cbt").values == 0)
+    groups = [str(g) for g in result["evppi"]["group"].values]
+    assert "effect_retention_12m" in groups
+    names = ["effect_retention_12m", "rr_resp_paintrainer"]
+    mine = evppi_table(native, {n: [n] for n in names}, DEFAULT_WTP)["evppi"].values
+    np.testing.assert_allclose(result["evppi"].sel(group=names)["evppi"].values, mine, rtol=1e-8)
+
+
+def _write(tmp_path, text, name="psa.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_wide_strategy_needs_both_columns_and_keeps_column_order(tmp_path):
+    path = _write(tmp_path, "draw,cost_zeta,qalys_zeta,effect_alpha,cost_alpha,effect_extra,"
+                            "cost_only,label\n"
+                            "0,1,2,3,4,0.5,10,x\n1,1.5,2.5,3.5,4.5,0.25,11,y\n"
+                            "2,1,2,3,4,0.75,12,z\n")
+    psa = read_psa_csv(path)
+    assert list(psa["strategy"].values) == ["zeta", "alpha"]
+    assert list(psa["parameter"].values) == ["effect_extra", "cost_only"]  # text column ignored
+    extra = psa["parameters"].sel(parameter="effect_extra")
+    np.testing.assert_array_equal(extra, [0.5, 0.25, 0.75])
+    np.testing.assert_array_equal(psa["qalys"].sel(strategy="alpha"), [3, 3.5, 3])
+
+
+def test_long_keeps_the_order_of_first_appearance(tmp_path):
+    path = _write(tmp_path, "draw,strategy,cost,effect,p\n"
+                            "0,zeta,1,2,7\n0,alpha,3,4,7\n\n1,alpha,5,6,8\n1,zeta,1.5,2.5,8\n")
+    psa = read_psa_csv(path)
+    assert list(psa["strategy"].values) == ["zeta", "alpha"]
+    np.testing.assert_array_equal(psa["total_cost"].values, [[1, 3], [1.5, 5]])
+    np.testing.assert_array_equal(psa["parameters"].values, [[7], [8]])
+
+
+WIDE = "draw,cost_a,effect_a,cost_b,effect_b,p\n"
+LONG = "draw,strategy,cost,effect\n"
+
+
+@pytest.mark.parametrize("text, expected", [
+    (WIDE + "0,1,2,3,4,5\n1,1,abc,3,4,6\n", ["line 3", "column 'effect_a'", "'abc'"]),
+    (WIDE + "0,1,2,3,4,5\n1,,2,3,4,6\n", ["line 3", "column 'cost_a'", "empty cell"]),
+    (WIDE + "0,1,2,3,4,5\n\n1,1,2,3,4,x\n", ["line 4", "column 'p'", "'x'"]),
+    (WIDE + "0,1,2,3,4,5\n1,1,2,3,4,\n", ["line 3", "column 'p'", "empty cell"]),
+    (WIDE + "0,1,2,3,inf,5\n1,1,2,3,4,6\n", ["line 2", "column 'effect_b'", "not a finite"]),
+    (LONG + "0,b,1,2\n0,a,3,4\n1,b,1,2\n1,a,3,NA\n", ["line 5", "column 'effect'", "'NA'"]),
+    (LONG + "0,b,1,2\n0,a,3,4\n1,b,1,2\n1,b,5,6\n1,a,3,4\n",
+     ["draw 1, strategy 'b' appears more than once", "lines 4, 5"]),
+    (LONG + "0,b,1,2\n0,a,3,4\n1,b,1,2\n2,b,1,2\n2,a,3,4\n",
+     ["strategy 'a' has no row for draw 1"]),
+    ("draw,strategy,cost,effect,q\n0,b,1,2,7\n0,a,3,4,8\n1,b,1,2,7\n1,a,3,4,7\n",
+     ["line 3", "column 'q'", "same for every strategy of a draw"]),
+    (LONG + "0,a,1,2\n1,a,3,4\n", ["one strategy"]),
+    ("draw,cost_a,effect_a,qaly_a,cost_b,effect_b\n0,1,2,2,3,4\n1,1,2,2,3,4\n",
+     ["strategy 'a' has more than one column", "effect_a, qaly_a"]),
+    (WIDE + "0,1,2,3,4,5\n", ["one draw"]),
+    ("", ["the file is empty"]),
+    (WIDE, ["no data rows, only a header"]),
+], ids=["text-cost", "empty-cost", "text-parameter", "empty-parameter", "inf", "NA-long",
+        "duplicate-row", "missing-strategy", "parameter-varies", "one-strategy",
+        "two-effect-columns", "one-draw", "empty-file", "header-only"])
+def test_bad_cells_and_rows_are_user_errors(tmp_path, text, expected):
+    path = _write(tmp_path, text)
+    result = CliRunner().invoke(app, ["analyse", str(path), "--wtp", "1000",
+                                      "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert str(path) in result.output
+    for fragment in expected:
+        assert fragment in result.output
+    assert "Traceback" not in result.output and "bug" not in result.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("wtp", ["-1", "nan", "inf"])
+def test_negative_or_infinite_wtp_is_a_user_error(tmp_path, wtp):
+    path = _write(tmp_path, WIDE + "0,1,2,3,4,5\n1,1.5,2,3,4.5,6\n")
+    result = CliRunner().invoke(app, ["analyse", str(path), "--wtp", "1000", "--wtp", wtp,
+                                      "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert "--wtp must be a finite number >= 0" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def _small_psa(parameters):
+    return xr.Dataset(
+        {"total_cost": (("draw", "strategy"), [[1.0, 2.0], [1.5, 2.5]]),
+         "qalys": (("draw", "strategy"), [[0.5, 0.6], [0.4, 0.7]]),
+         "parameters": (("draw", "parameter"), np.arange(2.0 * len(parameters)).reshape(2, -1))},
+        coords={"draw": [0, 1], "strategy": ["b", "a"], "parameter": parameters},
+    )
+
+
+@pytest.mark.parametrize("layout", ["wide", "long"])
+def test_psa_to_frame_reads_back_to_the_same_psa(tmp_path, layout):
+    psa = _small_psa(["effect_x", "cost_y"])
+    path = tmp_path / "t.csv"
+    psa_to_frame(psa, layout=layout).to_csv(path, index=False, float_format="%.17g")
+    back = read_psa_csv(path)
+    assert list(back["strategy"].values) == ["b", "a"]
+    assert list(back["parameter"].values) == ["effect_x", "cost_y"]
+    for var in ("total_cost", "qalys", "parameters"):
+        np.testing.assert_array_equal(back[var].values, psa[var].values)
+
+
+@pytest.mark.parametrize("layout, names", [("wide", ["cost_x", "effect_x"]),
+                                           ("wide", ["effect_a", "p"]),
+                                           ("long", ["cost", "p"])])
+def test_psa_to_frame_refuses_a_table_that_would_not_read_back(layout, names):
+    with pytest.raises(VbhcError, match=f"use layout='{'long' if layout == 'wide' else 'wide'}'"):
+        psa_to_frame(_small_psa(names), layout=layout)
+    other = "long" if layout == "wide" else "wide"
+    assert list(psa_to_frame(_small_psa(names), layout=other).columns)[-2:] == names
+
+
+def test_parameter_columns_that_never_vary_give_no_evppi(tmp_path):
+    rng = np.random.default_rng(2)
+    rows = ["cost_a,effect_a,cost_b,effect_b,k"]
+    rows += [f"0,0,{c:.3f},{e:.5f},0.1" for c, e in zip(rng.normal(100, 10, 50),
+                                                         rng.normal(0.01, 0.01, 50))]
+    path = _write(tmp_path, "\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["analyse", str(path), "--wtp", "20000", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "EVPI" in result.output and (out / "summary.csv").exists()
+    assert not (out / "evppi.nc").exists()

@@ -91,7 +91,7 @@ def test_distribution_and_posterior_together_refused(tmp_path):
     write_posterior(tmp_path / "fit.nc")
     text = THR.replace(OMR_P, 'omrPTHR: {value: 0.02, distribution: {type: beta, alpha: 2, '
                        'beta: 98}, posterior: {file: fit.nc, variable: p_a}, source: "t"}')
-    with pytest.raises(ScenarioError, match="either a distribution or a posterior"):
+    with pytest.raises(ScenarioError, match="give one of distribution, posterior and samples, not distribution and posterior"):
         scenario_from_text(text, str(tmp_path / "x.yaml"))
 
 

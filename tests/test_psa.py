@@ -214,3 +214,16 @@ def test_a_draw_gives_the_same_result_in_any_chunk():
         other = run_psa(thr, 20001, chunk_size=chunk)
         for var in one.data_vars:
             np.testing.assert_array_equal(one[var].values, other[var].values, err_msg=var)
+
+
+def test_an_unreachable_scheduler_is_a_users_error(tmp_path):
+    import dask
+
+    out = tmp_path / "out"
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        result = CliRunner().invoke(app, ["run", str(SCENARIOS / "reference" / "thr_dmhee.yaml"),
+                                          "--draws", "100", "--scheduler", "tcp://127.0.0.1:1",
+                                          "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "--scheduler tcp://127.0.0.1:1: no dask scheduler answered" in result.output
+    assert not out.exists()

@@ -130,8 +130,9 @@ def test_gp_with_few_draws_is_the_exact_gp():
     ys = (y - y.mean()) / y.std()
     pool = rng.permutation(n)
     with one_blas_thread():
-        inv_len, nugget = voi._gp_hyperparameters(z[pool[:250]], ys[pool[:250]])
-        fit = voi._gp_fit(z, y, pool, 250, 0, rng)(slice(0, 1))[:, 0]
+        lin = np.arange(2)
+        inv_len, nugget = voi._gp_hyperparameters(z[pool[:250]], ys[pool[:250]], lin)
+        fit = voi._gp_fit(z, y, lin, pool, 250, 0, rng)(slice(0, 1))[:, 0]
     r = voi._kernel(z, z, inv_len)
     a_inv = np.linalg.inv(r + nugget * np.eye(n))
     h = np.column_stack([np.ones(n), z])
@@ -185,3 +186,59 @@ def test_cli_voi_on_a_finished_run(tmp_path):
         assert table.attrs["method"] == "gp" and list(table["group"].values) == ["lnrrNP1"]
     wrong = runner.invoke(app, ["voi", str(out), "--method", "bart", "--force"])
     assert wrong.exit_code == 2 and "bart" in wrong.output
+
+
+def test_a_fixed_parameter_is_not_taken_as_varying():
+    # The mean of 10,000 copies of 0.1 is not exactly 0.1, so its std is 1.4e-17, not 0.
+    params = np.column_stack([np.full(10_000, 0.1), np.linspace(0, 1, 10_000)])
+    assert params[:, 0].std() > 0
+    np.testing.assert_array_equal(voi.varying(params), [False, True])
+    psa = xr.Dataset({"parameters": (("draw", "parameter"), params)},
+                     coords={"parameter": ["fixed", "sampled"]})
+    assert voi.varying_parameters(psa) == ["sampled"]
+
+
+def test_gp_evppi_of_collinear_parameters():
+    # A Dirichlet row (shares summing to 1) makes the linear mean's columns collinear; the
+    # marginal likelihood used to fail at its first evaluation and the start values stood.
+    rng = np.random.default_rng(11)
+    n = 3000
+    shares = rng.dirichlet([4.0, 3.0, 2.0], size=n)
+    g = np.sin(14 * shares[:, 0]) - 0.1  # needs a length-scale well below 1 SD
+    costs = np.zeros((n, 2))
+    effects = np.column_stack([np.zeros(n), g])
+    value = evppi(costs, effects, shares, [1.0], method="gp")
+    assert value["evppi"][0] == pytest.approx(sample_evppi(g), rel=0.003)  # unfitted: 1.3% low
+    assert value["r2_effect"][0] > 0.9999
+
+
+def test_gp_evppi_of_many_parameters_approaches_the_evpi():
+    # 30 parameters: at one SD per length-scale every pair of draws was exp(-30) apart, the
+    # likelihood flat and the optimiser stuck at its start (a linear fit: R2 0.87 and an
+    # EVPPI far above the EVPI on the default scenario).
+    rng = np.random.default_rng(12)
+    n, k = 4000, 30
+    x = rng.normal(size=(n, k))
+    g = np.tanh(x[:, :10].sum(axis=1) / 3.0) - 0.2  # a linear fit gives 0.163 of 0.197
+    costs = np.zeros((n, 2))
+    effects = np.column_stack([np.zeros(n), g])
+    value = evppi(costs, effects, x, [1.0], method="gp")
+    assert value["r2_effect"][0] > 0.98
+    assert value["evppi"][0] == pytest.approx(sample_evppi(g), rel=0.05)
+
+
+def test_evppi_table_reports_the_evpi_and_flags_estimates_above_it(thr_psa):
+    evpi = analyse_psa(thr_psa, WTP)["evpi"].values
+    table = evppi_table(thr_psa, {"cons": ["cons"], "all": voi.varying_parameters(thr_psa)},
+                        WTP)
+    np.testing.assert_allclose(table["evpi"].values, evpi, rtol=1e-7)  # summed otherwise
+    np.testing.assert_array_equal(table["exceeds_evpi"].values,
+                                  table["evppi"].values > evpi * (1 + 1e-9))
+    from vbhc_model.report.table import format_voi
+
+    flagged = table.copy()
+    flagged["exceeds_evpi"][1, 0] = True
+    text = format_voi(flagged, analyse_psa(thr_psa, WTP)["evpi"])
+    assert "*" in text.splitlines()[-2] and "above the EVPI" in text.splitlines()[-1]
+    assert "above the EVPI" not in format_voi(table.assign(
+        exceeds_evpi=table["exceeds_evpi"] & False), analyse_psa(thr_psa, WTP)["evpi"])

@@ -172,7 +172,7 @@ def run_voi(results: str | Path, *, params: str | None = None, groups: list[str]
     (xarray.Dataset, xarray.DataArray)
         The EVPPI table (ranked by EVPPI at the first WTP) and the EVPI by WTP.
     """
-    from vbhc_model.analysis.voi import evppi_table
+    from vbhc_model.analysis.voi import evppi_table, varying_parameters
 
     results = Path(results)
     path = results / "psa.nc"
@@ -189,8 +189,7 @@ def run_voi(results: str | Path, *, params: str | None = None, groups: list[str]
     else:
         with xr.open_dataset(results / "psa_summary.nc") as summary:
             lam = [float(w) for w in summary["wtp"].values]
-    sampled = [str(p) for p in psa["parameter"].values
-               if float(psa["parameters"].sel(parameter=p).std()) > 0]
+    sampled = varying_parameters(psa)
     singles = [p.strip() for p in params.split(",")] if params else sampled
     wanted = {p: [p] for p in singles}
     for g in groups or []:
@@ -256,7 +255,7 @@ def run_analyse(table: str | Path, *, wtp: list[float], out: str | Path | None =
     acceptability, EVPI, and EVPPI of each parameter column. Writes ``summary.csv``,
     ``psa_summary.nc``, ``evppi.nc`` (if parameters) and figures into ``out``."""
     from vbhc_model.analysis.frontier import compute_icers
-    from vbhc_model.analysis.voi import evppi_table
+    from vbhc_model.analysis.voi import evppi_table, varying_parameters
     from vbhc_model.interop import read_psa_csv
     from vbhc_model.report import figures
 
@@ -272,9 +271,8 @@ def run_analyse(table: str | Path, *, wtp: list[float], out: str | Path | None =
     summary = analyse_psa(psa, wtp)
     curves = analyse_psa(psa, wtp_grid(wtp))
     voi = None
-    if "parameters" in psa:
-        names = [str(p) for p in psa[dims.PARAMETER].values
-                 if float(psa["parameters"].sel({dims.PARAMETER: p}).std()) > 0]
+    names = varying_parameters(psa) if "parameters" in psa else []
+    if names:  # parameter columns that never vary explain nothing: no EVPPI to rank
         voi = evppi_table(psa, {n: [n] for n in names}, wtp, method=method)
         voi = voi.sortby(-voi["evppi"].isel(wtp=0))
 

@@ -300,12 +300,20 @@ def voi(
     """Value of information of a finished PSA: EVPI and EVPPI per person, ranked."""
     from vbhc_model.api import run_voi
 
+    _check_wtp(wtp or [])
     table, evpi = run_voi(results, params=params, groups=group, wtp=wtp, se=se, force=force,
                           method=method.value)
     from vbhc_model.report.table import format_voi
 
     typer.echo(format_voi(table, evpi))
     typer.echo(f"\nwrote {results / 'evppi.nc'}")
+
+
+def _check_wtp(wtp: list[float]) -> None:
+    """--wtp values as the scenario schema takes them: finite and not negative."""
+    bad = [w for w in wtp if not 0 <= w < float("inf")]  # also nan
+    if bad:
+        raise VbhcError(f"--wtp must be a finite number >= 0, got {bad[0]:g}")
 
 
 @app.command()
@@ -324,9 +332,12 @@ def dsa(
     from vbhc_model.api import run_dsa
     from vbhc_model.report.table import format_one_way
 
+    _check_wtp([] if wtp is None else [wtp])
     result = run_dsa(scenario, wtp=wtp, params=params, two_way=two_way, threshold=threshold,
                      strategy=strategy, out=out, force=force)
     typer.echo(format_one_way(result["one_way"]))
+    if result["one_way"].attrs.get("left_out"):
+        typer.echo(result["one_way"].attrs["left_out"])
     if "threshold" in result:
         t = result["threshold"]
         typer.echo(f"\nthreshold: {t['strategy']} is optimal at {t['wtp']:,.0f} on one side of "
@@ -349,6 +360,7 @@ def analyse(
     from vbhc_model.api import run_analyse
     from vbhc_model.report.table import format_psa, format_voi
 
+    _check_wtp(wtp)
     result = run_analyse(table, wtp=wtp, out=out, force=force, method=method.value)
     f = result["frontier"]
     for s in f["strategy"].values:

@@ -15,7 +15,7 @@ import xarray as xr
 
 from vbhc_model import dims
 from vbhc_model.io import write_netcdf
-from vbhc_model.parameters.sampling import sample_draws
+from vbhc_model.parameters.sampling import check_draws, sample_draws
 from vbhc_model.scenario.schema import Scenario
 from vbhc_model.simulate import simulate
 
@@ -116,6 +116,7 @@ def run_psa(
     """
     if n_draws < 1 or chunk_size < 1:
         raise ValueError("n_draws and chunk_size must be positive")
+    check_draws(scenario, n_draws)
     seed = scenario.settings.seed if seed is None else seed
     chunks = [(start, min(chunk_size, n_draws - start)) for start in range(0, n_draws, chunk_size)]
     keep = _Keeper(store)

@@ -21,6 +21,7 @@ from functools import lru_cache
 
 import xarray as xr
 
+from vbhc_model.errors import VbhcError
 from vbhc_model.psa import simulate_chunk
 from vbhc_model.scenario.loader import scenario_from_text
 from vbhc_model.scenario.schema import Scenario
@@ -91,7 +92,14 @@ def run_chunks(scenario: Scenario, chunks: list[tuple[int, int]], *, seed: int, 
     # again: the environment is put back when the run ends, not only after the start.
     with environ_restored():
         cluster = None if scheduler else local_cluster(workers or 1, malloc_trim)
-        client = Client(scheduler or cluster)
+        try:
+            client = Client(scheduler or cluster)
+        except (OSError, TimeoutError) as exc:  # a user's address: no scheduler answers there
+            if cluster is not None:
+                cluster.close()
+                raise
+            raise VbhcError(f"--scheduler {scheduler}: no dask scheduler answered there "
+                            f"({type(exc).__name__}: {exc})") from None
         try:
             futures = [client.submit(_task, src.text, src.file, start, n, seed, method, total,
                                      pure=False) for start, n in chunks]

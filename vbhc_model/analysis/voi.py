@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import xarray as xr
-from scipy.linalg import LinAlgError, cho_factor, cho_solve, solve_triangular
+from scipy.linalg import LinAlgError, cho_factor, cho_solve, qr, solve_triangular
 from scipy.linalg.lapack import dpotri, dpstrf
 from scipy.optimize import minimize
 
@@ -80,8 +80,22 @@ def _spline_basis(x: np.ndarray, n_knots: int) -> np.ndarray:
     return (basis - basis.mean(axis=0)) / (basis.std(axis=0) + 1e-300)
 
 
+def varying(params: np.ndarray) -> np.ndarray:
+    """Which columns of ``params [draw, k]`` take more than one value. (A fixed parameter's
+    ``std`` can be a rounding error above 0: the mean of equal numbers need not be exact.)"""
+    return (params != params[:1]).any(axis=0)
+
+
+def varying_parameters(psa: xr.Dataset) -> list[str]:
+    """The names of the parameters that vary between the draws of a PSA."""
+    values = psa["parameters"].transpose(dims.DRAW, dims.PARAMETER).values
+    return [str(p) for p, v in zip(psa[dims.PARAMETER].values, varying(values)) if v]
+
+
 def design(params: np.ndarray, n_knots: int = 8) -> np.ndarray:
-    """Regression design for parameters ``[draw, k]``: intercept, splines, pairwise products."""
+    """Regression design for parameters ``[draw, k]``: intercept, splines, pairwise products.
+    Parameters that do not vary are left out."""
+    params = params[:, varying(params)]
     n, k = params.shape
     cols = [np.ones((n, 1))]
     cols += [_spline_basis(params[:, j], n_knots) for j in range(k)]
@@ -210,20 +224,45 @@ def _neg_log_marginal(theta: np.ndarray, d2: np.ndarray, d2_low: np.ndarray, h: 
     return float(nll), grad
 
 
-def _gp_hyperparameters(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    """Length-scales and nugget maximising the marginal likelihood on draws ``z``, ``y``."""
+def _independent_columns(z: np.ndarray) -> np.ndarray:
+    """Indices of a largest set of linearly independent columns of the centred ``z``
+    (pivoted QR). Parameters drawn jointly can be collinear (a Dirichlet row sums to 1): the
+    linear mean keeps one column per direction; the kernel still sees every parameter."""
+    if z.shape[1] == 0:
+        return np.arange(0)
+    r, piv = qr(z, mode="r", pivoting=True, check_finite=False)
+    d = np.abs(np.diag(r))
+    rank = int(np.sum(d > 1e-8 * d[0])) if d.size and d[0] > 0 else 0
+    return np.sort(piv[:rank])
+
+
+def _gp_hyperparameters(z: np.ndarray, y: np.ndarray,
+                        lin: np.ndarray) -> tuple[np.ndarray, float]:
+    """Length-scales and nugget maximising the marginal likelihood on draws ``z``, ``y``;
+    the linear mean on the columns ``lin`` of ``z``."""
     m, k = z.shape
     d2 = np.stack([np.subtract.outer(z[:, j], z[:, j]) ** 2 for j in range(k)])
     d2_low = np.tril(d2, -1)
-    h = np.column_stack([np.ones(m), z])
-    start = np.concatenate([np.zeros(k), [0.0]])
+    h = np.column_stack([np.ones(m), z[:, lin]])
+    # Length-scales start at sqrt(k) standard deviations, so that two draws' scaled squared
+    # distance is about 2 whatever the number of parameters: at 1 SD each, 37 parameters put
+    # every pair of draws exp(-37) apart, the likelihood is flat in the length-scales and the
+    # optimiser stops where it started.
+    start = np.concatenate([np.full(k, 0.5 * np.log(k)), [0.0]])
     bounds = [_LOG_LENGTH] * k + [_LOG_NUGGET]
+    resid = y - h @ np.linalg.lstsq(h, y, rcond=None)[0]
+    if resid @ resid <= 1e-20 * max(float(y @ y), 1e-300):
+        return np.exp(-start[:k]), float(np.exp(start[k]))  # the linear mean explains y
     # The optimum is found to a relative change of 1e-6 in the objective (about 1e-4 in the
     # log likelihood of 250 draws, against an uncertainty of order 1 in the hyperparameters'
     # own estimate); scipy's default (2.2e-9) took twice the evaluations and moved EVPPI in
     # the fourth digit (docs/psa.md).
     res = minimize(_neg_log_marginal, start, args=(d2, d2_low, h, y), jac=True,
                    method="L-BFGS-B", bounds=bounds, options={"maxiter": 200, "ftol": 1e-6})
+    if not res.fun < 1e29:  # never evaluated: the start values would be returned unfitted
+        raise VbhcError("EVPPI by GP: the marginal likelihood could not be evaluated on "
+                        f"{m} draws of {k} parameters (fewer draws than the linear mean's "
+                        f"{h.shape[1]} terms, or a degenerate sample); use method 'gam'")
     return np.exp(-res.x[:k]), float(np.exp(res.x[k]))
 
 
@@ -240,8 +279,8 @@ def _inducing(zp: np.ndarray, inv_len: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return zp[piv[:rank] - 1], np.tril(c[:rank, :rank])
 
 
-def _gp_fit(z: np.ndarray, y: np.ndarray, pool: np.ndarray, n_hyper: int, n_sims: int,
-            rng: np.random.Generator) -> Callable[[slice], np.ndarray]:
+def _gp_fit(z: np.ndarray, y: np.ndarray, lin: np.ndarray, pool: np.ndarray, n_hyper: int,
+            n_sims: int, rng: np.random.Generator) -> Callable[[slice], np.ndarray]:
     """A GP regression of ``y``: ``fitted(cols)`` gives fitted values at every draw,
     ``[draw, col]``; column 0 is the posterior mean, columns 1 to ``n_sims`` are draws from
     the posterior of the fitted values.
@@ -259,14 +298,14 @@ def _gp_fit(z: np.ndarray, y: np.ndarray, pool: np.ndarray, n_hyper: int, n_sims
     if not scale > 0 or z.shape[1] == 0:  # nothing to explain, or nothing to explain it
         return lambda cols: np.full((n, len(range(*cols.indices(1 + n_sims)))), shift)
     ys = (y - shift) / scale
-    inv_len, nugget = _gp_hyperparameters(z[pool[:n_hyper]], ys[pool[:n_hyper]])
+    inv_len, nugget = _gp_hyperparameters(z[pool[:n_hyper]], ys[pool[:n_hyper]], lin)
     zu, chol_u = _inducing(z[pool], inv_len)
-    q, r = z.shape[1] + 1, len(zu)
+    q, r = len(lin) + 1, len(zu)
 
     def design_rows(rows: slice) -> np.ndarray:
         phi = solve_triangular(chol_u, _kernel(z[rows], zu, inv_len).T, lower=True,
                                check_finite=False).T
-        return np.hstack([np.ones((rows.stop - rows.start, 1)), z[rows], phi])
+        return np.hstack([np.ones((rows.stop - rows.start, 1)), z[rows][:, lin], phi])
 
     blocks = [slice(s, min(s + _ROWS, n)) for s in range(0, n, _ROWS)]
     keep = n * (q + r) <= _KEEP
@@ -315,16 +354,17 @@ def _gp(params: np.ndarray, dc: np.ndarray, de: np.ndarray, n_sims: int, seed: i
     their fitted values ``[draw, col, strategy]`` (col 0: the posterior mean; 1 to n_sims:
     posterior draws)."""
     n = len(params)
-    sd = params.std(axis=0)
-    keep = sd > 0
-    z = (params[:, keep] - params[:, keep].mean(axis=0)) / sd[keep]
+    keep = varying(params)
+    z = (params[:, keep] - params[:, keep].mean(axis=0)) / params[:, keep].std(axis=0)
     rng = np.random.default_rng(seed)
     pool = rng.permutation(n)[: min(n, gp_draws)]
     n_hyper = min(len(pool), gp_hyper_draws)
     targets = [dc[:, j] for j in range(dc.shape[1])] + [de[:, j] for j in range(de.shape[1])]
     seeds = rng.spawn(len(targets))
     with one_blas_thread():  # the targets run side by side on threads
-        fits = thread_map(lambda i: _gp_fit(z, targets[i], pool, n_hyper, n_sims, seeds[i]),
+        lin = _independent_columns(z)
+        fits = thread_map(lambda i: _gp_fit(z, targets[i], lin, pool, n_hyper, n_sims,
+                                            seeds[i]),
                           range(len(targets)), n_draws=n)
     k = dc.shape[1]
 
@@ -460,7 +500,9 @@ def evppi_table(psa: xr.Dataset, groups: dict[str, Sequence[str]], wtp: Sequence
 
     ``groups`` maps a label to parameter names in ``psa["parameters"]``; a single parameter
     is a group of one. ``method`` ("gam" or "gp") and ``kwargs`` go to :func:`evppi`; the
-    method is recorded in the attributes (``method``, ``method_description``).
+    method is recorded in the attributes (``method``, ``method_description``). ``evpi`` is
+    the EVPI of the same draws, and ``exceeds_evpi`` flags estimates above it (impossible for
+    the true EVPPI: the metamodel's error).
     """
     check_method(method)
     costs = psa["total_cost"].transpose(dims.DRAW, dims.STRATEGY).values
@@ -476,9 +518,18 @@ def evppi_table(psa: xr.Dataset, groups: dict[str, Sequence[str]], wtp: Sequence
         x = psa["parameters"].sel({dims.PARAMETER: list(names)}).transpose(dims.DRAW, ...).values
         rows.append(evppi(costs, effects, x, wtp, method=method, **kwargs))
     lam = np.asarray(list(wtp), dtype=float)
+    # The EVPPI of any parameters cannot exceed the EVPI; an estimate that does shows the
+    # metamodel's error (an additive spline regression of many parameters, or a poor fit).
+    inc = ((effects[:, 1:] - effects[:, :1])[:, :, None] * lam
+           - (costs[:, 1:] - costs[:, :1])[:, :, None])
+    evpi_values = _value(np.concatenate([np.zeros((len(costs), 1, len(lam))), inc], axis=1))
+    values = np.array([r["evppi"] for r in rows])
     out = xr.Dataset(
         {
-            "evppi": (("group", dims.WTP), np.array([r["evppi"] for r in rows])),
+            "evppi": (("group", dims.WTP), values),
+            "evpi": ((dims.WTP,), evpi_values),
+            "exceeds_evpi": (("group", dims.WTP),
+                             values > evpi_values + 1e-9 * np.maximum(np.abs(evpi_values), 1)),
             "se": (("group", dims.WTP), np.array([r["se"] for r in rows])),
             "r2_cost_min": (("group",), np.array([r["r2_cost"].min() for r in rows])),
             "r2_effect_min": (("group",), np.array([r["r2_effect"].min() for r in rows])),

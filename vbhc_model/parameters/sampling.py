@@ -22,6 +22,7 @@ from vbhc_model import dims
 from vbhc_model.distributions import make_distribution
 from vbhc_model.parameters.draws import free_parameters
 from vbhc_model.parameters.posterior import draw_indices, read_posterior, resolve
+from vbhc_model.parameters.samples import read_samples, rows_for
 from vbhc_model.scenario.schema import Scenario
 from vbhc_model.threads import thread_map
 
@@ -96,7 +97,9 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
     uniforms by a Gaussian copula before the inverse CDFs are applied. Parameters taken from a
     fitted posterior share one uniform per file, which picks the posterior draw (chain x draw,
     each equally likely) for all of them: their joint distribution, correlation included, is
-    the posterior's, whatever the number of PSA draws.
+    the posterior's, whatever the number of PSA draws. Parameters taken from a CSV table of
+    samples likewise share one row per PSA draw and file (chosen by a uniform, or the draw's
+    index with ``pick: in_order``).
 
     Parameters
     ----------
@@ -130,9 +133,10 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
             if dist is not None:
                 univariate.append((j, dist))
     n_joint = sum(len(g.parameters) for g in scenario.joint.values())
-    posteriors = _posterior_groups(scenario, names)
-    u = uniforms(seed, start, n_draws, len(univariate) + n_joint + len(posteriors), method,
-                 total)
+    posteriors = _file_groups(scenario, names, "posterior")
+    tables = _file_groups(scenario, names, "samples")
+    u = uniforms(seed, start, n_draws,
+                 len(univariate) + n_joint + len(posteriors) + len(tables), method, total)
     _correlate(scenario, u, [names[j] for j, _ in univariate])
     # Inverse CDFs side by side on threads (scipy.special releases the GIL); same values.
     columns = thread_map(lambda i: univariate[i][1].ppf(u[:, i]), range(len(univariate)),
@@ -157,6 +161,14 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
         idx = draw_indices(col_u, post.n)
         for name, ref in members:
             values[:, col[name]] = post.get(ref.variable, ref.select)[idx]
+    k += len(posteriors)
+    # One row per PSA draw and samples file, shared by the parameters from that file.
+    for (path, members), col_u in zip(tables.items(), u[:, k:].T):
+        table = read_samples(path)
+        idx = rows_for(members[0][1].pick, col_u, np.arange(start, start + n_draws), table.n,
+                       path)
+        for name, ref in members:
+            values[:, col[name]] = table.get(ref.column)[idx]
     return xr.DataArray(
         values,
         dims=(dims.DRAW, dims.PARAMETER),
@@ -176,13 +188,22 @@ def _row_product(z: np.ndarray, lower: np.ndarray) -> np.ndarray:
     return out
 
 
-def _posterior_groups(scenario: Scenario, names: list[str]) -> dict:
-    """``{posterior file: [(parameter, reference)]}`` in file order of first use."""
+def check_draws(scenario: Scenario, n_draws: int) -> None:
+    """Refuse, before any work, more draws than a samples file read in order has rows."""
+    for path, members in _file_groups(scenario, free_parameters(scenario), "samples").items():
+        if members[0][1].pick == "in_order":
+            rows_for("in_order", np.empty(0), np.array([n_draws - 1]), read_samples(path).n,
+                     path)
+
+
+def _file_groups(scenario: Scenario, names: list[str], field: str) -> dict:
+    """``{file: [(parameter, reference)]}`` of the parameters whose ``field`` (``posterior``
+    or ``samples``) names a file, in order of first use: one group per file."""
     groups: dict = {}
     for name in names:
-        ref = scenario.parameters[name].posterior
+        ref = getattr(scenario.parameters[name], field)
         if ref is not None:
-            path = resolve(ref.file, scenario.source.file).resolve()  # one group per file
+            path = resolve(ref.file, scenario.source.file).resolve()
             groups.setdefault(path, []).append((name, ref))
     return groups
 

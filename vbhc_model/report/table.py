@@ -79,10 +79,12 @@ def format_voi(table: xr.Dataset, evpi: xr.DataArray) -> str:
     header = ["parameter(s)"] + [f"EVPPI at {w:,.0f}" for w in wtps] + ["R2 (max)"]
     rows = [["EVPI (all uncertainty)"] + [f"{v:,.2f}" for v in evpi.values] + [""]]
     has_se = bool(np.isfinite(table["se"].values).any())
-    for g in table["group"].values:
+    over = table["exceeds_evpi"].values if "exceeds_evpi" in table else None
+    for i, g in enumerate(table["group"].values):
         t = table.sel(group=g)
         cells = [f"{v:,.2f}" + (f" ({s:,.2f})" if has_se else "")
-                 for v, s in zip(t["evppi"].values, t["se"].values)]
+                 + ("*" if over is not None and over[i, j] else "")
+                 for j, (v, s) in enumerate(zip(t["evppi"].values, t["se"].values))]
         rows.append([str(g)] + cells + [f"{float(t['r2_max']):.2f}"])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["Value of information per person" + (" (SE)" if has_se else "") + "; R2: share of "
@@ -90,6 +92,10 @@ def format_voi(table: xr.Dataset, evpi: xr.DataArray) -> str:
     for r in [header, ["-" * w for w in widths], *rows]:
         lines.append("  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}"
                                for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+    if over is not None and over.any():
+        lines.append("* above the EVPI, which no EVPPI can be: the metamodel's error (many "
+                     "parameters in one additive regression, or a poor fit); try --method gp, "
+                     "a smaller group or more draws")
     return "\n".join(lines)
 
 

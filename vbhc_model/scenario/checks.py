@@ -68,6 +68,7 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
             add(("parameters", name, "distribution"), str(exc))
     _check_joint(scenario, add)
     _check_posteriors(scenario, add)
+    _check_samples(scenario, add)
     for sname, strat in scenario.strategies.items():
         prog = strat.programme
         if prog is not None and prog.duration > scenario.settings.n_cycles:
@@ -84,23 +85,31 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
     return issues
 
 
+def _by_file(scenario: Scenario, field: str, add: Any) -> dict[Any, list[tuple[str, Any]]]:
+    """``{path: [(parameter, reference)]}`` of the parameters whose ``field`` (``posterior``
+    or ``samples``) names a file; one defined by an expression is an error instead."""
+    from vbhc_model.parameters.posterior import resolve
+
+    by_file: dict[Any, list[tuple[str, Any]]] = {}
+    for name, param in scenario.parameters.items():
+        ref = getattr(param, field)
+        if ref is None:
+            continue
+        if not param.value.is_constant:
+            add(("parameters", name, field),
+                f"a parameter defined by an expression cannot also take a {field} file")
+            continue
+        by_file.setdefault(resolve(ref.file, scenario.source.file), []).append((name, ref))
+    return by_file
+
+
 def _check_posteriors(scenario: Scenario, add: Any) -> None:
     """Posterior files exist and hold the variables named, with a label chosen for each
     dimension besides chain and draw."""
     # Imported here: vbhc_model.parameters imports this module.
-    from vbhc_model.parameters.posterior import PosteriorError, read_posterior, resolve
+    from vbhc_model.parameters.posterior import PosteriorError, read_posterior
 
-    by_file: dict[Any, list[tuple[str, Any]]] = {}
-    for name, param in scenario.parameters.items():
-        ref = param.posterior
-        if ref is None:
-            continue
-        if not param.value.is_constant:
-            add(("parameters", name, "posterior"),
-                "a parameter defined by an expression cannot also take a posterior")
-            continue
-        by_file.setdefault(resolve(ref.file, scenario.source.file), []).append((name, ref))
-    for path, refs in by_file.items():
+    for path, refs in _by_file(scenario, "posterior", add).items():
         if not path.exists():
             name, ref = refs[0]
             add(("parameters", name, "posterior", "file"),
@@ -112,6 +121,29 @@ def _check_posteriors(scenario: Scenario, add: Any) -> None:
                 read_posterior(path, [(ref.variable, ref.select)])
             except PosteriorError as exc:
                 add(("parameters", name, "posterior"), str(exc))
+
+
+def _check_samples(scenario: Scenario, add: Any) -> None:
+    """Samples files exist, are tables of numbers and hold the columns named; the parameters
+    drawn from one file pick its rows the same way."""
+    from vbhc_model.parameters.samples import SamplesError, read_samples
+
+    for path, refs in _by_file(scenario, "samples", add).items():
+        name, ref = refs[0]
+        try:
+            table = read_samples(path)
+        except SamplesError as exc:
+            add(("parameters", name, "samples", "file"), str(exc))
+            continue
+        for other, oref in refs:
+            try:
+                table.get(oref.column)
+            except SamplesError as exc:
+                add(("parameters", other, "samples", "column"), str(exc))
+            if oref.pick != ref.pick:
+                add(("parameters", other, "samples", "pick"),
+                    f"'{other}' and '{name}' take rows of {ref.file!r} together, so they pick "
+                    f"them the same way; '{name}' says {ref.pick!r}, '{other}' {oref.pick!r}")
 
 
 def _check_states_use(scenario: Scenario, add: Any) -> None:
@@ -185,6 +217,9 @@ def _check_joint(scenario: Scenario, add: Any) -> None:
             if params[name].posterior is not None:
                 add(path, f"'{name}' takes its draws from a posterior; remove it from "
                           f"'{group}' or drop its posterior")
+            if params[name].samples is not None:
+                add(path, f"'{name}' takes its draws from a samples file; remove it from "
+                          f"'{group}' or drop its samples")
             if name in owner:
                 add(path, f"'{name}' is already drawn in joint group '{owner[name]}'")
             owner[name] = group

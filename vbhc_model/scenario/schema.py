@@ -315,6 +315,19 @@ class PosteriorRef(_Model):
         "e.g. {arm: coach}.")
 
 
+class SamplesRef(_Model):
+    """PSA draws read from a CSV table of samples (a bootstrap, another tool's PSA):
+    parameters naming the same file share one row per PSA draw, so the joint distribution of
+    the columns is kept."""
+
+    file: str = Field(min_length=1, description="The CSV file (a header of column names, "
+                      "one row per sample), relative to this scenario file.")
+    column: str = Field(min_length=1, description="The column holding this parameter.")
+    pick: Literal["random", "in_order"] = Field(
+        "random", description="random: each PSA draw takes a row at random (every row "
+        "equally likely); in_order: draw d takes row d, to replay another tool's PSA.")
+
+
 class Parameter(_Model):
     """A model input: a base value (number or expression), its uncertainty and its source."""
 
@@ -323,6 +336,9 @@ class Parameter(_Model):
     distribution: Distribution | None = None
     posterior: PosteriorRef | None = Field(
         None, description="Take the PSA draws from a fitted posterior instead of a "
+        "distribution.")
+    samples: SamplesRef | None = Field(
+        None, description="Take the PSA draws from a CSV table of samples instead of a "
         "distribution.")
     range: list[float] | None = Field(
         None,
@@ -343,8 +359,11 @@ class Parameter(_Model):
 
     @model_validator(mode="after")
     def _one_source_of_uncertainty(self) -> Parameter:
-        if self.distribution is not None and self.posterior is not None:
-            raise ValueError("give either a distribution or a posterior, not both")
+        given = [k for k in ("distribution", "posterior", "samples")
+                 if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of distribution, posterior and samples, not "
+                             f"{' and '.join(given)}")
         return self
 
 
