@@ -227,3 +227,47 @@ def test_an_unreachable_scheduler_is_a_users_error(tmp_path):
     assert result.exit_code == 2, result.output
     assert "--scheduler tcp://127.0.0.1:1: no dask scheduler answered" in result.output
     assert not out.exists()
+
+
+def test_frontier_on_means_has_intervals_of_the_increments():
+    from vbhc_model.analysis.psa import mean_frontier
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    # A cheapest; B on the frontier; C dominated by B (dearer, worse); D on the frontier.
+    costs = np.column_stack([rng.normal(100, 10, n), rng.normal(300, 30, n),
+                             rng.normal(400, 30, n), rng.normal(900, 50, n)])
+    effects = np.column_stack([rng.normal(1.0, 0.1, n), rng.normal(1.2, 0.1, n),
+                               rng.normal(1.1, 0.1, n), rng.normal(1.4, 0.1, n)])
+    f = mean_frontier(costs, effects, ["A", "B", "C", "D"])
+    assert f["frontier_status"].values.tolist() == ["frontier", "frontier", "dominated",
+                                                    "frontier"]
+    assert f["comparator"].values.tolist() == ["", "A", "B", "B"]
+    for i, j in ((1, 0), (2, 1), (3, 1)):
+        dc, de = costs[:, i] - costs[:, j], effects[:, i] - effects[:, j]
+        np.testing.assert_allclose(
+            [f[k].values[i] for k in ("inc_cost_mean", "inc_cost_low", "inc_cost_high")],
+            [dc.mean(), *np.quantile(dc, [0.025, 0.975])])
+        np.testing.assert_allclose(
+            [f[k].values[i] for k in ("inc_effect_mean", "inc_effect_low", "inc_effect_high")],
+            [de.mean(), *np.quantile(de, [0.025, 0.975])])
+    np.testing.assert_allclose(f["icer"].values[3], (costs[:, 3].mean() - costs[:, 1].mean())
+                               / (effects[:, 3].mean() - effects[:, 1].mean()))
+    assert np.isnan(f["icer"].values[2]) and np.isnan(f["inc_cost_mean"].values[0])
+
+
+def test_run_reports_the_frontier_on_means_in_every_output(tmp_path):
+    out = tmp_path / "r"
+    result = CliRunner().invoke(app, ["run", str(SCENARIOS / "reference" / "thr_dmhee.yaml"),
+                                      "--draws", "500", "--json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    records = {r["strategy"]: r for r in json.loads(result.stdout)}
+    np1 = records["np1"]["psa"]["frontier_on_means"]
+    assert np1["status"] == "frontier" and np1["comparator"] == "standard"
+    assert np1["inc_cost"]["low"] < np1["inc_cost"]["mean"] < np1["inc_cost"]["high"]
+    import pandas as pd
+
+    csv = pd.read_csv(out / "summary.csv").set_index("strategy")
+    assert csv.loc["np1", "psa_inc_cost_mean"] == pytest.approx(np1["inc_cost"]["mean"])
+    with xr.open_dataset(out / "psa_summary.nc") as s:
+        assert str(s["comparator"].sel(strategy="np1").values) == "standard"

@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
+from vbhc_model.analysis.frontier import compute_icers
 
 
 def nmb_draws(costs: np.ndarray, effects: np.ndarray, wtp: np.ndarray) -> np.ndarray:
@@ -71,8 +72,9 @@ def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys",
         ``ceac`` (strategy x wtp), ``ceaf_strategy`` (wtp: the strategy with the highest
         expected NMB) and ``ceaf`` (its probability of being cost-effective), ``evpi`` (wtp,
         per person) and ``population_evpi``, ``expected_nmb``, ``expected_loss`` and
-        ``p_better_than_reference`` (strategy x wtp), and mean, 2.5% and 97.5% quantiles of
-        cost and effect per strategy.
+        ``p_better_than_reference`` (strategy x wtp), mean, 2.5% and 97.5% quantiles of
+        cost and effect per strategy, and the frontier on the mean costs and effects with
+        intervals of the increments (:func:`mean_frontier`).
     """
     wtp_arr = np.asarray(list(wtp), dtype=float)
     costs = psa["total_cost"].transpose(dims.DRAW, dims.STRATEGY).values
@@ -107,12 +109,59 @@ def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys",
         out[f"{name}_mean"] = (dims.STRATEGY, values.mean(axis=0))
         out[f"{name}_low"] = (dims.STRATEGY, np.quantile(values, 0.025, axis=0))
         out[f"{name}_high"] = (dims.STRATEGY, np.quantile(values, 0.975, axis=0))
+    out = out.merge(mean_frontier(costs, effects, strategies))
     if population:
         out["population_evpi"] = (dims.WTP, out["evpi"].values * population,
                                   {"units": "total", "effective_population": population})
     if "strategy_label" in psa.coords:
         out = out.assign_coords(strategy_label=psa["strategy_label"])
     out.attrs = {"effect": effect, "n_draws": int(costs.shape[0])}
+    return out
+
+
+def mean_frontier(costs: np.ndarray, effects: np.ndarray, strategies) -> xr.Dataset:
+    """The incremental analysis on the PSA's mean costs and effects, with 95% intervals of
+    the increments.
+
+    Each strategy is compared as in :func:`~vbhc_model.analysis.frontier.compute_icers`: a
+    frontier strategy with the previous one on the frontier, a dominated one with the last
+    frontier strategy cheaper than it. The increments are then taken draw by draw against
+    that comparator; their mean is the difference of the means and their 2.5% and 97.5%
+    quantiles give the intervals (an ICER has none: its draws are ratios whose denominator
+    can cross zero, which is what the acceptability curves describe instead).
+
+    Returns
+    -------
+    xarray.Dataset
+        Over ``strategy`` in the input order: ``frontier_status``, ``comparator`` (``""``
+        for the first frontier strategy), ``icer`` (of the means; NaN off the frontier),
+        ``inc_cost_mean/low/high`` and ``inc_effect_mean/low/high`` (NaN without a
+        comparator).
+    """
+    names = [str(x) for x in strategies]
+    f = compute_icers(costs.mean(axis=0), effects.mean(axis=0), names)
+    comparator, last = {}, ""
+    for name, status, comp in zip(f[dims.STRATEGY].values, f["status"].values,
+                                  f["comparator"].values):
+        comparator[str(name)] = str(comp) if status == "frontier" else last
+        if status == "frontier":
+            last = str(name)
+    comps = [comparator[n] for n in names]
+    out = xr.Dataset(
+        {"frontier_status": (dims.STRATEGY, [str(f["status"].sel({dims.STRATEGY: n}).values)
+                                             for n in names]),
+         "comparator": (dims.STRATEGY, comps),
+         "icer": (dims.STRATEGY, [float(f["icer"].sel({dims.STRATEGY: n})) for n in names])},
+        coords={dims.STRATEGY: strategies},
+    )
+    for label, values in (("cost", costs), ("effect", effects)):
+        stats = np.full((len(names), 3), np.nan)
+        for i, comp in enumerate(comps):
+            if comp:
+                diff = values[:, i] - values[:, names.index(comp)]
+                stats[i] = [diff.mean(), *np.quantile(diff, [0.025, 0.975])]
+        for j, stat in enumerate(("mean", "low", "high")):
+            out[f"inc_{label}_{stat}"] = (dims.STRATEGY, stats[:, j])
     return out
 
 
@@ -124,6 +173,13 @@ def psa_frame(summary: xr.Dataset):
     for name in ("cost", "effect"):
         for stat in ("mean", "low", "high"):
             cols[f"psa_{name}_{stat}"] = summary[f"{name}_{stat}"].values
+    if "frontier_status" in summary:
+        cols["psa_status"] = summary["frontier_status"].values
+        cols["psa_comparator"] = summary["comparator"].values
+        for name in ("cost", "effect"):
+            for stat in ("mean", "low", "high"):
+                cols[f"psa_inc_{name}_{stat}"] = summary[f"inc_{name}_{stat}"].values
+        cols["psa_icer"] = summary["icer"].values
     for i, w in enumerate(summary[dims.WTP].values):
         cols[f"p_ce_at_{w:g}"] = summary["ceac"].values[:, i]
     return pd.DataFrame(cols)
@@ -139,4 +195,19 @@ def psa_records(summary: xr.Dataset) -> dict[str, dict]:
             "p_cost_effective": {f"{w:g}": float(summary["ceac"].values[i, j])
                                  for j, w in enumerate(summary[dims.WTP].values)},
         }
+        if "frontier_status" in summary:
+            out[str(s)]["frontier_on_means"] = {
+                "status": str(summary["frontier_status"].values[i]),
+                "comparator": str(summary["comparator"].values[i]) or None,
+                "icer": _number(summary["icer"].values[i]),
+                **{f"inc_{name}": {k: _number(summary[f"inc_{name}_{k}"].values[i])
+                                   for k in ("mean", "low", "high")}
+                   for name in ("cost", "effect")},
+            }
     return out
+
+
+def _number(x) -> float | None:
+    """A float for JSON: None for NaN (no comparator, or off the frontier)."""
+    x = float(x)
+    return None if np.isnan(x) else x

@@ -65,12 +65,46 @@ def format_psa(summary: xr.Dataset) -> str:
                      f"{e[0]:.4f} ({e[1]:.4f} to {e[2]:.4f})"]
                     + [f"{p:.3f}" for p in summary["ceac"].values[i]])
     rows.append(["EVPI per person", "", ""] + [f"{v:,.2f}" for v in summary["evpi"].values])
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [f"Probabilistic analysis: {summary.attrs.get('n_draws', '')} draws"]
-    for r in [header, ["-" * w for w in widths], *rows]:
-        lines.append("  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}"
-                               for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+    lines = [f"Probabilistic analysis: {summary.attrs.get('n_draws', '')} draws",
+             *_aligned(header, rows)]
+    if "frontier_status" in summary:
+        lines += ["", "Frontier on the mean costs and effects; 95% intervals of the increments "
+                  "over the draws", *_aligned(*_mean_frontier_rows(summary, eff))]
     return "\n".join(lines)
+
+
+def _aligned(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Header, rule and rows in columns: the first left-aligned, the others right."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}"
+                      for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+            for r in [header, ["-" * w for w in widths], *rows]]
+
+
+def _whole(x: float) -> str:
+    """A money amount to the unit, without a minus sign on a rounded zero."""
+    text = f"{x:,.0f}"
+    return "0" if text == "-0" else text
+
+
+def _mean_frontier_rows(summary: xr.Dataset, eff: str) -> tuple[list[str], list[list[str]]]:
+    header = ["strategy", "status", "compared with", "incremental cost (95% interval)",
+              f"incremental {eff} (95% interval)", "ICER of means"]
+    rows = []
+    for i in np.argsort(summary["cost_mean"].values, kind="stable"):
+        v = {k: float(summary[k].values[i]) for k in (
+            "inc_cost_mean", "inc_cost_low", "inc_cost_high", "inc_effect_mean",
+            "inc_effect_low", "inc_effect_high", "icer")}
+        has = np.isfinite(v["inc_cost_mean"])
+        rows.append([
+            str(summary[dims.STRATEGY].values[i]), str(summary["frontier_status"].values[i]),
+            str(summary["comparator"].values[i]),
+            f"{_whole(v['inc_cost_mean'])} ({_whole(v['inc_cost_low'])} to "
+            f"{_whole(v['inc_cost_high'])})" if has else "",
+            f"{v['inc_effect_mean']:.4f} ({v['inc_effect_low']:.4f} to "
+            f"{v['inc_effect_high']:.4f})" if has else "",
+            f"{v['icer']:,.0f}" if np.isfinite(v["icer"]) else ""])
+    return header, rows
 
 
 def format_voi(table: xr.Dataset, evpi: xr.DataArray) -> str:
