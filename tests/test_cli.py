@@ -95,3 +95,25 @@ def test_negative_wtp_is_refused_by_every_command(tmp_path):
         assert result.exit_code == 2, (args, result.output)
         assert "--wtp must be a finite number >= 0" in result.output
     assert not (tmp_path / "d").exists()
+
+
+def test_psa_options_need_draws_and_one_kind_of_cluster(tmp_path):
+    for args, expected in ((["--workers", "2"], "--workers applies to the probabilistic"),
+                           (["--seed", "3"], "--seed applies to the probabilistic"),
+                           (["--draws", "10", "--workers", "2", "--scheduler", "tcp://x:1"],
+                            "not both")):
+        result = CliRunner().invoke(app, ["run", "--out", str(tmp_path / "r"), *args])
+        assert result.exit_code == 2 and expected in result.output, result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_psa_notes_a_model_without_uncertainty_and_unbalanced_sobol(tmp_path):
+    result = CliRunner().invoke(app, ["run", str(SCENARIOS / "reference" / "hiv_chancellor_1997.yaml"),
+                                      "--draws", "100", "--sampling", "sobol", "--json",
+                                      "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert "every PSA draw is the base case" in result.stderr
+    assert "100 is not (64 or 128 are)" in result.stderr
+    assert "UserWarning" not in result.stderr
+    with xr.open_dataset(tmp_path / "r" / "psa_summary.nc") as s:
+        assert (s["evpi"].values == 0).all()  # not -0.00 from rounding

@@ -84,3 +84,15 @@ def test_sampling_by_inverse_cdf_matches_scipy():
     d = make_distribution("beta", {"alpha": 2, "beta": 98})
     u = [0.1, 0.5, 0.9]
     assert list(d.ppf(u)) == list(stats.beta(2, 98).ppf(u))
+
+
+@pytest.mark.parametrize(("family", "params", "expected"), [
+    ("beta", {"alpha": 2, "mean": 0.3, "sd": 0.1}, "mixes its forms"),
+    ("gamma", {"shape": 2, "scale": 1, "rate": 1}, "mixes its forms"),
+    ("normal", {"mean": 0, "sd": 1, "interval": [-2, 2]}, "mixes its forms"),
+    ("beta", {"mean": 0.3, "sd": 0.1, "se": 0.1}, "sd or se, not both"),
+])
+def test_keys_of_two_forms_are_refused(family, params, expected):
+    # A key of another form used to be ignored silently (beta alpha with mean and sd).
+    with pytest.raises(DistributionError, match=expected):
+        make_distribution(family, params)

@@ -94,6 +94,8 @@ def _run(scenario, out, force, trace, draws, seed, sampling, chunk_size, workers
     from vbhc_model.scenario import default_scenario_path, load_scenario
 
     loaded = load_scenario(scenario if scenario is not None else default_scenario_path())
+    if draws:
+        _psa_notes(loaded, draws, sampling)
     target = out if out is not None else default_out_dir(loaded)
     if target.exists() and not force:  # fail before computing, not after
         raise VbhcError(f"{target}: already exists; choose another --out or pass --force")
@@ -105,6 +107,33 @@ def _run(scenario, out, force, trace, draws, seed, sampling, chunk_size, workers
             workers=workers, scheduler=scheduler,
         )
     return result, write_run(result, target, force=force, renderer=renderer)
+
+
+def _psa_options(draws, seed, sampling, chunk_size, workers, scheduler) -> None:
+    """PSA options need --draws; a cluster is local or remote."""
+    given = [name for name, on in (("--seed", seed is not None),
+                                   ("--sampling", sampling is not Sampling.mc),
+                                   ("--chunk-size", chunk_size != 10_000),
+                                   ("--workers", workers is not None),
+                                   ("--scheduler", scheduler is not None)) if on]
+    if given and not draws:
+        raise VbhcError(f"{given[0]} applies to the probabilistic analysis: add --draws N")
+    if workers is not None and scheduler is not None:
+        raise VbhcError("give --workers (a local cluster) or --scheduler (an existing one), "
+                        "not both")
+
+
+def _psa_notes(scenario, draws: int, sampling) -> None:
+    """Notes on stderr before a PSA that would not mean what it seems."""
+    from vbhc_model.parameters.sampling import uncertain
+
+    if not uncertain(scenario):
+        typer.echo(f"note: no parameter of {scenario.source.file} has a distribution, joint "
+                   "group, posterior or samples: every PSA draw is the base case", err=True)
+    if sampling is Sampling.sobol and draws & (draws - 1):
+        lo = 1 << (draws.bit_length() - 1)
+        typer.echo(f"note: Sobol points keep their balance for a power-of-two number of "
+                   f"draws; {draws:,} is not ({lo:,} or {2 * lo:,} are)", err=True)
 
 
 @app.command()
@@ -141,6 +170,7 @@ def run(
     With --draws, also run the probabilistic analysis: psa.nc, psa_summary.nc, and means,
     95% intervals and probabilities of being cost-effective in summary.csv.
     """
+    _psa_options(draws, seed, sampling, chunk_size, workers, scheduler)
     with contextlib.ExitStack() as stack:
         if draws:  # the figures are drawn by a helper process started before the run's imports
             from vbhc_model.report.render import Renderer

@@ -209,6 +209,34 @@ _KEYS = {
 }
 
 
+#: The forms of each family as the sets of keys that give one; ``se`` may stand for ``sd``.
+_FORMS = {
+    "beta": [{"alpha", "beta"}, {"mean", "sd"}, {"interval"}],
+    "gamma": [{"shape", "scale"}, {"shape", "rate"}, {"mean", "sd"}, {"interval"}],
+    "lognormal": [{"meanlog", "sdlog"}, {"mean", "sd"}, {"interval"}],
+    "normal": [{"mean", "sd"}, {"interval"}],
+    "truncnormal": [{"mean", "sd", "lower"}, {"mean", "sd", "upper"},
+                    {"mean", "sd", "lower", "upper"}],
+    "uniform": [{"low", "high"}],
+    "triangular": [{"low", "mode", "high"}],
+}
+
+
+def _one_form(family: str, keys: set[str]) -> None:
+    """Refuse keys from two forms at once (``alpha`` with ``mean`` and ``sd``: which one was
+    meant?), and ``sd`` with ``se``. Incomplete forms are left to the family's builder."""
+    if {"sd", "se"} <= keys:
+        raise DistributionError(f"{family} takes sd or se, not both")
+    given = {"sd" if k == "se" else k for k in keys}
+    if any(given <= form for form in _FORMS[family]):
+        return
+    used = [form for form in _FORMS[family] if form & given]
+    if len(used) > 1 or (used and not given <= used[0]):
+        raise DistributionError(
+            f"{family} was given {', '.join(sorted(keys))}: that mixes its forms; give exactly "
+            f"one of {FORMS[family]}")
+
+
 def make_distribution(family: str, params: Mapping[str, Any]):
     """A frozen ``scipy.stats`` distribution from a scenario specification (None for fixed).
 
@@ -241,6 +269,7 @@ def make_distribution(family: str, params: Mapping[str, Any]):
         )
     if family == "fixed":
         return None
+    _one_form(family, set(params))
     for key, value in params.items():
         if key != "interval" and not (isinstance(value, (int, float)) and not isinstance(value, bool)
                                       and math.isfinite(value)):

@@ -45,7 +45,8 @@ def evpi(nmb: np.ndarray) -> np.ndarray:
     >>> evpi(nmb).tolist()   # E[max] = 2.5, max E = 2.0
     [0.5]
     """
-    return nmb.max(axis=1).mean(axis=0) - nmb.mean(axis=0).max(axis=0)
+    # Never below 0 in exact arithmetic; rounding leaves -1e-13 when no draw differs.
+    return np.maximum(nmb.max(axis=1).mean(axis=0) - nmb.mean(axis=0).max(axis=0), 0.0)
 
 
 def wtp_grid(wtp: Sequence[float], n: int = 41) -> np.ndarray:

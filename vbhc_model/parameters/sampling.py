@@ -12,6 +12,7 @@ them), Sobol sequences are positioned with ``fast_forward``.
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 import xarray as xr
@@ -54,7 +55,10 @@ def uniforms(seed: int, start: int, n: int, dim: int, method: str = "mc",
         engine = qmc.Sobol(d=dim, scramble=True, seed=np.random.default_rng(seed))
         if start:
             engine.fast_forward(start)
-        u = engine.random(n)
+        with warnings.catch_warnings():  # a chunk is rarely a power of 2: the CLI notes
+            warnings.filterwarnings("ignore", message=".*balance properties",  # the total's
+                                    category=UserWarning)
+            u = engine.random(n)
     else:
         raise ValueError(f"unknown sampling method {method!r}; expected one of {METHODS}")
     # Keep away from 0 and 1, where inverse CDFs of unbounded families are infinite.
@@ -186,6 +190,17 @@ def _row_product(z: np.ndarray, lower: np.ndarray) -> np.ndarray:
     for k in range(lower.shape[1]):
         out += np.multiply.outer(z[:, k], lower[:, k])
     return out
+
+
+def uncertain(scenario: Scenario) -> list[str]:
+    """The free parameters that vary between PSA draws: a distribution other than fixed, a
+    joint group, a posterior or a samples file."""
+    joint = {n for g in scenario.joint.values() for n in g.parameters}
+    return [n for n in free_parameters(scenario)
+            if n in joint or scenario.parameters[n].posterior is not None
+            or scenario.parameters[n].samples is not None
+            or (scenario.parameters[n].distribution is not None
+                and scenario.parameters[n].distribution.type != "fixed")]
 
 
 def check_draws(scenario: Scenario, n_draws: int) -> None:
