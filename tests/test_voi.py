@@ -242,3 +242,12 @@ def test_evppi_table_reports_the_evpi_and_flags_estimates_above_it(thr_psa):
     assert "*" in text.splitlines()[-2] and "above the EVPI" in text.splitlines()[-1]
     assert "above the EVPI" not in format_voi(table.assign(
         exceeds_evpi=table["exceeds_evpi"] & False), analyse_psa(thr_psa, WTP)["evpi"])
+
+
+def test_long_group_labels_are_shortened_in_tables_and_figures():
+    from vbhc_model.report.table import short_label
+
+    label = "+".join(f"parameter_{i}" for i in range(32))
+    assert short_label("a+b") == "a+b"
+    short = short_label(label)
+    assert len(short) <= 40 and short.startswith("parameter_0+") and "(32 parameters)" in short

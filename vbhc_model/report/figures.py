@@ -15,6 +15,7 @@ import xarray as xr  # noqa: E402
 from vbhc_model import dims  # noqa: E402
 
 from vbhc_model.report.render import PLANE_POINTS as MAX_POINTS  # noqa: E402 (per strategy)
+from vbhc_model.report.table import short_label  # noqa: E402
 
 
 def _labels(ds: xr.Dataset) -> list[str]:
@@ -101,7 +102,12 @@ def evppi_bars(table: xr.Dataset, wtp_index: int = 0, top: int = 15) -> plt.Figu
     t = table.isel({dims.WTP: wtp_index})
     order = np.argsort(-t["evppi"].values)[:top]
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(order) + 1.5))
-    ax.barh([str(table["group"].values[i]) for i in order][::-1], t["evppi"].values[order][::-1])
+    ax.barh([short_label(str(table["group"].values[i])) for i in order][::-1],
+            t["evppi"].values[order][::-1])
+    if "evpi" in t:  # no EVPPI can exceed it
+        ax.axvline(float(t["evpi"]), color="0.3", linestyle="--", linewidth=1)
+        ax.annotate("EVPI ", (float(t["evpi"]), 0.02), xycoords=("data", "axes fraction"),
+                    ha="right", va="bottom", fontsize=8, color="0.3")
     ax.set_xlabel(f"EVPPI per person at {float(t[dims.WTP]):,.0f}")
     ax.set_title("Expected value of partial perfect information")
     fig.tight_layout()

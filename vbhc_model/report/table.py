@@ -107,6 +107,19 @@ def _mean_frontier_rows(summary: xr.Dataset, eff: str) -> tuple[list[str], list[
     return header, rows
 
 
+def short_label(label: str, width: int = 40) -> str:
+    """A group's label ``a+b+c+...`` cut to ``width`` characters, saying how many it holds."""
+    if len(label) <= width:
+        return label
+    members = label.split("+")
+    head = ""
+    for m in members:
+        if len(head) + len(m) + 1 > width - 18:
+            break
+        head += ("+" if head else "") + m
+    return f"{head}+... ({len(members)} parameters)"
+
+
 def format_voi(table: xr.Dataset, evpi: xr.DataArray) -> str:
     """EVPI and the EVPPI ranking, per person, at each WTP."""
     wtps = table[dims.WTP].values
@@ -119,7 +132,7 @@ def format_voi(table: xr.Dataset, evpi: xr.DataArray) -> str:
         cells = [f"{v:,.2f}" + (f" ({s:,.2f})" if has_se else "")
                  + ("*" if over is not None and over[i, j] else "")
                  for j, (v, s) in enumerate(zip(t["evppi"].values, t["se"].values))]
-        rows.append([str(g)] + cells + [f"{float(t['r2_max']):.2f}"])
+        rows.append([short_label(str(g))] + cells + [f"{float(t['r2_max']):.2f}"])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["Value of information per person" + (" (SE)" if has_se else "") + "; R2: share of "
              "the incremental costs or effects the parameters explain (the fit check)"]
