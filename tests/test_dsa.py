@@ -195,3 +195,19 @@ def test_cli_dsa_thr_varies_joint_parameters_and_says_what_is_left_out(tmp_path)
     assert left == [("left out (5): age_at_surgery, male, rr_revision, c_standard, c_np1 "
                      "(no range and no distribution to vary it over)")]
     assert "threshold: np1 is optimal at 2,200 on one side of lnrrNP1 = " in result.output
+
+
+def test_two_way_on_one_dirichlet_row_marks_the_cells_that_sum_above_one(tmp_path):
+    from vbhc_model.dsa import INFEASIBLE, parameter_ranges, two_way
+
+    sc = load(tmp_path, DIRICHLET)
+    ranges = parameter_ranges(sc, ["p_stay", "p_sick"])
+    grid = two_way(sc, "p_stay", "p_sick", 50000)
+    a = grid["p_stay"].values[:, None]
+    b = grid["p_sick"].values[None, :]
+    over = (a + b) > 1
+    assert over.any() and not over.all()  # the ranges' top corner is infeasible
+    np.testing.assert_array_equal(grid["optimal"].values == INFEASIBLE, over)
+    assert np.isnan(grid["nmb"].values[over]).all()
+    assert np.isfinite(grid["nmb"].values[~over]).all()
+    assert ranges["p_stay"][1] + ranges["p_sick"][1] > 1

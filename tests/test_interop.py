@@ -238,3 +238,20 @@ def test_parameter_columns_that_never_vary_give_no_evppi(tmp_path):
     assert result.exit_code == 0, result.output
     assert "EVPI" in result.output and (out / "summary.csv").exists()
     assert not (out / "evppi.nc").exists()
+
+
+def test_names_are_stripped_and_unpaired_columns_are_noted(tmp_path):
+    rng = np.random.default_rng(4)
+    rows = ["draw, cost_a ,effect_a,cost_b,effect_b,cost_c,efect_c"]
+    rows += [f"{i},0,0,{rng.normal(100, 5):.3f},{rng.normal(0.01, 0.005):.5f},"
+             f"{rng.normal(200, 5):.3f},{rng.normal(0.02, 0.005):.5f}" for i in range(40)]
+    path = _write(tmp_path, "\n".join(rows) + "\n")
+    psa = read_psa_csv(path)
+    assert [str(s) for s in psa["strategy"].values] == ["a", "b"]  # " cost_a " is cost_a
+    result = CliRunner().invoke(app, ["analyse", str(path), "--wtp", "20000",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "note: cost_c: a cost or effect column without its partner" in result.stderr
+    long = _write(tmp_path, "draw,strategy,cost,effect\n1,usual care ,1,0.1\n1,new,2,0.2\n"
+                  "2,usual care,1.1,0.1\n2,new,2.1,0.25\n", "long.csv")
+    assert [str(s) for s in read_psa_csv(long)["strategy"].values] == ["usual care", "new"]

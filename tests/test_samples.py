@@ -122,3 +122,23 @@ def test_dsa_varies_a_samples_parameter_over_its_sample_interval(tmp_path):
     low, high, basis = ranges["lnrrNP1"]
     np.testing.assert_allclose([low, high], np.quantile(ref["NP1"], [0.025, 0.975]))
     assert basis == "95% interval of its samples"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a,a \n1,2\n", "column 'a' appears twice in the header"),
+    ("a,b\n1,2\n\n\nx,3\n", "line 5: column 'a' has 'x'"),
+    ("a,b\n1,2\n3,\n", None),  # an empty cell in a column nobody asks for
+    ("id,a\nx1,0.1\nx2,0.2\n", None),  # a text column beside the samples
+    ("a,b\n", "no rows of samples below the header"),
+])
+def test_samples_table_edge_cases(tmp_path, text, expected):
+    from vbhc_model.parameters.samples import SamplesError, read_samples
+
+    path = tmp_path / "s.csv"
+    path.write_text(text)
+    if expected is None:
+        np.testing.assert_array_equal(read_samples(path).get("a"), [0.1, 0.2] if "id" in text
+                                      else [1.0, 3.0])
+    else:
+        with pytest.raises(SamplesError, match=expected):
+            read_samples(path).get("a")

@@ -251,3 +251,31 @@ def test_long_group_labels_are_shortened_in_tables_and_figures():
     assert short_label("a+b") == "a+b"
     short = short_label(label)
     assert len(short) <= 40 and short.startswith("parameter_0+") and "(32 parameters)" in short
+
+
+def test_gp_evppi_of_a_parameter_constant_in_the_hyperparameter_subset():
+    # A rare event (2 ones in 2,000 draws) is constant in the 250 draws the hyperparameters
+    # are fitted on: it must not make the linear mean singular there.
+    fails = []
+    for s in range(12):
+        rng = np.random.default_rng(s)
+        n = 2000
+        rare = np.zeros(n)
+        rare[rng.integers(n, size=2)] = 1.0
+        u = rng.normal(size=n)
+        effects = np.column_stack([np.zeros(n), u + 0.2 * rare + 0.1 * rng.normal(size=n)])
+        for x in (rare, np.column_stack([rare, u])):
+            try:
+                evppi(np.zeros((n, 2)), effects, x, [1.0], method="gp", seed=s)
+            except VbhcError as exc:
+                fails.append((s, str(exc)))
+    assert not fails
+
+
+def test_gp_refuses_a_group_larger_than_its_hyperparameter_draws():
+    rng = np.random.default_rng(1)
+    n, k = 300, 40
+    x = rng.normal(size=(n, k))
+    effects = np.column_stack([np.zeros(n), x.sum(axis=1)])
+    with pytest.raises(VbhcError, match="40 parameters need more than 30 draws"):
+        evppi(np.zeros((n, 2)), effects, x, [1.0], method="gp", gp_hyper_draws=30)

@@ -92,7 +92,7 @@ def run_scenario(
     s = scenario.settings
     population = s.population.effective() if s.population else None
     psa_summary = analyse_psa(psa, s.wtp, s.effect, population)
-    curves = analyse_psa(psa, wtp_grid(s.wtp), s.effect, population)
+    curves = analyse_psa(psa, wtp_grid(s.wtp), s.effect, population, frontier=False)
     result = RunResult(scenario, outcomes, table, psa, psa_summary, curves)
     if store is not None:
         weakref.finalize(result, shutil.rmtree, store, True)
@@ -197,8 +197,7 @@ def run_voi(results: str | Path, *, params: str | None = None, groups: list[str]
         wanted["+".join(members)] = members
     table = evppi_table(psa, wanted, lam, effect, n_se=100 if se else 0, method=method)
     table = table.sortby(-table["evppi"].isel(wtp=0))
-    evpi = analyse_psa(psa, lam, effect)["evpi"]
-    table["evpi"] = evpi
+    evpi = table["evpi"]  # of the same draws (evppi_table computes it for its check)
     table.attrs.update({k: v for k, v in psa.attrs.items() if k.startswith("scenario")})
     write_netcdf(table, target)
     from vbhc_model.report import figures
@@ -269,7 +268,7 @@ def run_analyse(table: str | Path, *, wtp: list[float], out: str | Path | None =
     frontier = compute_icers(means["total_cost"].values, means["qalys"].values,
                              means[dims.STRATEGY].values)
     summary = analyse_psa(psa, wtp)
-    curves = analyse_psa(psa, wtp_grid(wtp))
+    curves = analyse_psa(psa, wtp_grid(wtp), frontier=False)
     voi = None
     names = varying_parameters(psa) if "parameters" in psa else []
     if names:  # parameter columns that never vary explain nothing: no EVPPI to rank
@@ -290,4 +289,5 @@ def run_analyse(table: str | Path, *, wtp: list[float], out: str | Path | None =
         figures.write_figures(figs, tmp / "figures")
 
     return {"frontier": frontier, "summary": summary, "evppi": voi,
+            "unpaired_columns": psa.attrs.get("unpaired_columns", ""),
             "dir": write_directory(target, write, force=force)}

@@ -392,6 +392,9 @@ def analyse(
 
     _check_wtp(wtp)
     result = run_analyse(table, wtp=wtp, out=out, force=force, method=method.value)
+    if result["unpaired_columns"]:
+        typer.echo(f"note: {result['unpaired_columns']}: a cost or effect column without its "
+                   "partner, read as a parameter (a strategy needs both)", err=True)
     f = result["frontier"]
     for s in f["strategy"].values:
         t = f.sel(strategy=s)

@@ -153,13 +153,16 @@ def _check_dirichlet_row(scenario: Scenario, group: str, joint, name: str) -> No
 
 
 def _apply(scenario: Scenario, cols: dict, base_row: np.ndarray, block: np.ndarray,
-           settings: dict) -> None:
+           settings: dict, infeasible: bool = False) -> np.ndarray:
     """Set parameters in ``block`` (rows of a draws matrix, in place): ``{name: values}``.
+    Returns which rows are infeasible (members of one Dirichlet row set to more than 1 in
+    all); those are an error unless ``infeasible``, then they are left at the base values.
 
     The other members of a Dirichlet row with a member set keep their base proportions and
     are rescaled so that the row sums to one: x_j = base_j (1 - sum of the set members) /
     (sum of the others' base values).
     """
+    bad = np.zeros(len(block), dtype=bool)
     for name, x in settings.items():
         block[:, cols[name]] = x
     for group, joint in scenario.joint.items():
@@ -172,9 +175,12 @@ def _apply(scenario: Scenario, cols: dict, base_row: np.ndarray, block: np.ndarr
                             f"{', '.join(n for n in joint.parameters if n in settings)} leaves "
                             "no other member to rescale")
         left = 1 - block[:, [cols[n] for n in joint.parameters if n in settings]].sum(axis=1)
-        if (left < 0).any():
+        if (left < 0).any() and not infeasible:
             raise VbhcError(f"Dirichlet row '{group}': the values varied sum to more than 1")
-        block[:, rest] = rest_base * (left / rest_base.sum())[:, None]
+        bad |= left < 0
+        block[:, rest] = rest_base * (np.maximum(left, 0) / rest_base.sum())[:, None]
+    block[bad] = base_row
+    return bad
 
 
 def _left_out_line(left_out: dict) -> str:
@@ -244,9 +250,15 @@ def one_way(scenario: Scenario, wtp: float, names: Sequence[str] | None = None) 
     return res.isel({dims.PARAMETER: np.argsort(-swing.values, kind="stable")})
 
 
+#: The two-way map's label for a grid cell no model can have (members of one Dirichlet row
+#: summing to more than 1).
+INFEASIBLE = "(infeasible)"
+
+
 def two_way(scenario: Scenario, a: str, b: str, wtp: float, n: int = 11) -> xr.Dataset:
     """The optimal strategy on an ``n x n`` grid of two parameters over their ranges (two
-    members of one Dirichlet row are set together, the row's other members rescaled)."""
+    members of one Dirichlet row are set together, the row's other members rescaled; cells
+    where they sum to more than 1 are marked ``(infeasible)``, their NMB NaN)."""
     if a == b:
         raise VbhcError(f"--two-way needs two different parameters; got {a} twice")
     ranges = parameter_ranges(scenario, [a, b])
@@ -255,12 +267,17 @@ def two_way(scenario: Scenario, a: str, b: str, wtp: float, n: int = 11) -> xr.D
     draws = base_draws(scenario, n * n)
     cols = {str(p): j for j, p in enumerate(draws[dims.PARAMETER].values)}
     aa, bb = np.meshgrid(grid_a, grid_b, indexing="ij")
-    _apply(scenario, cols, draws.values[0].copy(), draws.values, {a: aa.ravel(), b: bb.ravel()})
+    bad = _apply(scenario, cols, draws.values[0].copy(), draws.values,
+                 {a: aa.ravel(), b: bb.ravel()}, infeasible=True)
     nmb = _nmb(scenario, draws, wtp)
-    optimal = nmb.idxmax(dims.STRATEGY).values.reshape(n, n)
+    optimal = nmb.idxmax(dims.STRATEGY).values.astype(object)  # str would cut the label
+    optimal[bad] = INFEASIBLE
+    optimal = optimal.astype(str)
+    values = nmb.values.copy()
+    values[bad] = np.nan
     return xr.Dataset(
-        {"optimal": ((a, b), optimal.astype(str)),
-         "nmb": ((a, b, dims.STRATEGY), nmb.values.reshape(n, n, -1))},
+        {"optimal": ((a, b), optimal.reshape(n, n)),
+         "nmb": ((a, b, dims.STRATEGY), values.reshape(n, n, -1))},
         coords={a: grid_a, b: grid_b, dims.STRATEGY: nmb[dims.STRATEGY].values},
         attrs={"wtp": float(wtp)},
     )

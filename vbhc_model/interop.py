@@ -55,11 +55,13 @@ def read_psa_csv(path: str | Path) -> xr.Dataset:
     n = cost_arr.shape[0]
     if n < 2:
         raise VbhcError(f"{path}: one draw; a PSA needs at least two")
+    unpaired = [str(c) for c in params if _COST.match(str(c)) or _EFFECT.match(str(c))]
     ds = xr.Dataset(
         {"total_cost": ((dims.DRAW, dims.STRATEGY), cost_arr),
          "qalys": ((dims.DRAW, dims.STRATEGY), eff_arr)},
         coords={dims.DRAW: np.arange(n), dims.STRATEGY: [str(s) for s in strategies]},
-        attrs={"source_table": str(path), "n_draws": n},
+        attrs={"source_table": str(path), "n_draws": n,
+               "unpaired_columns": ", ".join(unpaired)},
     )
     if params:
         ds["parameters"] = ((dims.DRAW, dims.PARAMETER), np.column_stack(list(params.values())))
@@ -82,6 +84,7 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise VbhcError(f"{path}: not a readable CSV table ({exc})") from None
     except OSError as exc:
         raise VbhcError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    frame.columns = [c.strip() if isinstance(c, str) else c for c in frame.columns]
     frame.index = frame.index + 2  # blank lines are kept as empty rows until here
     frame = frame.dropna(how="all")
     if frame.empty:
@@ -132,7 +135,7 @@ def _read_long(frame: pd.DataFrame, cols: dict, path: Path):
         if empty.any():
             line = frame.index[empty.argmax()]
             raise VbhcError(f"{path}, line {line}, column '{key}': empty cell")
-    frame = frame.assign(**{strat: frame[strat].astype(str)})
+    frame = frame.assign(**{strat: frame[strat].astype(str).str.strip()})
     strategies = list(pd.unique(frame[strat]))  # order of first appearance
     draws = pd.unique(frame[draw])
     if len(strategies) < 2:

@@ -56,7 +56,7 @@ def wtp_grid(wtp: Sequence[float], n: int = 41) -> np.ndarray:
 
 
 def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys",
-                population: float | None = None) -> xr.Dataset:
+                population: float | None = None, frontier: bool = True) -> xr.Dataset:
     """Acceptability (with the acceptability frontier), EVPI and 95% intervals of a PSA.
 
     Parameters
@@ -66,6 +66,9 @@ def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys",
     effect : str
     population : float, optional
         Effective population (``settings.population``) for population EVPI.
+    frontier : bool
+        Add the frontier on the means (:func:`mean_frontier`; quantiles over all draws, so
+        the curves on a WTP grid leave it out).
 
     Returns
     -------
@@ -110,7 +113,8 @@ def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys",
         out[f"{name}_mean"] = (dims.STRATEGY, values.mean(axis=0))
         out[f"{name}_low"] = (dims.STRATEGY, np.quantile(values, 0.025, axis=0))
         out[f"{name}_high"] = (dims.STRATEGY, np.quantile(values, 0.975, axis=0))
-    out = out.merge(mean_frontier(costs, effects, strategies))
+    if frontier:
+        out = out.merge(mean_frontier(costs, effects, strategies))
     if population:
         out["population_evpi"] = (dims.WTP, out["evpi"].values * population,
                                   {"units": "total", "effective_population": population})

@@ -225,15 +225,21 @@ def _neg_log_marginal(theta: np.ndarray, d2: np.ndarray, d2_low: np.ndarray, h: 
 
 
 def _independent_columns(z: np.ndarray) -> np.ndarray:
-    """Indices of a largest set of linearly independent columns of the centred ``z``
-    (pivoted QR). Parameters drawn jointly can be collinear (a Dirichlet row sums to 1): the
-    linear mean keeps one column per direction; the kernel still sees every parameter."""
-    if z.shape[1] == 0:
-        return np.arange(0)
-    r, piv = qr(z, mode="r", pivoting=True, check_finite=False)
+    """Indices of a largest set of columns of ``z`` independent of each other and of the
+    intercept (pivoted QR of the columns centred). Parameters drawn jointly can be collinear
+    (a Dirichlet row sums to 1), and a rarely varying one can be constant in the subset of
+    draws the hyperparameters are fitted on: the linear mean keeps one column per direction;
+    the kernel still sees every parameter."""
+    cols = np.flatnonzero(varying(z))  # a constant column is the intercept again
+    if cols.size == 0:
+        return cols
+    r, piv = qr(z[:, cols] - z[:, cols].mean(axis=0), mode="r", pivoting=True,
+                check_finite=False)
+    # The columns are standardised over all draws, so a column that varies in the subset
+    # has a norm of order sqrt(m); what rounding leaves of a dependent one is ~1e-16 of it.
     d = np.abs(np.diag(r))
-    rank = int(np.sum(d > 1e-8 * d[0])) if d.size and d[0] > 0 else 0
-    return np.sort(piv[:rank])
+    rank = int(np.sum(d > 1e-8 * max(float(d[0]), np.sqrt(len(z)))))
+    return np.sort(cols[piv[:rank]])
 
 
 def _gp_hyperparameters(z: np.ndarray, y: np.ndarray,
@@ -250,6 +256,10 @@ def _gp_hyperparameters(z: np.ndarray, y: np.ndarray,
     # optimiser stops where it started.
     start = np.concatenate([np.full(k, 0.5 * np.log(k)), [0.0]])
     bounds = [_LOG_LENGTH] * k + [_LOG_NUGGET]
+    if h.shape[1] >= m:
+        raise VbhcError(f"EVPPI by GP: {k} parameters need more than {m} draws to fit the "
+                        "hyperparameters (gp_hyper_draws); use method 'gam' or fewer "
+                        "parameters per group")
     resid = y - h @ np.linalg.lstsq(h, y, rcond=None)[0]
     if resid @ resid <= 1e-20 * max(float(y @ y), 1e-300):
         return np.exp(-start[:k]), float(np.exp(start[k]))  # the linear mean explains y
@@ -362,7 +372,7 @@ def _gp(params: np.ndarray, dc: np.ndarray, de: np.ndarray, n_sims: int, seed: i
     targets = [dc[:, j] for j in range(dc.shape[1])] + [de[:, j] for j in range(de.shape[1])]
     seeds = rng.spawn(len(targets))
     with one_blas_thread():  # the targets run side by side on threads
-        lin = _independent_columns(z)
+        lin = _independent_columns(z[pool[:n_hyper]])  # where the hyperparameters are fitted
         fits = thread_map(lambda i: _gp_fit(z, targets[i], lin, pool, n_hyper, n_sims,
                                             seeds[i]),
                           range(len(targets)), n_draws=n)

@@ -28,13 +28,15 @@ class SamplesError(VbhcError):
 
 @dataclass(frozen=True)
 class Samples:
-    """The numeric columns of one samples file."""
+    """The columns of one samples file: numbers, or why a column is not usable."""
 
     path: Path
     n: int
-    columns: dict[str, np.ndarray]
+    columns: dict[str, np.ndarray | str]
 
     def get(self, column: str) -> np.ndarray:
+        """The samples of ``column``; an error names the file, the line and the cell when a
+        cell is not a finite number (columns not asked for may hold text, e.g. an id)."""
         if column not in self.columns:
             import difflib
 
@@ -42,49 +44,60 @@ class Samples:
             hint = f"; did you mean {close[0]!r}?" if close else \
                 f"; it has {', '.join(self.columns)}"
             raise SamplesError(f"{self.path}: no column {column!r}{hint}")
-        return self.columns[column]
+        values = self.columns[column]
+        if isinstance(values, str):
+            raise SamplesError(values)
+        return values
 
 
 @functools.lru_cache(maxsize=16)
-def _read(path: str, mtime: float) -> Samples:
+def _read(path: str, stamp: tuple[int, int]) -> Samples:
+    import csv
+
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            header = [h.strip() for h in next(csv.reader(f), [])]
+        dup = sorted({h for h in header if header.count(h) > 1})
+        if dup:
+            raise SamplesError(f"{path}: column {dup[0]!r} appears twice in the header")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                            header=0, names=header or None, encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError, csv.Error, pd.errors.ParserError,
+            pd.errors.EmptyDataError, ValueError) as exc:
         raise SamplesError(f"{path}: cannot read it as a CSV table of samples "
                            f"({type(exc).__name__}: {exc})") from None
+    line = np.arange(len(frame)) + 2  # the file's line of each row (blank lines kept)
+    blank = (frame == "").all(axis=1).to_numpy()
+    frame, line = frame[~blank], line[~blank]
     if frame.empty:
         raise SamplesError(f"{path}: no rows of samples below the header")
-    dup = frame.columns[frame.columns.duplicated()].tolist()
-    if dup:
-        raise SamplesError(f"{path}: column {dup[0]!r} appears twice in the header")
-    columns = {}
+    columns: dict[str, np.ndarray | str] = {}
     for name in frame.columns:
         text = frame[name].str.strip()
         values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
         bad = np.flatnonzero(~np.isfinite(values))
-        if bad.size:
-            i = int(bad[0])
-            raise SamplesError(f"{path}, line {i + 2}: column {name!r} has {text.iloc[i]!r}; "
-                               "every sample must be a finite number")
-        columns[str(name).strip()] = values
+        columns[name] = values if not bad.size else (
+            f"{path}, line {line[bad[0]]}: column {name!r} has {text.iloc[bad[0]]!r}; every "
+            "sample must be a finite number")
     return Samples(Path(path), len(frame), columns)
 
 
 def read_samples(path: Path) -> Samples:
-    """The samples file at ``path`` (read once while it is unchanged).
+    """The samples file at ``path`` (read again whenever its size or time stamp changes).
 
     Raises
     ------
     SamplesError
-        A missing or unreadable file, an empty table, a duplicated column name, a cell that
-        is not a finite number.
+        A missing or unreadable file, an empty table, a duplicated column name. (A cell that
+        is not a finite number is reported when its column is asked for.)
     """
     path = Path(path)
     if not path.is_file():
         raise SamplesError(f"{path}: samples file not found")
-    return _read(str(path.resolve()), path.stat().st_mtime)
+    st = path.stat()
+    return _read(str(path.resolve()), (st.st_mtime_ns, st.st_size))
 
 
 def rows_for(pick: str, u: np.ndarray, draw: np.ndarray, n_rows: int, path: Path) -> np.ndarray:

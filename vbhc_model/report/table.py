@@ -61,7 +61,7 @@ def format_psa(summary: xr.Dataset) -> str:
     for i, s in enumerate(summary[dims.STRATEGY].values):
         c = [float(summary[f"cost_{k}"].values[i]) for k in ("mean", "low", "high")]
         e = [float(summary[f"effect_{k}"].values[i]) for k in ("mean", "low", "high")]
-        rows.append([str(s), f"{c[0]:,.0f} ({c[1]:,.0f} to {c[2]:,.0f})",
+        rows.append([str(s), f"{_whole(c[0])} ({_whole(c[1])} to {_whole(c[2])})",
                      f"{e[0]:.4f} ({e[1]:.4f} to {e[2]:.4f})"]
                     + [f"{p:.3f}" for p in summary["ceac"].values[i]])
     rows.append(["EVPI per person", "", ""] + [f"{v:,.2f}" for v in summary["evpi"].values])
