@@ -108,8 +108,8 @@ def test_psa_options_need_draws_and_one_kind_of_cluster(tmp_path):
 
 
 def test_psa_notes_a_model_without_uncertainty_and_unbalanced_sobol(tmp_path):
-    result = CliRunner().invoke(app, ["run", str(SCENARIOS / "reference" / "hiv_chancellor_1997.yaml"),
-                                      "--draws", "100", "--sampling", "sobol", "--json",
+    hiv = str(SCENARIOS / "reference" / "hiv_chancellor_1997.yaml")
+    result = CliRunner().invoke(app, ["run", hiv, "--draws", "100", "--sampling", "sobol", "--json",
                                       "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     assert "every PSA draw is the base case" in result.stderr

@@ -255,3 +255,9 @@ def test_names_are_stripped_and_unpaired_columns_are_noted(tmp_path):
     long = _write(tmp_path, "draw,strategy,cost,effect\n1,usual care ,1,0.1\n1,new,2,0.2\n"
                   "2,usual care,1.1,0.1\n2,new,2.1,0.25\n", "long.csv")
     assert [str(s) for s in read_psa_csv(long)["strategy"].values] == ["usual care", "new"]
+
+
+def test_a_column_named_twice_is_refused(tmp_path):
+    path = _write(tmp_path, "draw,cost_a,effect_a,cost_b,effect_b,cost_b \n1,0,0,1,1,2\n2,0,0,1,1,2\n")
+    with pytest.raises(VbhcError, match="column 'cost_b' appears twice in the header"):
+        read_psa_csv(path)

@@ -97,7 +97,7 @@ def test_samples_errors_name_the_file_line_and_column(tmp_path):
     cells[2] = "abc"
     bad_csv.write_text("\n".join(text[:3] + [",".join(cells)] + text[4:]) + "\n")
     msg = _bad(tmp_path, csv=bad_csv)
-    assert "line 4: column 'rrr' has 'abc'" in msg and "finite number" in msg
+    assert "line 4, column 'rrr': 'abc' is not a finite number" in msg
     msg = _bad(tmp_path, edit=lambda d: d["parameters"]["rrr"]["samples"].update(pick="random"))
     assert "parameters.rrr.samples.pick" in msg and "pick them the same way" in msg
     msg = _bad(tmp_path, edit=lambda d: d["parameters"]["rrr"].update(
@@ -126,10 +126,10 @@ def test_dsa_varies_a_samples_parameter_over_its_sample_interval(tmp_path):
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("a,a \n1,2\n", "column 'a' appears twice in the header"),
-    ("a,b\n1,2\n\n\nx,3\n", "line 5: column 'a' has 'x'"),
+    ("a,b\n1,2\n\n\nx,3\n", "line 5, column .a.: .x. is not a finite number"),
     ("a,b\n1,2\n3,\n", None),  # an empty cell in a column nobody asks for
     ("id,a\nx1,0.1\nx2,0.2\n", None),  # a text column beside the samples
-    ("a,b\n", "no rows of samples below the header"),
+    ("a,b\n", "no data rows, only a header"),
 ])
 def test_samples_table_edge_cases(tmp_path, text, expected):
     from vbhc_model.parameters.samples import SamplesError, read_samples

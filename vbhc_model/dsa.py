@@ -9,7 +9,8 @@ positive exactly when the strategy is optimal.
 Parameters drawn jointly in the PSA are varied one at a time over their marginal 95% intervals
 (multivariate normal: mean +/- 1.96 sd; Dirichlet: the Beta marginal, the rest of the row
 rescaled to keep it summing to one), as are parameters taken from a posterior or a CSV table
-of samples (their 2.5% and 97.5% quantiles); correlations are not propagated, as is usual in a one-way analysis.
+of samples (their 2.5% and 97.5% quantiles); correlations are not propagated, as is usual in
+a one-way analysis.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from vbhc_model.simulate import simulate
 
 def parameter_ranges(scenario: Scenario, names: Sequence[str] | None = None) -> dict:
     """``{name: (low, high, basis)}``: the explicit ``range``, else the 95% interval of the
-    parameter's distribution, of its marginal in a joint group, of its posterior draws or of its samples.
-    Parameters with none are left out unless named (then an error says why); see
+    parameter's distribution, of its marginal in a joint group, of its posterior draws or of
+    its samples. Parameters with none are left out unless named (then an error says why); see
     :func:`ranges_and_left_out` for the reasons."""
     return ranges_and_left_out(scenario, names)[0]
 

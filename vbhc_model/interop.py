@@ -46,7 +46,7 @@ def read_psa_csv(path: str | Path) -> xr.Dataset:
         a duplicated or missing (draw, strategy) row or a parameter that differs within a draw.
     """
     path = Path(path)
-    frame = _read_table(path)
+    frame = read_table(path)
     cols = {str(c).lower(): c for c in frame.columns}
     if {"strategy", "cost"} <= set(cols) and any(p in cols for p in EFFECT_PREFIXES):
         strategies, cost_arr, eff_arr, params = _read_long(frame, cols, path)
@@ -69,9 +69,21 @@ def read_psa_csv(path: str | Path) -> xr.Dataset:
     return ds
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path) -> pd.DataFrame:
     """The CSV as text and numbers, indexed by line number (header = line 1); blank lines
-    dropped. Only an empty cell is missing ("NA" is text, so it is reported, not skipped)."""
+    dropped, names stripped. Only an empty cell is missing ("NA" is text, so it is reported,
+    not skipped). A column named twice is an error. Also reads tables of samples
+    (vbhc_model.parameters.samples)."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            header = [h.strip() for h in next(csv.reader(f), [])]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        header = []  # pandas says what is wrong below
+    twice = sorted({h for h in header if h and header.count(h) > 1})
+    if twice:
+        raise VbhcError(f"{path}: column '{twice[0]}' appears twice in the header")
     try:
         frame = pd.read_csv(path, skip_blank_lines=False, keep_default_na=False, na_values=[""],
                             skipinitialspace=True)
@@ -98,7 +110,7 @@ def _cell(value) -> str:
     return f"{str(value)!r} is not a finite number"
 
 
-def _numbers(frame: pd.DataFrame, col, path: Path) -> np.ndarray:
+def numbers(frame: pd.DataFrame, col, path: Path) -> np.ndarray:
     """Column ``col`` as floats; a cell that is not a finite number is a VbhcError."""
     values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(values)
@@ -120,7 +132,7 @@ def _parameters(frame: pd.DataFrame, columns, path: Path) -> dict[str, np.ndarra
             continue
         if pd.to_numeric(frame[c], errors="coerce").isna().all():
             continue  # text (labels) or empty
-        out[str(c)] = _numbers(frame, c, path)
+        out[str(c)] = numbers(frame, c, path)
     return out
 
 
@@ -158,7 +170,7 @@ def _read_long(frame: pd.DataFrame, cols: dict, path: Path):
                         f"({len(draws)} draws, {len(strategies)} strategies)")
     arrays = []
     for c in (cost, eff):
-        values = pd.Series(_numbers(frame, c, path), index=pd.MultiIndex.from_arrays(
+        values = pd.Series(numbers(frame, c, path), index=pd.MultiIndex.from_arrays(
             [frame[draw], frame[strat]]))
         grid = values.unstack(strat).reindex(index=draws, columns=strategies)
         arrays.append(grid.to_numpy(dtype=float))
@@ -208,8 +220,8 @@ def _read_wide(frame: pd.DataFrame, path: Path):
             if len(found[s]) > 1:
                 raise VbhcError(f"{path}: strategy '{s}' has more than one column of the same "
                                 f"kind ({', '.join(map(str, found[s]))}); keep one")
-    cost_arr = np.column_stack([_numbers(frame, cost_cols[s][0], path) for s in strategies])
-    eff_arr = np.column_stack([_numbers(frame, eff_cols[s][0], path) for s in strategies])
+    cost_arr = np.column_stack([numbers(frame, cost_cols[s][0], path) for s in strategies])
+    eff_arr = np.column_stack([numbers(frame, eff_cols[s][0], path) for s in strategies])
     used = {cost_cols[s][0] for s in strategies} | {eff_cols[s][0] for s in strategies}
     params = _parameters(frame, [c for c in frame.columns if c not in used], path)
     return strategies, cost_arr, eff_arr, params

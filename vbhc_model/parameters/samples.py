@@ -7,7 +7,8 @@ random`` (the default) each PSA draw takes a row chosen by its own uniform numbe
 equally likely, so any number of draws can be run; with ``pick: in_order`` PSA draw d takes
 row d, to replay another tool's PSA draw by draw (then ``--draws`` may not exceed the rows).
 
-The file is read with pandas: a header row of column names, one row per sample, numbers only.
+The file is read as ``vbhc analyse`` reads other tools' tables (vbhc_model.interop): a header
+row of column names, one row per sample; the columns used must hold finite numbers.
 """
 
 from __future__ import annotations
@@ -52,35 +53,18 @@ class Samples:
 
 @functools.lru_cache(maxsize=16)
 def _read(path: str, stamp: tuple[int, int]) -> Samples:
-    import csv
-
-    import pandas as pd
+    from vbhc_model.interop import numbers, read_table  # the reader of other tools' tables
 
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            header = [h.strip() for h in next(csv.reader(f), [])]
-        dup = sorted({h for h in header if header.count(h) > 1})
-        if dup:
-            raise SamplesError(f"{path}: column {dup[0]!r} appears twice in the header")
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False,
-                            header=0, names=header or None, encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError, csv.Error, pd.errors.ParserError,
-            pd.errors.EmptyDataError, ValueError) as exc:
-        raise SamplesError(f"{path}: cannot read it as a CSV table of samples "
-                           f"({type(exc).__name__}: {exc})") from None
-    line = np.arange(len(frame)) + 2  # the file's line of each row (blank lines kept)
-    blank = (frame == "").all(axis=1).to_numpy()
-    frame, line = frame[~blank], line[~blank]
-    if frame.empty:
-        raise SamplesError(f"{path}: no rows of samples below the header")
+        frame = read_table(Path(path))
+    except VbhcError as exc:
+        raise SamplesError(str(exc)) from None
     columns: dict[str, np.ndarray | str] = {}
     for name in frame.columns:
-        text = frame[name].str.strip()
-        values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-        bad = np.flatnonzero(~np.isfinite(values))
-        columns[name] = values if not bad.size else (
-            f"{path}, line {line[bad[0]]}: column {name!r} has {text.iloc[bad[0]]!r}; every "
-            "sample must be a finite number")
+        try:
+            columns[str(name)] = numbers(frame, name, Path(path))
+        except VbhcError as exc:  # reported if the column is asked for (it may be an id)
+            columns[str(name)] = str(exc)
     return Samples(Path(path), len(frame), columns)
 
 
