@@ -261,3 +261,13 @@ def test_a_column_named_twice_is_refused(tmp_path):
     path = _write(tmp_path, "draw,cost_a,effect_a,cost_b,effect_b,cost_b \n1,0,0,1,1,2\n2,0,0,1,1,2\n")
     with pytest.raises(VbhcError, match="column 'cost_b' appears twice in the header"):
         read_psa_csv(path)
+
+
+def test_a_draw_on_two_rows_of_a_wide_table_is_refused(tmp_path):
+    path = _write(tmp_path, "draw,cost_a,effect_a,cost_b,effect_b\n1,0,0,1,1\n2,0,0,1,2\n"
+                            "2,0,0,1,2\n3,0,0,2,1\n")
+    result = CliRunner().invoke(app, ["analyse", str(path), "--wtp", "1",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "draw 2 appears on more than one row (lines 3, 4)" in result.output
+    assert not (tmp_path / "out").exists()

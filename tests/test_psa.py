@@ -216,6 +216,15 @@ def test_a_draw_gives_the_same_result_in_any_chunk():
             np.testing.assert_array_equal(one[var].values, other[var].values, err_msg=var)
 
 
+@pytest.mark.parametrize("address", ["notanaddress", "tcp://127.0.0.1:notaport"])
+def test_a_malformed_scheduler_address_is_a_users_error(tmp_path, address):
+    result = CliRunner().invoke(app, ["run", str(SCENARIOS / "reference" / "thr_dmhee.yaml"),
+                                      "--draws", "20", "--scheduler", address,
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert f"--scheduler {address}: cannot reach a dask scheduler" in result.output
+
+
 def test_an_unreachable_scheduler_is_a_users_error(tmp_path):
     import dask
 
@@ -225,7 +234,7 @@ def test_an_unreachable_scheduler_is_a_users_error(tmp_path):
                                           "--draws", "100", "--scheduler", "tcp://127.0.0.1:1",
                                           "--out", str(out)])
     assert result.exit_code == 2, result.output
-    assert "--scheduler tcp://127.0.0.1:1: no dask scheduler answered" in result.output
+    assert "--scheduler tcp://127.0.0.1:1: cannot reach a dask scheduler" in result.output
     assert not out.exists()
 
 

@@ -77,6 +77,7 @@ def test_in_order_refuses_more_draws_than_rows_before_any_work(tmp_path):
     result = CliRunner().invoke(app, ["run", str(thr_from_samples(tmp_path)), "--draws", "600",
                                       "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "pick: random" in result.output
+    assert "PSA draws" not in result.stderr  # refused before the progress bar shows
     assert not (tmp_path / "out").exists()
 
 

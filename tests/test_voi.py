@@ -240,6 +240,10 @@ def test_evppi_table_reports_the_evpi_and_flags_estimates_above_it(thr_psa):
     flagged["exceeds_evpi"][1, 0] = True
     text = format_voi(flagged, analyse_psa(thr_psa, WTP)["evpi"])
     assert "*" in text.splitlines()[-2] and "above the EVPI" in text.splitlines()[-1]
+    assert "try --method gp" in text.splitlines()[-1]
+    flagged.attrs["method"] = "gp"  # then it does not suggest the method in use
+    gp_text = format_voi(flagged, analyse_psa(thr_psa, WTP)["evpi"])
+    assert "above the EVPI" in gp_text and "--method gp" not in gp_text
     assert "above the EVPI" not in format_voi(table.assign(
         exceeds_evpi=table["exceeds_evpi"] & False), analyse_psa(thr_psa, WTP)["evpi"])
 

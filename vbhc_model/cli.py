@@ -95,6 +95,9 @@ def _run(scenario, out, force, trace, draws, seed, sampling, chunk_size, workers
 
     loaded = load_scenario(scenario if scenario is not None else default_scenario_path())
     if draws:
+        from vbhc_model.parameters.sampling import check_draws
+
+        check_draws(loaded, draws)  # before the progress bar shows
         _psa_notes(loaded, draws, sampling)
     target = out if out is not None else default_out_dir(loaded)
     if target.exists() and not force:  # fail before computing, not after
@@ -395,12 +398,7 @@ def analyse(
     if result["unpaired_columns"]:
         typer.echo(f"note: {result['unpaired_columns']}: a cost or effect column without its "
                    "partner, read as a parameter (a strategy needs both)", err=True)
-    f = result["frontier"]
-    for s in f["strategy"].values:
-        t = f.sel(strategy=s)
-        typer.echo(f"{s}: cost {float(t['cost']):,.2f}, effect {float(t['effect']):.5f}, "
-                   f"ICER {float(t['icer']):,.1f}, {t['status'].values}")
-    typer.echo("\n" + format_psa(result["summary"]))
+    typer.echo(format_psa(result["summary"]))  # with the frontier on the means
     if result["evppi"] is not None:
         typer.echo("\n" + format_voi(result["evppi"], result["summary"]["evpi"]))
     typer.echo(f"\nwrote {', '.join(sorted(p.name for p in result['dir'].iterdir()))} in "

@@ -86,7 +86,7 @@ def read_table(path: Path) -> pd.DataFrame:
         raise VbhcError(f"{path}: column '{twice[0]}' appears twice in the header")
     try:
         frame = pd.read_csv(path, skip_blank_lines=False, keep_default_na=False, na_values=[""],
-                            skipinitialspace=True)
+                            skipinitialspace=True, low_memory=False)  # one dtype per column
     except FileNotFoundError:
         raise VbhcError(f"{path}: file not found") from None
     except pd.errors.EmptyDataError:
@@ -209,6 +209,15 @@ def _wide_strategies(columns) -> tuple[list[str], dict, dict]:
 
 def _read_wide(frame: pd.DataFrame, path: Path):
     strategies, cost_cols, eff_cols = _wide_strategies(frame.columns)
+    draw = next((c for c in frame.columns if str(c).lower() in ("draw", "iteration", "sim")),
+                None)
+    if draw is not None:  # a wide table has one row per draw
+        twice = frame[draw].duplicated(keep=False) & frame[draw].notna()
+        if twice.any():
+            first = frame[draw][twice].iloc[0]
+            lines = frame.index[twice & (frame[draw] == first)]
+            raise VbhcError(f"{path}: draw {first} appears on more than one row (lines "
+                            f"{', '.join(map(str, lines))}); a wide table has one row per draw")
     if len(strategies) < 2:
         raise VbhcError(
             f"{path}: expected cost_<strategy> and effect_<strategy> (or qaly_<strategy>) "

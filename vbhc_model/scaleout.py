@@ -94,11 +94,12 @@ def run_chunks(scenario: Scenario, chunks: list[tuple[int, int]], *, seed: int, 
         cluster = None if scheduler else local_cluster(workers or 1, malloc_trim)
         try:
             client = Client(scheduler or cluster)
-        except (OSError, TimeoutError) as exc:  # a user's address: no scheduler answers there
+        except (OSError, TimeoutError, ValueError) as exc:  # a user's address: malformed, or
+            # no scheduler answers there
             if cluster is not None:
                 cluster.close()
                 raise
-            raise VbhcError(f"--scheduler {scheduler}: no dask scheduler answered there "
+            raise VbhcError(f"--scheduler {scheduler}: cannot reach a dask scheduler there "
                             f"({type(exc).__name__}: {exc})") from None
         try:
             futures = [client.submit(_task, src.text, src.file, start, n, seed, method, total,

@@ -140,9 +140,11 @@ def format_voi(table: xr.Dataset, evpi: xr.DataArray) -> str:
         lines.append("  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}"
                                for i, (c, w) in enumerate(zip(r, widths))).rstrip())
     if over is not None and over.any():
-        lines.append("* above the EVPI, which no EVPPI can be: the metamodel's error (many "
-                     "parameters in one additive regression, or a poor fit); try --method gp, "
-                     "a smaller group or more draws")
+        gp = table.attrs.get("method") == "gp"
+        lines.append("* above the EVPI, which no EVPPI can be: the metamodel's error ("
+                     + ("a poor fit); try a smaller group or more draws" if gp else
+                        "many parameters in one additive regression, or a poor fit); try "
+                        "--method gp, a smaller group or more draws"))
     return "\n".join(lines)
 
 
