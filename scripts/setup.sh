@@ -30,4 +30,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 extras=""
 [ "${1:-}" = "test" ] && extras="[test]"
-.venv/bin/python -m pip install --quiet -e ".${extras}"
+# constraints.txt: the versions the tests last passed with (VBHC_UNPINNED=1: the newest allowed).
+pins=(-c constraints.txt)
+[ -n "${VBHC_UNPINNED:-}" ] && pins=()
+.venv/bin/python -m pip install --quiet ${pins[@]+"${pins[@]}"} -e ".${extras}"
