@@ -136,10 +136,16 @@ def _parameters(frame: pd.DataFrame, columns, path: Path) -> dict[str, np.ndarra
     return out
 
 
+def _draw_column(columns):
+    """The column that numbers the draws (``draw``, ``iteration`` or ``sim``), if any."""
+    by_name = {str(c).lower(): c for c in columns}
+    return next((by_name[k] for k in ("draw", "iteration", "sim") if k in by_name), None)
+
+
 def _read_long(frame: pd.DataFrame, cols: dict, path: Path):
     eff = next(cols[p] for p in EFFECT_PREFIXES if p in cols)
     strat, cost = cols["strategy"], cols["cost"]
-    draw = cols.get("draw") or cols.get("iteration") or cols.get("sim")
+    draw = _draw_column(frame.columns)
     if draw is None:
         raise VbhcError(f"{path}: a long table needs a 'draw' column")
     for key in (draw, strat):
@@ -209,8 +215,7 @@ def _wide_strategies(columns) -> tuple[list[str], dict, dict]:
 
 def _read_wide(frame: pd.DataFrame, path: Path):
     strategies, cost_cols, eff_cols = _wide_strategies(frame.columns)
-    draw = next((c for c in frame.columns if str(c).lower() in ("draw", "iteration", "sim")),
-                None)
+    draw = _draw_column(frame.columns)
     if draw is not None:  # a wide table has one row per draw
         twice = frame[draw].duplicated(keep=False) & frame[draw].notna()
         if twice.any():
