@@ -24,10 +24,10 @@ from distributed import Client
 from benchmarks.cohort import machine, median_time, per_draw_loop
 from benchmarks.docs_section import write_section
 from vbhc_model.parameters.sampling import sample_draws
-from vbhc_model.psa import run_psa
-from vbhc_model.scaleout import local_cluster
+from vbhc_model.pipeline.psa import run_psa
+from vbhc_model.pipeline.scaleout import local_cluster
 from vbhc_model.scenario import load_scenario
-from vbhc_model.simulate import simulate
+from vbhc_model.pipeline.simulate import simulate
 from vbhc_model.threads import n_threads
 
 ROOT = Path(__file__).resolve().parents[1]

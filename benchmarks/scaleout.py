@@ -17,8 +17,8 @@ from distributed import Client
 
 from benchmarks.cohort import machine
 from benchmarks.docs_section import write_section
-from vbhc_model.psa import run_psa, simulate_chunk
-from vbhc_model.scaleout import _task, local_cluster
+from vbhc_model.pipeline.psa import run_psa, simulate_chunk
+from vbhc_model.pipeline.scaleout import _task, local_cluster
 from vbhc_model.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

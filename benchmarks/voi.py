@@ -28,9 +28,9 @@ import numpy as np
 
 from benchmarks.cohort import machine, median_time
 from benchmarks.docs_section import write_section
-from vbhc_model.analysis.psa import analyse_psa
+from vbhc_model.analysis.acceptability import analyse_psa
 from vbhc_model.analysis.voi import evppi, evppi_table, varying_parameters
-from vbhc_model.psa import run_psa
+from vbhc_model.pipeline.psa import run_psa
 from vbhc_model.scenario import load_scenario
 from vbhc_model.threads import n_threads
 

@@ -23,7 +23,7 @@ def write_cal(tmp_path, targets: str, prior: str = "{type: beta, alpha: 2, beta:
 def test_calibration_recovers_a_parameter_through_the_model(tmp_path):
     # In THR, the share dead after cycle 1 of the standard strategy is the operative mortality
     # plus the first year's background mortality: generate the target at omrPTHR = 0.035.
-    from vbhc_model.fitting.calibrate import load_calibration, predicted_shares
+    from vbhc_model.pipeline.calibrate import load_calibration, predicted_shares
 
     target = "  - {strategy: standard, states: [Death], cycle: 1, events: 0, n: 2000, source: s}\n"
     spec, _, scenario, _ = load_calibration(write_cal(tmp_path, target))

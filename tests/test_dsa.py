@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from tests.conftest import SCENARIOS
 from tests.test_model import load
 from vbhc_model.cli import app
-from vbhc_model.dsa import _incremental, _nmb, one_way, parameter_ranges, threshold, two_way
+from vbhc_model.pipeline.dsa import _incremental, _nmb, one_way, parameter_ranges, threshold, two_way
 from vbhc_model.errors import VbhcError
 from vbhc_model.parameters import base_draws
 from vbhc_model.scenario import load_scenario
@@ -198,7 +198,7 @@ def test_cli_dsa_thr_varies_joint_parameters_and_says_what_is_left_out(tmp_path)
 
 
 def test_two_way_on_one_dirichlet_row_marks_the_cells_that_sum_above_one(tmp_path):
-    from vbhc_model.dsa import INFEASIBLE, parameter_ranges, two_way
+    from vbhc_model.pipeline.dsa import INFEASIBLE, parameter_ranges, two_way
 
     sc = load(tmp_path, DIRICHLET)
     ranges = parameter_ranges(sc, ["p_stay", "p_sick"])

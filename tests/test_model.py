@@ -11,7 +11,7 @@ from tests.conftest import SCENARIOS
 from vbhc_model.api import run_scenario
 from vbhc_model.parameters import base_draws
 from vbhc_model.scenario import load_scenario
-from vbhc_model.simulate import simulate
+from vbhc_model.pipeline.simulate import simulate
 
 HEADER = """
 metadata: {title: t, currency: USD, price_year: 2025, perspective: payer, country: US}

@@ -11,9 +11,9 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from tests.conftest import SCENARIOS
-from vbhc_model.analysis.psa import acceptability, analyse_psa, evpi, nmb_draws
+from vbhc_model.analysis.acceptability import acceptability, analyse_psa, evpi, nmb_draws
 from vbhc_model.cli import app
-from vbhc_model.psa import run_psa, simulate_chunk
+from vbhc_model.pipeline.psa import run_psa, simulate_chunk
 from vbhc_model.scenario import load_scenario
 
 
@@ -120,7 +120,7 @@ def test_powers_give_the_same_result_in_any_chunk(monkeypatch):
 def test_environment_written_during_a_run_is_put_back(scenario, monkeypatch):
     # A nanny restarting a worker mid-run writes its variables into this process again; here
     # the callback receiving each chunk stands in for it.
-    from vbhc_model.scaleout import run_chunks
+    from vbhc_model.pipeline.scaleout import run_chunks
 
     monkeypatch.setenv("VBHC_TEST_KEPT", "before")
     before = dict(os.environ)
@@ -168,7 +168,7 @@ def test_streamed_chunks_equal_in_memory(scenario, tmp_path):
 def test_threads_do_not_change_results(name):
     """Strategies run side by side on threads; every number must equal the one-thread run."""
     from vbhc_model.parameters.sampling import sample_draws
-    from vbhc_model.simulate import simulate
+    from vbhc_model.pipeline.simulate import simulate
 
     sc = load_scenario(SCENARIOS / name)
     draws = sample_draws(sc, 1_500)
@@ -239,7 +239,7 @@ def test_an_unreachable_scheduler_is_a_users_error(tmp_path):
 
 
 def test_frontier_on_means_has_intervals_of_the_increments():
-    from vbhc_model.analysis.psa import mean_frontier
+    from vbhc_model.analysis.acceptability import mean_frontier
 
     rng = np.random.default_rng(3)
     n = 4000

@@ -34,7 +34,7 @@ def test_allocator_thresholds_are_set_once_unless_turned_off():
 def test_simulate_sets_the_thresholds(tmp_path):
     code = ("from vbhc_model.scenario import load_scenario, default_scenario_path; "
             "from vbhc_model.parameters import base_draws; from vbhc_model import allocator; "
-            "from vbhc_model.simulate import simulate; sc = load_scenario(default_scenario_path()); "
+            "from vbhc_model.pipeline.simulate import simulate; sc = load_scenario(default_scenario_path()); "
             "assert allocator._state == {}; simulate(sc, base_draws(sc)); "
             "print(allocator._state)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

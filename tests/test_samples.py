@@ -14,7 +14,7 @@ from tests.conftest import SCENARIOS, VALIDATION
 from vbhc_model.cli import app
 from vbhc_model.errors import ScenarioError, VbhcError
 from vbhc_model.parameters.sampling import sample_draws
-from vbhc_model.psa import run_psa
+from vbhc_model.pipeline.psa import run_psa
 from vbhc_model.scenario import load_scenario
 
 REFERENCE = VALIDATION / "thr_lshtm_psa_samples_first500.csv"
@@ -115,7 +115,7 @@ def test_cli_run_with_samples_writes_the_psa(tmp_path):
 
 
 def test_dsa_varies_a_samples_parameter_over_its_sample_interval(tmp_path):
-    from vbhc_model.dsa import parameter_ranges
+    from vbhc_model.pipeline.dsa import parameter_ranges
 
     sc = load_scenario(thr_from_samples(tmp_path))
     ranges = parameter_ranges(sc)
@@ -133,7 +133,7 @@ def test_dsa_varies_a_samples_parameter_over_its_sample_interval(tmp_path):
     ("a,b\n", "no data rows, only a header"),
 ])
 def test_samples_table_edge_cases(tmp_path, text, expected):
-    from vbhc_model.parameters.samples import SamplesError, read_samples
+    from vbhc_model.readers.samples import SamplesError, read_samples
 
     path = tmp_path / "s.csv"
     path.write_text(text)

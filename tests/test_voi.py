@@ -10,11 +10,11 @@ from typer.testing import CliRunner
 
 from tests.conftest import SCENARIOS
 from vbhc_model.analysis import voi
-from vbhc_model.analysis.psa import analyse_psa
+from vbhc_model.analysis.acceptability import analyse_psa
 from vbhc_model.analysis.voi import evppi, evppi_table
 from vbhc_model.cli import app
 from vbhc_model.errors import VbhcError
-from vbhc_model.psa import run_psa
+from vbhc_model.pipeline.psa import run_psa
 from vbhc_model.scenario import load_scenario
 from vbhc_model.threads import one_blas_thread
 

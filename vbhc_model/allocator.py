@@ -12,7 +12,7 @@ third of the THR model's simulation time (docs/benchmarks.md).
 to :data:`MMAP_THRESHOLD` come from the heap, and free memory at the top of a heap is returned
 only beyond :data:`TRIM_THRESHOLD`. The cost is that up to that much freed memory per malloc
 arena (the main thread's and one per worker thread) stays counted in the process's resident
-size. It is called by :func:`vbhc_model.simulate.simulate`, once per process; set
+size. It is called by :func:`vbhc_model.pipeline.simulate.simulate`, once per process; set
 ``VBHC_MALLOC=default`` to keep glibc's behaviour. Other C libraries are left alone.
 """
 

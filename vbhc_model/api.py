@@ -18,15 +18,15 @@ from pathlib import Path
 
 import xarray as xr
 
-from vbhc_model.analysis.psa import analyse_psa, psa_frame, wtp_grid
-from vbhc_model.analysis.summary import summarise, to_frame
 from vbhc_model import dims
+from vbhc_model.analysis.acceptability import analyse_psa, psa_frame, wtp_grid
+from vbhc_model.analysis.summary import summarise, to_frame
 from vbhc_model.errors import VbhcError
-from vbhc_model.io import write_directory, write_netcdf
 from vbhc_model.parameters import base_draws
-from vbhc_model.psa import run_psa
+from vbhc_model.pipeline.psa import run_psa
+from vbhc_model.pipeline.simulate import simulate
+from vbhc_model.report.files import write_directory, write_netcdf
 from vbhc_model.scenario import Scenario, default_scenario_path, load_scenario
-from vbhc_model.simulate import simulate
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
 
     Raises
     ------
-    vbhc_model.io.OutputExistsError
+    vbhc_model.report.files.OutputExistsError
         ``out`` exists and ``force`` is false.
     """
     out = Path(out) if out is not None else default_out_dir(result.scenario)
@@ -147,7 +147,7 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
 
 def _figure_jobs(result: RunResult) -> dict[str, tuple[str, tuple]]:
     """The figures of a PSA run, with only the data each one draws."""
-    from vbhc_model.report.render import PLANE_POINTS
+    from vbhc_model.defaults import PLANE_POINTS
 
     effect = result.scenario.settings.effect
     # The CE plane shows at most PLANE_POINTS draws per strategy: only those are read (the
@@ -212,7 +212,7 @@ def run_dsa(scenario: Scenario | str | Path | None = None, *, wtp: float | None 
             out: str | Path | None = None, force: bool = False) -> dict:
     """One-way analysis (with tornado), and optionally a two-way map and a threshold; writes
     ``dsa.nc`` (and ``two_way.nc``) and the figures into ``out``."""
-    from vbhc_model import dsa
+    from vbhc_model.pipeline import dsa
     from vbhc_model.report import figures
 
     if not isinstance(scenario, Scenario):
@@ -255,7 +255,7 @@ def run_analyse(table: str | Path, *, wtp: list[float], out: str | Path | None =
     ``psa_summary.nc``, ``evppi.nc`` (if parameters) and figures into ``out``."""
     from vbhc_model.analysis.frontier import compute_icers
     from vbhc_model.analysis.voi import evppi_table, varying_parameters
-    from vbhc_model.interop import read_psa_csv
+    from vbhc_model.readers.tables import read_psa_csv
     from vbhc_model.report import figures
 
     if not wtp:

@@ -183,7 +183,7 @@ def run(
             renderer = None
         result, written = _run(scenario, out, force, trace, draws, seed, sampling, chunk_size,
                                workers, scheduler, renderer)
-    from vbhc_model.analysis.psa import psa_records
+    from vbhc_model.analysis.acceptability import psa_records
     from vbhc_model.analysis.summary import to_records
     from vbhc_model.report.table import format_psa, format_table
 
@@ -256,7 +256,7 @@ def calibrate(
 
     Fails (exit code 3, nothing written) when the effective sample size is below the gate.
     """
-    from vbhc_model.fitting.calibrate import calibrate as run_calibrate
+    from vbhc_model.pipeline.calibrate import calibrate as run_calibrate
 
     res = run_calibrate(calibration_file, out, allow_unconverged=allow_unconverged)
     if res["replaced"]:
@@ -288,7 +288,7 @@ def update(
     """
     import pandas as pd
 
-    from vbhc_model.fitting.update import update as run_update
+    from vbhc_model.pipeline.update import update as run_update
 
     res = run_update(fit_file, data, scenarios=scenario, draws=draws, seed=seed, out=out,
                      force=force)
@@ -412,8 +412,8 @@ def validate(
 ) -> None:
     """Check scenario files: schema, references, and the base case's numbers."""
     from vbhc_model.parameters import base_draws
+    from vbhc_model.pipeline.simulate import simulate
     from vbhc_model.scenario import load_scenario
-    from vbhc_model.simulate import simulate
 
     issues = []
     for path in scenarios:

@@ -21,7 +21,7 @@ def summarise(outcomes: xr.Dataset, wtp: Sequence[float], effect: str = "qalys")
     Parameters
     ----------
     outcomes : xarray.Dataset
-        As returned by :func:`vbhc_model.simulate.simulate`.
+        As returned by :func:`vbhc_model.pipeline.simulate.simulate`.
     wtp : sequence of float
         Willingness-to-pay values per unit of effect.
     effect : {"qalys", "life_years"}

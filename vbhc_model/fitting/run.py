@@ -23,7 +23,7 @@ import vbhc_model
 from vbhc_model.errors import VbhcError
 from vbhc_model.fitting.families import build
 from vbhc_model.fitting.spec import Gate, load_fit_file
-from vbhc_model.io import write_netcdf
+from vbhc_model.report.files import write_netcdf
 
 
 class ConvergenceError(VbhcError):

@@ -22,8 +22,8 @@ from scipy.stats import qmc
 from vbhc_model import dims
 from vbhc_model.distributions import make_distribution
 from vbhc_model.parameters.draws import free_parameters
-from vbhc_model.parameters.posterior import draw_indices, read_posterior, resolve
-from vbhc_model.parameters.samples import read_samples, rows_for
+from vbhc_model.readers.posterior import draw_indices, read_posterior, resolve
+from vbhc_model.readers.samples import read_samples, rows_for
 from vbhc_model.scenario.schema import Scenario
 from vbhc_model.threads import thread_map
 

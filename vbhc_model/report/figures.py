@@ -13,8 +13,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from vbhc_model import dims  # noqa: E402
-
-from vbhc_model.report.render import PLANE_POINTS as MAX_POINTS  # noqa: E402 (per strategy)
+from vbhc_model.defaults import PLANE_POINTS as MAX_POINTS  # noqa: E402 (per strategy)
 from vbhc_model.report.table import short_label  # noqa: E402
 
 

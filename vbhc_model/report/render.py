@@ -16,9 +16,6 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-#: Draws per strategy shown on the cost-effectiveness plane: enough to show the cloud.
-PLANE_POINTS = 2000
-
 #: A figure job: figure name -> (function name in vbhc_model.report.figures, arguments).
 Jobs = dict[str, tuple[str, tuple]]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 import xarray as xr
 
 from vbhc_model import dims

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import graphlib
 import keyword
-
-import numpy as np
 from collections.abc import Iterator
 from typing import Any
 
-from vbhc_model.errors import Issue
+import numpy as np
+
 from vbhc_model.distributions import DistributionError, make_distribution
+from vbhc_model.errors import Issue
+from vbhc_model.readers.posterior import PosteriorError, read_posterior, resolve
+from vbhc_model.readers.samples import SamplesError, read_samples
 from vbhc_model.scenario.expressions import BUILTIN_FUNCTIONS, Expression, check_names
-from vbhc_model.scenario.loader import closest
 from vbhc_model.scenario.schema import (
     COMPLEMENT,
     NAME_PATTERN,
@@ -26,6 +27,7 @@ from vbhc_model.scenario.schema import (
     Payoffs,
     Scenario,
 )
+from vbhc_model.suggest import did_you_mean
 
 #: Names an expression in a transition or per-cycle payoff may use besides parameters.
 CYCLE_NAMES = TIME_NAMES | {
@@ -88,8 +90,6 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
 def _by_file(scenario: Scenario, field: str, add: Any) -> dict[Any, list[tuple[str, Any]]]:
     """``{path: [(parameter, reference)]}`` of the parameters whose ``field`` (``posterior``
     or ``samples``) names a file; one defined by an expression is an error instead."""
-    from vbhc_model.parameters.posterior import resolve
-
     by_file: dict[Any, list[tuple[str, Any]]] = {}
     for name, param in scenario.parameters.items():
         ref = getattr(param, field)
@@ -106,9 +106,6 @@ def _by_file(scenario: Scenario, field: str, add: Any) -> dict[Any, list[tuple[s
 def _check_posteriors(scenario: Scenario, add: Any) -> None:
     """Posterior files exist and hold the variables named, with a label chosen for each
     dimension besides chain and draw."""
-    # Imported here: vbhc_model.parameters imports this module.
-    from vbhc_model.parameters.posterior import PosteriorError, read_posterior
-
     for path, refs in _by_file(scenario, "posterior", add).items():
         if not path.exists():
             name, ref = refs[0]
@@ -126,8 +123,6 @@ def _check_posteriors(scenario: Scenario, add: Any) -> None:
 def _check_samples(scenario: Scenario, add: Any) -> None:
     """Samples files exist, are tables of numbers and hold the columns named; the parameters
     drawn from one file pick its rows the same way."""
-    from vbhc_model.parameters.samples import SamplesError, read_samples
-
     for path, refs in _by_file(scenario, "samples", add).items():
         name, ref = refs[0]
         try:
@@ -199,7 +194,7 @@ def _check_joint(scenario: Scenario, add: Any) -> None:
 
     def sampled_free(path: tuple, name: str) -> bool:
         if name not in params:
-            add(path, f"unknown parameter '{name}'{closest(name, params)}")
+            add(path, f"unknown parameter '{name}'{did_you_mean(name, params)}")
             return False
         if not params[name].value.is_constant:
             add(path, f"'{name}' is defined by an expression, so it cannot be sampled")
@@ -301,7 +296,7 @@ def _check_references(scenario: Scenario, add: Any) -> None:
 
     def state_ref(path: tuple, name: str | None) -> None:
         if name is not None and name not in states:
-            add(path, f"unknown state '{name}'{closest(name, states)}")
+            add(path, f"unknown state '{name}'{did_you_mean(name, states)}")
 
     def check_rows(path: tuple, rows: dict, shared: dict | None) -> None:
         for frm, row in rows.items():
@@ -337,7 +332,7 @@ def _check_references(scenario: Scenario, add: Any) -> None:
             if pname not in scenario.parameters:
                 add(
                     ("strategies", sname, "parameters", pname),
-                    f"unknown parameter '{pname}'{closest(pname, scenario.parameters)}: a "
+                    f"unknown parameter '{pname}'{did_you_mean(pname, scenario.parameters)}: a "
                     "strategy may only set parameters defined under 'parameters'",
                 )
     for path, block in _payoff_blocks(scenario):
@@ -354,7 +349,7 @@ def _check_references(scenario: Scenario, add: Any) -> None:
                 if key not in declared:
                     add(
                         path + (field, key),
-                        f"unknown {noun} '{key}'{closest(key, declared)}; declare it under "
+                        f"unknown {noun} '{key}'{did_you_mean(key, declared)}; declare it under "
                         f"'{section}'",
                     )
         for category in block.costs:

@@ -23,10 +23,9 @@ Health Economic Evaluation*, ch. 3, and Fleurence & Hollenbeak (2007), PharmacoE
 from __future__ import annotations
 
 import ast
-import re
-import difflib
 import functools
 import inspect
+import re
 import types
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from vbhc_model.errors import ExpressionError
+from vbhc_model.suggest import did_you_mean
 
 __all__ = ["BUILTIN_FUNCTIONS", "Expression", "check_names", "parse_expression"]
 
@@ -154,11 +154,6 @@ def _num(x):
 def _lift(c):
     """A compiled node is a constant (folded) or a closure ``(env, fns) -> value``."""
     return c if callable(c) else (lambda env, fns: c)
-
-
-def _suggest(name: str, candidates: Collection[str]) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _call_user(name: str, f: Callable, args: list):
@@ -344,7 +339,8 @@ class _Compiler:
             try:
                 return env[name]
             except KeyError:
-                raise ExpressionError(f"unknown name {name!r}{_suggest(name, env)}") from None
+                hint = did_you_mean(name, env, ignore_case=False)
+                raise ExpressionError(f"unknown name {name!r}{hint}") from None
 
         return fn
 
@@ -418,7 +414,8 @@ class _Compiler:
         def fn(env, fns):
             f = fns.get(name, builtin) if fns else builtin  # user functions come first
             if f is None:
-                raise ExpressionError(f"unknown function {name!r}{_suggest(name, fns or {})}")
+                hint = did_you_mean(name, fns or {}, ignore_case=False)
+                raise ExpressionError(f"unknown function {name!r}{hint}")
             vals = [_num(a(env, fns)) for a in args]
             return f(*vals) if f is builtin else _call_user(name, f, vals)
 
@@ -596,7 +593,8 @@ def check_names(
     messages = []
     for name in sorted(expr.names - names):
         hint = f"; {name!r} is a function: call it as {name}(...)" if name in funcs else ""
-        messages.append(f"unknown name {name!r}{hint or _suggest(name, names)}")
+        hint = hint or did_you_mean(name, names, ignore_case=False)
+        messages.append(f"unknown name {name!r}{hint}")
     for name in sorted(expr.functions - funcs):
-        messages.append(f"unknown function {name!r}{_suggest(name, funcs)}")
+        messages.append(f"unknown function {name!r}{did_you_mean(name, funcs, ignore_case=False)}")
     return messages

@@ -6,7 +6,6 @@ where the YAML tells it, the line; all issues of a file are reported at once.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -17,7 +16,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from vbhc_model.errors import Issue, ScenarioError
+from vbhc_model.scenario.checks import check_scenario
 from vbhc_model.scenario.schema import Scenario
+from vbhc_model.suggest import did_you_mean
 
 Path_ = tuple[str | int, ...]
 
@@ -56,14 +57,6 @@ def format_path(path: Path_) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out
-
-
-def closest(word: str, candidates: Any) -> str:
-    """A " did you mean 'x'?" hint, or ''."""
-    options = [str(c) for c in candidates]
-    lowered = {o.lower(): o for o in options}
-    match = difflib.get_close_matches(str(word).lower(), list(lowered), n=1, cutoff=0.6)
-    return f"; did you mean '{lowered[match[0]]}'?" if match else ""
 
 
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[tuple]) -> None:
@@ -229,14 +222,14 @@ def _message(err: dict) -> str:
     if kind == "extra_forbidden":
         model = _model_at(loc)
         valid = [f.alias or n for n, f in model.model_fields.items()] if model else []
-        hint = closest(loc[-1], valid)
+        hint = did_you_mean(loc[-1], valid)
         if not hint and valid:
             hint = f" (valid keys: {', '.join(valid)})"
         return f"unknown key '{loc[-1]}'{hint}"
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         options = [o.strip().strip("'") for o in expected.replace(" or ", ",").split(",")]
-        return f"must be one of {expected}; got {value!r}{closest(value, options)}"
+        return f"must be one of {expected}; got {value!r}{did_you_mean(value, options)}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return f"expected a mapping of keys to values, got {_describe(value)}"
     if kind == "list_type":
@@ -273,8 +266,6 @@ def parse_scenario(data: Any, source: Source) -> Scenario:
         With one issue per problem found.
     """
     # Imported here: checks needs the schema types, and the schema must not import checks.
-    from vbhc_model.scenario.checks import check_scenario
-
     if not isinstance(data, dict):
         what = "empty" if data is None else f"a {type(data).__name__}"
         raise ScenarioError(

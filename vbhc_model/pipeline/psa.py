@@ -10,18 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
-from vbhc_model.io import write_netcdf
-from vbhc_model.parameters.sampling import check_draws, sample_draws
+from vbhc_model.parameters.sampling import check_draws
+from vbhc_model.pipeline.chunk import simulate_chunk
 from vbhc_model.scenario.schema import Scenario
-from vbhc_model.simulate import simulate
-
-#: Per-draw totals kept from each chunk (per-cycle detail and traces are never kept).
-KEEP = ("total_cost", "costs", "qalys", "life_years", "utilisation", "clinician_hours",
-        "engagement")
 
 
 class _Keeper:
@@ -36,7 +30,7 @@ class _Keeper:
             self.parts[index] = part
         else:
             path = self.store / f"part_{index:06d}.nc"
-            write_netcdf(part, path)
+            part.to_netcdf(path, engine="h5netcdf")  # scratch: removed with the result
             self.parts[index] = path
 
     def combine(self) -> xr.Dataset:
@@ -48,30 +42,6 @@ class _Keeper:
                                  data_vars="all", coords="minimal", compat="override",
                                  join="exact", combine_attrs="override", engine="h5netcdf",
                                  parallel=False)
-
-
-#: A chunk of fewer draws is simulated padded with copies of its last draw, and a draw's
-#: result must not depend on the chunk it falls in: for a single draw numpy takes other paths
-#: that round differently (a sum over states instead of over draws; ``pow`` where a batch
-#: uses ``exp(b log a)``). Batches of 2 to 7 agreed with large chunks bit for bit on the
-#: shipped scenarios (session 5); padding them too costs nothing and leaves a margin.
-MIN_BATCH = 8
-
-
-def simulate_chunk(scenario: Scenario, start: int, n: int, seed: int, method: str,
-                   total: int) -> xr.Dataset:
-    """Sample draws ``start .. start + n - 1`` and simulate them; keep the per-draw totals."""
-    draws = sample_draws(scenario, n, seed=seed, method=method, start=start, total=total)
-    if n < MIN_BATCH:
-        padded = draws.isel({dims.DRAW: np.minimum(np.arange(MIN_BATCH), n - 1)})
-        out = simulate(scenario, padded).isel({dims.DRAW: slice(0, n)})
-        out.attrs["n_draws"] = n
-    else:
-        out = simulate(scenario, draws)
-    out = out[[v for v in KEEP if v in out]].assign_coords({dims.DRAW: draws[dims.DRAW].values})
-    out["parameters"] = xr.DataArray(draws.values, dims=draws.dims, coords=draws.coords,
-                                     attrs={"description": "sampled parameter values"})
-    return out
 
 
 def run_psa(
@@ -121,7 +91,7 @@ def run_psa(
     chunks = [(start, min(chunk_size, n_draws - start)) for start in range(0, n_draws, chunk_size)]
     keep = _Keeper(store)
     if workers or scheduler:
-        from vbhc_model.scaleout import run_chunks
+        from vbhc_model.pipeline.scaleout import run_chunks
 
         run_chunks(scenario, chunks, seed=seed, method=method, total=n_draws,
                    workers=workers, scheduler=scheduler, progress=progress, keep=keep)

@@ -22,7 +22,7 @@ from functools import lru_cache
 import xarray as xr
 
 from vbhc_model.errors import VbhcError
-from vbhc_model.psa import simulate_chunk
+from vbhc_model.pipeline.chunk import simulate_chunk
 from vbhc_model.scenario.loader import scenario_from_text
 from vbhc_model.scenario.schema import Scenario
 

@@ -112,7 +112,7 @@ def load_calibration(path: Path):
 def predicted_shares(scenario, spec: CalibrationFile, values: dict[str, np.ndarray]) -> np.ndarray:
     """The model's share of each target's states after its cycle, ``[draw, target]``."""
     from vbhc_model.parameters import base_draws
-    from vbhc_model.simulate import simulate
+    from vbhc_model.pipeline.simulate import simulate
 
     n = len(next(iter(values.values())))
     draws = base_draws(scenario, n).copy()

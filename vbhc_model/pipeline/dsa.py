@@ -25,8 +25,8 @@ from vbhc_model import dims
 from vbhc_model.distributions import Z975, make_distribution
 from vbhc_model.errors import VbhcError
 from vbhc_model.parameters import base_draws
+from vbhc_model.pipeline.simulate import simulate
 from vbhc_model.scenario.schema import Scenario
-from vbhc_model.simulate import simulate
 
 
 def parameter_ranges(scenario: Scenario, names: Sequence[str] | None = None) -> dict:
@@ -92,7 +92,7 @@ def _range(scenario: Scenario, name: str, member: tuple | None) -> tuple[float, 
     if p.range is not None:
         lo, hi, basis = p.range[0], p.range[1], "range"
     elif p.posterior is not None:
-        from vbhc_model.parameters.posterior import PosteriorError, read_posterior, resolve
+        from vbhc_model.readers.posterior import PosteriorError, read_posterior, resolve
 
         ref = p.posterior
         try:
@@ -103,8 +103,8 @@ def _range(scenario: Scenario, name: str, member: tuple | None) -> tuple[float, 
         lo, hi = np.quantile(post.get(ref.variable, ref.select), [0.025, 0.975])
         basis = "95% posterior interval"
     elif p.samples is not None:
-        from vbhc_model.parameters.posterior import resolve
-        from vbhc_model.parameters.samples import SamplesError, read_samples
+        from vbhc_model.readers.posterior import resolve
+        from vbhc_model.readers.samples import SamplesError, read_samples
 
         try:
             column = read_samples(resolve(p.samples.file, scenario.source.file)).get(

@@ -73,7 +73,7 @@ def read_table(path: Path) -> pd.DataFrame:
     """The CSV as text and numbers, indexed by line number (header = line 1); blank lines
     dropped, names stripped. Only an empty cell is missing ("NA" is text, so it is reported,
     not skipped). A column named twice is an error. Also reads tables of samples
-    (vbhc_model.parameters.samples)."""
+    (vbhc_model.readers.samples)."""
     import csv
 
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vbhc_model.errors import VbhcError
+from vbhc_model.suggest import did_you_mean
 
 GROUP = "posterior"
 SAMPLE_DIMS = ("chain", "draw")
@@ -117,10 +118,7 @@ def _read_group(path: str, mtime: float) -> _Group:
 
 def _variable(group: _Group, path: str, variable: str, select: dict) -> np.ndarray:
     if variable not in group.variables:
-        import difflib
-
-        close = difflib.get_close_matches(variable, list(group.variables), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else \
+        hint = did_you_mean(variable, list(group.variables), ignore_case=False) or \
             f"; it has {', '.join(sorted(group.variables))}"
         raise PosteriorError(f"{path}: no variable {variable!r} in the posterior{hint}")
     dims, arr = group.variables[variable]

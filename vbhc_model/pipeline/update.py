@@ -18,7 +18,7 @@ from vbhc_model.errors import VbhcError
 
 def scenarios_using(posterior: Path, candidates: list[Path]) -> list[Path]:
     """The scenario files among ``candidates`` with a parameter drawn from ``posterior``."""
-    from vbhc_model.parameters.posterior import resolve
+    from vbhc_model.readers.posterior import resolve
     from vbhc_model.scenario import load_scenario
 
     target = posterior.resolve()
@@ -52,8 +52,8 @@ def _pooling_warnings(spec, rows: list[dict]) -> list[str]:
 def decision(scenario, draws: int, seed: int | None) -> pd.DataFrame:
     """Per WTP: the optimal strategy (highest expected net benefit), its probability of being
     cost-effective, and the EVPI per person."""
-    from vbhc_model.analysis.psa import analyse_psa
-    from vbhc_model.psa import run_psa
+    from vbhc_model.analysis.acceptability import analyse_psa
+    from vbhc_model.pipeline.psa import run_psa
 
     psa = run_psa(scenario, draws, seed=seed)
     s = scenario.settings
@@ -86,8 +86,8 @@ def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | No
 
     from vbhc_model.fitting.run import fit
     from vbhc_model.fitting.spec import _read_csv, load_fit_file
-    from vbhc_model.io import write_directory
-    from vbhc_model.parameters.posterior import substitute
+    from vbhc_model.readers.posterior import substitute
+    from vbhc_model.report.files import write_directory
     from vbhc_model.scenario import default_scenario_path, load_scenario
 
     fit_file, data = Path(fit_file), Path(data)

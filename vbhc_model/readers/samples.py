@@ -7,7 +7,7 @@ random`` (the default) each PSA draw takes a row chosen by its own uniform numbe
 equally likely, so any number of draws can be run; with ``pick: in_order`` PSA draw d takes
 row d, to replay another tool's PSA draw by draw (then ``--draws`` may not exceed the rows).
 
-The file is read as ``vbhc analyse`` reads other tools' tables (vbhc_model.interop): a header
+The file is read as ``vbhc analyse`` reads other tools' tables (vbhc_model.readers.tables): a header
 row of column names, one row per sample; the columns used must hold finite numbers.
 """
 
@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from vbhc_model.errors import VbhcError
-from vbhc_model.parameters.posterior import draw_indices
+from vbhc_model.readers.posterior import draw_indices
+from vbhc_model.suggest import did_you_mean
 
 
 class SamplesError(VbhcError):
@@ -39,10 +40,7 @@ class Samples:
         """The samples of ``column``; an error names the file, the line and the cell when a
         cell is not a finite number (columns not asked for may hold text, e.g. an id)."""
         if column not in self.columns:
-            import difflib
-
-            close = difflib.get_close_matches(column, list(self.columns), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else \
+            hint = did_you_mean(column, list(self.columns), ignore_case=False) or \
                 f"; it has {', '.join(self.columns)}"
             raise SamplesError(f"{self.path}: no column {column!r}{hint}")
         values = self.columns[column]
@@ -53,7 +51,7 @@ class Samples:
 
 @functools.lru_cache(maxsize=16)
 def _read(path: str, stamp: tuple[int, int]) -> Samples:
-    from vbhc_model.interop import numbers, read_table  # the reader of other tools' tables
+    from vbhc_model.readers.tables import numbers, read_table  # the reader of other tools' tables
 
     try:
         frame = read_table(Path(path))

@@ -1,0 +1,18 @@
+"""Defaults used by more than one module, in one place (a registry of named values).
+
+Each is the default of a function argument or a CLI option elsewhere; change it here and the
+API, the CLI and the report agree.
+"""
+
+from __future__ import annotations
+
+#: PSA draws simulated at once (bounds memory; results do not depend on it).
+CHUNK_SIZE = 10_000
+#: Points of the willingness-to-pay grid of the acceptability, EVPI and expected-loss curves.
+WTP_GRID_POINTS = 41
+#: Lower and upper quantiles of the 95% intervals reported.
+INTERVAL = (0.025, 0.975)
+#: Draws per strategy shown on the cost-effectiveness plane: enough to show the cloud.
+PLANE_POINTS = 2000
+#: Simulations for the standard errors of EVPPI estimates (``vbhc voi --se``).
+SE_SIMULATIONS = 100
