@@ -11,7 +11,15 @@ from typer.testing import CliRunner
 from tests.conftest import SCENARIOS
 from tests.test_model import load
 from vbhc_model.cli import app
-from vbhc_model.pipeline.dsa import _incremental, _nmb, one_way, parameter_ranges, threshold, two_way
+from vbhc_model.analysis.tornado import incremental_net_benefit, net_benefit
+from vbhc_model.parameters.ranges import parameter_ranges
+from vbhc_model.pipeline.dsa import one_way, threshold, two_way
+from vbhc_model.pipeline.simulate import simulate
+
+
+def _nmb(scenario, draws, wtp):
+    return net_benefit(simulate(scenario, draws), scenario.settings.effect, wtp)
+
 from vbhc_model.errors import VbhcError
 from vbhc_model.parameters import base_draws
 from vbhc_model.scenario import load_scenario
@@ -29,15 +37,15 @@ def test_one_way_matches_single_runs(scenario):
     # The vectorised run equals a separate run at the parameter's high value.
     draws = base_draws(scenario, 1)
     draws.loc[{"parameter": "rr_resp_coach"}] = float(ow["high"].sel(parameter="rr_resp_coach"))
-    single = _incremental(_nmb(scenario, draws, 100_000), ow.attrs["strategy"]).values[0]
+    single = incremental_net_benefit(_nmb(scenario, draws, 100_000), ow.attrs["strategy"]).values[0]
     assert float(ow["inmb_high"].sel(parameter="rr_resp_coach")) == pytest.approx(single, rel=1e-12)
 
 
 def test_threshold_makes_incremental_net_benefit_zero(scenario):
     t = threshold(scenario, "rr_resp_coach", "coach_cbt", 100_000)
-    assert t["range"][0] < t["value"] < t["range"][1]
+    assert t.range[0] < t.value < t.range[1]
     nmb_scale = 100_000 * 2.7  # NMB is of order wtp x QALYs
-    assert abs(t["inmb_at_value"]) < 1e-9 * nmb_scale
+    assert abs(t.inmb_at_value) < 1e-9 * nmb_scale
 
 
 def test_no_threshold_is_a_clear_error(scenario):
@@ -83,7 +91,7 @@ def _inmb(sc, wtp, strategy, **values):
     draws = base_draws(sc, 1)
     for name, v in values.items():
         draws.loc[{"parameter": name}] = v
-    return float(_incremental(_nmb(sc, draws, wtp), strategy).values[0])
+    return float(incremental_net_benefit(_nmb(sc, draws, wtp), strategy).values[0])
 
 
 def test_thr_tornado_varies_the_multivariate_normal_coefficients(thr):
@@ -95,7 +103,7 @@ def test_thr_tornado_varies_the_multivariate_normal_coefficients(thr):
         t = ow.sel(parameter=name)
         assert float(t["low"]) == pytest.approx(mean - Z975 * sd, rel=1e-12)
         assert float(t["high"]) == pytest.approx(mean + Z975 * sd, rel=1e-12)
-        assert "mvnormal 'weibull_regression'" in str(t["basis"].values)
+        assert "mvnormal 'weibull_regression'" in str(t.basis.values)
     # One at a time: the other coefficients stay at their base values.
     high = float(ow["high"].sel(parameter="lnrrNP1"))
     assert float(ow["inmb_high"].sel(parameter="lnrrNP1")) == pytest.approx(
@@ -109,12 +117,12 @@ def test_thr_tornado_varies_the_multivariate_normal_coefficients(thr):
 def test_threshold_on_a_multivariate_normal_coefficient(thr):
     t = threshold(thr, "lnrrNP1", "np1", 2200)
     mean, sd = -1.344474, np.sqrt(0.14636860414225)
-    assert t["range"] == pytest.approx((mean - Z975 * sd, mean + Z975 * sd), rel=1e-12)
-    assert t["range"][0] < t["value"] < t["range"][1]
+    assert t.range == pytest.approx((mean - Z975 * sd, mean + Z975 * sd), rel=1e-12)
+    assert t.range[0] < t.value < t.range[1]
     # Re-running the scenario at the threshold makes NP1's incremental net benefit zero.
-    assert abs(_inmb(thr, 2200, "np1", lnrrNP1=t["value"])) < 1e-6
-    assert _inmb(thr, 2200, "np1", lnrrNP1=t["value"] - 0.01) > 0 > _inmb(
-        thr, 2200, "np1", lnrrNP1=t["value"] + 0.01)
+    assert abs(_inmb(thr, 2200, "np1", lnrrNP1=t.value)) < 1e-6
+    assert _inmb(thr, 2200, "np1", lnrrNP1=t.value - 0.01) > 0 > _inmb(
+        thr, 2200, "np1", lnrrNP1=t.value + 0.01)
 
 
 DIRICHLET = """
@@ -157,7 +165,7 @@ def test_dirichlet_member_varied_over_its_beta_marginal_with_the_row_rescaled(tm
     t = ow.sel(parameter="p_sick")
     expected = stats.beta(20, 80).ppf([0.025, 0.975])
     np.testing.assert_allclose([float(t["low"]), float(t["high"])], expected, rtol=1e-12)
-    assert "Dirichlet 'well_row', others rescaled" in str(t["basis"].values)
+    assert "Dirichlet 'well_row', others rescaled" in str(t.basis.values)
     for end in ("low", "high"):
         by_hand = _inmb(sc, 50_000, ow.attrs["strategy"], **_row(float(t[end])))
         assert float(t[f"inmb_{end}"]) == pytest.approx(by_hand, rel=1e-12)
@@ -165,8 +173,8 @@ def test_dirichlet_member_varied_over_its_beta_marginal_with_the_row_rescaled(tm
     assert float(ow["inmb_high"].sel(parameter="p_die")) != pytest.approx(ow.attrs["base_inmb"])
 
     th = threshold(sc, "p_sick", "treat", 50_000)
-    assert th["range"] == pytest.approx(tuple(expected), rel=1e-12)
-    assert abs(_inmb(sc, 50_000, "treat", **_row(th["value"]))) < 1e-6
+    assert th.range == pytest.approx(tuple(expected), rel=1e-12)
+    assert abs(_inmb(sc, 50_000, "treat", **_row(th.value))) < 1e-6
 
 
 def test_dirichlet_row_that_cannot_be_rescaled_is_left_out_with_the_reason(tmp_path):
@@ -198,7 +206,9 @@ def test_cli_dsa_thr_varies_joint_parameters_and_says_what_is_left_out(tmp_path)
 
 
 def test_two_way_on_one_dirichlet_row_marks_the_cells_that_sum_above_one(tmp_path):
-    from vbhc_model.pipeline.dsa import INFEASIBLE, parameter_ranges, two_way
+    from vbhc_model.analysis.tornado import INFEASIBLE
+    from vbhc_model.parameters.ranges import parameter_ranges
+    from vbhc_model.pipeline.dsa import two_way
 
     sc = load(tmp_path, DIRICHLET)
     ranges = parameter_ranges(sc, ["p_stay", "p_sick"])

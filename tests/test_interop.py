@@ -28,15 +28,15 @@ def native():
 def test_exported_psa_gives_the_native_results(native, tmp_path):
     path = tmp_path / "psa.csv"
     psa_to_frame(native).to_csv(path, index=False, float_format="%.17g")
-    result = run_analyse(path, wtp=WTP, out=tmp_path / "out")
+    result, _ = run_analyse(path, wtp=WTP, out=tmp_path / "out")
     ours = analyse_psa(native, WTP)
     for var in ("ceac", "cost_mean", "effect_low"):
-        np.testing.assert_allclose(result["summary"][var].values, ours[var].values, rtol=1e-12)
+        np.testing.assert_allclose(result.summary[var].values, ours[var].values, rtol=1e-12)
     # EVPI is a difference of two means of order WTP x QALYs (~3e5): compare on that scale.
-    np.testing.assert_allclose(result["summary"]["evpi"].values, ours["evpi"].values,
+    np.testing.assert_allclose(result.summary["evpi"].values, ours["evpi"].values,
                                atol=1e-12 * 20000 * 15)
     names = ["lnrrNP1", "u_successP"]
-    theirs = result["evppi"].sel(group=names)["evppi"].values
+    theirs = result.evppi.sel(group=names)["evppi"].values
     mine = evppi_table(native, {n: [n] for n in names}, WTP)["evppi"].values
     np.testing.assert_allclose(theirs, mine, rtol=1e-8)
 
@@ -104,20 +104,20 @@ def test_default_scenario_exported_gives_the_native_results(default_native, layo
     np.testing.assert_array_equal(psa["total_cost"].values, native["total_cost"].values)
     np.testing.assert_array_equal(psa["parameters"].values, native["parameters"].values)
 
-    result = run_analyse(path, wtp=DEFAULT_WTP, out=tmp_path / "out")
+    result, _ = run_analyse(path, wtp=DEFAULT_WTP, out=tmp_path / "out")
     ours = analyse_psa(native, DEFAULT_WTP)
-    theirs = result["summary"]
+    theirs = result.summary
     assert list(theirs["strategy"].values) == list(ours["strategy"].values)
     for var in ("p_better_than_reference", "ceac", "expected_loss", "expected_nmb", "cost_mean",
                 "effect_mean", "ceaf"):
         np.testing.assert_allclose(theirs[var].values, ours[var].values, rtol=1e-12, err_msg=var)
     assert list(theirs["ceaf_strategy"].values) == list(ours["ceaf_strategy"].values)
     assert not np.all(ours["p_better_than_reference"].sel(strategy="coach_cbt").values == 0)
-    groups = [str(g) for g in result["evppi"]["group"].values]
+    groups = [str(g) for g in result.evppi["group"].values]
     assert "effect_retention_12m" in groups
     names = ["effect_retention_12m", "rr_resp_paintrainer"]
     mine = evppi_table(native, {n: [n] for n in names}, DEFAULT_WTP)["evppi"].values
-    np.testing.assert_allclose(result["evppi"].sel(group=names)["evppi"].values, mine, rtol=1e-8)
+    np.testing.assert_allclose(result.evppi.sel(group=names)["evppi"].values, mine, rtol=1e-8)
 
 
 def _write(tmp_path, text, name="psa.csv"):

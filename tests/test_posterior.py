@@ -114,7 +114,7 @@ def test_cli_runs_a_psa_from_a_posterior_and_exits_2_without_it(tmp_path):
 
 
 def test_dsa_varies_a_posterior_parameter_over_its_posterior_interval(tmp_path):
-    from vbhc_model.pipeline.dsa import parameter_ranges
+    from vbhc_model.parameters.ranges import parameter_ranges
 
     post = write_posterior(tmp_path / "fit.nc")
     sc, _ = scenario_with(tmp_path, "{file: fit.nc, variable: p_a}",

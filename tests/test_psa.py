@@ -11,7 +11,8 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from tests.conftest import SCENARIOS
-from vbhc_model.analysis.acceptability import acceptability, analyse_psa, evpi, nmb_draws
+from vbhc_model.analysis.acceptability import acceptability, analyse_psa, evpi
+from vbhc_model.analysis.frontier import net_monetary_benefit
 from vbhc_model.cli import app
 from vbhc_model.pipeline.psa import run_psa, simulate_chunk
 from vbhc_model.scenario import load_scenario
@@ -43,7 +44,7 @@ def test_evpi_by_hand():
     # Two strategies, three equally likely draws, one WTP of 1 (NMB = effect - cost).
     costs = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])
     effects = np.array([[1.0, 3.0], [2.0, 1.0], [1.0, 1.5]])
-    nmb = nmb_draws(costs, effects, np.array([1.0]))  # [[1, 2], [2, 0], [1, 0.5]]
+    nmb = net_monetary_benefit(costs, effects, np.array([1.0]))  # [[1, 2], [2, 0], [1, 0.5]]
     # E[max] = (2 + 2 + 1)/3 = 5/3; max E = max(4/3, 2.5/3) = 4/3; EVPI = 1/3.
     assert evpi(nmb)[0] == pytest.approx(1 / 3)
     np.testing.assert_allclose(acceptability(nmb)[:, 0], [2 / 3, 1 / 3])
@@ -180,11 +181,12 @@ def test_threads_do_not_change_results(name):
 
 def test_renderer_draws_in_process_if_its_helper_dies(scenario, tmp_path):
     """The figure helper is an optimisation: if it dies, the figures are still drawn."""
-    from vbhc_model.api import _figure_jobs, run_scenario
+    from vbhc_model.api import run_scenario
+    from vbhc_model.report.write import figure_jobs
     from vbhc_model.report.render import Renderer
 
     result = run_scenario(scenario, draws=200, chunk_size=200)
-    jobs = _figure_jobs(result)
+    jobs = figure_jobs(result)
     with Renderer() as r:
         r.submit(jobs, tmp_path / "alive").result()
         for proc in list(r._pool._processes.values()):

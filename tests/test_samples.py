@@ -115,7 +115,7 @@ def test_cli_run_with_samples_writes_the_psa(tmp_path):
 
 
 def test_dsa_varies_a_samples_parameter_over_its_sample_interval(tmp_path):
-    from vbhc_model.pipeline.dsa import parameter_ranges
+    from vbhc_model.parameters.ranges import parameter_ranges
 
     sc = load_scenario(thr_from_samples(tmp_path))
     ranges = parameter_ranges(sc)

@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 
 import vbhc_model
+from vbhc_model.defaults import CHUNK_SIZE
 from vbhc_model.errors import ScenarioError, VbhcError
 
 app = typer.Typer(
@@ -88,57 +89,6 @@ def main(
     """vbhc: run scenario files and read their value for money."""
 
 
-def _run(scenario, out, force, trace, draws, seed, sampling, chunk_size, workers, scheduler,
-         renderer):
-    from vbhc_model.api import default_out_dir, run_scenario, write_run
-    from vbhc_model.scenario import default_scenario_path, load_scenario
-
-    loaded = load_scenario(scenario if scenario is not None else default_scenario_path())
-    if draws:
-        from vbhc_model.parameters.sampling import check_draws
-
-        check_draws(loaded, draws)  # before the progress bar shows
-        _psa_notes(loaded, draws, sampling)
-    target = out if out is not None else default_out_dir(loaded)
-    if target.exists() and not force:  # fail before computing, not after
-        raise VbhcError(f"{target}: already exists; choose another --out or pass --force")
-    with typer.progressbar(length=draws, label="PSA draws", file=sys.stderr,
-                           hidden=not draws) as bar:
-        result = run_scenario(
-            loaded, trace=trace, draws=draws, seed=seed, sampling=sampling.value,
-            chunk_size=chunk_size, progress=lambda done, total: bar.update(done - bar.pos),
-            workers=workers, scheduler=scheduler,
-        )
-    return result, write_run(result, target, force=force, renderer=renderer)
-
-
-def _psa_options(draws, seed, sampling, chunk_size, workers, scheduler) -> None:
-    """PSA options need --draws; a cluster is local or remote."""
-    given = [name for name, on in (("--seed", seed is not None),
-                                   ("--sampling", sampling is not Sampling.mc),
-                                   ("--chunk-size", chunk_size != 10_000),
-                                   ("--workers", workers is not None),
-                                   ("--scheduler", scheduler is not None)) if on]
-    if given and not draws:
-        raise VbhcError(f"{given[0]} applies to the probabilistic analysis: add --draws N")
-    if workers is not None and scheduler is not None:
-        raise VbhcError("give --workers (a local cluster) or --scheduler (an existing one), "
-                        "not both")
-
-
-def _psa_notes(scenario, draws: int, sampling) -> None:
-    """Notes on stderr before a PSA that would not mean what it seems."""
-    from vbhc_model.parameters.sampling import uncertain
-
-    if not uncertain(scenario):
-        typer.echo(f"note: no parameter of {scenario.source.file} has a distribution, joint "
-                   "group, posterior or samples: every PSA draw is the base case", err=True)
-    if sampling is Sampling.sobol and draws & (draws - 1):
-        lo = 1 << (draws.bit_length() - 1)
-        typer.echo(f"note: Sobol points keep their balance for a power-of-two number of "
-                   f"draws; {draws:,} is not ({lo:,} or {2 * lo:,} are)", err=True)
-
-
 @app.command()
 @_user_errors
 def run(
@@ -160,7 +110,7 @@ def run(
     ] = Sampling.mc,
     chunk_size: Annotated[
         int, typer.Option(min=1, help="PSA draws simulated at once (bounds memory).")
-    ] = 10_000,
+    ] = CHUNK_SIZE,
     workers: Annotated[
         int | None, typer.Option(min=1, help="Run PSA chunks on a dask LocalCluster.")
     ] = None,
@@ -173,32 +123,60 @@ def run(
     With --draws, also run the probabilistic analysis: psa.nc, psa_summary.nc, and means,
     95% intervals and probabilities of being cost-effective in summary.csv.
     """
+    from vbhc_model import api
+    from vbhc_model.report.table import format_run, written
+
     _psa_options(draws, seed, sampling, chunk_size, workers, scheduler)
-    with contextlib.ExitStack() as stack:
-        if draws:  # the figures are drawn by a helper process started before the run's imports
-            from vbhc_model.report.render import Renderer
-
-            renderer = stack.enter_context(Renderer())
-        else:
-            renderer = None
-        result, written = _run(scenario, out, force, trace, draws, seed, sampling, chunk_size,
-                               workers, scheduler, renderer)
-    from vbhc_model.analysis.acceptability import psa_records
-    from vbhc_model.analysis.summary import to_records
-    from vbhc_model.report.table import format_psa, format_table
-
+    loaded = api.load(scenario)
+    target = out if out is not None else api.default_out_dir(loaded)
+    api.refuse_existing(target, force)  # fail before computing, not after
+    for note in api.check_psa(loaded, draws, sampling.value) if draws else []:
+        typer.echo(f"note: {note}", err=True)
+    with _figure_helper(draws) as renderer, _progress(draws) as progress:
+        result = api.run_scenario(loaded, trace=trace, draws=draws, seed=seed,
+                                  sampling=sampling.value, chunk_size=chunk_size,
+                                  progress=progress, workers=workers, scheduler=scheduler)
+    folder = api.write_run(result, target, force=force, renderer=renderer)
     if as_json:
-        records = to_records(result.table)
-        if result.psa_summary is not None:
-            psa = psa_records(result.psa_summary)
-            for rec in records:
-                rec["psa"] = psa[rec["strategy"]]
-        typer.echo(json.dumps(records, indent=2))
+        from vbhc_model.report.frames import run_records
+
+        typer.echo(json.dumps(run_records(result), indent=2))
     else:
-        typer.echo(format_table(result.table))
-        if result.psa_summary is not None:
-            typer.echo("\n" + format_psa(result.psa_summary))
-        typer.echo(f"\nwrote {', '.join(sorted(p.name for p in written.iterdir()))} in {written}")
+        typer.echo(format_run(result) + "\n\n" + written(folder))
+
+
+@contextlib.contextmanager
+def _figure_helper(draws: int):
+    """A helper process that draws a PSA's figures, started before the run's imports."""
+    if not draws:
+        yield None
+        return
+    from vbhc_model.report.render import Renderer
+
+    with Renderer() as renderer:
+        yield renderer
+
+
+@contextlib.contextmanager
+def _progress(draws: int):
+    """A progress bar on stderr for the PSA's draws (hidden without them)."""
+    with typer.progressbar(length=draws, label="PSA draws", file=sys.stderr,
+                           hidden=not draws) as bar:
+        yield lambda done, total: bar.update(done - bar.pos)
+
+
+def _psa_options(draws, seed, sampling, chunk_size, workers, scheduler) -> None:
+    """PSA options need --draws; a cluster is local or remote."""
+    given = [name for name, on in (("--seed", seed is not None),
+                                   ("--sampling", sampling is not Sampling.mc),
+                                   ("--chunk-size", chunk_size != CHUNK_SIZE),
+                                   ("--workers", workers is not None),
+                                   ("--scheduler", scheduler is not None)) if on]
+    if given and not draws:
+        raise VbhcError(f"{given[0]} applies to the probabilistic analysis: add --draws N")
+    if workers is not None and scheduler is not None:
+        raise VbhcError("give --workers (a local cluster) or --scheduler (an existing one), "
+                        "not both")
 
 
 @app.command()
@@ -332,13 +310,12 @@ def voi(
 ) -> None:
     """Value of information of a finished PSA: EVPI and EVPPI per person, ranked."""
     from vbhc_model.api import run_voi
-
-    _check_wtp(wtp or [])
-    table, evpi = run_voi(results, params=params, groups=group, wtp=wtp, se=se, force=force,
-                          method=method.value)
     from vbhc_model.report.table import format_voi
 
-    typer.echo(format_voi(table, evpi))
+    _check_wtp(wtp or [])
+    result = run_voi(results, params=params, groups=group, wtp=wtp, se=se, force=force,
+                     method=method.value)
+    typer.echo(format_voi(result.table, result.evpi))
     typer.echo(f"\nwrote {results / 'evppi.nc'}")
 
 
@@ -363,21 +340,12 @@ def dsa(
 ) -> None:
     """Deterministic sensitivity: one-way (tornado), --two-way A,B, --threshold P --strategy S."""
     from vbhc_model.api import run_dsa
-    from vbhc_model.report.table import format_one_way
+    from vbhc_model.report.table import format_dsa, written
 
     _check_wtp([] if wtp is None else [wtp])
-    result = run_dsa(scenario, wtp=wtp, params=params, two_way=two_way, threshold=threshold,
-                     strategy=strategy, out=out, force=force)
-    typer.echo(format_one_way(result["one_way"]))
-    if result["one_way"].attrs.get("left_out"):
-        typer.echo(result["one_way"].attrs["left_out"])
-    if "threshold" in result:
-        t = result["threshold"]
-        typer.echo(f"\nthreshold: {t['strategy']} is optimal at {t['wtp']:,.0f} on one side of "
-                   f"{t['parameter']} = {t['value']:.6g} (range {t['range'][0]:.4g} to "
-                   f"{t['range'][1]:.4g}, {t['basis']})")
-    typer.echo(f"\nwrote {', '.join(sorted(p.name for p in result['dir'].iterdir()))} in "
-               f"{result['dir']}")
+    result, folder = run_dsa(scenario, wtp=wtp, params=params, two_way=two_way,
+                             threshold=threshold, strategy=strategy, out=out, force=force)
+    typer.echo(format_dsa(result) + "\n\n" + written(folder))
 
 
 @app.command()
@@ -391,18 +359,14 @@ def analyse(
 ) -> None:
     """Analyse a PSA exported from another tool: frontier, acceptability, EVPI, EVPPI."""
     from vbhc_model.api import run_analyse
-    from vbhc_model.report.table import format_psa, format_voi
+    from vbhc_model.report.table import format_analyse, written
 
     _check_wtp(wtp)
-    result = run_analyse(table, wtp=wtp, out=out, force=force, method=method.value)
-    if result["unpaired_columns"]:
-        typer.echo(f"note: {result['unpaired_columns']}: a cost or effect column without its "
+    result, folder = run_analyse(table, wtp=wtp, out=out, force=force, method=method.value)
+    if result.unpaired_columns:
+        typer.echo(f"note: {result.unpaired_columns}: a cost or effect column without its "
                    "partner, read as a parameter (a strategy needs both)", err=True)
-    typer.echo(format_psa(result["summary"]))  # with the frontier on the means
-    if result["evppi"] is not None:
-        typer.echo("\n" + format_voi(result["evppi"], result["summary"]["evpi"]))
-    typer.echo(f"\nwrote {', '.join(sorted(p.name for p in result['dir'].iterdir()))} in "
-               f"{result['dir']}")
+    typer.echo(format_analyse(result) + "\n\n" + written(folder))
 
 
 @app.command()
@@ -411,24 +375,15 @@ def validate(
     scenarios: Annotated[list[Path], typer.Argument(help="Scenario files to check.")],
 ) -> None:
     """Check scenario files: schema, references, and the base case's numbers."""
-    from vbhc_model.parameters import base_draws
-    from vbhc_model.pipeline.simulate import simulate
-    from vbhc_model.scenario import load_scenario
+    from vbhc_model.api import validate as check
 
-    issues = []
-    for path in scenarios:
-        try:
-            sc = load_scenario(path)
-            simulate(sc, base_draws(sc))
-        except ScenarioError as exc:
-            issues.extend(exc.issues)
-            continue
-        typer.echo(
-            f"ok: {path} ({len(sc.strategies)} strategies, {len(sc.states)} states, "
-            f"{len(sc.parameters)} parameters)"
-        )
-    if issues:
-        raise ScenarioError(issues)
+    result = check(scenarios)
+    for f in result.files:
+        if f.ok:
+            typer.echo(f"ok: {f.path} ({f.strategies} strategies, {f.states} states, "
+                       f"{f.parameters} parameters)")
+    if result.issues:
+        raise ScenarioError(result.issues)
 
 
 @app.command()

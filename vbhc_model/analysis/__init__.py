@@ -1,13 +1,12 @@
-"""Outcomes -> decisions: frontier and ICERs, net benefit (PSA analyses come next)."""
+"""Outcomes -> decisions, on Datasets: frontier and ICERs, net benefit, acceptability, EVPI and
+EVPPI, the one-way (tornado) analysis."""
 
 from vbhc_model.analysis.frontier import compute_icers, net_monetary_benefit, optimal_strategy
-from vbhc_model.analysis.summary import summarise, to_frame, to_records
+from vbhc_model.analysis.summary import summarise
 
 __all__ = [
     "compute_icers",
     "net_monetary_benefit",
     "optimal_strategy",
     "summarise",
-    "to_frame",
-    "to_records",
 ]

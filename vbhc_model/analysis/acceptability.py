@@ -1,4 +1,5 @@
-"""Analyses of a PSA: acceptability, expected value of perfect information, intervals.
+"""Analyses of a PSA: acceptability (CEAC and CEAF), expected loss, expected value of perfect
+information, and the frontier on the means with intervals of the increments.
 
 Kernels work on arrays with the strategy axis last; the wrappers take the PSA Dataset.
 """
@@ -11,12 +12,8 @@ import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
-from vbhc_model.analysis.frontier import compute_icers
-
-
-def nmb_draws(costs: np.ndarray, effects: np.ndarray, wtp: np.ndarray) -> np.ndarray:
-    """Net monetary benefit per draw, strategy and WTP: ``[draw, strategy, wtp]``."""
-    return effects[..., None] * np.asarray(wtp)[None, None, :] - costs[..., None]
+from vbhc_model.analysis.frontier import compute_icers, net_monetary_benefit
+from vbhc_model.defaults import INTERVAL, WTP_GRID_POINTS
 
 
 def acceptability(nmb: np.ndarray) -> np.ndarray:
@@ -36,6 +33,13 @@ def acceptability(nmb: np.ndarray) -> np.ndarray:
     return np.stack([(best == s).mean(axis=0) for s in range(n_strategies)])
 
 
+def information_value(nmb: np.ndarray) -> np.ndarray:
+    """E[max NMB] - max E[NMB] over ``[draw, strategy, wtp]`` -> ``[wtp]``, not clamped: the
+    EVPI of PSA draws, or the EVPPI of a metamodel's fitted values (whose estimates may fall
+    below zero, which the EVPPI's standard errors must see)."""
+    return nmb.max(axis=1).mean(axis=0) - nmb.mean(axis=0).max(axis=0)
+
+
 def evpi(nmb: np.ndarray) -> np.ndarray:
     """Per-person expected value of perfect information at each WTP: E[max NMB] - max E[NMB].
 
@@ -46,10 +50,10 @@ def evpi(nmb: np.ndarray) -> np.ndarray:
     [0.5]
     """
     # Never below 0 in exact arithmetic; rounding leaves -1e-13 when no draw differs.
-    return np.maximum(nmb.max(axis=1).mean(axis=0) - nmb.mean(axis=0).max(axis=0), 0.0)
+    return np.maximum(information_value(nmb), 0.0)
 
 
-def wtp_grid(wtp: Sequence[float], n: int = 41) -> np.ndarray:
+def wtp_grid(wtp: Sequence[float], n: int = WTP_GRID_POINTS) -> np.ndarray:
     """A grid for curves: 0 to twice the largest threshold, with the thresholds included."""
     top = 2 * max(max(wtp), 1.0)
     return np.unique(np.concatenate([np.linspace(0, top, n), np.asarray(wtp, dtype=float)]))
@@ -86,7 +90,7 @@ def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys",
     # One WTP at a time: memory stays at draws x strategies whatever the grid.
     ceac, expected, loss, better, value = [], [], [], [], []
     for lam in wtp_arr:
-        nmb = nmb_draws(costs, effects, np.array([lam]))  # [draw, strategy, 1]
+        nmb = net_monetary_benefit(costs, effects, np.array([lam]))  # [draw, strategy, 1]
         ceac.append(acceptability(nmb)[:, 0])
         expected.append(nmb.mean(axis=0)[:, 0])
         # Expected loss of choosing each strategy (Eckermann et al. 2008; dampack).
@@ -111,8 +115,8 @@ def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys",
     )
     for name, values in (("cost", costs), ("effect", effects)):
         out[f"{name}_mean"] = (dims.STRATEGY, values.mean(axis=0))
-        out[f"{name}_low"] = (dims.STRATEGY, np.quantile(values, 0.025, axis=0))
-        out[f"{name}_high"] = (dims.STRATEGY, np.quantile(values, 0.975, axis=0))
+        out[f"{name}_low"] = (dims.STRATEGY, np.quantile(values, INTERVAL[0], axis=0))
+        out[f"{name}_high"] = (dims.STRATEGY, np.quantile(values, INTERVAL[1], axis=0))
     if frontier:
         out = out.merge(mean_frontier(costs, effects, strategies))
     if population:
@@ -164,55 +168,7 @@ def mean_frontier(costs: np.ndarray, effects: np.ndarray, strategies) -> xr.Data
         for i, comp in enumerate(comps):
             if comp:
                 diff = values[:, i] - values[:, names.index(comp)]
-                stats[i] = [diff.mean(), *np.quantile(diff, [0.025, 0.975])]
+                stats[i] = [diff.mean(), *np.quantile(diff, INTERVAL)]
         for j, stat in enumerate(("mean", "low", "high")):
             out[f"inc_{label}_{stat}"] = (dims.STRATEGY, stats[:, j])
     return out
-
-
-def psa_frame(summary: xr.Dataset):
-    """PSA columns for summary.csv: mean and 95% interval of cost and effect, P(cost-effective)."""
-    import pandas as pd
-
-    cols = {"strategy": summary[dims.STRATEGY].values}
-    for name in ("cost", "effect"):
-        for stat in ("mean", "low", "high"):
-            cols[f"psa_{name}_{stat}"] = summary[f"{name}_{stat}"].values
-    if "frontier_status" in summary:
-        cols["psa_status"] = summary["frontier_status"].values
-        cols["psa_comparator"] = summary["comparator"].values
-        for name in ("cost", "effect"):
-            for stat in ("mean", "low", "high"):
-                cols[f"psa_inc_{name}_{stat}"] = summary[f"inc_{name}_{stat}"].values
-        cols["psa_icer"] = summary["icer"].values
-    for i, w in enumerate(summary[dims.WTP].values):
-        cols[f"p_ce_at_{w:g}"] = summary["ceac"].values[:, i]
-    return pd.DataFrame(cols)
-
-
-def psa_records(summary: xr.Dataset) -> dict[str, dict]:
-    """Per strategy: mean and 95% interval of cost and effect, P(cost-effective) by WTP."""
-    out = {}
-    for i, s in enumerate(summary[dims.STRATEGY].values):
-        out[str(s)] = {
-            "cost": {k: float(summary[f"cost_{k}"].values[i]) for k in ("mean", "low", "high")},
-            "effect": {k: float(summary[f"effect_{k}"].values[i]) for k in ("mean", "low", "high")},
-            "p_cost_effective": {f"{w:g}": float(summary["ceac"].values[i, j])
-                                 for j, w in enumerate(summary[dims.WTP].values)},
-        }
-        if "frontier_status" in summary:
-            out[str(s)]["frontier_on_means"] = {
-                "status": str(summary["frontier_status"].values[i]),
-                "comparator": str(summary["comparator"].values[i]) or None,
-                "icer": _number(summary["icer"].values[i]),
-                **{f"inc_{name}": {k: _number(summary[f"inc_{name}_{k}"].values[i])
-                                   for k in ("mean", "low", "high")}
-                   for name in ("cost", "effect")},
-            }
-    return out
-
-
-def _number(x) -> float | None:
-    """A float for JSON: None for NaN (no comparator, or off the frontier)."""
-    x = float(x)
-    return None if np.isnan(x) else x

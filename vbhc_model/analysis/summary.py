@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from vbhc_model import dims
 from vbhc_model.analysis.frontier import compute_icers, net_monetary_benefit
-
-EFFECT_LABELS = {"qalys": "QALYs", "life_years": "life years"}
 
 
 def summarise(outcomes: xr.Dataset, wtp: Sequence[float], effect: str = "qalys") -> xr.Dataset:
@@ -61,45 +57,3 @@ def summarise(outcomes: xr.Dataset, wtp: Sequence[float], effect: str = "qalys")
         table = table.assign_coords(strategy_label=means["strategy_label"])
     table.attrs = {**outcomes.attrs, "effect": effect, "method": table.attrs.get("method", "")}
     return table
-
-
-def to_frame(table: xr.Dataset) -> pd.DataFrame:
-    """One row per strategy, flat columns, for summary.csv."""
-    cols: dict[str, object] = {}
-    strategies = table[dims.STRATEGY].values
-    cols["strategy"] = strategies
-    if "strategy_label" in table.coords:
-        cols["label"] = table["strategy_label"].values
-    for name in ("cost", "effect", "qalys", "life_years", "inc_cost", "inc_effect", "icer"):
-        if name in table:
-            cols[name] = table[name].values
-    for name in ("status", "comparator", "dominated_by"):
-        cols[name] = table[name].values
-    for i, w in enumerate(table[dims.WTP].values):
-        cols[f"nmb_at_{w:g}"] = table["nmb"].values[:, i]
-    for var, dim, prefix in (("costs", dims.CATEGORY, "cost_"), ("utilisation", dims.SERVICE, "use_"),
-                             ("clinician_hours", dims.ROLE, "hours_"),
-                             ("engagement", dims.LEVEL, "share_")):
-        if var in table:
-            for key in table[dim].values:
-                cols[f"{prefix}{key}"] = table[var].sel({dim: key}).values
-    return pd.DataFrame(cols)
-
-
-def _clean(x: object) -> object:
-    if isinstance(x, (float, np.floating)):
-        return None if math.isnan(x) else float(x)
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
-
-
-def to_records(table: xr.Dataset) -> list[dict]:
-    """The table as JSON-ready records (keys include strategy, cost, qalys, icer, status)."""
-    frame = to_frame(table)
-    records = []
-    for _, row in frame.iterrows():
-        rec = {k: _clean(v) for k, v in row.items() if not k.startswith("nmb_at_")}
-        rec["nmb"] = {f"{w:g}": _clean(row[f"nmb_at_{w:g}"]) for w in table[dims.WTP].values}
-        records.append(rec)
-    return records

@@ -43,6 +43,7 @@ from scipy.linalg.lapack import dpotri, dpstrf
 from scipy.optimize import minimize
 
 from vbhc_model import dims
+from vbhc_model.analysis.acceptability import information_value
 from vbhc_model.errors import VbhcError
 from vbhc_model.threads import one_blas_thread, thread_map
 
@@ -387,11 +388,6 @@ def _gp(params: np.ndarray, dc: np.ndarray, de: np.ndarray, n_sims: int, seed: i
 
 # --- EVPPI --------------------------------------------------------------------------------
 
-def _value(nb: np.ndarray) -> np.ndarray:
-    """mean max - max mean over ``[draw, strategy, wtp]`` -> ``[wtp]``."""
-    return nb.max(axis=1).mean(axis=0) - nb.mean(axis=0).max(axis=0)
-
-
 def _simulated_values(batches: Iterator[tuple[np.ndarray, np.ndarray]],
                       lam: np.ndarray) -> np.ndarray:
     """EVPPI of each simulated fit, ``[sim, wtp]``, from batches of fitted incremental costs
@@ -499,7 +495,7 @@ def _evppi(costs: np.ndarray, effects: np.ndarray, params: np.ndarray, wtp: Sequ
                       for v in fitted(slice(1 + s, 1 + min(s + 20, n_sims))))
                 for s in range(0, n_sims, 20)) if n_sims else None
     inc = fit_e[:, :, None] * lam[None, None, :] - fit_c[:, :, None]
-    value = _value(np.concatenate([np.zeros((n, 1, len(lam))), inc], axis=1))
+    value = information_value(np.concatenate([np.zeros((n, 1, len(lam))), inc], axis=1))
     se = _simulated_values(sims, lam).std(axis=0, ddof=1) if sims is not None else np.nan * lam
     return {"evppi": np.maximum(value, 0.0), "se": se, "r2_cost": r2_c, "r2_effect": r2_e}
 
@@ -532,7 +528,8 @@ def evppi_table(psa: xr.Dataset, groups: dict[str, Sequence[str]], wtp: Sequence
     # metamodel's error (an additive spline regression of many parameters, or a poor fit).
     inc = ((effects[:, 1:] - effects[:, :1])[:, :, None] * lam
            - (costs[:, 1:] - costs[:, :1])[:, :, None])
-    evpi_values = _value(np.concatenate([np.zeros((len(costs), 1, len(lam))), inc], axis=1))
+    evpi_values = information_value(
+        np.concatenate([np.zeros((len(costs), 1, len(lam))), inc], axis=1))
     values = np.array([r["evppi"] for r in rows])
     out = xr.Dataset(
         {

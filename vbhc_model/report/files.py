@@ -36,10 +36,7 @@ def write_directory(out: Path, write: Callable[[Path], None], *, force: bool = F
         ``out`` exists and ``force`` is false.
     """
     out = Path(out)
-    if out.exists() and not force:
-        raise OutputExistsError(
-            f"{out}: already exists; choose another --out or pass --force to replace it"
-        )
+    refuse_existing(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -70,3 +67,16 @@ def write_netcdf(dataset, path: Path) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def refuse_existing(path: Path, force: bool, *, option: str = "choose another --out or ") -> None:
+    """The one check before a command computes anything: ``path`` (a results folder, or a
+    file a command adds to one) must not exist unless ``force``.
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists and ``force`` is false.
+    """
+    if Path(path).exists() and not force:
+        raise OutputExistsError(f"{path}: already exists; {option}pass --force to replace it")

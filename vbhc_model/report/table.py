@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
-from vbhc_model.analysis.summary import EFFECT_LABELS
+from vbhc_model.report.frames import EFFECT_LABELS
 
 
 def _num(x: float, digits: int) -> str:
@@ -165,3 +165,45 @@ def format_one_way(one_way: xr.Dataset, top: int = 15) -> str:
         lines.append("  ".join(f"{c:<{w}}" if i in (0, 5, 6) else f"{c:>{w}}"
                                for i, (c, w) in enumerate(zip(r, widths))).rstrip())
     return "\n".join(lines)
+
+
+def format_run(result) -> str:
+    """The console text of ``vbhc run``: the decision table, then the PSA's if any."""
+    text = format_table(result.table)
+    if result.psa_summary is not None:
+        text += "\n\n" + format_psa(result.psa_summary)
+    return text
+
+
+def format_threshold(t) -> str:
+    """One line: where a strategy becomes (or stops being) optimal."""
+    return (f"threshold: {t.strategy} is optimal at {t.wtp:,.0f} on one side of "
+            f"{t.parameter} = {t.value:.6g} (range {t.range[0]:.4g} to {t.range[1]:.4g}, "
+            f"{t.basis})")
+
+
+def format_dsa(result) -> str:
+    """The console text of ``vbhc dsa``: the one-way table, what was left out, the threshold."""
+    text = format_one_way(result.one_way)
+    if result.one_way.attrs.get("left_out"):
+        text += "\n" + result.one_way.attrs["left_out"]
+    if result.threshold is not None:
+        text += "\n\n" + format_threshold(result.threshold)
+    return text
+
+
+def format_analyse(result) -> str:
+    """The console text of ``vbhc analyse``: the PSA summary (with the frontier on the means)
+    and the EVPPI ranking."""
+    text = format_psa(result.summary)
+    if result.evppi is not None:
+        text += "\n\n" + format_voi(result.evppi, result.summary["evpi"])
+    return text
+
+
+def written(folder) -> str:
+    """``wrote a, b, c in FOLDER``."""
+    from pathlib import Path
+
+    names = ", ".join(sorted(p.name for p in Path(folder).iterdir()))
+    return f"wrote {names} in {folder}"

@@ -1,0 +1,109 @@
+"""``vbhc run``: the deterministic base case, its decision table, and the probabilistic analysis.
+
+The base case is the PSA's path with one draw at the parameters' base values, so there is one
+engine, not two.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+
+from vbhc_model.analysis.acceptability import analyse_psa, wtp_grid
+from vbhc_model.analysis.summary import summarise
+from vbhc_model.defaults import CHUNK_SIZE
+from vbhc_model.parameters.draws import base_draws
+from vbhc_model.parameters.sampling import check_draws, uncertain
+from vbhc_model.pipeline.psa import run_psa
+from vbhc_model.pipeline.simulate import simulate
+from vbhc_model.results import RunResult
+from vbhc_model.scenario.schema import Scenario
+
+
+def check_psa(scenario: Scenario, draws: int, sampling: str) -> list[str]:
+    """Refuse a PSA that cannot run (before any work), and return the notes to show before a
+    PSA that would not mean what it seems (empty if none).
+
+    Raises
+    ------
+    VbhcError
+        More draws than a table of samples replayed in order has rows.
+
+    Examples
+    --------
+    >>> from vbhc_model.scenario import load_scenario, default_scenario_path
+    >>> check_psa(load_scenario(default_scenario_path()), 1000, "sobol")[0][:30]
+    'Sobol points keep their balanc'
+    """
+    check_draws(scenario, draws)
+    notes = []
+    if not uncertain(scenario):
+        file = scenario.source.file if scenario.source else scenario.name
+        notes.append(f"no parameter of {file} has a distribution, joint group, posterior or "
+                     "samples: every PSA draw is the base case")
+    if sampling == "sobol" and draws & (draws - 1):
+        lo = 1 << (draws.bit_length() - 1)
+        notes.append(f"Sobol points keep their balance for a power-of-two number of draws; "
+                     f"{draws:,} is not ({lo:,} or {2 * lo:,} are)")
+    return notes
+
+
+def run(
+    scenario: Scenario,
+    *,
+    trace: bool = False,
+    draws: int = 0,
+    seed: int | None = None,
+    sampling: str = "mc",
+    chunk_size: int = CHUNK_SIZE,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> RunResult:
+    """Run the deterministic base case of a scenario, its incremental analysis and a PSA.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    trace : bool
+        Keep the state trace and per-cycle outcomes of the base case.
+    draws : int
+        Number of PSA draws (0: base case only).
+    seed : int, optional
+        PSA seed (default: the scenario's ``settings.seed``).
+    sampling : {"mc", "lhs", "sobol"}
+    chunk_size : int
+        PSA draws simulated at once.
+    progress : callable, optional
+        ``progress(done, total)`` after each PSA chunk.
+    workers, scheduler : optional
+        Run the PSA chunks on a dask.distributed LocalCluster with this many workers, or on
+        the cluster at this scheduler address; results are identical to the in-process run.
+
+    Returns
+    -------
+    RunResult
+    """
+    notes: tuple[str, ...] = ()
+    if draws:
+        notes = tuple(check_psa(scenario, draws, sampling))
+    outcomes = simulate(scenario, base_draws(scenario, 1), trace=trace, per_cycle=trace)
+    table = summarise(outcomes, scenario.settings.wtp, scenario.settings.effect)
+    if not draws:
+        return RunResult(scenario, outcomes, table)
+    # More than one chunk: results go to part files read back lazily, so memory does not grow
+    # with the number of draws; the files are removed with the result.
+    store = Path(tempfile.mkdtemp(prefix="vbhc_psa_")) if draws > chunk_size else None
+    psa = run_psa(scenario, draws, seed=seed, method=sampling, chunk_size=chunk_size,
+                  progress=progress, workers=workers, scheduler=scheduler, store=store)
+    s = scenario.settings
+    population = s.population.effective() if s.population else None
+    psa_summary = analyse_psa(psa, s.wtp, s.effect, population)
+    curves = analyse_psa(psa, wtp_grid(s.wtp), s.effect, population, frontier=False)
+    result = RunResult(scenario, outcomes, table, psa, psa_summary, curves, notes)
+    if store is not None:
+        weakref.finalize(result, shutil.rmtree, store, True)
+    return result

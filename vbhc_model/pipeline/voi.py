@@ -1,0 +1,61 @@
+"""``vbhc voi``: EVPI and EVPPI of the PSA in a results folder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import xarray as xr
+
+from vbhc_model.analysis.voi import evppi_table, varying_parameters
+from vbhc_model.defaults import SE_SIMULATIONS
+from vbhc_model.errors import VbhcError
+from vbhc_model.results import VoiResult
+
+
+def voi(results: str | Path, *, params: Sequence[str] | None = None,
+        groups: Sequence[Sequence[str]] = (), wtp: Sequence[float] | None = None,
+        se: bool = False, method: str = "gam") -> VoiResult:
+    """EVPI and EVPPI of the PSA in ``results`` (a folder written by ``vbhc run --draws``).
+
+    Parameters
+    ----------
+    results : path
+        The results folder (its ``psa.nc`` and ``psa_summary.nc`` are read).
+    params : sequence of str, optional
+        Parameters for single-parameter EVPPI (default: every parameter that varies).
+    groups : sequence of sequences of str
+        Groups of parameters for joint EVPPI.
+    wtp : sequence of float, optional
+        Willingness to pay (default: the run's).
+    se : bool
+        Standard errors of the EVPPI estimates.
+    method : {"gam", "gp"}
+
+    Returns
+    -------
+    VoiResult
+        The table ranked by EVPPI at the first WTP.
+    """
+    results = Path(results)
+    path = results / "psa.nc"
+    if not path.exists():
+        raise VbhcError(f"{path}: not found; run 'vbhc run SCENARIO --draws N' first")
+    with xr.open_dataset(path) as ds:
+        psa = ds.load()
+    effect = psa.attrs.get("effect", "qalys")
+    if wtp:
+        lam = list(wtp)
+    else:
+        with xr.open_dataset(results / "psa_summary.nc") as summary:
+            lam = [float(w) for w in summary["wtp"].values]
+    singles = list(params) if params else varying_parameters(psa)
+    wanted = {p: [p] for p in singles}
+    for members in groups:
+        wanted["+".join(members)] = list(members)
+    table = evppi_table(psa, wanted, lam, effect, n_se=SE_SIMULATIONS if se else 0,
+                        method=method)
+    table = table.sortby(-table["evppi"].isel(wtp=0))
+    table.attrs.update({k: v for k, v in psa.attrs.items() if k.startswith("scenario")})
+    # The EVPI of the same draws (evppi_table computes it for its check).
+    return VoiResult(table=table, evpi=table["evpi"], source=results)

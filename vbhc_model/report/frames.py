@@ -1,0 +1,115 @@
+"""Results -> tables for people and other tools: flat frames for CSV, records for JSON.
+
+Analyses return labelled Datasets; this module flattens them (one row per strategy, one column
+per statistic) for summary.csv and ``--json``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from vbhc_model import dims
+
+EFFECT_LABELS = {"qalys": "QALYs", "life_years": "life years"}
+
+
+def to_frame(table: xr.Dataset) -> pd.DataFrame:
+    """One row per strategy, flat columns, for summary.csv."""
+    cols: dict[str, object] = {}
+    strategies = table[dims.STRATEGY].values
+    cols["strategy"] = strategies
+    if "strategy_label" in table.coords:
+        cols["label"] = table["strategy_label"].values
+    for name in ("cost", "effect", "qalys", "life_years", "inc_cost", "inc_effect", "icer"):
+        if name in table:
+            cols[name] = table[name].values
+    for name in ("status", "comparator", "dominated_by"):
+        cols[name] = table[name].values
+    for i, w in enumerate(table[dims.WTP].values):
+        cols[f"nmb_at_{w:g}"] = table["nmb"].values[:, i]
+    for var, dim, prefix in (("costs", dims.CATEGORY, "cost_"), ("utilisation", dims.SERVICE, "use_"),
+                             ("clinician_hours", dims.ROLE, "hours_"),
+                             ("engagement", dims.LEVEL, "share_")):
+        if var in table:
+            for key in table[dim].values:
+                cols[f"{prefix}{key}"] = table[var].sel({dim: key}).values
+    return pd.DataFrame(cols)
+
+
+def _clean(x: object) -> object:
+    if isinstance(x, (float, np.floating)):
+        return None if math.isnan(x) else float(x)
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def to_records(table: xr.Dataset) -> list[dict]:
+    """The table as JSON-ready records (keys include strategy, cost, qalys, icer, status)."""
+    frame = to_frame(table)
+    records = []
+    for _, row in frame.iterrows():
+        rec = {k: _clean(v) for k, v in row.items() if not k.startswith("nmb_at_")}
+        rec["nmb"] = {f"{w:g}": _clean(row[f"nmb_at_{w:g}"]) for w in table[dims.WTP].values}
+        records.append(rec)
+    return records
+
+
+def psa_frame(summary: xr.Dataset):
+    """PSA columns for summary.csv: mean and 95% interval of cost and effect, P(cost-effective)."""
+    cols = {"strategy": summary[dims.STRATEGY].values}
+    for name in ("cost", "effect"):
+        for stat in ("mean", "low", "high"):
+            cols[f"psa_{name}_{stat}"] = summary[f"{name}_{stat}"].values
+    if "frontier_status" in summary:
+        cols["psa_status"] = summary["frontier_status"].values
+        cols["psa_comparator"] = summary["comparator"].values
+        for name in ("cost", "effect"):
+            for stat in ("mean", "low", "high"):
+                cols[f"psa_inc_{name}_{stat}"] = summary[f"inc_{name}_{stat}"].values
+        cols["psa_icer"] = summary["icer"].values
+    for i, w in enumerate(summary[dims.WTP].values):
+        cols[f"p_ce_at_{w:g}"] = summary["ceac"].values[:, i]
+    return pd.DataFrame(cols)
+
+
+def psa_records(summary: xr.Dataset) -> dict[str, dict]:
+    """Per strategy: mean and 95% interval of cost and effect, P(cost-effective) by WTP."""
+    out = {}
+    for i, s in enumerate(summary[dims.STRATEGY].values):
+        out[str(s)] = {
+            "cost": {k: float(summary[f"cost_{k}"].values[i]) for k in ("mean", "low", "high")},
+            "effect": {k: float(summary[f"effect_{k}"].values[i]) for k in ("mean", "low", "high")},
+            "p_cost_effective": {f"{w:g}": float(summary["ceac"].values[i, j])
+                                 for j, w in enumerate(summary[dims.WTP].values)},
+        }
+        if "frontier_status" in summary:
+            out[str(s)]["frontier_on_means"] = {
+                "status": str(summary["frontier_status"].values[i]),
+                "comparator": str(summary["comparator"].values[i]) or None,
+                "icer": _number(summary["icer"].values[i]),
+                **{f"inc_{name}": {k: _number(summary[f"inc_{name}_{k}"].values[i])
+                                   for k in ("mean", "low", "high")}
+                   for name in ("cost", "effect")},
+            }
+    return out
+
+
+def _number(x) -> float | None:
+    """A float for JSON: None for NaN (no comparator, or off the frontier)."""
+    x = float(x)
+    return None if np.isnan(x) else x
+
+
+def run_records(result) -> list[dict]:
+    """``vbhc run --json``: the decision table's records, each with its PSA summary if any."""
+    records = to_records(result.table)
+    if result.psa_summary is not None:
+        psa = psa_records(result.psa_summary)
+        for rec in records:
+            rec["psa"] = psa[rec["strategy"]]
+    return records

@@ -1,0 +1,160 @@
+"""Results -> files: the one place results are written to disk.
+
+Every writer fills a results folder atomically (:func:`vbhc_model.report.files.write_directory`:
+complete or absent, never half-written; an existing folder replaced only with ``force``).
+:func:`write` picks the writer by the type of the result.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from vbhc_model import dims
+from vbhc_model.defaults import PLANE_POINTS
+from vbhc_model.report.files import refuse_existing, write_directory, write_netcdf
+from vbhc_model.report.frames import psa_frame, to_frame
+from vbhc_model.results import AnalyseResult, DsaResult, RunResult, VoiResult
+
+
+def default_out(result) -> Path:
+    """Where a result goes when no folder is given: ``results/<name>`` in the working
+    directory (``<scenario>``, ``<scenario>_dsa``, ``<table>_analysis``)."""
+    if isinstance(result, RunResult):
+        return Path("results") / result.scenario.name
+    if isinstance(result, DsaResult):
+        return Path("results") / f"{result.scenario.name}_dsa"
+    if isinstance(result, AnalyseResult):
+        return Path("results") / f"{result.source.stem}_analysis"
+    if isinstance(result, VoiResult):
+        return result.source
+    raise TypeError(f"no default folder for {type(result).__name__}")
+
+
+@functools.singledispatch
+def write(result, out: str | Path | None = None, *, force: bool = False, **options) -> Path:
+    """Write ``result`` into ``out`` (default: :func:`default_out`); return the folder.
+
+    Raises
+    ------
+    vbhc_model.report.files.OutputExistsError
+        The folder (or, for VOI, ``evppi.nc``) exists and ``force`` is false.
+    """
+    raise TypeError(f"no writer for {type(result).__name__}")
+
+
+@write.register
+def write_run(result: RunResult, out: str | Path | None = None, *, force: bool = False,
+              renderer=None) -> Path:
+    """``outcomes.nc`` and ``summary.csv``; with a PSA also ``psa.nc``, ``psa_summary.nc``,
+    ``psa_curves.nc`` and the figures.
+
+    Parameters
+    ----------
+    renderer : vbhc_model.report.render.Renderer, optional
+        Draw the figures in this helper process while the tables are written.
+    """
+    out = Path(out) if out is not None else default_out(result)
+
+    def fill(tmp: Path) -> None:
+        drawing = None
+        if result.psa is not None:
+            from vbhc_model.report.render import render
+
+            jobs = figure_jobs(result)
+            drawing = (renderer.submit(jobs, tmp / "figures") if renderer is not None
+                       else None)
+        write_netcdf(result.outcomes, tmp / "outcomes.nc")
+        frame = to_frame(result.table)
+        if result.psa is not None:
+            write_netcdf(result.psa, tmp / "psa.nc")
+            write_netcdf(result.psa_summary, tmp / "psa_summary.nc")
+            write_netcdf(result.psa_curves, tmp / "psa_curves.nc")
+            frame = frame.merge(psa_frame(result.psa_summary), on="strategy", how="left")
+        frame.to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
+        if drawing is not None:
+            drawing.result()
+        elif result.psa is not None:
+            render(jobs, tmp / "figures")
+
+    return write_directory(out, fill, force=force)
+
+
+def figure_jobs(result: RunResult) -> dict[str, tuple[str, tuple]]:
+    """The figures of a PSA run, with only the data each one draws."""
+    effect = result.scenario.settings.effect
+    # The CE plane shows at most PLANE_POINTS draws per strategy: only those are read (the
+    # PSA may be a lazy, file-backed million draws) and sent to the figure helper.
+    step = max(1, result.psa.sizes[dims.DRAW] // PLANE_POINTS)
+    plane = result.psa[["total_cost", effect]].isel({dims.DRAW: slice(None, None, step)}).load()
+    plane.attrs = {k: v for k, v in result.psa.attrs.items() if k == "currency"}
+    curves = result.psa_curves
+    return {"ce_plane": ("ce_plane", (plane, effect)),
+            "ceac": ("acceptability_curves", (curves,)),
+            "evpi": ("evpi_curve", (curves,)),
+            "expected_loss": ("expected_loss", (curves,))}
+
+
+@write.register
+def write_voi(result: VoiResult, out: str | Path | None = None, *,
+              force: bool = False) -> Path:
+    """``evppi.nc`` and the EVPPI bar chart, added to the results folder analysed."""
+    from vbhc_model.report import figures
+
+    folder = Path(out) if out is not None else default_out(result)
+    target = folder / "evppi.nc"
+    refuse_existing(target, force, option="")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_netcdf(result.table, target)
+    figures.write_figures({"evppi": figures.evppi_bars(result.table)}, folder / "figures")
+    return folder
+
+
+@write.register
+def write_dsa(result: DsaResult, out: str | Path | None = None, *, force: bool = False) -> Path:
+    """``dsa.nc`` (the one-way table; the threshold in its attrs), ``two_way.nc`` and the
+    tornado and two-way figures."""
+    from vbhc_model.report import figures
+
+    out = Path(out) if out is not None else default_out(result)
+
+    def fill(tmp: Path) -> None:
+        one = result.one_way.copy()
+        if result.threshold is not None:
+            one.attrs.update({f"threshold_{k}": str(v)
+                              for k, v in result.threshold.as_dict().items()})
+        write_netcdf(one, tmp / "dsa.nc")
+        figs = {"tornado": figures.tornado(one)}
+        if result.two_way is not None:
+            write_netcdf(result.two_way, tmp / "two_way.nc")
+            figs["two_way"] = figures.two_way_map(result.two_way)
+        figures.write_figures(figs, tmp / "figures")
+
+    return write_directory(out, fill, force=force)
+
+
+@write.register
+def write_analyse(result: AnalyseResult, out: str | Path | None = None, *,
+                  force: bool = False) -> Path:
+    """``summary.csv``, ``psa_summary.nc``, ``psa_curves.nc``, ``evppi.nc`` (if parameters)
+    and the figures."""
+    from vbhc_model.report import figures
+
+    out = Path(out) if out is not None else default_out(result)
+
+    def fill(tmp: Path) -> None:
+        frame = result.frontier.drop_vars("input_index").to_dataframe().reset_index()
+        frame.merge(psa_frame(result.summary), on="strategy").to_csv(
+            tmp / "summary.csv", index=False, float_format="%.10g")
+        write_netcdf(result.summary, tmp / "psa_summary.nc")
+        write_netcdf(result.curves, tmp / "psa_curves.nc")
+        figs = {"ce_plane": figures.ce_plane(result.psa),
+                "ceac": figures.acceptability_curves(result.curves),
+                "evpi": figures.evpi_curve(result.curves),
+                "expected_loss": figures.expected_loss(result.curves)}
+        if result.evppi is not None:
+            write_netcdf(result.evppi, tmp / "evppi.nc")
+            figs["evppi"] = figures.evppi_bars(result.evppi)
+        figures.write_figures(figs, tmp / "figures")
+
+    return write_directory(out, fill, force=force)
