@@ -14,6 +14,9 @@ from typer.testing import CliRunner
 from tests.conftest import SCENARIOS
 from vbhc_model.cli import app
 
+#: PyMC fits: about 5 minutes of the suite's CPU time.
+pytestmark = pytest.mark.slow
+
 FITS = SCENARIOS / "fits"
 QUICK = "sampling: {draws: 1200, tune: 600, chains: 2, seed: 11}\n"
 

@@ -80,6 +80,7 @@ def test_figures_are_written(tmp_path):
             assert path.exists() and path.stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_local_cluster_gives_identical_results(scenario):
     in_process = run_psa(scenario, 300, chunk_size=100)
     environ = dict(os.environ)
@@ -118,6 +119,7 @@ def test_powers_give_the_same_result_in_any_chunk(monkeypatch):
             np.testing.assert_array_equal(one[var].values, other[var].values, err_msg=var)
 
 
+@pytest.mark.slow
 def test_environment_written_during_a_run_is_put_back(scenario, monkeypatch):
     # A nanny restarting a worker mid-run writes its variables into this process again; here
     # the callback receiving each chunk stands in for it.
