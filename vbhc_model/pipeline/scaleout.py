@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
+from pathlib import Path
 
 import xarray as xr
 
@@ -33,8 +34,8 @@ def _scenario(text: str, file: str) -> Scenario:
 
 
 def _task(text: str, file: str, start: int, n: int, seed: int, method: str,
-          total: int) -> xr.Dataset:
-    return simulate_chunk(_scenario(text, file), start, n, seed, method, total)
+          total: int, posteriors: Mapping[Path, Path] | None = None) -> xr.Dataset:
+    return simulate_chunk(_scenario(text, file), start, n, seed, method, total, posteriors)
 
 
 def local_cluster(workers: int, malloc_trim: int | None = None):
@@ -80,7 +81,8 @@ def run_chunks(scenario: Scenario, chunks: list[tuple[int, int]], *, seed: int, 
                total: int, workers: int | None = None, scheduler: str | None = None,
                progress: Callable[[int, int], None] | None = None,
                malloc_trim: int | None = None,
-               keep: Callable[[int, xr.Dataset], None]) -> None:
+               keep: Callable[[int, xr.Dataset], None],
+               posteriors: Mapping[Path, Path] | None = None) -> None:
     """Run ``(start, n)`` chunks on a LocalCluster or at ``scheduler``; ``keep(i, result)``
     receives chunk i's result as it completes."""
     from distributed import Client, as_completed
@@ -103,7 +105,7 @@ def run_chunks(scenario: Scenario, chunks: list[tuple[int, int]], *, seed: int, 
                             f"({type(exc).__name__}: {exc})") from None
         try:
             futures = [client.submit(_task, src.text, src.file, start, n, seed, method, total,
-                                     pure=False) for start, n in chunks]
+                                     posteriors, pure=False) for start, n in chunks]
             index = {f.key: i for i, f in enumerate(futures)}
             done = 0
             for future in as_completed(futures):
