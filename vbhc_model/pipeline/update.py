@@ -87,7 +87,7 @@ def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | No
     import hashlib
 
     from vbhc_model.fitting.run import fit
-    from vbhc_model.fitting.spec import _read_csv, load_fit_file
+    from vbhc_model.fitting.spec import load_fit_file, read_data_csv
     from vbhc_model.report.files import write_directory
     from vbhc_model.scenario import default_scenario_path, load_scenario
 
@@ -106,7 +106,7 @@ def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | No
                         "effect alone")
     if not data.exists():
         raise VbhcError(f"{data}: data file not found")
-    new_rows = _read_csv(data, source)
+    new_rows = read_data_csv(data, source)
     result: dict = {"warnings": _pooling_warnings(spec, new_rows)}
     target = Path(out) if out is not None else Path("results") / f"{spec.name}_update"
     if target.exists() and not force:
