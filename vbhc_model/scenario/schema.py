@@ -29,15 +29,6 @@ from pydantic import (
 from vbhc_model.errors import ExpressionError
 from vbhc_model.scenario.expressions import Expression, parse_expression
 
-#: Names the engine provides to expressions; scenario names may not shadow them.
-TIME_NAMES = frozenset({"cycle", "time", "age"})
-RESERVED_NAMES = TIME_NAMES | {
-    "time_in_state",
-    "cycle_length",
-    "engagement_effect",
-    "engagement_resource_use",
-    "complement",
-}
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
