@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import vbhc_model
+from vbhc_model.allocator import tune_allocator
 from vbhc_model.engines.cohort import run_cohort
 from vbhc_model.engines.corrections import discount_factors, quadrature_terms
 from vbhc_model.model.build import build_model
@@ -84,6 +85,7 @@ def machine() -> str:
 
 
 def main() -> None:
+    tune_allocator()  # as the CLI does: keep freed arrays (vbhc_model.allocator)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--loop-cap", type=int, default=200)

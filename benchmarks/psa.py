@@ -23,6 +23,7 @@ from distributed import Client
 
 from benchmarks.cohort import machine, median_time, per_draw_loop
 from benchmarks.docs_section import write_section
+from vbhc_model.allocator import tune_allocator
 from vbhc_model.parameters.sampling import sample_draws
 from vbhc_model.pipeline.psa import run_psa
 from vbhc_model.pipeline.scaleout import local_cluster
@@ -40,6 +41,7 @@ CHUNK = 10_000
 
 
 def main() -> None:
+    tune_allocator()  # as the CLI does: keep freed arrays (vbhc_model.allocator)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--loop-cap", type=int, default=100)

@@ -17,8 +17,9 @@ from distributed import Client
 
 from benchmarks.cohort import machine
 from benchmarks.docs_section import write_section
+from vbhc_model.allocator import tune_allocator
 from vbhc_model.pipeline.psa import run_psa, simulate_chunk
-from vbhc_model.pipeline.scaleout import _task, local_cluster
+from vbhc_model.pipeline.scaleout import local_cluster, run_task
 from vbhc_model.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,10 +30,10 @@ def on_cluster(sc, draws: int, chunk: int, trim: int | None) -> tuple[float, flo
     cluster = local_cluster(2, trim)
     client = Client(cluster)
     src = sc.source
-    client.gather(client.map(_task, [src.text] * 2, [src.file] * 2, [0, 1], [1, 1], [1, 1],
+    client.gather(client.map(run_task, [src.text] * 2, [src.file] * 2, [0, 1], [1, 1], [1, 1],
                              ["mc", "mc"], [2, 2], pure=False))  # warm up both workers
     t1 = time.perf_counter()
-    futures = [client.submit(_task, src.text, src.file, s, min(chunk, draws - s), 1, "mc",
+    futures = [client.submit(run_task, src.text, src.file, s, min(chunk, draws - s), 1, "mc",
                              draws, pure=False) for s in range(0, draws, chunk)]
     client.gather(futures)
     t2 = time.perf_counter()
@@ -42,6 +43,7 @@ def on_cluster(sc, draws: int, chunk: int, trim: int | None) -> tuple[float, flo
 
 
 def main() -> None:
+    tune_allocator()  # as the CLI does: keep freed arrays (vbhc_model.allocator)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=100_000)
     ap.add_argument("--chunk", type=int, default=10_000)

@@ -28,6 +28,7 @@ import numpy as np
 
 from benchmarks.cohort import machine, median_time
 from benchmarks.docs_section import write_section
+from vbhc_model.allocator import tune_allocator
 from vbhc_model.analysis.acceptability import analyse_psa
 from vbhc_model.analysis.voi import evppi, evppi_table, varying_parameters
 from vbhc_model.pipeline.psa import run_psa
@@ -149,6 +150,7 @@ def time_model(label: str, path: Path, draws: int, repeat: int) -> tuple[list[st
 
 
 def main() -> None:
+    tune_allocator()  # as the CLI does: keep freed arrays (vbhc_model.allocator)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--draws", type=int, default=10_000)

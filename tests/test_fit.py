@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import subprocess
 import sys
 
@@ -28,9 +29,13 @@ def write_fit(tmp_path, body: str, name: str = "f"):
 
 
 def fit(path):
+    import pymc  # noqa: F401 - its import sets its logger's level
     from vbhc_model.fitting.run import fit as run_fit
 
-    return run_fit(path, figures=False, cores=1)
+    level = logging.getLogger("pymc").level
+    result = run_fit(path, figures=False, cores=1)
+    assert logging.getLogger("pymc").level == level  # quiet while sampling only
+    return result
 
 
 def covers(result, variable: str, truth: float) -> bool:

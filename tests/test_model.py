@@ -260,3 +260,12 @@ def test_power_rows_are_kept_only_while_a_block_of_transitions_is_evaluated():
     with pytest.raises(RuntimeError), ev.power_memo():
         raise RuntimeError("an error in a block")
     assert POWER_MEMO not in ev.env
+
+
+def test_with_strategies_keeps_the_named_strategies_in_order_and_the_source():
+    sc = load_scenario(SCENARIOS / "chronic_pain_us.yaml")
+    names = list(sc.strategies)
+    sub = sc.with_strategies([names[-1], names[0]])
+    assert list(sub.strategies) == [names[0], names[-1]]
+    assert sub.source is sc.source and sub.name == sc.name
+    assert list(sc.strategies) == names  # the original is left as it was

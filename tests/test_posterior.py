@@ -71,6 +71,20 @@ def test_posterior_draws_do_not_depend_on_chunks(tmp_path):
     np.testing.assert_array_equal(whole, parts)
 
 
+
+def test_posteriors_argument_reads_another_file_for_this_call_only(tmp_path):
+    write_posterior(tmp_path / "fit.nc")
+    other = write_posterior(tmp_path / "other.nc", seed=4)
+    sc, _ = scenario_with(tmp_path, "{file: fit.nc, variable: p_a}",
+                          "{file: fit.nc, variable: p_b}")
+    original = sample_draws(sc, 50)
+    swapped = sample_draws(sc, 50, posteriors={tmp_path / "fit.nc": tmp_path / "other.nc"})
+    # the same uniforms pick the same posterior draw, now from the other file
+    assert set(swapped.sel(parameter="omrPTHR").values) <= set(other["p_a"].values.ravel())
+    assert not np.array_equal(swapped.values, original.values)
+    np.testing.assert_array_equal(sample_draws(sc, 50).values, original.values)
+
+
 @pytest.mark.parametrize(("p_ref", "r_ref", "expect"), [
     ("{file: missing.nc, variable: p_a}", "{file: fit.nc, variable: p_b}",
      r"parameters\.omrPTHR\.posterior\.file.*'missing\.nc' not found"),

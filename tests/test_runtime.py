@@ -30,16 +30,31 @@ def test_allocator_thresholds_are_set_once_unless_turned_off():
     assert _tune_in_child("default") == "False False"
 
 
+#: Run in a fresh process: the malloc thresholds are set by the entry points (the CLI, the
+#: scale-out task), never by the library's simulate().
+_ENTRY_POINTS = {
+    "simulate": "simulate(sc, base_draws(sc))",
+    "cli": ("from typer.testing import CliRunner; from vbhc_model.cli import app; "
+            "r = CliRunner().invoke(app, ['run', sc.source.file, '--out', 'out']); "
+            "assert r.exit_code == 0, r.output"),
+    "scaleout_task": ("from vbhc_model.pipeline.scaleout import run_task; "
+                      "run_task(sc.source.text, sc.source.file, 0, 2, 1, 'mc', 2)"),
+}
+
+
 @pytest.mark.skipif(not GLIBC, reason="glibc's mallopt only")
-def test_simulate_sets_the_thresholds(tmp_path):
+@pytest.mark.parametrize(("entry", "expected"), [("simulate", "{}"), ("cli", "{'done': True}"),
+                                                 ("scaleout_task", "{'done': True}")])
+def test_entry_points_set_the_thresholds_and_simulate_does_not(tmp_path, entry, expected):
     code = ("from vbhc_model.scenario import load_scenario, default_scenario_path; "
             "from vbhc_model.parameters import base_draws; from vbhc_model import allocator; "
-            "from vbhc_model.pipeline.simulate import simulate; sc = load_scenario(default_scenario_path()); "
-            "assert allocator._state == {}; simulate(sc, base_draws(sc)); "
-            "print(allocator._state)")
+            "from vbhc_model.pipeline.simulate import simulate; "
+            "sc = load_scenario(default_scenario_path()); "
+            f"assert allocator._state == {{}}; {_ENTRY_POINTS[entry]}; print(allocator._state)")
+    env = {k: v for k, v in os.environ.items() if k != "VBHC_MALLOC"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=tmp_path).stdout.strip()
-    assert out == "{'done': True}"
+                         check=True, cwd=tmp_path, env=env).stdout.strip()
+    assert out.splitlines()[-1] == expected
 
 
 def test_one_blas_thread_limits_blas_inside_threads():

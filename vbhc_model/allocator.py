@@ -12,8 +12,12 @@ third of the THR model's simulation time (docs/benchmarks.md).
 to :data:`MMAP_THRESHOLD` come from the heap, and free memory at the top of a heap is returned
 only beyond :data:`TRIM_THRESHOLD`. The cost is that up to that much freed memory per malloc
 arena (the main thread's and one per worker thread) stays counted in the process's resident
-size. It is called by :func:`vbhc_model.pipeline.simulate.simulate`, once per process; set
-``VBHC_MALLOC=default`` to keep glibc's behaviour. Other C libraries are left alone.
+size. This is a setting of the whole process, so the library never makes it: the entry points
+call :func:`tune_allocator` (once per process is enough), namely the CLI's app callback
+(:mod:`vbhc_model.cli`), the scale-out worker task (:mod:`vbhc_model.pipeline.scaleout`) and
+the benchmarks (``benchmarks/*.py``); a program that simulates through the API calls it
+itself if it wants the same speed. Set ``VBHC_MALLOC=default`` to keep glibc's behaviour. Other
+C libraries are left alone.
 """
 
 from __future__ import annotations

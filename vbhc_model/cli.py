@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 
 import vbhc_model
+from vbhc_model.allocator import tune_allocator
 from vbhc_model.defaults import CHUNK_SIZE
 from vbhc_model.errors import ScenarioError, VbhcError
 
@@ -87,6 +88,7 @@ def main(
     ] = False,
 ) -> None:
     """vbhc: run scenario files and read their value for money."""
+    tune_allocator()  # for the commands that simulate: keep freed arrays (vbhc_model.allocator)
 
 
 @app.command()

@@ -9,6 +9,7 @@ as CSV. A fit that fails the gate is not written unless ``allow_unconverged``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -93,6 +94,20 @@ def diagnose(idata, variables: list[str], gate: Gate) -> tuple[dict, list[str]]:
     return diag, fails
 
 
+@contextlib.contextmanager
+def logger_level(name: str, level: int):
+    """Within the block, the logger ``name`` passes records of ``level`` and above only; its
+    level is put back on leaving (PyMC's progress messages, without changing the process's
+    logging for good)."""
+    logger = logging.getLogger(name)
+    old = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
 def fit(path: str | Path, out: str | Path | None = None, *, allow_unconverged: bool = False,
         draws: int | None = None, tune: int | None = None, chains: int | None = None,
         seed: int | None = None, cores: int | None = None, figures: bool = True,
@@ -120,9 +135,8 @@ def fit(path: str | Path, out: str | Path | None = None, *, allow_unconverged: b
 
     import pymc as pm
 
-    logging.getLogger("pymc").setLevel(logging.ERROR)
     model, data, outputs = build(spec, rows, source, path.parent)
-    with model, warnings.catch_warnings():
+    with model, warnings.catch_warnings(), logger_level("pymc", logging.ERROR):
         warnings.simplefilter("ignore")
         idata = pm.sample(draws=draws, tune=tune, chains=chains,
                           cores=cores or min(chains, os.cpu_count() or 1), random_seed=seed,

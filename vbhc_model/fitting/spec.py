@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vbhc_model.errors import Issue, ScenarioError
-from vbhc_model.scenario.loader import Source, _message, read_yaml
+from vbhc_model.scenario.loader import Source, read_yaml, validation_message
 
 FAMILIES = ("binomial_arms", "nma_binomial", "rates", "engagement", "continuous", "custom")
 
@@ -91,7 +91,7 @@ def load_fit_file(path: str | Path) -> tuple[FitFile, Source, list[dict[str, Any
     if (spec.data is None) == (spec.csv is None):
         raise ScenarioError([source.issue(("data",), "give the data either inline (data:) or "
                                           "as a CSV file (csv:), not both or neither")])
-    rows = spec.data if spec.data is not None else _read_csv(path.parent / spec.csv, source)
+    rows = spec.data if spec.data is not None else read_data_csv(path.parent / spec.csv, source)
     return spec, source, [dict(r) for r in rows]
 
 
@@ -110,7 +110,7 @@ def read_model_file(path: Path, model: type[BaseModel], what: str) -> tuple[Any,
     try:
         return model.model_validate(data), source
     except ValidationError as exc:
-        raise ScenarioError([source.issue(tuple(e["loc"]), _message(e)) for e in exc.errors()]) \
+        raise ScenarioError([source.issue(tuple(e["loc"]), validation_message(e)) for e in exc.errors()]) \
             from None
 
 
@@ -118,7 +118,7 @@ def read_model_file(path: Path, model: type[BaseModel], what: str) -> tuple[Any,
 ORIGIN = "__origin__"
 
 
-def _read_csv(path: Path, source: Source) -> list[dict[str, Any]]:
+def read_data_csv(path: Path, source: Source) -> list[dict[str, Any]]:
     """Rows of a CSV data file: numbers as floats, empty cells as missing; each row keeps its
     file and line (under :data:`ORIGIN`) so that errors point at the CSV, not the YAML."""
     import csv

@@ -30,10 +30,10 @@ from vbhc_model.errors import ExpressionError, ScenarioError
 from vbhc_model.model import checks
 from vbhc_model.parameters.draws import resolve_parameters, table_functions
 from vbhc_model.scenario.expressions import POWER_MEMO, Expression
-from vbhc_model.scenario.schema import COMPLEMENT, TIME_NAMES, Scenario
+from vbhc_model.scenario.names import ENGAGEMENT_NAMES, TIME_NAMES
+from vbhc_model.scenario.schema import COMPLEMENT, Scenario
 
 NO_ENGAGEMENT = "all"
-ENGAGEMENT_NAMES = frozenset({"engagement_effect", "engagement_resource_use"})
 
 
 @dataclass(frozen=True)

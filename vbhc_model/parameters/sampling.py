@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -91,7 +93,8 @@ def _frozen(family: str, spec: tuple):
 
 
 def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
-                 method: str = "mc", start: int = 0, total: int | None = None) -> xr.DataArray:
+                 method: str = "mc", start: int = 0, total: int | None = None,
+                 posteriors: Mapping[Path, Path] | None = None) -> xr.DataArray:
     """Draws of the free parameters: sampled where a distribution is given, else the base value.
 
     Each sampled parameter takes one uniform number per draw; a joint group takes one per
@@ -117,6 +120,9 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
         Index of the chunk's first draw in the whole run.
     total : int, optional
         Draws in the whole run (needed by ``lhs`` when sampling a chunk).
+    posteriors : mapping of Path to Path, optional
+        Posterior files read in place of those the scenario names, ``{named: read}``
+        (``vbhc update`` runs a scenario on an updated posterior this way).
 
     Returns
     -------
@@ -137,10 +143,10 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
             if dist is not None:
                 univariate.append((j, dist))
     n_joint = sum(len(g.parameters) for g in scenario.joint.values())
-    posteriors = _file_groups(scenario, names, "posterior")
+    by_posterior = _file_groups(scenario, names, "posterior", posteriors)
     tables = _file_groups(scenario, names, "samples")
     u = uniforms(seed, start, n_draws,
-                 len(univariate) + n_joint + len(posteriors) + len(tables), method, total)
+                 len(univariate) + n_joint + len(by_posterior) + len(tables), method, total)
     _correlate(scenario, u, [names[j] for j, _ in univariate])
     # Inverse CDFs side by side on threads (scipy.special releases the GIL); same values.
     columns = thread_map(lambda i: univariate[i][1].ppf(u[:, i]), range(len(univariate)),
@@ -160,12 +166,12 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
             g = stats.gamma.ppf(block, np.asarray(group.alpha))
             values[:, cols] = g / g.sum(axis=1, keepdims=True)
     # One posterior draw per PSA draw and file, shared by the parameters from that file.
-    for (path, members), col_u in zip(posteriors.items(), u[:, k:].T):
+    for (path, members), col_u in zip(by_posterior.items(), u[:, k:].T):
         post = read_posterior(path, [(ref.variable, ref.select) for _, ref in members])
         idx = draw_indices(col_u, post.n)
         for name, ref in members:
             values[:, col[name]] = post.get(ref.variable, ref.select)[idx]
-    k += len(posteriors)
+    k += len(by_posterior)
     # One row per PSA draw and samples file, shared by the parameters from that file.
     for (path, members), col_u in zip(tables.items(), u[:, k:].T):
         table = read_samples(path)
@@ -211,14 +217,18 @@ def check_draws(scenario: Scenario, n_draws: int) -> None:
                      path)
 
 
-def _file_groups(scenario: Scenario, names: list[str], field: str) -> dict:
+def _file_groups(scenario: Scenario, names: list[str], field: str,
+                 substitutes: Mapping[Path, Path] | None = None) -> dict:
     """``{file: [(parameter, reference)]}`` of the parameters whose ``field`` (``posterior``
-    or ``samples``) names a file, in order of first use: one group per file."""
+    or ``samples``) names a file, in order of first use: one group per file. A file named in
+    ``substitutes`` is replaced by the file it maps to."""
+    instead = {Path(k).resolve(): Path(v).resolve() for k, v in (substitutes or {}).items()}
     groups: dict = {}
     for name in names:
         ref = getattr(scenario.parameters[name], field)
         if ref is not None:
             path = resolve(ref.file, scenario.source.file).resolve()
+            path = instead.get(path, path)
             groups.setdefault(path, []).append((name, ref))
     return groups
 

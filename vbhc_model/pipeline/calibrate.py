@@ -150,10 +150,7 @@ def calibrate(path: str | Path, out: str | Path | None = None, *,
     u = uniforms(st.seed, 0, st.prior_draws, len(names))
     prior = {name: priors[name].ppf(u[:, j]) for j, name in enumerate(names)}
     needed = {t.strategy for t in spec.targets}
-    reduced = scenario.model_copy(update={"strategies": {k: v for k, v in
-                                                         scenario.strategies.items()
-                                                         if k in needed}})
-    reduced._source = scenario.source
+    reduced = scenario.with_strategies(needed)
     shares = np.concatenate([
         predicted_shares(reduced, spec, {k: v[a:a + st.chunk_size] for k, v in prior.items()})
         for a in range(0, st.prior_draws, st.chunk_size)])

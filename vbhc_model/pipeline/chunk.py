@@ -5,6 +5,9 @@ dask cluster (vbhc_model.pipeline.scaleout), so results do not depend on where a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 import numpy as np
 import xarray as xr
 
@@ -27,9 +30,11 @@ MIN_BATCH = 8
 
 
 def simulate_chunk(scenario: Scenario, start: int, n: int, seed: int, method: str,
-                   total: int) -> xr.Dataset:
-    """Sample draws ``start .. start + n - 1`` and simulate them; keep the per-draw totals."""
-    draws = sample_draws(scenario, n, seed=seed, method=method, start=start, total=total)
+                   total: int, posteriors: Mapping[Path, Path] | None = None) -> xr.Dataset:
+    """Sample draws ``start .. start + n - 1`` and simulate them; keep the per-draw totals.
+    ``posteriors`` replaces posterior files, ``{named: read}`` (``vbhc update``)."""
+    draws = sample_draws(scenario, n, seed=seed, method=method, start=start, total=total,
+                         posteriors=posteriors)
     if n < MIN_BATCH:
         padded = draws.isel({dims.DRAW: np.minimum(np.arange(MIN_BATCH), n - 1)})
         out = simulate(scenario, padded).isel({dims.DRAW: slice(0, n)})

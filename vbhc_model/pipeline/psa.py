@@ -7,7 +7,7 @@ totals are kept (never the trace), so memory is bounded by the chunk size plus t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import xarray as xr
@@ -55,6 +55,7 @@ def run_psa(
     workers: int | None = None,
     scheduler: str | None = None,
     store: Path | None = None,
+    posteriors: Mapping[Path, Path] | None = None,
 ) -> xr.Dataset:
     """Sample ``n_draws`` parameter draws and simulate them in chunks.
 
@@ -76,6 +77,9 @@ def run_psa(
     store : Path, optional
         A directory for the chunks' results: each is written there as it arrives and the
         returned Dataset reads them lazily (dask), so memory does not grow with the draws.
+    posteriors : mapping of Path to Path, optional
+        Posterior files read in place of those the scenario names, ``{named: read}``
+        (``vbhc update``).
 
     Returns
     -------
@@ -94,10 +98,11 @@ def run_psa(
         from vbhc_model.pipeline.scaleout import run_chunks
 
         run_chunks(scenario, chunks, seed=seed, method=method, total=n_draws,
-                   workers=workers, scheduler=scheduler, progress=progress, keep=keep)
+                   workers=workers, scheduler=scheduler, progress=progress, keep=keep,
+                   posteriors=posteriors)
     else:
         for i, (start, n) in enumerate(chunks):
-            keep(i, simulate_chunk(scenario, start, n, seed, method, n_draws))
+            keep(i, simulate_chunk(scenario, start, n, seed, method, n_draws, posteriors))
             if progress is not None:
                 progress(start + n, n_draws)
     psa = keep.combine()

@@ -8,7 +8,7 @@ simulates them, so results are identical to the in-process run. Imported only wh
 Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in its workers by default, which makes glibc
 return freed memory eagerly; the engine allocates and frees large temporaries every cycle, so
 that setting costs time (measured in docs/benchmarks.md). LocalClusters here use glibc's
-default instead unless ``malloc_trim`` is given, and the engine then fixes glibc's thresholds
+default instead unless ``malloc_trim`` is given, and each task then fixes glibc's thresholds
 itself (vbhc_model.allocator).
 """
 
@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
+from pathlib import Path
 
 import xarray as xr
 
+from vbhc_model.allocator import tune_allocator
 from vbhc_model.errors import VbhcError
 from vbhc_model.pipeline.chunk import simulate_chunk
 from vbhc_model.scenario.loader import scenario_from_text
@@ -32,9 +34,12 @@ def _scenario(text: str, file: str) -> Scenario:
     return scenario_from_text(text, file)
 
 
-def _task(text: str, file: str, start: int, n: int, seed: int, method: str,
-          total: int) -> xr.Dataset:
-    return simulate_chunk(_scenario(text, file), start, n, seed, method, total)
+def run_task(text: str, file: str, start: int, n: int, seed: int, method: str,
+             total: int, posteriors: Mapping[Path, Path] | None = None) -> xr.Dataset:
+    """The task a worker runs: :func:`~vbhc_model.pipeline.chunk.simulate_chunk` on the
+    scenario rebuilt from its YAML ``text`` (kept for the next chunks)."""
+    tune_allocator()  # a worker process is an entry point (once per process)
+    return simulate_chunk(_scenario(text, file), start, n, seed, method, total, posteriors)
 
 
 def local_cluster(workers: int, malloc_trim: int | None = None):
@@ -80,7 +85,8 @@ def run_chunks(scenario: Scenario, chunks: list[tuple[int, int]], *, seed: int, 
                total: int, workers: int | None = None, scheduler: str | None = None,
                progress: Callable[[int, int], None] | None = None,
                malloc_trim: int | None = None,
-               keep: Callable[[int, xr.Dataset], None]) -> None:
+               keep: Callable[[int, xr.Dataset], None],
+               posteriors: Mapping[Path, Path] | None = None) -> None:
     """Run ``(start, n)`` chunks on a LocalCluster or at ``scheduler``; ``keep(i, result)``
     receives chunk i's result as it completes."""
     from distributed import Client, as_completed
@@ -102,8 +108,8 @@ def run_chunks(scenario: Scenario, chunks: list[tuple[int, int]], *, seed: int, 
             raise VbhcError(f"--scheduler {scheduler}: cannot reach a dask scheduler there "
                             f"({type(exc).__name__}: {exc})") from None
         try:
-            futures = [client.submit(_task, src.text, src.file, start, n, seed, method, total,
-                                     pure=False) for start, n in chunks]
+            futures = [client.submit(run_task, src.text, src.file, start, n, seed, method, total,
+                                     posteriors, pure=False) for start, n in chunks]
             index = {f.key: i for i, f in enumerate(futures)}
             done = 0
             for future in as_completed(futures):

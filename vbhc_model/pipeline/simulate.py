@@ -12,7 +12,6 @@ import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
-from vbhc_model.allocator import tune_allocator
 from vbhc_model.engines.cohort import run_cohort
 from vbhc_model.engines.corrections import discount_factors, quadrature_terms, transition_times
 from vbhc_model.model.build import ModelInputs, StrategyInputs, build_model, build_strategy
@@ -78,7 +77,6 @@ def simulate(
     >>> out["qalys"].dims
     ('draw', 'strategy')
     """
-    tune_allocator()  # once per process: keep freed arrays for reuse (vbhc_model.allocator)
     inputs = build_model(scenario, draws, strategies=False)
     s = scenario.settings
     terms = quadrature_terms(s.n_cycles, s.cycle_length, s.within_cycle_correction,

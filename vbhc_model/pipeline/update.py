@@ -49,13 +49,15 @@ def _pooling_warnings(spec, rows: list[dict]) -> list[str]:
     return []
 
 
-def decision(scenario, draws: int, seed: int | None) -> pd.DataFrame:
+def decision(scenario, draws: int, seed: int | None,
+             posteriors: dict[Path, Path] | None = None) -> pd.DataFrame:
     """Per WTP: the optimal strategy (highest expected net benefit), its probability of being
-    cost-effective, and the EVPI per person."""
+    cost-effective, and the EVPI per person; ``posteriors`` replaces posterior files
+    (``{named: read}``)."""
     from vbhc_model.analysis.acceptability import analyse_psa
     from vbhc_model.pipeline.psa import run_psa
 
-    psa = run_psa(scenario, draws, seed=seed)
+    psa = run_psa(scenario, draws, seed=seed, posteriors=posteriors)
     s = scenario.settings
     res = analyse_psa(psa, s.wtp, s.effect)
     strategies = [str(v) for v in psa["strategy"].values]
@@ -85,8 +87,7 @@ def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | No
     import hashlib
 
     from vbhc_model.fitting.run import fit
-    from vbhc_model.fitting.spec import _read_csv, load_fit_file
-    from vbhc_model.readers.posterior import substitute
+    from vbhc_model.fitting.spec import load_fit_file, read_data_csv
     from vbhc_model.report.files import write_directory
     from vbhc_model.scenario import default_scenario_path, load_scenario
 
@@ -105,7 +106,7 @@ def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | No
                         "effect alone")
     if not data.exists():
         raise VbhcError(f"{data}: data file not found")
-    new_rows = _read_csv(data, source)
+    new_rows = read_data_csv(data, source)
     result: dict = {"warnings": _pooling_warnings(spec, new_rows)}
     target = Path(out) if out is not None else Path("results") / f"{spec.name}_update"
     if target.exists() and not force:
@@ -131,8 +132,7 @@ def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | No
         for path in scenarios:
             sc = load_scenario(path)
             before = decision(sc, draws, seed)
-            with substitute({original: posterior}):
-                after = decision(sc, draws, seed)
+            after = decision(sc, draws, seed, posteriors={original: posterior})
             frame = before.merge(after, on="wtp", suffixes=("_before", "_after"))
             frame.insert(0, "scenario", sc.name)
             frames.append(frame)

@@ -10,7 +10,6 @@ their correlation is kept. A posterior that failed the convergence gate (written
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,30 +40,12 @@ class Posterior:
         return self.values[(variable, _key(select))]
 
 
-#: Posterior files replaced by others for this process (``vbhc update``): resolved path ->
-#: path. Set with :func:`substitute`.
-_SUBSTITUTES: dict[Path, Path] = {}
-
-
 def resolve(file: str, scenario_file: str | None) -> Path:
     """A posterior path relative to the scenario file's folder (absolute paths as given)."""
     p = Path(file)
     if not p.is_absolute() and scenario_file:
         p = Path(scenario_file).resolve().parent / p
-    return _SUBSTITUTES.get(p.resolve(), p)
-
-
-@contextlib.contextmanager
-def substitute(mapping: dict[Path, Path]):
-    """Within the block, scenarios that name one of ``mapping``'s posterior files read the
-    file it maps to instead (in this process)."""
-    old = dict(_SUBSTITUTES)
-    _SUBSTITUTES.update({Path(k).resolve(): Path(v) for k, v in mapping.items()})
-    try:
-        yield
-    finally:
-        _SUBSTITUTES.clear()
-        _SUBSTITUTES.update(old)
+    return p
 
 
 def _key(select: dict | None) -> tuple:

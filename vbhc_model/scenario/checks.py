@@ -18,24 +18,15 @@ from vbhc_model.distributions import DistributionError, make_distribution
 from vbhc_model.errors import Issue
 from vbhc_model.readers.posterior import PosteriorError, read_posterior, resolve
 from vbhc_model.readers.samples import SamplesError, read_samples
-from vbhc_model.scenario.expressions import BUILTIN_FUNCTIONS, Expression, check_names
+from vbhc_model.scenario.expressions import Expression, check_names
+from vbhc_model.scenario.names import CYCLE_NAMES, FUNCTION_NAMES, RESERVED_NAMES
 from vbhc_model.scenario.schema import (
     COMPLEMENT,
     NAME_PATTERN,
-    RESERVED_NAMES,
-    TIME_NAMES,
     Payoffs,
     Scenario,
 )
 from vbhc_model.suggest import did_you_mean
-
-#: Names an expression in a transition or per-cycle payoff may use besides parameters.
-CYCLE_NAMES = TIME_NAMES | {
-    "time_in_state",
-    "cycle_length",
-    "engagement_effect",
-    "engagement_resource_use",
-}
 
 
 def check_scenario(scenario: Scenario) -> list[Issue]:
@@ -271,7 +262,7 @@ def _check_names(scenario: Scenario, add: Any) -> None:
                 add((section, name), f"'{name}' is a reserved word; choose another name")
             elif name in RESERVED_NAMES:
                 add((section, name), f"'{name}' is reserved by the engine; choose another name")
-            elif name in BUILTIN_FUNCTIONS:
+            elif name in FUNCTION_NAMES:
                 add((section, name), f"'{name}' is a built-in function; choose another name")
     for name in scenario.tables:
         if name in scenario.parameters:
@@ -401,7 +392,7 @@ def _expressions(scenario: Scenario) -> Iterator[tuple[tuple, Expression, str]]:
 def _check_expression(scenario: Scenario, path: tuple, expr: Expression, context: str, add: Any) -> None:
     params = set(scenario.parameters)
     known = params | CYCLE_NAMES if context == "cycle" else params
-    for message in check_names(expr, known, set(BUILTIN_FUNCTIONS) | set(scenario.tables)):
+    for message in check_names(expr, known, FUNCTION_NAMES | set(scenario.tables)):
         extra = ""
         if context == "parameter" and any(n in CYCLE_NAMES for n in expr.names - params):
             extra = (

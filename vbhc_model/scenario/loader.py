@@ -215,7 +215,9 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _message(err: dict) -> str:
+def validation_message(err: dict) -> str:
+    """A pydantic error (one of ``ValidationError.errors()``) as a message for users: what is
+    wrong at that key, with a "did you mean" where it helps."""
     kind, loc, value = err["type"], err["loc"], err.get("input")
     if kind == "missing":
         return f"missing required key '{loc[-1]}'"
@@ -277,7 +279,7 @@ def parse_scenario(data: Any, source: Source) -> Scenario:
         issues = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not _is_pydantic_tag(p))
-            issues.append(source.issue(loc, _message(err)))
+            issues.append(source.issue(loc, validation_message(err)))
         raise ScenarioError(issues) from None
     scenario._source = source
     issues = check_scenario(scenario)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,15 +29,6 @@ from pydantic import (
 from vbhc_model.errors import ExpressionError
 from vbhc_model.scenario.expressions import Expression, parse_expression
 
-#: Names the engine provides to expressions; scenario names may not shadow them.
-TIME_NAMES = frozenset({"cycle", "time", "age"})
-RESERVED_NAMES = TIME_NAMES | {
-    "time_in_state",
-    "cycle_length",
-    "engagement_effect",
-    "engagement_resource_use",
-    "complement",
-}
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -529,3 +521,12 @@ class Scenario(_Model):
     def name(self) -> str:
         """A short name: the file's stem (``chronic_pain_us``)."""
         return Path(self._source.file).stem if self._source else "scenario"
+
+    def with_strategies(self, names: Iterable[str]) -> Scenario:
+        """A copy with only the strategies in ``names`` (in the scenario's order), from the same
+        source. It is not validated again: a subset of valid strategies is valid."""
+        keep = set(names)
+        copy = self.model_copy(update={"strategies": {k: v for k, v in self.strategies.items()
+                                                      if k in keep}})
+        copy._source = self._source
+        return copy
