@@ -30,12 +30,38 @@ def test_calibration_recovers_a_parameter_through_the_model(tmp_path):
     share = float(predicted_shares(scenario, spec, {"omrPTHR": np.array([0.035])})[0, 0])
     events = int(round(share * 2000))
     path = write_cal(tmp_path, target.replace("events: 0", f"events: {events}"))
-    res = CliRunner().invoke(app, ["calibrate", str(path)])
+    res = CliRunner().invoke(app, ["calibrate", str(path), "--out", str(tmp_path / "cal.nc")])
     assert res.exit_code == 0, res.output
-    post = xr.open_dataset(path.with_suffix(".nc"), group="posterior")
+    post = xr.open_dataset(tmp_path / "cal.nc", group="posterior")
     lo, hi = np.quantile(post["omrPTHR"].values, [0.025, 0.975])
     assert lo < 0.035 < hi and hi - lo < 0.02
     post.close()
+
+
+def test_calibrate_writes_results_in_the_working_directory_and_never_replaces_without_force(
+        tmp_path, monkeypatch):
+    """The shipped calibration, run where a user would: results/<name>/ in the working
+    directory gets the posterior and summary; a second run is refused (exit 2, nothing changed)
+    until --force; the shipped posterior and the package are left as they were."""
+    from tests.conftest import ROOT
+    from tests.test_fit import snapshot
+
+    package = snapshot(ROOT / "vbhc_model", SCENARIOS)
+    monkeypatch.chdir(tmp_path)
+    args = ["calibrate", str(SCENARIOS / "calibration" / "resolve_usual_care.yaml")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "results" / "resolve_usual_care"
+    assert sorted(p.name for p in out.iterdir()) == ["posterior.nc", "summary.csv"]
+    before = snapshot(out)
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert "results/resolve_usual_care: already exists" in res.output
+    assert snapshot(out) == before
+    res = CliRunner().invoke(app, [*args, "--force"])
+    assert res.exit_code == 0, res.output
+    assert "replaced the previous results/resolve_usual_care" in res.output
+    assert snapshot(ROOT / "vbhc_model", SCENARIOS) == package
 
 
 def test_shipped_calibration_agrees_with_the_direct_fit():
@@ -53,9 +79,9 @@ def test_too_few_effective_samples_fail_the_gate(tmp_path):
     target = "  - {strategy: standard, states: [Death], cycle: 1, events: 700, n: 20000, source: s}\n"
     path = write_cal(tmp_path, target, prior="{type: beta, alpha: 1, beta: 1}",
                      settings="{prior_draws: 500, posterior_draws: 200, seed: 3}")
-    res = CliRunner().invoke(app, ["calibrate", str(path)])
+    res = CliRunner().invoke(app, ["calibrate", str(path), "--out", str(tmp_path / "out")])
     assert res.exit_code == 3, res.output
-    assert "ESS" in res.output and not path.with_suffix(".nc").exists()
+    assert "ESS" in res.output and not (tmp_path / "out").exists()
 
 
 def test_bad_targets_are_clear_errors(tmp_path):

@@ -24,3 +24,12 @@ def test_readme_links_exist():
     readme = (DOCS.parent / "README.md").read_text()
     for target in re.findall(r"\]\((docs/[^)]+)\)", readme):
         assert (DOCS.parent / target).exists(), target
+
+
+def test_fitting_guide_links_exist():
+    """docs/fitting.md links the shipped fits' summaries and figures in docs/fits/."""
+    text = (DOCS / "fitting.md").read_text()
+    targets = re.findall(r"\]\(((?:fits|calibration)/[^)]+)\)", text)
+    assert targets
+    for target in targets:
+        assert (DOCS / target).exists(), target

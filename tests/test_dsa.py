@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from tests.conftest import SCENARIOS
 from tests.test_model import load
-from vbhc_model.cli import app
 from vbhc_model.analysis.tornado import incremental_net_benefit, net_benefit
+from vbhc_model.cli import app
 from vbhc_model.parameters.ranges import parameter_ranges
 from vbhc_model.pipeline.dsa import one_way, threshold, two_way
 from vbhc_model.pipeline.simulate import simulate

@@ -29,11 +29,13 @@ def write_fit(tmp_path, body: str, name: str = "f"):
 
 
 def fit(path):
+    """Fit in memory; the posterior goes beside the fit file, as a shipped one does."""
     import pymc  # noqa: F401 - its import sets its logger's level
+
     from vbhc_model.fitting.run import fit as run_fit
 
     level = logging.getLogger("pymc").level
-    result = run_fit(path, figures=False, cores=1)
+    result = run_fit(path, path.with_suffix(".nc"), figures=False, cores=1)
     assert logging.getLogger("pymc").level == level  # quiet while sampling only
     return result
 
@@ -323,3 +325,52 @@ def test_engagement_shares_among_starters_and_between_group_g_recover(tmp_path):
     res = fit(write_fit(tmp_path, "family: continuous\ndata:\n"
                         f"  - {{label: pain, g: {g:.4f}, n1: {n1}, n2: {n2}}}\n{QUICK}", "g2"))
     assert not res.failures and covers(res, "delta_pain", g_true)
+
+
+def snapshot(*folders) -> dict:
+    """Every file under ``folders`` (bytecode caches aside) with its size and mtime."""
+    return {p: (p.stat().st_size, p.stat().st_mtime_ns) for folder in folders
+            for p in sorted(folder.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+
+
+def test_fit_writes_results_in_the_working_directory_and_never_replaces_without_force(
+        tmp_path, monkeypatch):
+    """The default is results/<name>/ where the command runs (posterior, summary, figures);
+    a second run is refused before sampling (exit 2, the path named, nothing changed); --force
+    replaces; the package and the shipped scenarios are left as they were."""
+    from tests.conftest import ROOT
+
+    package = snapshot(ROOT / "vbhc_model", SCENARIOS)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    args = ["fit", str(FITS / "resolve.yaml"), "--draws", "20", "--tune", "5", "--chains", "2",
+            "--allow-unconverged"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    out = work / "results" / "resolve"
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "posterior.nc", "summary.csv"]
+    assert (out / "figures" / "trace.png").exists()
+    assert "in results/resolve" in res.output
+    before = snapshot(out)
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert "results/resolve: already exists" in res.output and "--force" in res.output
+    assert snapshot(out) == before
+    res = CliRunner().invoke(app, [*args, "--force", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert snapshot(out) != before and (out / "posterior.nc").exists()
+    assert snapshot(ROOT / "vbhc_model", SCENARIOS) == package
+    assert not list(work.glob(".*")) and not list((work / "results").glob(".*"))
+
+
+def test_fit_to_a_named_posterior_file_refuses_to_replace_it_without_force(tmp_path):
+    """--out FILE.nc writes the posterior alone (the maintainer's refresh of a shipped one);
+    an existing file is replaced only with --force, and the refusal comes before sampling."""
+    target = tmp_path / "resolve.nc"
+    target.write_bytes(b"an earlier posterior")
+    res = CliRunner().invoke(app, ["fit", str(FITS / "resolve.yaml"), "--out", str(target)])
+    assert res.exit_code == 2, res.output
+    assert f"{target}: already exists" in res.output.replace("\n", "")
+    assert target.read_bytes() == b"an earlier posterior"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["resolve.nc"]

@@ -13,8 +13,8 @@ from vbhc_model.analysis.voi import evppi_table
 from vbhc_model.api import run_analyse
 from vbhc_model.cli import app
 from vbhc_model.errors import VbhcError
-from vbhc_model.readers.tables import psa_to_frame, read_psa_csv
 from vbhc_model.pipeline.psa import run_psa
+from vbhc_model.readers.tables import psa_to_frame, read_psa_csv
 from vbhc_model.scenario import load_scenario
 
 WTP = [2200.0, 10000.0, 20000.0]

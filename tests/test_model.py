@@ -10,8 +10,8 @@ import pytest
 from tests.conftest import SCENARIOS
 from vbhc_model.api import run_scenario
 from vbhc_model.parameters import base_draws
-from vbhc_model.scenario import load_scenario
 from vbhc_model.pipeline.simulate import simulate
+from vbhc_model.scenario import load_scenario
 
 HEADER = """
 metadata: {title: t, currency: USD, price_year: 2025, perspective: payer, country: US}

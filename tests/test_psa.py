@@ -184,8 +184,8 @@ def test_threads_do_not_change_results(name):
 def test_renderer_draws_in_process_if_its_helper_dies(scenario, tmp_path):
     """The figure helper is an optimisation: if it dies, the figures are still drawn."""
     from vbhc_model.api import run_scenario
-    from vbhc_model.report.write import figure_jobs
     from vbhc_model.report.render import Renderer
+    from vbhc_model.report.write import figure_jobs
 
     result = run_scenario(scenario, draws=200, chunk_size=200)
     jobs = figure_jobs(result)

@@ -185,8 +185,10 @@ def _psa_options(draws, seed, sampling, chunk_size, workers, scheduler) -> None:
 @_user_errors
 def fit(
     fit_file: Annotated[Path, typer.Argument(help="Fit file (YAML): data, family, priors.")],
-    out: Annotated[Path | None, typer.Option(help="Posterior file [the .nc beside the fit "
-                                                  "file].")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Results directory (posterior.nc, summary.csv, figures) [results/<fit name>/], "
+             "or a .nc file for the posterior alone.")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing result.")] = False,
     allow_unconverged: Annotated[bool, typer.Option(
         help="Write the posterior even if it fails the convergence gate (marked so).")] = False,
     draws: Annotated[int | None, typer.Option(min=10, help="Draws per chain [sampling.draws].")] = None,
@@ -198,17 +200,13 @@ def fit(
 
     Fails (exit code 3, nothing written) when R-hat > 1.01, ESS < 400 or any divergence (a
     fit file may make the gate stricter, not looser), saying what failed and what to try.
-    Scenarios refuse posteriors written with --allow-unconverged.
+    Scenarios refuse posteriors written with --allow-unconverged. A shipped posterior is
+    replaced only when named: --out scenarios/fits/NAME.nc --force.
     """
     from vbhc_model.fitting.run import fit as run_fit
 
-    target = out if out is not None else fit_file.with_suffix(".nc")
-    if target.exists():
-        typer.echo(f"{target} exists: it will be replaced if this fit "
-                   + ("is written (converged or not, --allow-unconverged)"
-                      if allow_unconverged else "passes the convergence gate"), err=True)
-    result = run_fit(fit_file, out, allow_unconverged=allow_unconverged, draws=draws,
-                     tune=tune, chains=chains, seed=seed)
+    result = run_fit(fit_file, out, force=force, allow_unconverged=allow_unconverged,
+                     draws=draws, tune=tune, chains=chains, seed=seed)
     with _pandas_width():
         typer.echo(result.summary.to_string(float_format=lambda v: f"{v:.4g}"))
     d = result.diagnostics
@@ -218,7 +216,14 @@ def fit(
     if result.failures:
         typer.echo("NOT CONVERGED (written because of --allow-unconverged):\n  - "
                    + "\n  - ".join(result.failures), err=True)
-    typer.echo(f"wrote {result.path}")
+    typer.echo(_wrote(result.out))
+
+
+def _wrote(out: Path) -> str:
+    """What a fit or calibration wrote: a results directory's files, or one posterior file."""
+    if out.is_dir():
+        return f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} in {out}"
+    return f"wrote {out}"
 
 
 @app.command()
@@ -226,8 +231,10 @@ def fit(
 def calibrate(
     calibration_file: Annotated[Path, typer.Argument(help="Calibration file (YAML): scenario, "
                                                           "parameters with priors, targets.")],
-    out: Annotated[Path | None, typer.Option(help="Posterior file [the .nc beside the "
-                                                  "calibration file].")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Results directory (posterior.nc, summary.csv) [results/<calibration name>/], "
+             "or a .nc file for the posterior alone.")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing result.")] = False,
     allow_unconverged: Annotated[bool, typer.Option(
         help="Write the posterior even if too few effective samples.")] = False,
 ) -> None:
@@ -238,13 +245,13 @@ def calibrate(
     """
     from vbhc_model.pipeline.calibrate import calibrate as run_calibrate
 
-    res = run_calibrate(calibration_file, out, allow_unconverged=allow_unconverged)
+    res = run_calibrate(calibration_file, out, force=force, allow_unconverged=allow_unconverged)
     if res["replaced"]:
-        typer.echo(f"replaced the previous {res['path']}", err=True)
+        typer.echo(f"replaced the previous {res['out']}", err=True)
     with _pandas_width():
         typer.echo(res["summary"].to_string(float_format=lambda v: f"{v:.4g}"))
     typer.echo(f"\neffective sample size {res['ess']:.0f}; {res['seconds']:.1f} s")
-    typer.echo(f"wrote {res['path']}")
+    typer.echo(_wrote(res["out"]))
 
 
 @app.command()

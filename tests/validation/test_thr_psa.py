@@ -16,8 +16,8 @@ import pytest
 from tests.conftest import SCENARIOS, VALIDATION, reference
 from vbhc_model.parameters import base_draws
 from vbhc_model.pipeline.psa import run_psa
-from vbhc_model.scenario import load_scenario
 from vbhc_model.pipeline.simulate import simulate
+from vbhc_model.scenario import load_scenario
 
 COLUMNS = {"omrP": "omrPTHR", "omrR": "omrRTHR", "rrr": "rrr", "cRev": "c_revision",
            "uP": "u_successP", "uR": "u_successR", "uRev": "u_revision", "lngamma": "lngamma",

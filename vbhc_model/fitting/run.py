@@ -3,8 +3,10 @@
 The posterior is written as an ArviZ-compatible NetCDF (xarray DataTree: ``posterior``,
 ``sample_stats``, ``prior``, ``prior_predictive``, ``posterior_predictive``,
 ``observed_data``) with the fit file's SHA-256, its text (data and priors), the family, the
-diagnostics and the package version in the root attrs; the summary table is written beside it
-as CSV. A fit that fails the gate is not written unless ``allow_unconverged``.
+diagnostics and the package version in the root attrs, into a results directory
+(``results/<name>/`` in the working directory by default) with its summary table as CSV and
+its figures; never into the package, and never over an earlier result without ``force``. A fit
+that fails the gate is not written unless ``allow_unconverged``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import vbhc_model
 from vbhc_model.errors import VbhcError
 from vbhc_model.fitting.families import build
 from vbhc_model.fitting.spec import Gate, load_fit_file
-from vbhc_model.report.files import write_netcdf
+from vbhc_model.report.files import refuse_existing, write_directory, write_netcdf
 
 
 class ConvergenceError(VbhcError):
@@ -41,6 +43,7 @@ class FitResult:
     diagnostics: dict
     failures: list[str]
     seconds: float
+    out: Path | None = None  # the results directory, or the posterior file when given one
 
 
 def diagnose(idata, variables: list[str], gate: Gate) -> tuple[dict, list[str]]:
@@ -108,19 +111,30 @@ def logger_level(name: str, level: int):
         logger.setLevel(old)
 
 
-def fit(path: str | Path, out: str | Path | None = None, *, allow_unconverged: bool = False,
+def default_out(name: str) -> Path:
+    """``results/<name>/`` in the working directory: where a fit or calibration goes."""
+    return Path("results") / name
+
+
+def fit(path: str | Path, out: str | Path | None = None, *, force: bool = False,
+        allow_unconverged: bool = False,
         draws: int | None = None, tune: int | None = None, chains: int | None = None,
         seed: int | None = None, cores: int | None = None, figures: bool = True,
         extra_rows: list[dict] | None = None, extra_attrs: dict | None = None) -> FitResult:
-    """Fit a fit file's model and write its posterior (default: the .nc beside the fit file).
+    """Fit a fit file's model and write its posterior.
 
-    ``extra_rows`` are appended to the fit file's data (``vbhc update``); ``extra_attrs`` are
-    added to the posterior's attributes.
+    ``out`` is a results directory (default ``results/<name>/``), which gets ``posterior.nc``,
+    ``summary.csv`` and ``figures/``; or a ``.nc`` file, which gets the posterior alone (how a
+    maintainer refreshes a shipped posterior). An existing ``out`` is replaced only with
+    ``force``. ``extra_rows`` are appended to the fit file's data (``vbhc update``);
+    ``extra_attrs`` are added to the posterior's attributes.
 
     Raises
     ------
     ScenarioError
         A bad fit file or data (file, line, key path).
+    OutputExistsError
+        ``out`` exists and ``force`` is false; checked before sampling.
     ConvergenceError
         The gate failed and ``allow_unconverged`` is false; nothing is written.
     """
@@ -131,7 +145,8 @@ def fit(path: str | Path, out: str | Path | None = None, *, allow_unconverged: b
     s = spec.sampling
     draws, tune = draws or s.draws, s.tune if tune is None else tune
     chains, seed = chains or s.chains, s.seed if seed is None else seed
-    target = Path(out) if out is not None else path.with_suffix(".nc")
+    target = Path(out) if out is not None else default_out(spec.name)
+    refuse_existing(target, force)
 
     import pymc as pm
 
@@ -175,9 +190,10 @@ def fit(path: str | Path, out: str | Path | None = None, *, allow_unconverged: b
         **_csv_attrs(spec, path),
         **(extra_attrs or {}),
     })
-    write_posterior(idata, summary, target,
-                    (lambda folder: _figures(idata, outputs, folder)) if figures else None)
-    return FitResult(target, idata, summary, diag, fails, seconds)
+    posterior = write_posterior(idata, summary, target,
+                                (lambda folder: _figures(idata, outputs, folder)) if figures
+                                else None, force=force)
+    return FitResult(posterior, idata, summary, diag, fails, seconds, target)
 
 
 def _csv_attrs(spec, path: Path) -> dict:
@@ -191,31 +207,29 @@ def _csv_attrs(spec, path: Path) -> dict:
             "data_csv_text": raw.decode("utf-8", errors="replace")}
 
 
-def write_posterior(tree, summary, target: Path, draw=None) -> None:
-    """Write a posterior, its summary CSV and (``draw(folder)``) its figures so that a failure
-    leaves the previous files as they were: everything is made in a temporary folder first,
-    then moved into place (the .nc last)."""
-    import shutil
-    import tempfile
+def write_posterior(tree, summary, out: Path, draw=None, *, force: bool = False) -> Path:
+    """Write a posterior atomically and return the posterior file's path.
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=target.parent))
-    try:
-        folder = tmp / f"{target.stem}_figures"
+    Into the results directory ``out``: ``posterior.nc``, ``summary.csv`` and (``draw(folder)``)
+    ``figures/``, all made in a temporary folder and moved into place together. When ``out``
+    names a ``.nc`` file: that file alone, via a temporary file. Either way a failure leaves an
+    earlier result as it was, and an existing ``out`` is replaced only with ``force``.
+    """
+    out = Path(out)
+    refuse_existing(out, force)
+    if out.suffix == ".nc":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_netcdf(tree, out)
+        return out
+
+    def write(tmp: Path) -> None:
         if draw is not None:
-            draw(folder)
-        summary.to_csv(tmp / f"{target.stem}_summary.csv")
-        write_netcdf(tree, tmp / target.name)
-        final = target.parent / folder.name
-        if draw is not None:
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(folder, final)
-        os.replace(tmp / f"{target.stem}_summary.csv",
-                   target.parent / f"{target.stem}_summary.csv")
-        os.replace(tmp / target.name, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            draw(tmp / "figures")
+        summary.to_csv(tmp / "summary.csv")
+        write_netcdf(tree, tmp / "posterior.nc")
+
+    write_directory(out, write, force=force)
+    return out / "posterior.nc"
 
 
 def _summary(idata, outputs: list[str]):

@@ -124,14 +124,20 @@ def predicted_shares(scenario, spec: CalibrationFile, values: dict[str, np.ndarr
         for t in spec.targets])
 
 
-def calibrate(path: str | Path, out: str | Path | None = None, *,
+def calibrate(path: str | Path, out: str | Path | None = None, *, force: bool = False,
               allow_unconverged: bool = False) -> dict:
-    """Calibrate; write the posterior (default: the .nc beside the calibration file).
+    """Calibrate; write the posterior and its summary.
+
+    ``out`` is a results directory (default ``results/<name>/`` in the working directory), which
+    gets ``posterior.nc`` and ``summary.csv``; or a ``.nc`` file, which gets the posterior alone.
+    An existing ``out`` is replaced only with ``force``.
 
     Raises
     ------
     ScenarioError
         A bad calibration file (file, line, key path).
+    OutputExistsError
+        ``out`` exists and ``force`` is false; checked before any model run.
     CalibrationError
         Effective sample size below ``settings.min_ess`` (nothing written unless
         ``allow_unconverged``).
@@ -139,12 +145,15 @@ def calibrate(path: str | Path, out: str | Path | None = None, *,
     import xarray as xr
     from scipy import stats
 
-    from vbhc_model.fitting.run import write_posterior
+    from vbhc_model.fitting.run import default_out, write_posterior
     from vbhc_model.parameters.sampling import uniforms
+    from vbhc_model.report.files import refuse_existing
 
     t0 = time.perf_counter()
     path = Path(path)
     spec, src, scenario, priors = load_calibration(path)
+    target = Path(out) if out is not None else default_out(spec.name)
+    refuse_existing(target, force)
     st = spec.settings
     names = list(priors)
     u = uniforms(st.seed, 0, st.prior_draws, len(names))
@@ -193,7 +202,6 @@ def calibrate(path: str | Path, out: str | Path | None = None, *,
         "vbhc_model_version": vbhc_model.__version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     })
-    target = Path(out) if out is not None else path.with_suffix(".nc")
     rows = []
     for name in names:
         d = prior[name][idx]
@@ -211,6 +219,6 @@ def calibrate(path: str | Path, out: str | Path | None = None, *,
 
     summary = pd.DataFrame(rows).set_index("parameter")
     replaced = target.exists()
-    write_posterior(tree, summary, target)
-    return {"path": target, "replaced": replaced, "summary": summary, "ess": ess, "failures": fails,
-            "seconds": time.perf_counter() - t0}
+    posterior = write_posterior(tree, summary, target, force=force)
+    return {"path": posterior, "out": target, "replaced": replaced, "summary": summary,
+            "ess": ess, "failures": fails, "seconds": time.perf_counter() - t0}

@@ -128,6 +128,7 @@ def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | No
                                   .hexdigest(),
                                   "update_rows": len(new_rows)},
                      **(fit_kwargs or {}))
+        fitted.summary.to_csv(tmp / "posterior_summary.csv")
         frames = []
         for path in scenarios:
             sc = load_scenario(path)
