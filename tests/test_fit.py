@@ -33,9 +33,11 @@ def fit(path):
     import pymc  # noqa: F401 - its import sets its logger's level
 
     from vbhc_model.fitting.run import fit as run_fit
+    from vbhc_model.report.write import write
 
     level = logging.getLogger("pymc").level
-    result = run_fit(path, path.with_suffix(".nc"), figures=False, cores=1)
+    result = run_fit(path, figures=False, cores=1)
+    write(result, path.with_suffix(".nc"), force=True)
     assert logging.getLogger("pymc").level == level  # quiet while sampling only
     return result
 

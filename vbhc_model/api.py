@@ -22,16 +22,20 @@ from vbhc_model.report.files import refuse_existing
 from vbhc_model.report.write import write, write_run
 from vbhc_model.results import (
     AnalyseResult,
+    CalibrationResult,
     DsaResult,
+    FitResult,
     RunResult,
+    UpdateResult,
     ValidationResult,
     VoiResult,
 )
 from vbhc_model.scenario import Scenario, default_scenario_path, load_scenario
 
 __all__ = [
-    "RunResult", "check_psa", "default_out_dir", "load", "refuse_existing", "run_analyse",
-    "run_dsa", "run_scenario", "run_voi", "validate", "write", "write_run",
+    "RunResult", "calibration_target", "check_psa", "default_out_dir", "load",
+    "refuse_existing", "run_analyse", "run_calibrate", "run_dsa", "run_fit", "run_scenario",
+    "run_update", "run_voi", "validate", "write", "write_run",
 ]
 
 
@@ -141,6 +145,78 @@ def run_analyse(table: str | Path, *, wtp: Sequence[float], out: str | Path | No
     if wtp:
         refuse_existing(target, force)
     result = analyse(table, wtp=wtp, method=method)
+    return result, write(result, target, force=force)
+
+
+def run_fit(fit_file: str | Path, *, out: str | Path | None = None, force: bool = False,
+            allow_unconverged: bool = False, draws: int | None = None, tune: int | None = None,
+            chains: int | None = None, seed: int | None = None) -> tuple[FitResult, Path]:
+    """Fit a fit file's model with PyMC and write its posterior, summary and figures into
+    ``out`` (default ``results/<fit name>/``; a ``.nc`` path writes the posterior alone).
+    An existing ``out`` is refused before sampling unless ``force``.
+
+    Returns
+    -------
+    (FitResult, Path)
+        The result and the folder (or file) written.
+    """
+    from vbhc_model.fitting.run import fit
+    from vbhc_model.fitting.spec import load_fit_file
+
+    target = Path(out) if out is not None else Path("results") / load_fit_file(
+        Path(fit_file))[0].name
+    refuse_existing(target, force)
+    result = fit(fit_file, allow_unconverged=allow_unconverged, draws=draws, tune=tune,
+                 chains=chains, seed=seed)
+    return result, write(result, target, force=force)
+
+
+def calibration_target(calibration_file: str | Path, out: str | Path | None = None) -> Path:
+    """Where ``vbhc calibrate`` writes: ``out``, or ``results/<calibration name>/``."""
+    from vbhc_model.pipeline.calibrate import calibration_name
+
+    return Path(out) if out is not None else Path("results") / calibration_name(calibration_file)
+
+
+def run_calibrate(calibration_file: str | Path, *, out: str | Path | None = None,
+                  force: bool = False,
+                  allow_unconverged: bool = False) -> tuple[CalibrationResult, Path]:
+    """Calibrate scenario parameters to observed targets and write the posterior and its
+    summary into ``out`` (default ``results/<calibration name>/``; a ``.nc`` path writes the
+    posterior alone). An existing ``out`` is refused before any model run unless ``force``.
+
+    Returns
+    -------
+    (CalibrationResult, Path)
+    """
+    from vbhc_model.pipeline.calibrate import calibrate
+
+    target = calibration_target(calibration_file, out)
+    refuse_existing(target, force)
+    result = calibrate(calibration_file, allow_unconverged=allow_unconverged)
+    return result, write(result, target, force=force)
+
+
+def run_update(fit_file: str | Path, data: str | Path, *,
+               scenarios: Sequence[str | Path] | None = None, draws: int = 2_000,
+               seed: int | None = None, out: str | Path | None = None,
+               force: bool = False) -> tuple[UpdateResult, Path]:
+    """Refit with the rows of ``data`` appended, rerun the scenarios that use the fit, and
+    write the refit posterior and the comparison into ``out`` (default
+    ``results/<fit name>_update/``). The shipped posterior is left as it is.
+
+    Returns
+    -------
+    (UpdateResult, Path)
+    """
+    from vbhc_model.fitting.spec import load_fit_file
+    from vbhc_model.pipeline.update import update
+
+    target = Path(out) if out is not None else Path("results") / (
+        load_fit_file(Path(fit_file))[0].name + "_update")
+    refuse_existing(target, force)
+    result = update(fit_file, data, scenarios=[Path(p) for p in scenarios] if scenarios
+                    else None, draws=draws, seed=seed)
     return result, write(result, target, force=force)
 
 

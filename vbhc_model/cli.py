@@ -203,27 +203,16 @@ def fit(
     Scenarios refuse posteriors written with --allow-unconverged. A shipped posterior is
     replaced only when named: --out scenarios/fits/NAME.nc --force.
     """
-    from vbhc_model.fitting.run import fit as run_fit
+    from vbhc_model.api import run_fit
+    from vbhc_model.report.table import format_fit, written
 
-    result = run_fit(fit_file, out, force=force, allow_unconverged=allow_unconverged,
-                     draws=draws, tune=tune, chains=chains, seed=seed)
-    with _pandas_width():
-        typer.echo(result.summary.to_string(float_format=lambda v: f"{v:.4g}"))
-    d = result.diagnostics
-    typer.echo(f"\nmax R-hat {d['max_rhat']:.4f}, min bulk ESS {d['min_ess_bulk']:.0f}, min tail "
-               f"ESS {d['min_ess_tail']:.0f}, {d['divergences']} divergences; "
-               f"{result.seconds:.1f} s")
+    result, path = run_fit(fit_file, out=out, force=force, allow_unconverged=allow_unconverged,
+                           draws=draws, tune=tune, chains=chains, seed=seed)
+    typer.echo(format_fit(result))
     if result.failures:
         typer.echo("NOT CONVERGED (written because of --allow-unconverged):\n  - "
                    + "\n  - ".join(result.failures), err=True)
-    typer.echo(_wrote(result.out))
-
-
-def _wrote(out: Path) -> str:
-    """What a fit or calibration wrote: a results directory's files, or one posterior file."""
-    if out.is_dir():
-        return f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} in {out}"
-    return f"wrote {out}"
+    typer.echo(written(path))
 
 
 @app.command()
@@ -243,15 +232,16 @@ def calibrate(
 
     Fails (exit code 3, nothing written) when the effective sample size is below the gate.
     """
-    from vbhc_model.pipeline.calibrate import calibrate as run_calibrate
+    from vbhc_model.api import calibration_target, run_calibrate
+    from vbhc_model.report.table import format_calibration, written
 
-    res = run_calibrate(calibration_file, out, force=force, allow_unconverged=allow_unconverged)
-    if res["replaced"]:
-        typer.echo(f"replaced the previous {res['out']}", err=True)
-    with _pandas_width():
-        typer.echo(res["summary"].to_string(float_format=lambda v: f"{v:.4g}"))
-    typer.echo(f"\neffective sample size {res['ess']:.0f}; {res['seconds']:.1f} s")
-    typer.echo(_wrote(res["out"]))
+    target = calibration_target(calibration_file, out)
+    replaced = target.exists()
+    result, path = run_calibrate(calibration_file, out=target, force=force,
+                                 allow_unconverged=allow_unconverged)
+    if replaced:
+        typer.echo(f"replaced the previous {target}", err=True)
+    typer.echo(format_calibration(result) + "\n" + written(path))
 
 
 @app.command()
@@ -273,31 +263,14 @@ def update(
     (optimal strategy, its probability of being cost-effective and the EVPI at each WTP,
     before and after) go into the results directory.
     """
-    import pandas as pd
+    from vbhc_model.api import run_update
+    from vbhc_model.report.table import format_update, written
 
-    from vbhc_model.pipeline.update import update as run_update
-
-    res = run_update(fit_file, data, scenarios=scenario, draws=draws, seed=seed, out=out,
-                     force=force)
-    for warning in res["warnings"]:
+    result, folder = run_update(fit_file, data, scenarios=scenario, draws=draws, seed=seed,
+                                out=out, force=force)
+    for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
-    outputs = [o for o in res["after"].index if o in res["before"].index]
-    change = pd.DataFrame({"mean before": res["before"].loc[outputs, "mean"],
-                       "mean after": res["after"].loc[outputs, "mean"]})
-    with _pandas_width():
-        typer.echo("posterior means:\n" + change.to_string(float_format=lambda v: f"{v:.4g}"))
-        typer.echo("\ndecision before and after:\n" + res["comparison"].to_string(
-            index=False, float_format=lambda v: f"{v:.4g}"))
-    typer.echo(f"\nwrote {', '.join(sorted(p.name for p in res['dir'].iterdir()))} in "
-               f"{res['dir']}")
-
-
-@contextlib.contextmanager
-def _pandas_width():
-    import pandas as pd
-
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        yield
+    typer.echo(format_update(result) + "\n\n" + written(folder))
 
 
 @app.command()

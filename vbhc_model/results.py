@@ -159,13 +159,75 @@ class ValidationResult:
 
 
 @dataclass(frozen=True)
+class FitResult:
+    """``vbhc fit``: a posterior that passed the convergence gate (or was allowed not to).
+
+    Attributes
+    ----------
+    name : str
+        The fit file's ``name`` (the default results folder is ``results/<name>``).
+    idata : xarray.DataTree
+        ArviZ-compatible groups (posterior, sample_stats, prior, predictive, observed and
+        constant data), with provenance, diagnostics and the fit file's text in attrs.
+    summary : pandas.DataFrame
+        Posterior summary of the outputs (mean, median, sd, 95% ETI, R-hat, ESS).
+    diagnostics : dict
+        ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``.
+    failures : tuple of str
+        The gate's failures (empty when converged).
+    seconds : float
+    outputs : tuple of str
+        The variables scenarios may use.
+    figures : bool
+        Whether the report draws the trace and posterior predictive figures.
+    """
+
+    name: str
+    idata: Any
+    summary: pd.DataFrame
+    diagnostics: dict
+    failures: tuple[str, ...]
+    seconds: float
+    outputs: tuple[str, ...]
+    figures: bool = True
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """``vbhc calibrate``: parameters calibrated to targets through the model.
+
+    Attributes
+    ----------
+    name : str
+    tree : xarray.DataTree
+        ``posterior`` (chain x draw, as ``vbhc fit`` writes it), ``prior``, ``sample_stats``
+        (log-likelihood and importance weight of each prior draw), ``observed_data``.
+    summary : pandas.DataFrame
+        Prior and posterior of each parameter and each target's predicted share.
+    ess : float
+        Importance-sampling effective sample size.
+    failures : tuple of str
+    seconds : float
+    """
+
+    name: str
+    tree: Any
+    summary: pd.DataFrame
+    ess: float
+    failures: tuple[str, ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
 class UpdateResult:
     """``vbhc update``: the refit and the decisions before and after.
 
     Attributes
     ----------
-    fit : object
-        The refit (:class:`vbhc_model.fitting.run.FitResult`).
+    name : str
+        The fit's name (the default results folder is ``results/<name>_update``).
+    fit : FitResult
+        The refit with the new data.
     comparison : pandas.DataFrame
         Per scenario and WTP: optimal strategy, its P(cost-effective) and the EVPI, before and
         after.
@@ -174,7 +236,8 @@ class UpdateResult:
     warnings : tuple of str
     """
 
-    fit: Any
+    name: str
+    fit: FitResult
     comparison: pd.DataFrame
     before: pd.DataFrame
     after: pd.DataFrame

@@ -17,7 +17,6 @@ import logging
 import os
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,24 +25,13 @@ import vbhc_model
 from vbhc_model.errors import VbhcError
 from vbhc_model.fitting.families import build
 from vbhc_model.fitting.spec import Gate, load_fit_file
-from vbhc_model.report.files import refuse_existing, write_directory, write_netcdf
+from vbhc_model.results import FitResult
 
 
 class ConvergenceError(VbhcError):
     """The fit failed the convergence gate (exit code 3)."""
 
     exit_code = 3
-
-
-@dataclass
-class FitResult:
-    path: Path | None  # the posterior written (None if refused)
-    idata: object
-    summary: object  # pandas DataFrame
-    diagnostics: dict
-    failures: list[str]
-    seconds: float
-    out: Path | None = None  # the results directory, or the posterior file when given one
 
 
 def diagnose(idata, variables: list[str], gate: Gate) -> tuple[dict, list[str]]:
@@ -111,32 +99,22 @@ def logger_level(name: str, level: int):
         logger.setLevel(old)
 
 
-def default_out(name: str) -> Path:
-    """``results/<name>/`` in the working directory: where a fit or calibration goes."""
-    return Path("results") / name
-
-
-def fit(path: str | Path, out: str | Path | None = None, *, force: bool = False,
-        allow_unconverged: bool = False,
+def fit(path: str | Path, *, allow_unconverged: bool = False,
         draws: int | None = None, tune: int | None = None, chains: int | None = None,
         seed: int | None = None, cores: int | None = None, figures: bool = True,
         extra_rows: list[dict] | None = None, extra_attrs: dict | None = None) -> FitResult:
-    """Fit a fit file's model and write its posterior.
+    """Fit a fit file's model: the posterior, its summary and its diagnostics (nothing is
+    written: :func:`vbhc_model.report.write.write` writes the result).
 
-    ``out`` is a results directory (default ``results/<name>/``), which gets ``posterior.nc``,
-    ``summary.csv`` and ``figures/``; or a ``.nc`` file, which gets the posterior alone (how a
-    maintainer refreshes a shipped posterior). An existing ``out`` is replaced only with
-    ``force``. ``extra_rows`` are appended to the fit file's data (``vbhc update``);
-    ``extra_attrs`` are added to the posterior's attributes.
+    ``extra_rows`` are appended to the fit file's data (``vbhc update``); ``extra_attrs`` are
+    added to the posterior's attributes; ``figures`` says whether the report draws them.
 
     Raises
     ------
     ScenarioError
         A bad fit file or data (file, line, key path).
-    OutputExistsError
-        ``out`` exists and ``force`` is false; checked before sampling.
     ConvergenceError
-        The gate failed and ``allow_unconverged`` is false; nothing is written.
+        The gate failed and ``allow_unconverged`` is false.
     """
     t0 = time.perf_counter()
     path = Path(path)
@@ -145,8 +123,6 @@ def fit(path: str | Path, out: str | Path | None = None, *, force: bool = False,
     s = spec.sampling
     draws, tune = draws or s.draws, s.tune if tune is None else tune
     chains, seed = chains or s.chains, s.seed if seed is None else seed
-    target = Path(out) if out is not None else default_out(spec.name)
-    refuse_existing(target, force)
 
     import pymc as pm
 
@@ -190,10 +166,9 @@ def fit(path: str | Path, out: str | Path | None = None, *, force: bool = False,
         **_csv_attrs(spec, path),
         **(extra_attrs or {}),
     })
-    posterior = write_posterior(idata, summary, target,
-                                (lambda folder: _figures(idata, outputs, folder)) if figures
-                                else None, force=force)
-    return FitResult(posterior, idata, summary, diag, fails, seconds, target)
+    return FitResult(name=spec.name, idata=idata, summary=summary, diagnostics=diag,
+                     failures=tuple(fails), seconds=seconds, outputs=tuple(outputs),
+                     figures=figures)
 
 
 def _csv_attrs(spec, path: Path) -> dict:
@@ -205,31 +180,6 @@ def _csv_attrs(spec, path: Path) -> dict:
     raw = (path.parent / spec.csv).read_bytes()
     return {"data_csv": spec.csv, "data_csv_sha256": hashlib.sha256(raw).hexdigest(),
             "data_csv_text": raw.decode("utf-8", errors="replace")}
-
-
-def write_posterior(tree, summary, out: Path, draw=None, *, force: bool = False) -> Path:
-    """Write a posterior atomically and return the posterior file's path.
-
-    Into the results directory ``out``: ``posterior.nc``, ``summary.csv`` and (``draw(folder)``)
-    ``figures/``, all made in a temporary folder and moved into place together. When ``out``
-    names a ``.nc`` file: that file alone, via a temporary file. Either way a failure leaves an
-    earlier result as it was, and an existing ``out`` is replaced only with ``force``.
-    """
-    out = Path(out)
-    refuse_existing(out, force)
-    if out.suffix == ".nc":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_netcdf(tree, out)
-        return out
-
-    def write(tmp: Path) -> None:
-        if draw is not None:
-            draw(tmp / "figures")
-        summary.to_csv(tmp / "summary.csv")
-        write_netcdf(tree, tmp / "posterior.nc")
-
-    write_directory(out, write, force=force)
-    return out / "posterior.nc"
 
 
 def _summary(idata, outputs: list[str]):
@@ -245,15 +195,3 @@ def _summary(idata, outputs: list[str]):
             medians[v] = float(da.median())
     table.insert(1, "median", [medians.get(str(i), np.nan) for i in table.index])
     return table
-
-
-def _figures(idata, outputs: list[str], folder: Path) -> None:
-    from vbhc_model.report import figures
-
-    post = idata["posterior"].to_dataset()
-    scalars = [v for v in outputs if set(post[v].dims) == {"chain", "draw"}]
-    figs = {"trace": figures.fit_trace(post, scalars)} if scalars else {}
-    if "posterior_predictive" in idata.children and "observed_data" in idata.children:
-        figs["posterior_predictive"] = figures.fit_predictive(
-            idata["observed_data"].to_dataset(), idata["posterior_predictive"].to_dataset())
-    figures.write_figures(figs, folder)

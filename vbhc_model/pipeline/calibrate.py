@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import vbhc_model
 from vbhc_model.errors import ScenarioError, VbhcError
+from vbhc_model.results import CalibrationResult
 
 
 class _Model(BaseModel):
@@ -67,6 +68,13 @@ class CalibrationError(VbhcError):
     """Too few effective samples (exit code 3)."""
 
     exit_code = 3
+
+
+def calibration_name(path: str | Path) -> str:
+    """The ``name`` of a calibration file (its default results folder is ``results/<name>``)."""
+    from vbhc_model.fitting.spec import read_model_file
+
+    return read_model_file(Path(path), CalibrationFile, "calibration file")[0].name
 
 
 def load_calibration(path: Path):
@@ -124,36 +132,25 @@ def predicted_shares(scenario, spec: CalibrationFile, values: dict[str, np.ndarr
         for t in spec.targets])
 
 
-def calibrate(path: str | Path, out: str | Path | None = None, *, force: bool = False,
-              allow_unconverged: bool = False) -> dict:
-    """Calibrate; write the posterior and its summary.
-
-    ``out`` is a results directory (default ``results/<name>/`` in the working directory), which
-    gets ``posterior.nc`` and ``summary.csv``; or a ``.nc`` file, which gets the posterior alone.
-    An existing ``out`` is replaced only with ``force``.
+def calibrate(path: str | Path, *, allow_unconverged: bool = False) -> CalibrationResult:
+    """Calibrate: the posterior (in ``vbhc fit``'s format) and its summary (nothing is
+    written: :func:`vbhc_model.report.write.write` writes the result).
 
     Raises
     ------
     ScenarioError
         A bad calibration file (file, line, key path).
-    OutputExistsError
-        ``out`` exists and ``force`` is false; checked before any model run.
     CalibrationError
-        Effective sample size below ``settings.min_ess`` (nothing written unless
-        ``allow_unconverged``).
+        Effective sample size below ``settings.min_ess`` (unless ``allow_unconverged``).
     """
     import xarray as xr
     from scipy import stats
 
-    from vbhc_model.fitting.run import default_out, write_posterior
     from vbhc_model.parameters.sampling import uniforms
-    from vbhc_model.report.files import refuse_existing
 
     t0 = time.perf_counter()
     path = Path(path)
     spec, src, scenario, priors = load_calibration(path)
-    target = Path(out) if out is not None else default_out(spec.name)
-    refuse_existing(target, force)
     st = spec.settings
     names = list(priors)
     u = uniforms(st.seed, 0, st.prior_draws, len(names))
@@ -218,7 +215,5 @@ def calibrate(path: str | Path, out: str | Path | None = None, *, force: bool = 
     import pandas as pd
 
     summary = pd.DataFrame(rows).set_index("parameter")
-    replaced = target.exists()
-    posterior = write_posterior(tree, summary, target, force=force)
-    return {"path": posterior, "out": target, "replaced": replaced, "summary": summary,
-            "ess": ess, "failures": fails, "seconds": time.perf_counter() - t0}
+    return CalibrationResult(name=spec.name, tree=tree, summary=summary, ess=ess,
+                             failures=tuple(fails), seconds=time.perf_counter() - t0)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from vbhc_model.errors import VbhcError
+from vbhc_model.results import UpdateResult
 
 
 def scenarios_using(posterior: Path, candidates: list[Path]) -> list[Path]:
@@ -73,22 +74,23 @@ def decision(scenario, draws: int, seed: int | None,
 
 
 def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | None = None,
-           draws: int = 2_000, seed: int | None = None, out: str | Path | None = None,
-           force: bool = False, fit_kwargs: dict | None = None) -> dict:
+           draws: int = 2_000, seed: int | None = None,
+           fit_kwargs: dict | None = None) -> UpdateResult:
     """Refit ``fit_file`` with the rows of ``data`` (CSV) appended and compare the decisions of
-    the scenarios that use its posterior. Writes ``posterior.nc``, its summary and
-    ``comparison.csv`` into ``out`` (default ``results/<fit name>_update``).
+    the scenarios that use its posterior (nothing is written:
+    :func:`vbhc_model.report.write.write` writes the refit posterior, its summary and the
+    comparison).
 
     Raises
     ------
     VbhcError
-        No original posterior, unreadable data, no scenario using the fit, or ``out`` exists.
+        No original posterior, unreadable data, or no scenario using the fit.
     """
     import hashlib
+    import tempfile
 
     from vbhc_model.fitting.run import fit
     from vbhc_model.fitting.spec import load_fit_file, read_data_csv
-    from vbhc_model.report.files import write_directory
     from vbhc_model.scenario import default_scenario_path, load_scenario
 
     fit_file, data = Path(fit_file), Path(data)
@@ -107,10 +109,6 @@ def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | No
     if not data.exists():
         raise VbhcError(f"{data}: data file not found")
     new_rows = read_data_csv(data, source)
-    result: dict = {"warnings": _pooling_warnings(spec, new_rows)}
-    target = Path(out) if out is not None else Path("results") / f"{spec.name}_update"
-    if target.exists() and not force:
-        raise VbhcError(f"{target}: already exists; choose another --out or pass --force")
     if scenarios is None:
         folder = default_scenario_path().parent
         scenarios = scenarios_using(original, sorted(folder.glob("*.yaml")))
@@ -120,16 +118,17 @@ def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | No
         raise VbhcError(f"no scenario draws parameters from {original}; name one with "
                         "--scenario")
 
-    def write(tmp: Path) -> None:
-        posterior = tmp / "posterior.nc"
-        fitted = fit(fit_file, posterior, extra_rows=new_rows, figures=False,
-                     extra_attrs={"update_data": str(data),
-                                  "update_data_sha256": hashlib.sha256(data.read_bytes())
-                                  .hexdigest(),
-                                  "update_rows": len(new_rows)},
-                     **(fit_kwargs or {}))
-        fitted.summary.to_csv(tmp / "posterior_summary.csv")
-        frames = []
+    fitted = fit(fit_file, extra_rows=new_rows, figures=False,
+                 extra_attrs={"update_data": str(data),
+                              "update_data_sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
+                              "update_rows": len(new_rows)},
+                 **(fit_kwargs or {}))
+    frames = []
+    # The refit posterior is read by sampling from a file, like any posterior: a scratch copy
+    # for the "after" runs (the report writes the result's own copy).
+    with tempfile.TemporaryDirectory(prefix="vbhc_update_") as scratch:
+        posterior = Path(scratch) / "posterior.nc"
+        fitted.idata.to_netcdf(posterior, engine="h5netcdf")
         for path in scenarios:
             sc = load_scenario(path)
             before = decision(sc, draws, seed)
@@ -137,14 +136,11 @@ def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | No
             frame = before.merge(after, on="wtp", suffixes=("_before", "_after"))
             frame.insert(0, "scenario", sc.name)
             frames.append(frame)
-        comparison = pd.concat(frames, ignore_index=True)
-        comparison["optimal_changed"] = comparison["optimal_before"] != comparison["optimal_after"]
-        comparison.to_csv(tmp / "comparison.csv", index=False, float_format="%.6g")
-        result.update(fit=fitted, comparison=comparison, before=_summary(original),
-                      after=fitted.summary)
-
-    result["dir"] = write_directory(target, write, force=force)
-    return result
+    comparison = pd.concat(frames, ignore_index=True)
+    comparison["optimal_changed"] = comparison["optimal_before"] != comparison["optimal_after"]
+    return UpdateResult(name=spec.name, fit=fitted, comparison=comparison,
+                        before=_summary(original), after=fitted.summary,
+                        warnings=tuple(_pooling_warnings(spec, new_rows)))
 
 
 def _summary(path: Path) -> pd.DataFrame:

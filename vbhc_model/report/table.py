@@ -201,9 +201,44 @@ def format_analyse(result) -> str:
     return text
 
 
-def written(folder) -> str:
-    """``wrote a, b, c in FOLDER``."""
+def written(path) -> str:
+    """``wrote a, b, c in FOLDER`` (or ``wrote FILE``)."""
     from pathlib import Path
 
-    names = ", ".join(sorted(p.name for p in Path(folder).iterdir()))
-    return f"wrote {names} in {folder}"
+    if not Path(path).is_dir():
+        return f"wrote {path}"
+    names = ", ".join(sorted(p.name for p in Path(path).iterdir()))
+    return f"wrote {names} in {path}"
+
+
+def _frame_text(frame, **kwargs) -> str:
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        return frame.to_string(float_format=lambda v: f"{v:.4g}", **kwargs)
+
+
+def format_fit(result) -> str:
+    """The console text of ``vbhc fit``: the summary and the convergence diagnostics."""
+    d = result.diagnostics
+    return (_frame_text(result.summary)
+            + f"\n\nmax R-hat {d['max_rhat']:.4f}, min bulk ESS {d['min_ess_bulk']:.0f}, min "
+            f"tail ESS {d['min_ess_tail']:.0f}, {d['divergences']} divergences; "
+            f"{result.seconds:.1f} s")
+
+
+def format_calibration(result) -> str:
+    """The console text of ``vbhc calibrate``: the summary and the effective sample size."""
+    return (_frame_text(result.summary)
+            + f"\n\neffective sample size {result.ess:.0f}; {result.seconds:.1f} s")
+
+
+def format_update(result) -> str:
+    """The console text of ``vbhc update``: posterior means and decisions, before and after."""
+    import pandas as pd
+
+    outputs = [o for o in result.after.index if o in result.before.index]
+    change = pd.DataFrame({"mean before": result.before.loc[outputs, "mean"],
+                           "mean after": result.after.loc[outputs, "mean"]})
+    return ("posterior means:\n" + _frame_text(change)
+            + "\n\ndecision before and after:\n" + _frame_text(result.comparison, index=False))

@@ -14,12 +14,21 @@ from vbhc_model import dims
 from vbhc_model.defaults import PLANE_POINTS
 from vbhc_model.report.files import refuse_existing, write_directory, write_netcdf
 from vbhc_model.report.frames import psa_frame, to_frame
-from vbhc_model.results import AnalyseResult, DsaResult, RunResult, VoiResult
+from vbhc_model.results import (
+    AnalyseResult,
+    CalibrationResult,
+    DsaResult,
+    FitResult,
+    RunResult,
+    UpdateResult,
+    VoiResult,
+)
 
 
 def default_out(result) -> Path:
     """Where a result goes when no folder is given: ``results/<name>`` in the working
-    directory (``<scenario>``, ``<scenario>_dsa``, ``<table>_analysis``)."""
+    directory (``<scenario>``, ``<scenario>_dsa``, ``<table>_analysis``, ``<fit>``,
+    ``<calibration>``, ``<fit>_update``); EVPPI goes into the folder it analysed."""
     if isinstance(result, RunResult):
         return Path("results") / result.scenario.name
     if isinstance(result, DsaResult):
@@ -28,6 +37,10 @@ def default_out(result) -> Path:
         return Path("results") / f"{result.source.stem}_analysis"
     if isinstance(result, VoiResult):
         return result.source
+    if isinstance(result, (FitResult, CalibrationResult)):
+        return Path("results") / result.name
+    if isinstance(result, UpdateResult):
+        return Path("results") / f"{result.name}_update"
     raise TypeError(f"no default folder for {type(result).__name__}")
 
 
@@ -158,3 +171,72 @@ def write_analyse(result: AnalyseResult, out: str | Path | None = None, *,
         figures.write_figures(figs, tmp / "figures")
 
     return write_directory(out, fill, force=force)
+
+
+@write.register
+def write_fit(result: FitResult, out: str | Path | None = None, *, force: bool = False) -> Path:
+    """``posterior.nc``, ``summary.csv`` and ``figures/`` (trace, posterior predictive) into a
+    results folder; or, when ``out`` names a ``.nc`` file, the posterior alone (how a
+    maintainer refreshes a shipped posterior). Returns the folder or the file."""
+    draw = (lambda folder: _fit_figures(result, folder)) if result.figures else None
+    return _write_posterior(result.idata, result.summary, _target(result, out), draw,
+                            force=force)
+
+
+@write.register
+def write_calibration(result: CalibrationResult, out: str | Path | None = None, *,
+                      force: bool = False) -> Path:
+    """``posterior.nc`` and ``summary.csv`` into a results folder, or the posterior alone into
+    a ``.nc`` file. Returns the folder or the file."""
+    return _write_posterior(result.tree, result.summary, _target(result, out), force=force)
+
+
+@write.register
+def write_update(result: UpdateResult, out: str | Path | None = None, *,
+                 force: bool = False) -> Path:
+    """``posterior.nc`` (the refit), ``posterior_summary.csv`` and ``comparison.csv``."""
+    def fill(tmp: Path) -> None:
+        write_netcdf(result.fit.idata, tmp / "posterior.nc")
+        result.fit.summary.to_csv(tmp / "posterior_summary.csv")
+        result.comparison.to_csv(tmp / "comparison.csv", index=False, float_format="%.6g")
+
+    return write_directory(_target(result, out), fill, force=force)
+
+
+def _target(result, out: str | Path | None) -> Path:
+    return Path(out) if out is not None else default_out(result)
+
+
+def _write_posterior(tree, summary, out: Path, draw=None, *, force: bool = False) -> Path:
+    """A posterior written atomically: into the results folder ``out`` (``posterior.nc``,
+    ``summary.csv`` and ``draw(folder)``'s figures, moved into place together), or, when
+    ``out`` names a ``.nc`` file, that file alone via a temporary file. Either way a failure
+    leaves an earlier result as it was, and an existing ``out`` is replaced only with
+    ``force``."""
+    refuse_existing(out, force)
+    if out.suffix == ".nc":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_netcdf(tree, out)
+        return out
+
+    def fill(tmp: Path) -> None:
+        if draw is not None:
+            draw(tmp / "figures")
+        summary.to_csv(tmp / "summary.csv")
+        write_netcdf(tree, tmp / "posterior.nc")
+
+    return write_directory(out, fill, force=force)
+
+
+def _fit_figures(result: FitResult, folder: Path) -> None:
+    """The trace of the scalar outputs and the posterior predictive check."""
+    from vbhc_model.report import figures
+
+    idata = result.idata
+    post = idata["posterior"].to_dataset()
+    scalars = [v for v in result.outputs if set(post[v].dims) == {"chain", "draw"}]
+    figs = {"trace": figures.fit_trace(post, scalars)} if scalars else {}
+    if "posterior_predictive" in idata.children and "observed_data" in idata.children:
+        figs["posterior_predictive"] = figures.fit_predictive(
+            idata["observed_data"].to_dataset(), idata["posterior_predictive"].to_dataset())
+    figures.write_figures(figs, folder)
