@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from vbhc_model.engines.cohort import TransitionValues
+from vbhc_model.engines.base import TransitionValues
 from vbhc_model.errors import ExpressionError, ScenarioError
 from vbhc_model.model import checks
 from vbhc_model.parameters.draws import resolve_parameters, table_functions
