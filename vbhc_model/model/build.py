@@ -28,8 +28,8 @@ import xarray as xr
 from vbhc_model.engines.base import TransitionValues
 from vbhc_model.errors import ExpressionError, ScenarioError
 from vbhc_model.model import checks
-from vbhc_model.parameters.draws import resolve_parameters, table_functions
 from vbhc_model.model.powers import PowerMemo
+from vbhc_model.parameters.draws import resolve_parameters, table_functions
 from vbhc_model.scenario.expressions import Expression
 from vbhc_model.scenario.schema import COMPLEMENT, TIME_NAMES, Scenario
 
