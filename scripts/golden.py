@@ -9,7 +9,8 @@ code before the change, again after it, and compare.
 ``compare`` checks every NetCDF file's variables and coordinates (values, dtypes, dims and
 the attrs of each variable) for exact equality, and every CSV file byte for byte. Dataset
 attrs that record when and with what a file was made (``created``, ``python``,
-``vbhc_model_version``) are left out; all other dataset attrs must match. Figures are not
+``vbhc_model_version``) are left out, the scenario file is compared by name (the folder of the
+checkout may differ); all other dataset attrs must match. Figures are not
 compared (their files embed dates). Exit code 0 when everything matches, 1 otherwise.
 """
 
@@ -51,6 +52,15 @@ def write(folder: Path) -> None:
         print(f"wrote {folder / case}")
 
 
+def _attrs(ds) -> dict:
+    """Dataset attrs to compare: the volatile ones left out, the scenario file by its name
+    (a checkout in another folder writes another absolute path)."""
+    out = {k: v for k, v in ds.attrs.items() if k not in VOLATILE}
+    if "scenario_file" in out:
+        out["scenario_file"] = Path(str(out["scenario_file"])).name
+    return out
+
+
 def _same_netcdf(a: Path, b: Path) -> list[str]:
     import numpy as np
     import xarray as xr
@@ -58,8 +68,7 @@ def _same_netcdf(a: Path, b: Path) -> list[str]:
     problems = []
     with xr.open_dataset(a) as x, xr.open_dataset(b) as y:
         x, y = x.load(), y.load()
-    ax = {k: v for k, v in x.attrs.items() if k not in VOLATILE}
-    ay = {k: v for k, v in y.attrs.items() if k not in VOLATILE}
+    ax, ay = _attrs(x), _attrs(y)
     if set(ax) != set(ay) or any(not np.array_equal(np.asarray(ax[k]), np.asarray(ay[k]))
                                  for k in ax):
         problems.append(f"{b}: dataset attrs differ: "

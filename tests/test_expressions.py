@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vbhc_model.errors import ExpressionError
+from vbhc_model.model.powers import PowerMemo
 from vbhc_model.scenario.expressions import (
     BUILTIN_FUNCTIONS,
-    POWER_MEMO,
     Expression,
     check_names,
     parse_expression,
@@ -94,31 +94,6 @@ def test_broadcasting_with_column():
     np.testing.assert_allclose(ev("max(a, c, 1.5)"), np.maximum(np.maximum(A, C3), 1.5))
 
 
-def test_power_rows_kept_between_evaluations_give_the_same_values():
-    # A Weibull hazard: (cycle - 1) ** g - cycle ** g over a block of cycles and many draws;
-    # with a memo in the environment the second power reuses the first's rows.
-    e = parse_expression("(cycle - 1) ** g - cycle ** g")
-    cycle = np.arange(1.0, 41.0)[:, None, None]
-    g = np.concatenate([[0.0, 1.0, 2.0], RNG.uniform(0.3, 3.0, 500)])
-    plain = e.evaluate({"cycle": cycle, "g": g})
-    memo: dict = {}
-    kept = e.evaluate({"cycle": cycle, "g": g, POWER_MEMO: memo})
-    assert plain.shape == kept.shape == (40, 1, 503)
-    np.testing.assert_array_equal(kept, plain)
-    (_, rows), = memo.values()
-    bases = np.array(list(rows), dtype=np.int64).view(np.float64)  # keyed by bit pattern
-    assert sorted(bases) == list(np.arange(0.0, 41.0))  # 41 rows for 80 powers
-    # 0 ** 0 is 1 and 0 ** g is 0, as with pow; the memo is reused by a later block.
-    np.testing.assert_array_equal(kept[0, 0, :3], [1.0 - 1.0, 0.0 - 1.0, 0.0 - 1.0])
-    later = e.evaluate({"cycle": cycle + 40, "g": g, POWER_MEMO: memo})
-    np.testing.assert_array_equal(later, e.evaluate({"cycle": cycle + 40, "g": g}))
-    assert len(rows) == 81
-    # Each power agrees with pow to a few units in the last place.
-    p = parse_expression("cycle ** g")
-    np.testing.assert_allclose(p.evaluate({"cycle": cycle, "g": g, POWER_MEMO: {}}),
-                               cycle**g, rtol=1e-13)
-
-
 #: Expressions with a power, and the same computed with numpy's ``**`` (pow throughout).
 _POWERS = {
     "rrr * decline ** (cycle - 1)":  # a per-draw base, an exponent over cycles
@@ -156,9 +131,8 @@ def test_a_power_does_not_depend_on_which_draws_and_cycles_are_evaluated_with_it
     def run(cycles: slice, draws: slice) -> np.ndarray:
         env = {"cycle": cycle[cycles], "k": k, "s": special[cycles], "g": g[draws],
                "decline": decline[draws], "rrr": rrr[draws]}
-        if memo:
-            env[POWER_MEMO] = {}
-        return np.broadcast_to(e.evaluate(env), (len(cycle[cycles]), shape[1], len(g[draws])))
+        out = e.evaluate(env, power=PowerMemo() if memo else None)
+        return np.broadcast_to(out, (len(cycle[cycles]), shape[1], len(g[draws])))
 
     whole = run(slice(None), slice(None))
     for cycles in (slice(0, 7), slice(7, 8), slice(8, 30)):
@@ -173,16 +147,6 @@ def test_a_power_does_not_depend_on_which_draws_and_cycles_are_evaluated_with_it
     if text == "s ** g":
         exact = ~(special > 0) | (special == 1) | np.isinf(special)
         np.testing.assert_array_equal(whole[exact[:, 0, 0]], reference[exact[:, 0, 0]])
-
-
-def test_power_memo_is_not_used_when_base_and_exponent_share_an_axis():
-    e = parse_expression("a ** b")
-    a = RNG.uniform(0.5, 2.0, (1, 30))
-    b = RNG.uniform(0.5, 2.0, 30)
-    memo: dict = {}
-    np.testing.assert_allclose(e.evaluate({"a": a, "b": b, POWER_MEMO: memo}), a**b,
-                               rtol=1e-14)
-    assert memo == {}
 
 
 def test_scalars_return_float_and_ints_become_floats():
@@ -437,14 +401,3 @@ def test_property_matches_python(expr):
     with np.errstate(all="ignore"):
         expected = np.array([_safe(f, i) for i in range(7)])
     np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9, equal_nan=True)
-
-
-def test_power_memo_is_not_used_for_short_rows():
-    # A row as short as a handful of draws is cheaper to compute than to look up.
-    e = parse_expression("cycle ** g")
-    cycle = np.arange(1.0, 41.0)[:, None, None]
-    g = RNG.uniform(0.3, 3.0, 10)
-    memo: dict = {}
-    np.testing.assert_allclose(e.evaluate({"cycle": cycle, "g": g, POWER_MEMO: memo}),
-                               cycle**g, rtol=1e-13)
-    assert memo == {}

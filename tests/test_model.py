@@ -249,17 +249,24 @@ def test_yaml_merge_keys_are_accepted(tmp_path):
 def test_power_rows_are_kept_only_while_a_block_of_transitions_is_evaluated():
     # Payoffs are evaluated cycle by cycle outside any block: nothing may accumulate there.
     from vbhc_model.model.build import _Evaluator
-    from vbhc_model.scenario.expressions import POWER_MEMO
+    from vbhc_model.model.powers import PowerMemo
+    from vbhc_model.scenario.expressions import parse_expression
 
     sc = load_scenario(SCENARIOS / "reference" / "thr_dmhee.yaml")
     ones = np.ones(300)
     ev = _Evaluator({"g": ones}, ones, ones, 1, sc)
+    weibull = parse_expression("cycle ** g")
     with ev.power_memo():
-        assert ev.env[POWER_MEMO] == {} and ev.env_draw[POWER_MEMO] == {}
-    assert POWER_MEMO not in ev.env and POWER_MEMO not in ev.env_draw
+        (memo,) = ev.powers.values()  # one level: one environment, one memo
+        assert isinstance(memo, PowerMemo) and memo.n_rows == 0
+        ev(weibull, np.arange(1, 4), 1)
+        assert memo.n_rows == 3
+    assert ev.powers is None
+    ev(weibull, np.arange(1, 4), 1)  # outside a block: the language's own rule, nothing kept
+    assert memo.n_rows == 3
     with pytest.raises(RuntimeError), ev.power_memo():
         raise RuntimeError("an error in a block")
-    assert POWER_MEMO not in ev.env
+    assert ev.powers is None
 
 
 def test_with_strategies_keeps_the_named_strategies_in_order_and_the_source():

@@ -13,7 +13,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vbhc_model.engines import cohort
+from vbhc_model.engines import accumulate
 from vbhc_model.engines.cohort import TransitionValues, run_cohort
 from vbhc_model.engines.corrections import (
     discount_factors,
@@ -173,7 +173,7 @@ def test_a_draws_result_does_not_depend_on_its_batch_or_the_buffer(model, width,
         s = lambda x: np.ascontiguousarray(x[..., part])  # noqa: E731
         Ps, Vs = s(P), s(V)
         same = Vs[0]
-        with mock.patch.object(cohort, "BUFFER_ELEMENTS", buffer):
+        with mock.patch.object(accumulate, "BUFFER_ELEMENTS", buffer):
             return run_cohort(s(start), lambda k: Ps[k],
                               (lambda k: same) if constant_values else (lambda k: Vs[k]),
                               terms, disc, n_cycles=n)

@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from vbhc_model.engines.cohort import TransitionValues
+from vbhc_model.engines.base import TransitionValues
 from vbhc_model.errors import ExpressionError, ScenarioError
 from vbhc_model.model import checks
+from vbhc_model.model.powers import PowerMemo
 from vbhc_model.parameters.draws import resolve_parameters, table_functions
-from vbhc_model.scenario.expressions import POWER_MEMO, Expression
+from vbhc_model.scenario.expressions import Expression
 from vbhc_model.scenario.names import ENGAGEMENT_NAMES, TIME_NAMES
 from vbhc_model.scenario.schema import COMPLEMENT, Scenario
 
@@ -141,20 +142,22 @@ class _Evaluator:
         self.cycle_length = s.cycle_length
         self.start_age = s.start_age or 0.0
         self.node_based = s.within_cycle_correction in ("trapezoidal", "simpson")
+        #: The rule for ``**`` of each environment (by id): None (the language's own) outside
+        #: a :meth:`power_memo` block.
+        self.powers: dict[int, PowerMemo] | None = None
 
     @contextlib.contextmanager
     def power_memo(self):
         """Within the block: ``base ** exponent`` rows are kept between the expressions of
         one block of cycles (``cycle ** g`` and ``(cycle - 1) ** g`` share rows); after it
         they are dropped, so the memory is bounded by the block's and evaluations outside a
-        block (payoffs, cycle by cycle) keep nothing."""
-        for env in (self.env, self.env_draw):
-            env[POWER_MEMO] = {}
+        block (payoffs, cycle by cycle) keep nothing. Each environment (per draw, per
+        stratum; one when there is one level) has its own memo."""
+        self.powers = {id(env): PowerMemo() for env in (self.env, self.env_draw)}
         try:
             yield
         finally:
-            for env in (self.env, self.env_draw):
-                env.pop(POWER_MEMO, None)
+            self.powers = None
 
     def __call__(self, expr: Expression, cycles, n_sub: int, *, node: bool = False,
                  path: tuple = ()) -> np.ndarray:
@@ -171,7 +174,8 @@ class _Evaluator:
         env["age"] = (self.start_age + elapsed * self.cycle_length)[:, None, None]
         env["time_in_state"] = np.arange(1.0, n_sub + 1.0)[:, None]
         try:
-            out = np.asarray(expr.evaluate(env, self.functions), dtype=float)
+            power = self.powers[id(env)] if self.powers is not None else None
+            out = np.asarray(expr.evaluate(env, self.functions, power), dtype=float)
         except ExpressionError as exc:  # e.g. a table called with two arguments
             raise ScenarioError([self.source.issue(path, str(exc))]) from None
         if env is self.env_draw and self.n_levels > 1 and out.ndim and \

@@ -12,13 +12,15 @@ import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
+from vbhc_model.engines.base import Outputs
+from vbhc_model.model.outcomes import PSA_VARIABLES
 from vbhc_model.parameters.sampling import sample_draws
 from vbhc_model.pipeline.simulate import simulate
 from vbhc_model.scenario.schema import Scenario
 
-#: Per-draw totals kept from each chunk (per-cycle detail and traces are never kept).
-KEEP = ("total_cost", "costs", "qalys", "life_years", "utilisation", "clinician_hours",
-        "engagement")
+#: What a chunk keeps: the per-draw totals marked ``psa`` in the table of outcome variables
+#: (vbhc_model.model.outcomes), never per-cycle detail or traces.
+PSA_OUTPUTS = Outputs(variables=PSA_VARIABLES)
 
 
 #: A chunk of fewer draws is simulated padded with copies of its last draw, and a draw's
@@ -30,18 +32,20 @@ MIN_BATCH = 8
 
 
 def simulate_chunk(scenario: Scenario, start: int, n: int, seed: int, method: str,
-                   total: int, posteriors: Mapping[Path, Path] | None = None) -> xr.Dataset:
-    """Sample draws ``start .. start + n - 1`` and simulate them; keep the per-draw totals.
-    ``posteriors`` replaces posterior files, ``{named: read}`` (``vbhc update``)."""
+                   total: int, posteriors: Mapping[Path, Path] | None = None,
+                   outputs: Outputs = PSA_OUTPUTS) -> xr.Dataset:
+    """Sample draws ``start .. start + n - 1`` and simulate them; keep ``outputs`` (by
+    default the per-draw totals). ``posteriors`` replaces posterior files, ``{named: read}``
+    (``vbhc update``)."""
     draws = sample_draws(scenario, n, seed=seed, method=method, start=start, total=total,
                          posteriors=posteriors)
     if n < MIN_BATCH:
         padded = draws.isel({dims.DRAW: np.minimum(np.arange(MIN_BATCH), n - 1)})
-        out = simulate(scenario, padded).isel({dims.DRAW: slice(0, n)})
+        out = simulate(scenario, padded, outputs=outputs).isel({dims.DRAW: slice(0, n)})
         out.attrs["n_draws"] = n
     else:
-        out = simulate(scenario, draws)
-    out = out[[v for v in KEEP if v in out]].assign_coords({dims.DRAW: draws[dims.DRAW].values})
+        out = simulate(scenario, draws, outputs=outputs)
+    out = out.assign_coords({dims.DRAW: draws[dims.DRAW].values})
     out["parameters"] = xr.DataArray(draws.values, dims=draws.dims, coords=draws.coords,
                                      attrs={"description": "sampled parameter values"})
     return out

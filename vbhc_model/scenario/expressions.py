@@ -37,7 +37,8 @@ from numpy.typing import ArrayLike
 from vbhc_model.errors import ExpressionError
 from vbhc_model.suggest import did_you_mean
 
-__all__ = ["BUILTIN_FUNCTIONS", "Expression", "check_names", "parse_expression"]
+__all__ = ["BUILTIN_FUNCTIONS", "Expression", "check_names", "exp_log_applies", "parse_expression",
+           "power", "special_base"]
 
 MAX_LENGTH = 2000  # characters
 MAX_DEPTH = 100  # levels of nesting below the top node (a sum of n terms nests n deep)
@@ -152,8 +153,8 @@ def _num(x):
 
 
 def _lift(c):
-    """A compiled node is a constant (folded) or a closure ``(env, fns) -> value``."""
-    return c if callable(c) else (lambda env, fns: c)
+    """A compiled node is a constant (folded) or a closure ``(env, fns, pw) -> value``."""
+    return c if callable(c) else (lambda env, fns, pw: c)
 
 
 def _call_user(name: str, f: Callable, args: list):
@@ -175,36 +176,32 @@ def _call_user(name: str, f: Callable, args: list):
         raise
 
 
-#: Key of an optional dict in the evaluation environment that keeps ``base ** exponent`` rows
-#: between evaluations (see :func:`_power`); user names cannot start with ``_``.
-POWER_MEMO = "_power_memo"
-#: Rows shorter than this are computed, not looked up: the look-up is a Python step per base
-#: value, worth it only when a row (the exponent's size, e.g. the draws) is long.
-_MEMO_MIN_ROW = 256
+def power(a, b):
+    """``a ** b``, the rule of the compiled ``**`` node unless the caller passes its own
+    (:meth:`Expression.evaluate`'s ``power``).
 
+    When the base does not vary over the draws (the trailing axis: ``cycle``, ``time`` and
+    expressions of them) and the exponent does (``cycle ** shape``, a Weibull hazard), as
+    ``exp(b * log(a))``: the logarithm is then taken once per cycle and ``exp`` is several
+    times cheaper than ``pow``. The two agree to a few units in the last place for a finite
+    positive base other than 1; every other base (zero of either sign, negative, 1, infinite,
+    nan) is left to ``pow``, whose special cases (``x ** 0`` is 1, ``1 ** nan`` is 1,
+    ``(-0.0) ** -1`` is -inf) are then kept.
 
-def _power(a, b, memo: dict | None = None):
-    """``a ** b``. When the base does not vary over the draws (the trailing axis: ``cycle``,
-    ``time`` and expressions of them) and the exponent does (``cycle ** shape``, a Weibull
-    hazard), as ``exp(b * log(a))``: the logarithm is then taken once per cycle and ``exp`` is
-    several times cheaper than ``pow``. The two agree to a few units in the last place for a
-    finite positive base other than 1; every other base (zero of either sign, negative, 1,
-    infinite, nan) is left to ``pow``, whose special cases (``x ** 0`` is 1, ``1 ** nan`` is
-    1, ``(-0.0) ** -1`` is -inf) are then kept.
+    The choice is made from the shapes (:func:`exp_log_applies`) and, per element, from the
+    base's value (:func:`special_base`), never from how many draws or cycles are evaluated
+    together, so that a draw's value is the same in any chunk and any block of cycles. A
+    caller's rule (``vbhc_model.model.powers``) must make the same choices.
 
-    The choice is made from the shapes and, per element, from the base's value, never from
-    how many draws or cycles are evaluated together, so that a draw's value is the same in
-    any chunk and any block of cycles.
-
-    With a ``memo`` dict (the caller's, dropped when it likes) and a long exponent, the row
-    ``v ** b`` of each distinct base value ``v`` is kept for the same exponent array, so that
-    ``(cycle - 1) ** g`` and ``cycle ** g`` share all but one row; the values are the same."""
-    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
-            and (a.ndim == 0 or a.shape[-1] == 1) and b.ndim > 0 and b.shape[-1] > 1):
+    Examples
+    --------
+    >>> import numpy as np
+    >>> power(np.array([[2.0], [0.0]]), np.array([0.5, 2.0])).round(6).tolist()
+    [[1.414214, 4.0], [0.0, 0.0]]
+    """
+    if not exp_log_applies(a, b):
         return np.power(a, b)
-    if memo is not None and b.size >= _MEMO_MIN_ROW and _outer(a, b):
-        return _power_rows(a, b, memo)
-    special = _special_base(a)
+    special = special_base(a)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = np.exp(b * np.log(a))
         if special.any():
@@ -212,49 +209,23 @@ def _power(a, b, memo: dict | None = None):
     return out
 
 
-def _special_base(a: np.ndarray) -> np.ndarray:
+def exp_log_applies(a, b) -> bool:
+    """True when :func:`power` computes ``a ** b`` as ``exp(b * log(a))`` (for the ordinary
+    bases): ``a`` does not vary over the trailing (draw) axis and ``b`` does."""
+    return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+            and (a.ndim == 0 or a.shape[-1] == 1) and b.ndim > 0 and b.shape[-1] > 1)
+
+
+def special_base(a: np.ndarray) -> np.ndarray:
     """Bases whose power is left to ``pow``: not finite and positive, or exactly 1."""
     return ~(a > 0) | (a == 1) | np.isinf(a)
 
 
-def _outer(a: np.ndarray, b: np.ndarray) -> bool:
-    """True when no axis varies in both ``a`` and ``b`` (b's shape padded on the left)."""
-    if b.ndim > a.ndim:
-        return False
-    pad = (1,) * (a.ndim - b.ndim) + b.shape
-    return all(x == 1 or y == 1 for x, y in zip(a.shape, pad))
-
-
-def _power_rows(a: np.ndarray, b: np.ndarray, memo: dict) -> np.ndarray:
-    """``a ** b`` row by row of ``a``'s values, from and into ``memo``: ``{id(b): (b,
-    {bits: row})}`` (b is held so that its id is not reused while the memo lives). Rows are
-    keyed by the base's bit pattern, so that -0.0 and 0.0 differ and a nan finds its row."""
-    entry = memo.get(id(b))
-    if entry is None or entry[0] is not b:
-        entry = memo[id(b)] = (b, {})
-    rows = entry[1]
-    bp = b.reshape((1,) * (a.ndim - b.ndim) + b.shape)
-    axes = [i for i, n in enumerate(a.shape) if n > 1]
-    keys = np.ascontiguousarray(a, dtype=np.float64).reshape(-1).view(np.int64).tolist()
-    todo = [k for k in dict.fromkeys(keys) if k not in rows]
-    if todo:
-        values = np.array(todo, dtype=np.int64).view(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            block = np.exp(np.multiply.outer(np.log(values), bp))  # every new row in one call
-            for k, v, special, row in zip(todo, values, _special_base(values), block):
-                rows[k] = np.power(v, bp) if special else row
-    out = np.empty(np.broadcast_shapes(a.shape, bp.shape))
-    keep = [i for i in range(a.ndim) if i not in axes]
-    for pos, k in zip(np.ndindex(*[a.shape[i] for i in axes]), keys):
-        idx = [slice(None)] * a.ndim
-        for ax, p in zip(axes, pos):
-            idx[ax] = p
-        out[tuple(idx)] = rows[k].reshape([bp.shape[i] for i in keep])
-    return out
+_power = power  # the default rule, by a name that Expression.evaluate's argument does not hide
 
 
 _BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply,
-           ast.Div: np.true_divide, ast.Pow: _power, ast.Mod: np.remainder,
+           ast.Div: np.true_divide, ast.Pow: power, ast.Mod: np.remainder,
            ast.UAdd: np.positive, ast.USub: np.negative, ast.Not: np.logical_not,
            ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater,
            ast.GtE: np.greater_equal, ast.Eq: np.equal, ast.NotEq: np.not_equal}  # fmt: skip
@@ -308,7 +279,7 @@ class _Compiler:
         if any(callable(c) for c in children):
             return fn
         with np.errstate(all="ignore"):
-            value = fn({}, {})
+            value = fn({}, {}, power)
         if not np.isfinite(value):
             raise ExpressionError(f"{self.seg(node)} evaluates to a non-finite number")
         return value
@@ -328,14 +299,14 @@ class _Compiler:
             value = float(v)
         except OverflowError:  # an integer literal too large for a float
             value = _INF
-        return self.fold(node, lambda env, fns: value, [])
+        return self.fold(node, lambda env, fns, pw: value, [])
 
     def _Name(self, node: ast.Name):
         name = node.id
         self.check_name(name)
         self.names.add(name)
 
-        def fn(env, fns):
+        def fn(env, fns, pw):
             try:
                 return env[name]
             except KeyError:
@@ -347,23 +318,26 @@ class _Compiler:
     def _BinOp(self, node: ast.BinOp):
         op, kids = self.op(node.op, node), [self.compile(node.left), self.compile(node.right)]
         a, b = map(_lift, kids)
-        if op is _power:  # rows of base ** exponent may be kept between evaluations
-            return self.fold(node, lambda env, fns: _power(
-                _num(a(env, fns)), _num(b(env, fns)), env.get(POWER_MEMO)), kids)
-        return self.fold(node, lambda env, fns: op(_num(a(env, fns)), _num(b(env, fns))), kids)
+        if op is power:  # the caller's rule for powers (Expression.evaluate)
+            return self.fold(
+                node, lambda env, fns, pw: pw(_num(a(env, fns, pw)), _num(b(env, fns, pw))), kids
+            )
+        return self.fold(
+            node, lambda env, fns, pw: op(_num(a(env, fns, pw)), _num(b(env, fns, pw))), kids
+        )
 
     def _UnaryOp(self, node: ast.UnaryOp):
         op, kid = self.op(node.op, node), self.compile(node.operand)
         a = _lift(kid)
-        return self.fold(node, lambda env, fns: op(_num(a(env, fns))), [kid])
+        return self.fold(node, lambda env, fns, pw: op(_num(a(env, fns, pw))), [kid])
 
     def _Compare(self, node: ast.Compare):
         ops = [self.op(o, node) for o in node.ops]
         kids = [self.compile(c) for c in [node.left, *node.comparators]]
         fs = [_lift(c) for c in kids]
 
-        def fn(env, fns):
-            v = [_num(f(env, fns)) for f in fs]  # a middle operand is evaluated once
+        def fn(env, fns, pw):
+            v = [_num(f(env, fns, pw)) for f in fs]  # a middle operand is evaluated once
             out = ops[0](v[0], v[1])
             for i in range(1, len(ops)):
                 out = np.logical_and(out, ops[i](v[i], v[i + 1]))
@@ -376,14 +350,18 @@ class _Compiler:
         kids = [self.compile(v) for v in node.values]
         fs = [_lift(c) for c in kids]
         return self.fold(
-            node, lambda env, fns: functools.reduce(op, [f(env, fns) for f in fs]), kids
+            node, lambda env, fns, pw: functools.reduce(op, [f(env, fns, pw) for f in fs]), kids
         )
 
     def _IfExp(self, node: ast.IfExp):
         kids = [self.compile(n) for n in (node.test, node.body, node.orelse)]
         c, a, b = map(_lift, kids)
         return self.fold(
-            node, lambda env, fns: np.where(c(env, fns), _num(a(env, fns)), _num(b(env, fns))), kids
+            node,
+            lambda env, fns, pw: np.where(
+                c(env, fns, pw), _num(a(env, fns, pw)), _num(b(env, fns, pw))
+            ),
+            kids,
         )
 
     def _Call(self, node: ast.Call):
@@ -411,12 +389,12 @@ class _Compiler:
         args = [_lift(self.compile(a)) for a in node.args]
         builtin = BUILTIN_FUNCTIONS.get(name)
 
-        def fn(env, fns):
+        def fn(env, fns, pw):
             f = fns.get(name, builtin) if fns else builtin  # user functions come first
             if f is None:
                 hint = did_you_mean(name, fns or {}, ignore_case=False)
                 raise ExpressionError(f"unknown function {name!r}{hint}")
-            vals = [_num(a(env, fns)) for a in args]
+            vals = [_num(a(env, fns, pw)) for a in args]
             return f(*vals) if f is builtin else _call_user(name, f, vals)
 
         return fn  # never folded: a user function may stand in for a builtin at evaluation
@@ -448,7 +426,10 @@ class Expression:
         return not self.names
 
     def evaluate(
-        self, env: Mapping[str, ArrayLike], functions: Mapping[str, Callable] | None = None
+        self,
+        env: Mapping[str, ArrayLike],
+        functions: Mapping[str, Callable] | None = None,
+        power: Callable[[Any, Any], Any] | None = None,
     ) -> np.ndarray | float:
         """Evaluate elementwise with numpy broadcasting.
 
@@ -459,6 +440,10 @@ class Expression:
         functions : Mapping of str to callable, optional
             Extra functions (e.g. lookup tables), looked up before :data:`BUILTIN_FUNCTIONS`;
             called with float positional arguments. Their result is returned uncopied.
+        power : callable, optional
+            ``power(a, b)`` -> ``a ** b``, used by every ``**`` that is not folded at parse
+            time (default: :func:`power`). A caller may keep rows between evaluations
+            (``vbhc_model.model.powers``); it must give the default's values.
 
         Returns
         -------
@@ -482,7 +467,7 @@ class Expression:
         if not callable(self._compiled):
             return float(self._compiled)
         with np.errstate(all="ignore"):
-            out = _num(self._compiled(env, functions or {}))
+            out = _num(self._compiled(env, functions or {}, power or _power))
         if np.ndim(out) == 0:
             return float(out)
         # A bare name would hand back the caller's own array: copy it, so results can be mutated.

@@ -208,6 +208,9 @@ class Settings(_Model):
     cohort_size: int = Field(1, ge=1, description="People in the cohort, for totals in tables.")
     population: Population | None = Field(None, description="For population EVPI.")
     seed: int = Field(20251122, ge=0)
+    engine: Literal["cohort"] = Field(
+        "cohort", description="The simulation engine: 'cohort' (a Markov cohort trace)."
+    )
 
     @field_validator("wtp")
     @classmethod

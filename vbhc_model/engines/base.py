@@ -1,0 +1,169 @@
+"""What every engine is given and what it returns: plain numpy data, no scenario, no labels.
+
+An engine turns :class:`EngineInputs` (a starting distribution, the transitions of cycles
+1..n, the payoff values of each cycle, and the quadrature and discounting of
+:mod:`vbhc_model.engines.corrections`) into an :class:`EngineResult` (per-batch totals and,
+when :class:`Outputs` asks for them, per-cycle detail and the state trace). The batch axis
+holds draws (and engagement strata); the model layer builds the inputs and the pipeline
+labels the result, so an engine never sees a Scenario or an xarray object.
+
+Inputs are *batch-last* (``[state, batch]``, ``[from, to, batch]``,
+``[state, channel, batch]``), results *batch-first* (``[batch, ...]``); see
+:mod:`vbhc_model.engines.cohort` for why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from vbhc_model.engines.corrections import Terms
+
+
+@dataclass(frozen=True)
+class TransitionValues:
+    """One-off values on transitions: ``values_at(k)[pair, channel, b]`` for the pairs
+    ``(from_index[pair], to_index[pair])``, accrued on the flow of cycle k."""
+
+    from_index: np.ndarray
+    to_index: np.ndarray
+    values_at: Callable[[int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Which outcomes a run keeps.
+
+    Attributes
+    ----------
+    trace : bool
+        Keep the state trace (every row 0..n).
+    per_cycle : bool
+        Keep the payoffs of each cycle (discounted and undiscounted).
+    variables : tuple of str, optional
+        Names of the outcome variables to return (see ``vbhc_model.model.outcomes.OUTCOMES``);
+        None returns every variable the run computes. Per-cycle variables and the trace are
+        computed only when ``per_cycle`` / ``trace`` ask for them.
+
+    Examples
+    --------
+    >>> Outputs(trace=True).per_cycle
+    False
+    >>> Outputs(variables=("qalys", "total_cost")).variables
+    ('qalys', 'total_cost')
+    """
+
+    trace: bool = False
+    per_cycle: bool = False
+    variables: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.variables is not None:
+            if isinstance(self.variables, str):
+                raise TypeError("Outputs.variables is a tuple of names, not one string")
+            object.__setattr__(self, "variables", tuple(self.variables))
+
+
+@dataclass(frozen=True)
+class EngineInputs:
+    """Everything an engine needs to run one strategy, as plain arrays.
+
+    Attributes
+    ----------
+    start : ndarray, shape (state, batch)
+        Starting distribution (row 0 of the trace).
+    transitions : callable or iterable
+        The ``[from, to, batch]`` transition matrices of cycles 1..n, rows summing to one:
+        either ``transitions(k)`` for k = 1..n, asked for in cycle order, or a one-pass
+        iterable yielding them in cycle order. An engine reads each matrix before asking for
+        the next, so it may be one buffer refilled each cycle.
+    values : callable
+        ``values(k)`` -> ``[state, channel, batch]`` payoff per cycle in each state for cycle
+        k (k = 0..n, as the terms require). Returning the *same array object* for successive
+        cycles says the values have not changed (see
+        :class:`vbhc_model.engines.accumulate.Accumulator`).
+    terms : Terms
+        Quadrature terms of the within-cycle correction.
+    discount : ndarray, shape (term, channel)
+        Discount factor of each term for each channel.
+    n_cycles : int
+    transition_values : TransitionValues, optional
+        One-off payoffs on transitions.
+    transition_discount : ndarray, shape (cycle, channel), optional
+        Discount factors of cycle k's transitions (row k-1); needed with
+        ``transition_values``.
+    """
+
+    start: np.ndarray
+    transitions: Callable[[int], np.ndarray] | Iterable[np.ndarray]
+    values: Callable[[int], np.ndarray]
+    terms: Terms
+    discount: np.ndarray
+    n_cycles: int
+    transition_values: TransitionValues | None = None
+    transition_discount: np.ndarray | None = None
+
+    def transition_at(self) -> Callable[[int], np.ndarray]:
+        """The transitions as a function of the cycle, asked for in order 1..n."""
+        if callable(self.transitions):
+            return self.transitions
+        return _in_order(iter(self.transitions), self.n_cycles)
+
+
+def _in_order(matrices: Iterator[np.ndarray], n_cycles: int) -> Callable[[int], np.ndarray]:
+    expected = [1]
+
+    def transition_at(k: int) -> np.ndarray:
+        if k != expected[0]:
+            raise ValueError(f"transitions are a one-pass iterator: asked for cycle {k}, "
+                             f"expected cycle {expected[0]}")
+        try:
+            p = next(matrices)
+        except StopIteration:
+            raise ValueError(f"the transitions ended before cycle {k} of {n_cycles}") from None
+        expected[0] += 1
+        return p
+
+    return transition_at
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """Accumulated outcomes, each ``[batch, channel]``, plus optional detail."""
+
+    discounted: np.ndarray
+    undiscounted: np.ndarray
+    by_cycle: np.ndarray | None = None  # [batch, cycle 0..n, channel], discounted
+    by_cycle_undiscounted: np.ndarray | None = None
+    trace: np.ndarray | None = None  # [batch, row 0..n, state]
+
+
+class Engine(Protocol):
+    """A simulation engine: runs one strategy's inputs and accumulates its payoffs.
+
+    Attributes
+    ----------
+    name : str
+        The name a scenario's ``settings.engine`` gives (and the ``engine`` provenance attr).
+    """
+
+    name: str
+
+    def run(self, inputs: EngineInputs, outputs: Outputs) -> EngineResult:
+        """Run the model over ``inputs.n_cycles`` cycles.
+
+        Parameters
+        ----------
+        inputs : EngineInputs
+        outputs : Outputs
+            ``trace`` and ``per_cycle`` say which detail to keep; ``variables`` is applied
+            by the caller when it labels the result.
+
+        Returns
+        -------
+        EngineResult
+        """
+        ...

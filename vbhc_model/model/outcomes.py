@@ -1,0 +1,295 @@
+"""Engine results -> the outcomes Dataset, driven by one table of outcome variables.
+
+:data:`OUTCOMES` lists every variable a run can return, in the order of the Dataset: its name,
+its dims after ``(draw, strategy)``, the channel kind it reads (cost, qalys, life_years,
+utilisation, clinician_hours), whether it is discounted, its units and where it comes from
+(the totals, the per-cycle detail, the trace or the engagement shares). :func:`assemble`
+combines each strategy's engagement strata, adds the costs of utilisation and clinician time,
+and labels the arrays from the table: every engine's result is assembled the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from vbhc_model import dims
+from vbhc_model.engines.base import EngineResult, Outputs
+from vbhc_model.model.build import ModelInputs, StrategyInputs
+from vbhc_model.provenance import make_attrs
+from vbhc_model.scenario.schema import Scenario
+
+__all__ = ["CURRENCY", "OUTCOMES", "PSA_VARIABLES", "OutcomeVariable", "assemble",
+           "check_outputs", "computed"]
+
+#: Stands for the scenario's currency and price year in :attr:`OutcomeVariable.units`.
+CURRENCY = "<currency>"
+
+#: Where a variable's values come from.
+SOURCES = ("total", "cycle", "engagement", "trace")
+#: Dims that index channels of one kind.
+CHANNEL_DIMS = (dims.CATEGORY, dims.SERVICE, dims.ROLE)
+
+
+@dataclass(frozen=True)
+class OutcomeVariable:
+    """One variable of the outcomes Dataset.
+
+    Attributes
+    ----------
+    name : str
+    dims : tuple of str
+        Dims after ``(draw, strategy)``; a trailing category, service or role dim holds the
+        channels of ``kind``.
+    source : {"total", "cycle", "engagement", "trace"}
+        Totals over the horizon, per-cycle payoffs (only when asked), the engagement shares,
+        or the state trace (only when asked).
+    kind : str
+        Channel kind read (cost, qalys, life_years, utilisation, clinician_hours); empty for
+        the engagement shares and the trace.
+    discounted : bool or None
+        Read from the discounted or the undiscounted accumulator (None: not a payoff).
+    units : str
+        Units attr; :data:`CURRENCY` for the scenario's currency and price year.
+    sum_channels : bool
+        The sum over the channels of ``kind`` (``total_cost``).
+    mark_discounted : bool
+        Write the ``discounted`` attr (0 or 1). ``cycle_life_years`` has never had it.
+    description : str, optional
+    psa : bool
+        Kept for each draw by a probabilistic sensitivity analysis.
+    """
+
+    name: str
+    dims: tuple[str, ...]
+    source: str
+    kind: str
+    discounted: bool | None
+    units: str
+    sum_channels: bool = False
+    mark_discounted: bool = True
+    description: str | None = None
+    psa: bool = False
+
+
+_C, _S, _R, _Y = dims.CATEGORY, dims.SERVICE, dims.ROLE, dims.CYCLE
+V = OutcomeVariable
+#: Every outcome variable, in the order of the Dataset.
+OUTCOMES: tuple[OutcomeVariable, ...] = (
+    V("total_cost", (), "total", "cost", True, CURRENCY, sum_channels=True, psa=True),
+    V("costs", (_C,), "total", "cost", True, CURRENCY, psa=True),
+    V("costs_undiscounted", (_C,), "total", "cost", False, CURRENCY),
+    V("qalys", (), "total", "qalys", True, "QALYs", psa=True),
+    V("qalys_undiscounted", (), "total", "qalys", False, "QALYs"),
+    V("life_years", (), "total", "life_years", True, "years", psa=True),
+    V("life_years_undiscounted", (), "total", "life_years", False, "years"),
+    V("utilisation", (_S,), "total", "utilisation", False, "count", psa=True),
+    V("clinician_hours", (_R,), "total", "clinician_hours", False, "hours", psa=True),
+    V("engagement", (dims.LEVEL,), "engagement", "", None, "share of cohort",
+      mark_discounted=False, psa=True),
+    V("cycle_costs", (_Y, _C), "cycle", "cost", True, CURRENCY),
+    V("cycle_qalys", (_Y,), "cycle", "qalys", True, "QALYs"),
+    V("cycle_life_years", (_Y,), "cycle", "life_years", True, "years", mark_discounted=False),
+    V("cycle_utilisation", (_Y, _S), "cycle", "utilisation", False, "count"),
+    V("cycle_clinician_hours", (_Y, _R), "cycle", "clinician_hours", False, "hours"),
+    V("trace", (_Y, dims.STATE), "trace", "", None, "share of cohort", mark_discounted=False,
+      description="state membership after each cycle (row 0 is the start)"),
+)  # fmt: skip
+del V
+
+#: The variables a PSA keeps for each draw (never per-cycle detail or traces).
+PSA_VARIABLES: tuple[str, ...] = tuple(v.name for v in OUTCOMES if v.psa)
+
+
+def check_outputs(outputs: Outputs) -> None:
+    """Refuse variable names that are not in :data:`OUTCOMES`.
+
+    Raises
+    ------
+    ValueError
+
+    Examples
+    --------
+    >>> check_outputs(Outputs(variables=("qalys",)))
+    >>> check_outputs(Outputs(variables=("qaly",)))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown outcome variable(s) ['qaly']; known: total_cost, costs, ...
+    """
+    if outputs.variables is None:
+        return
+    known = [v.name for v in OUTCOMES]
+    unknown = [n for n in outputs.variables if n not in known]
+    if unknown:
+        raise ValueError(f"unknown outcome variable(s) {unknown}; known: {', '.join(known)}")
+
+
+def computed(outputs: Outputs) -> list[OutcomeVariable]:
+    """The variables a run with ``outputs`` returns, in Dataset order.
+
+    Examples
+    --------
+    >>> [v.name for v in computed(Outputs(variables=("qalys", "trace"), trace=True))]
+    ['qalys', 'trace']
+    """
+    wanted = set(outputs.variables) if outputs.variables is not None else None
+    return [v for v in OUTCOMES
+            if (v.source != "cycle" or outputs.per_cycle) and (v.source != "trace" or outputs.trace)
+            and (wanted is None or v.name in wanted)]
+
+
+def _mix(x: np.ndarray, strat: StrategyInputs, n_draws: int) -> np.ndarray:
+    """Weight the engagement strata of ``x[batch, ...]`` by their shares -> ``[draw, ...]``."""
+    stacked = x.reshape((len(strat.levels), n_draws) + x.shape[1:])
+    w = strat.shares.T.reshape((len(strat.levels), n_draws) + (1,) * (x.ndim - 1))
+    return (stacked * w).sum(axis=0)
+
+
+def _apply_unit_costs(x: np.ndarray, strat: StrategyInputs) -> np.ndarray:
+    """Add the costs of utilisation and clinician time (unit cost x count) to their category."""
+    for src, dst, unit_cost in strat.unit_costs:
+        shape = (-1,) + (1,) * (x.ndim - 2)
+        x[..., dst] += x[..., src] * unit_cost.reshape(shape)
+    return x
+
+
+def _first_substates(inputs: ModelInputs) -> np.ndarray:
+    return np.searchsorted(inputs.substate_of, np.arange(len(inputs.states)))
+
+
+def _combine(strat: StrategyInputs, res: EngineResult, inputs: ModelInputs,
+             outputs: Outputs) -> dict[str, np.ndarray]:
+    """One strategy's per-draw arrays: strata mixed, one-off values and unit costs added."""
+    n = inputs.n_draws
+    out = {
+        "discounted": _apply_unit_costs(_mix(res.discounted + strat.one_off, strat, n), strat),
+        "undiscounted": _apply_unit_costs(_mix(res.undiscounted + strat.one_off, strat, n),
+                                          strat),
+    }
+    if outputs.per_cycle:
+        for key, arr in (("cycle", res.by_cycle), ("cycle_u", res.by_cycle_undiscounted)):
+            arr[:, 0] += strat.one_off
+            out[key] = _apply_unit_costs(_mix(arr, strat, n), strat)
+    if outputs.trace:
+        collapsed = np.add.reduceat(res.trace, _first_substates(inputs), axis=2)
+        out["trace"] = _mix(collapsed, strat, n)
+    return out
+
+
+def assemble(scenario: Scenario, inputs: ModelInputs,
+             runs: Iterable[tuple[StrategyInputs, EngineResult]], *, outputs: Outputs,
+             engine: str) -> xr.Dataset:
+    """Label every strategy's engine result as the outcomes Dataset.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    inputs : ModelInputs
+        From :func:`vbhc_model.model.build.build_model` (its strategies are replaced by those
+        of ``runs``).
+    runs : iterable of (StrategyInputs, EngineResult)
+        Each strategy's inputs and result, in scenario order.
+    outputs : Outputs
+        The detail the engine kept, and the variables to return.
+    engine : str
+        The engine's name, for the provenance attrs.
+
+    Returns
+    -------
+    xarray.Dataset
+        The variables of :data:`OUTCOMES` that ``outputs`` selects, per person, with
+        provenance in attrs.
+    """
+    runs = list(runs)
+    inputs = dataclasses.replace(inputs, strategies=tuple(strat for strat, _ in runs))
+    results = {strat.name: _combine(strat, res, inputs, outputs) for strat, res in runs}
+    ds = _label(scenario, inputs, results, outputs=outputs, engine=engine)
+    if outputs.variables is not None:
+        ds = ds[[v.name for v in computed(outputs)]]
+    return ds
+
+
+def _engagement_shares(inputs: ModelInputs, n_strategies: int) -> tuple[np.ndarray, list[str]]:
+    levels = list(dict.fromkeys(lv for s in inputs.strategies for lv in s.levels))
+    shares = np.zeros((inputs.n_draws, n_strategies, len(levels)))
+    for j, strat in enumerate(inputs.strategies):
+        for i, lv in enumerate(strat.levels):
+            shares[:, j, levels.index(lv)] = strat.shares[:, i]
+    return shares, levels
+
+
+def _label(scenario: Scenario, inputs: ModelInputs, results: dict, *, outputs: Outputs,
+           engine: str) -> xr.Dataset:
+    ch = inputs.channels
+    names = list(results)
+    cur = " ".join(str(x) for x in (scenario.metadata.currency, scenario.metadata.price_year) if x)
+
+    def stack(key: str) -> np.ndarray:  # -> [draw, strategy, ..., channel]
+        return np.stack([results[n][key] for n in names], axis=1)
+
+    arrays: dict[tuple[str, bool | None], np.ndarray] = {}
+    shares, levels = _engagement_shares(inputs, len(names))
+    base = (dims.DRAW, dims.STRATEGY)
+    data = {}
+    for var in _every_computed(outputs):
+        if var.source == "engagement":
+            values = shares
+        elif var.source == "trace":
+            values = stack("trace")
+        else:
+            key = (var.source, var.discounted)
+            if key not in arrays:
+                arrays[key] = stack({("total", True): "discounted",
+                                     ("total", False): "undiscounted",
+                                     ("cycle", True): "cycle",
+                                     ("cycle", False): "cycle_u"}[key])
+            values = _channels_of(arrays[key], var, ch)
+        attrs: dict[str, object] = {"units": cur if var.units == CURRENCY else var.units}
+        if var.mark_discounted:
+            attrs["discounted"] = int(var.discounted)
+        if var.description is not None:
+            attrs["description"] = var.description
+        data[var.name] = (base + var.dims, values, attrs)
+    coords = {
+        dims.DRAW: np.arange(inputs.n_draws),
+        dims.STRATEGY: names,
+        dims.CATEGORY: ch.keys("cost"),
+        dims.SERVICE: ch.keys("utilisation"),
+        dims.ROLE: ch.keys("clinician_hours"),
+        dims.LEVEL: levels,
+    }
+    if outputs.trace:
+        coords[dims.STATE] = list(inputs.states)
+    if outputs.per_cycle or outputs.trace:
+        coords[dims.CYCLE] = np.arange(scenario.settings.n_cycles + 1)
+    coords["strategy_label"] = (dims.STRATEGY, [scenario.strategies[n].label or n for n in names])
+    ds = xr.Dataset(
+        {k: xr.Variable(d, v, attrs={**a, "per": "per person"}) for k, (d, v, a) in data.items()},
+        coords=coords,
+    )
+    ds.attrs = make_attrs(
+        scenario, n_draws=inputs.n_draws, engine=engine,
+        effect=scenario.settings.effect,
+        within_cycle_correction=scenario.settings.within_cycle_correction,
+        cohort_size=scenario.settings.cohort_size,
+    )
+    return ds
+
+
+def _every_computed(outputs: Outputs) -> list[OutcomeVariable]:
+    """The variables the run computes, before ``outputs.variables`` selects among them."""
+    return computed(dataclasses.replace(outputs, variables=None))
+
+
+def _channels_of(x: np.ndarray, var: OutcomeVariable, ch) -> np.ndarray:
+    """The channels of ``var.kind`` in ``x[..., channel]``: all of them along the variable's
+    last dim, their sum, or the one channel of that kind."""
+    if var.sum_channels:
+        return x[..., ch.of_kind(var.kind)].sum(-1)
+    if var.dims and var.dims[-1] in CHANNEL_DIMS:
+        return x[..., ch.of_kind(var.kind)]
+    return x[..., ch.index(var.kind)]
