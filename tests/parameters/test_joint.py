@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import SCENARIOS
-from tests.test_model import load
+from tests.model.test_build import load
 from vbhc_model.errors import ScenarioError
 from vbhc_model.parameters.sampling import sample_draws
 from vbhc_model.scenario import load_scenario

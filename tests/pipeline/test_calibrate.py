@@ -44,7 +44,7 @@ def test_calibrate_writes_results_in_the_working_directory_and_never_replaces_wi
     directory gets the posterior and summary; a second run is refused (exit 2, nothing changed)
     until --force; the shipped posterior and the package are left as they were."""
     from tests.conftest import ROOT
-    from tests.test_fit import snapshot
+    from tests.fitting.test_fit import snapshot
 
     package = snapshot(ROOT / "vbhc_model", SCENARIOS)
     monkeypatch.chdir(tmp_path)

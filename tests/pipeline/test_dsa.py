@@ -9,7 +9,7 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from tests.conftest import SCENARIOS
-from tests.test_model import load
+from tests.model.test_build import load
 from vbhc_model.analysis.tornado import incremental_net_benefit, net_benefit
 from vbhc_model.cli import app
 from vbhc_model.parameters.ranges import parameter_ranges

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from vbhc_model.cli import app
 
-CORPUS = Path(__file__).parent / "data" / "bad_scenarios"
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad_scenarios"
 FILES = sorted(CORPUS.glob("*.yaml"))
-GOOD = Path(__file__).resolve().parents[1] / "scenarios" / "reference" / "hiv_chancellor_1997.yaml"
+GOOD = Path(__file__).resolve().parents[2] / "scenarios" / "reference" / "hiv_chancellor_1997.yaml"
 USER_ERROR = 2
 
 #: Mistakes whose message is not (yet) what it should be: file stem -> what goes wrong now.
