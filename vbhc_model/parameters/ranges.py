@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from vbhc_model import dims
+from vbhc_model.defaults import INTERVAL
 from vbhc_model.distributions import Z975, make_distribution
 from vbhc_model.errors import VbhcError
 from vbhc_model.parameters.draws import base_draws
@@ -93,7 +94,7 @@ def _range(scenario: Scenario, name: str, member: tuple | None) -> tuple[float, 
                                   [(ref.variable, ref.select)])
         except PosteriorError as exc:
             raise _LeftOut(f"posterior unreadable ({exc})") from None
-        lo, hi = np.quantile(post.get(ref.variable, ref.select), [0.025, 0.975])
+        lo, hi = np.quantile(post.get(ref.variable, ref.select), list(INTERVAL))
         basis = "95% posterior interval"
     elif p.samples is not None:
         try:
@@ -101,7 +102,7 @@ def _range(scenario: Scenario, name: str, member: tuple | None) -> tuple[float, 
                 p.samples.column)
         except SamplesError as exc:
             raise _LeftOut(f"samples unreadable ({exc})") from None
-        lo, hi = np.quantile(column, [0.025, 0.975])
+        lo, hi = np.quantile(column, list(INTERVAL))
         basis = "95% interval of its samples"
     elif member is not None:
         group, joint, i = member
@@ -115,14 +116,14 @@ def _range(scenario: Scenario, name: str, member: tuple | None) -> tuple[float, 
             a = np.asarray(joint.alpha, dtype=float)
             from scipy import stats  # scipy.stats loads slowly: only when a DSA needs it
 
-            lo, hi = stats.beta(a[i], a.sum() - a[i]).ppf([0.025, 0.975])
+            lo, hi = stats.beta(a[i], a.sum() - a[i]).ppf(list(INTERVAL))
             basis = f"95% marginal interval, Dirichlet '{group}', others rescaled"
     elif p.distribution is not None:
         spec = p.distribution.model_dump()
         dist = make_distribution(spec.pop("type"), spec)
         if dist is None:
             raise _LeftOut("no range and a fixed distribution", _ADD_RANGE)
-        lo, hi = dist.ppf(0.025), dist.ppf(0.975)
+        lo, hi = dist.ppf(INTERVAL[0]), dist.ppf(INTERVAL[1])
         basis = "95% interval"
     else:
         raise _LeftOut("no range and no distribution to vary it over", _ADD_RANGE)

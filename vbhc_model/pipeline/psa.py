@@ -13,6 +13,7 @@ from pathlib import Path
 import xarray as xr
 
 from vbhc_model import dims
+from vbhc_model.defaults import CHUNK_SIZE
 from vbhc_model.parameters.sampling import check_draws
 from vbhc_model.pipeline.chunk import simulate_chunk
 from vbhc_model.scenario.schema import Scenario
@@ -50,7 +51,7 @@ def run_psa(
     *,
     seed: int | None = None,
     method: str = "mc",
-    chunk_size: int = 10_000,
+    chunk_size: int = CHUNK_SIZE,
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
