@@ -19,7 +19,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
-from scipy import optimize, stats
 
 from vbhc_model import dims
 from vbhc_model.distributions import Z975, make_distribution
@@ -122,6 +121,8 @@ def _range(scenario: Scenario, name: str, member: tuple | None) -> tuple[float, 
             lo, hi = mean - Z975 * sd, mean + Z975 * sd
             basis = f"95% marginal interval, mvnormal '{group}'"
         else:
+            from scipy import stats
+
             a = np.asarray(joint.alpha, dtype=float)
             lo, hi = stats.beta(a[i], a.sum() - a[i]).ppf([0.025, 0.975])
             basis = f"95% marginal interval, Dirichlet '{group}', others rescaled"
@@ -321,6 +322,8 @@ def threshold(scenario: Scenario, name: str, strategy: str, wtp: float,
     if f[i] == 0:
         value = grid[i]
     else:
+        from scipy import optimize
+
         value = optimize.brentq(lambda x: float(inmb_at(np.array([x]))[0]), grid[i],
                                 grid[i + 1], xtol=1e-12 * max(1.0, abs(grid[i])))
     return {"parameter": name, "strategy": strategy, "wtp": float(wtp), "value": float(value),
