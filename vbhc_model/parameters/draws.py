@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import xarray as xr
 
-from vbhc_model import dims
+from vbhc_model import dims, lazy_dask  # noqa: F401 - xarray: no dask until it is used
 from vbhc_model.scenario.checks import parameter_order
 from vbhc_model.scenario.schema import Scenario, Table
 

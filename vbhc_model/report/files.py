@@ -62,6 +62,8 @@ def write_directory(out: Path, write: Callable[[Path], None], *, force: bool = F
 def write_netcdf(dataset, path: Path) -> None:
     """Write a Dataset (or DataTree) to NetCDF-4 (h5netcdf), via a temporary file renamed
     into place."""
+    from vbhc_model import lazy_dask  # noqa: F401 - no dask scheduler asked for until dask is used
+
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
