@@ -151,8 +151,8 @@ def main() -> None:
     if parts:
         keys = sorted({k for p in parts.values() for k in p},
                       key=lambda k: -max(p.get(k, 0.0) for p in parts.values()))
-        lines += ["", "Import time by package (`-X importtime`, self times summed, one run; "
-                  "`-` not imported):", "",
+        lines += ["", ("Import time by package (`-X importtime`, self times summed, one run, "
+                       "the figure helper process included; `-` not imported):"), "",
                   "| package | " + " | ".join(parts) + " |",
                   "|---|" + "---:|" * len(parts)]
         for k in keys:
