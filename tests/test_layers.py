@@ -16,7 +16,7 @@ PACKAGE = ROOT / "vbhc_model"
 #: Rank of each part of the package: a module may import its own part and lower ranks only.
 RANKS = {
     "dims": 0, "errors": 0, "defaults": 0, "suggest": 0, "provenance": 0, "threads": 0,
-    "allocator": 0, "distributions": 0, "readers": 0, "__init__": 0,
+    "allocator": 0, "lazy_dask": 0, "distributions": 0, "readers": 0, "__init__": 0,
     "scenario": 1,
     "parameters": 2,
     "engines": 3, "analysis": 3,

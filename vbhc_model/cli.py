@@ -53,6 +53,7 @@ def _user_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        _process_settings()
         try:
             return func(*args, **kwargs)
         except VbhcError as exc:
@@ -75,6 +76,17 @@ def _user_errors(func):
     return wrapper
 
 
+def _process_settings() -> None:
+    """What only an entry point may set for the whole process: glibc's malloc thresholds
+    (vbhc_model.allocator) and xarray's questions to dask left until dask is used
+    (vbhc_model.lazy_dask). Run before each command, after its options are parsed (so not for
+    --help)."""
+    from vbhc_model import lazy_dask
+
+    tune_allocator()
+    lazy_dask.install()
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"vbhc_model {vbhc_model.__version__}")
@@ -88,7 +100,6 @@ def main(
     ] = False,
 ) -> None:
     """vbhc: run scenario files and read their value for money."""
-    tune_allocator()  # for the commands that simulate: keep freed arrays (vbhc_model.allocator)
 
 
 @app.command()
@@ -134,11 +145,12 @@ def run(
     api.refuse_existing(target, force)  # fail before computing, not after
     for note in api.check_psa(loaded, draws, sampling.value) if draws else []:
         typer.echo(f"note: {note}", err=True)
-    with _figure_helper(draws) as renderer, _progress(draws) as progress:
-        result = api.run_scenario(loaded, trace=trace, draws=draws, seed=seed,
-                                  sampling=sampling.value, chunk_size=chunk_size,
-                                  progress=progress, workers=workers, scheduler=scheduler)
-    folder = api.write_run(result, target, force=force, renderer=renderer)
+    with _figure_helper(draws) as renderer:
+        with _progress(draws) as progress:
+            result = api.run_scenario(loaded, trace=trace, draws=draws, seed=seed,
+                                      sampling=sampling.value, chunk_size=chunk_size,
+                                      progress=progress, workers=workers, scheduler=scheduler)
+        folder = api.write_run(result, target, force=force, renderer=renderer)
     if as_json:
         from vbhc_model.report.frames import run_records
 

@@ -18,20 +18,25 @@ fixed         nothing: the base value
 Method of moments for beta and gamma (Briggs, Claxton & Sculpher 2006, ch. 4); an interval is
 matched at its 2.5% and 97.5% quantiles (exactly for normal and lognormal, numerically for beta
 and gamma). Impossible combinations raise :class:`DistributionError` with what is wrong.
+
+The checks are arithmetic: :func:`check_distribution` validates a specification without
+importing ``scipy.stats`` (a second or so; a base case never samples), except for a beta or
+gamma interval, which is fitted numerically. :func:`make_distribution` freezes the
+distribution for sampling.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
-from scipy import stats
 
 from vbhc_model.errors import VbhcError
 
-Z975 = float(stats.norm.ppf(0.975))
+#: The standard normal's 97.5% quantile, ``float(scipy.stats.norm.ppf(0.975))`` to the last
+#: bit (a test pins it), written out so that loading a scenario does not import scipy.stats.
+Z975 = 1.959963984540054
 
 FORMS = {
     "beta": "alpha + beta, mean + sd, mean + se, or interval",
@@ -47,6 +52,23 @@ FORMS = {
 
 class DistributionError(VbhcError):
     """An impossible or incomplete distribution specification."""
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A checked distribution: a ``scipy.stats`` family name and the arguments that freeze it."""
+
+    name: str
+    args: tuple
+    scale: float | None = None
+    loc: float | None = None
+
+    def freeze(self):
+        """The frozen ``scipy.stats`` distribution."""
+        from scipy import stats
+
+        kwds = {k: v for k, v in (("loc", self.loc), ("scale", self.scale)) if v is not None}
+        return getattr(stats, self.name)(*self.args, **kwds)
 
 
 def _spread(p: Mapping[str, Any]) -> float:
@@ -71,6 +93,7 @@ def _interval(p: Mapping[str, Any], positive: bool = False) -> tuple[float, floa
 def _fit_interval(family, lo: float, hi: float, start: tuple[float, float]):
     """Two positive shape parameters whose 2.5% and 97.5% quantiles are ``lo`` and ``hi``."""
 
+    import numpy as np
     from scipy import optimize  # only interval fits need it; it is slow to import
 
     def gap(log_params: np.ndarray) -> np.ndarray:
@@ -102,12 +125,14 @@ def _beta(p: Mapping[str, Any]):
         if not (0 <= lo and hi <= 1):
             raise DistributionError(f"a beta interval must lie in [0, 1], got [{lo}, {hi}]")
         m = (lo + hi) / 2
+        from scipy import stats
+
         a, b = _fit_interval(stats.beta, lo, hi, (m * 20, (1 - m) * 20))
     else:
         return None
     if not (a > 0 and b > 0):
         raise DistributionError(f"beta alpha and beta must be > 0, got {a}, {b}")
-    return stats.beta(a, b)
+    return Distribution("beta", (a, b))
 
 
 def _gamma(p: Mapping[str, Any]):
@@ -122,13 +147,15 @@ def _gamma(p: Mapping[str, Any]):
     elif "interval" in p:
         lo, hi = _interval(p, positive=True)
         m, s = (lo + hi) / 2, (hi - lo) / (2 * Z975)
+        from scipy import stats
+
         shape, scale = _fit_interval(lambda a, sc: stats.gamma(a, scale=sc), lo, hi,
                                      ((m / s) ** 2, s**2 / m))
     else:
         return None
     if not (shape > 0 and scale > 0):
         raise DistributionError(f"gamma shape and scale must be > 0, got {shape}, {scale}")
-    return stats.gamma(shape, scale=scale)
+    return Distribution("gamma", (shape,), scale=scale)
 
 
 def _lognormal(p: Mapping[str, Any]):
@@ -147,15 +174,15 @@ def _lognormal(p: Mapping[str, Any]):
         return None
     if not sigma > 0:
         raise DistributionError(f"lognormal sdlog must be > 0, got {sigma}")
-    return stats.lognorm(sigma, scale=math.exp(mu))
+    return Distribution("lognorm", (sigma,), scale=math.exp(mu))
 
 
 def _normal(p: Mapping[str, Any]):
     if "mean" in p:
-        return stats.norm(float(p["mean"]), _spread(p))
+        return Distribution("norm", (float(p["mean"]), _spread(p)))
     if "interval" in p:
         lo, hi = _interval(p)
-        return stats.norm((lo + hi) / 2, (hi - lo) / (2 * Z975))
+        return Distribution("norm", ((lo + hi) / 2, (hi - lo) / (2 * Z975)))
     return None
 
 
@@ -163,10 +190,10 @@ def _truncnormal(p: Mapping[str, Any]):
     if "mean" not in p or not ("lower" in p or "upper" in p):
         return None
     m, s = float(p["mean"]), _spread(p)
-    lower, upper = float(p.get("lower", -np.inf)), float(p.get("upper", np.inf))
+    lower, upper = float(p.get("lower", -math.inf)), float(p.get("upper", math.inf))
     if not lower < upper:
         raise DistributionError(f"truncnormal lower must be below upper, got {lower}, {upper}")
-    return stats.truncnorm((lower - m) / s, (upper - m) / s, loc=m, scale=s)
+    return Distribution("truncnorm", ((lower - m) / s, (upper - m) / s), loc=m, scale=s)
 
 
 def _uniform(p: Mapping[str, Any]):
@@ -175,7 +202,7 @@ def _uniform(p: Mapping[str, Any]):
     lo, hi = float(p["low"]), float(p["high"])
     if not lo < hi:
         raise DistributionError(f"uniform low must be below high, got {lo}, {hi}")
-    return stats.uniform(lo, hi - lo)
+    return Distribution("uniform", (lo, hi - lo))
 
 
 def _triangular(p: Mapping[str, Any]):
@@ -184,7 +211,7 @@ def _triangular(p: Mapping[str, Any]):
     lo, mode, hi = float(p["low"]), float(p["mode"]), float(p["high"])
     if not (lo <= mode <= hi and lo < hi):
         raise DistributionError(f"triangular needs low <= mode <= high, low < high; got {lo}, {mode}, {hi}")
-    return stats.triang((mode - lo) / (hi - lo), loc=lo, scale=hi - lo)
+    return Distribution("triang", ((mode - lo) / (hi - lo),), loc=lo, scale=hi - lo)
 
 
 _FAMILIES = {
@@ -237,8 +264,9 @@ def _one_form(family: str, keys: set[str]) -> None:
             f"one of {FORMS[family]}")
 
 
-def make_distribution(family: str, params: Mapping[str, Any]):
-    """A frozen ``scipy.stats`` distribution from a scenario specification (None for fixed).
+def check_distribution(family: str, params: Mapping[str, Any]) -> Distribution | None:
+    """Check a scenario specification and return what freezes it (None for fixed), without
+    importing ``scipy.stats`` unless a beta or gamma interval must be fitted.
 
     Parameters
     ----------
@@ -254,10 +282,9 @@ def make_distribution(family: str, params: Mapping[str, Any]):
 
     Examples
     --------
-    >>> d = make_distribution("beta", {"mean": 0.85, "se": 0.03})
-    >>> round(float(d.mean()), 6), round(float(d.std()), 6)
-    (0.85, 0.03)
-    >>> make_distribution("gamma", {"mean": 5294, "se": 1487}).args[0] == (5294 / 1487) ** 2
+    >>> check_distribution("gamma", {"mean": 5294, "se": 1487}).name
+    'gamma'
+    >>> check_distribution("fixed", {}) is None
     True
     """
     if family not in _KEYS:
@@ -278,3 +305,31 @@ def make_distribution(family: str, params: Mapping[str, Any]):
     if dist is None:
         raise DistributionError(f"{family} needs {FORMS[family]}; got {', '.join(params) or 'nothing'}")
     return dist
+
+
+def make_distribution(family: str, params: Mapping[str, Any]):
+    """A frozen ``scipy.stats`` distribution from a scenario specification (None for fixed).
+
+    Parameters
+    ----------
+    family : str
+        One of the families in the module docstring.
+    params : mapping
+        The specification's keys other than ``type``.
+
+    Raises
+    ------
+    DistributionError
+        Unknown family or keys, an incomplete form, or impossible values
+        (:func:`check_distribution`).
+
+    Examples
+    --------
+    >>> d = make_distribution("beta", {"mean": 0.85, "se": 0.03})
+    >>> round(float(d.mean()), 6), round(float(d.std()), 6)
+    (0.85, 0.03)
+    >>> make_distribution("gamma", {"mean": 5294, "se": 1487}).args[0] == (5294 / 1487) ** 2
+    True
+    """
+    dist = check_distribution(family, params)
+    return None if dist is None else dist.freeze()

@@ -18,8 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from scipy import stats
-from scipy.stats import qmc
 
 from vbhc_model import dims
 from vbhc_model.distributions import make_distribution
@@ -51,9 +49,13 @@ def uniforms(seed: int, start: int, n: int, dim: int, method: str = "mc",
         bitgen.advance(start * stride // 4)
         u = np.random.Generator(bitgen).random((n, stride))[:, :dim]
     elif method == "lhs":
+        from scipy.stats import qmc
+
         total = total or start + n
         u = qmc.LatinHypercube(d=dim, seed=np.random.default_rng(seed)).random(total)[start:start + n]
     elif method == "sobol":
+        from scipy.stats import qmc
+
         engine = qmc.Sobol(d=dim, scramble=True, seed=np.random.default_rng(seed))
         if start:
             engine.fast_forward(start)
@@ -155,6 +157,8 @@ def sample_draws(scenario: Scenario, n_draws: int, *, seed: int | None = None,
         values[:, j] = column
     k = len(univariate)
     for group in scenario.joint.values():
+        from scipy import stats
+
         cols = [col[n] for n in group.parameters]
         block = u[:, k:k + len(cols)]
         k += len(cols)
@@ -237,6 +241,8 @@ def _correlate(scenario: Scenario, u: np.ndarray, sampled: list[str]) -> None:
     """Impose the scenario's correlations on the uniforms of ``sampled`` (in place)."""
     if not scenario.correlations:
         return
+    from scipy import stats
+
     involved = sorted({sampled.index(n) for c in scenario.correlations for n in c.parameters})
     rho = np.eye(len(involved))
     for c in scenario.correlations:

@@ -59,6 +59,7 @@ def write_directory(out: Path, write: Callable[[Path], None], *, force: bool = F
 def write_netcdf(dataset, path: Path) -> None:
     """Write a Dataset (or DataTree) to NetCDF-4 (h5netcdf), via a temporary file renamed
     into place."""
+
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from vbhc_model.distributions import DistributionError, make_distribution
+from vbhc_model.distributions import DistributionError, check_distribution
 from vbhc_model.errors import Issue
 from vbhc_model.readers.posterior import PosteriorError, read_posterior, resolve
 from vbhc_model.readers.samples import SamplesError, read_samples
@@ -56,7 +56,7 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
             continue
         spec = param.distribution.model_dump()
         try:
-            make_distribution(spec.pop("type"), spec)
+            check_distribution(spec.pop("type"), spec)
         except DistributionError as exc:
             add(("parameters", name, "distribution"), str(exc))
     _check_joint(scenario, add)

@@ -6,6 +6,7 @@ where the YAML tells it, the line; all issues of a file are reported at once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -157,19 +158,11 @@ def _check_expansion(root: yaml.Node, file: str) -> None:
                                f"entries; the limit is {MAX_EXPANDED:,}", line)])
 
 
-def read_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
-    """Parse YAML text, returning the data and the line of each key path.
-
-    Raises
-    ------
-    ScenarioError
-        Not YAML, duplicate keys, or keys that are not text.
-    """
+@contextlib.contextmanager
+def _yaml_errors(text: str, file: str):
+    """YAML that cannot be read, as a located ScenarioError."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        if node is not None:
-            _check_expansion(node, file)
-        data = yaml.safe_load(text)
+        yield
     except RecursionError:
         raise ScenarioError(
             [Issue(file, "", f"not valid YAML: nested too deeply (more than "
@@ -181,10 +174,32 @@ def read_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError([Issue(file, "", f"not valid YAML: {problem}", line)]) from None
-    lines: dict[Path_, int] = {}
-    problems: list[tuple] = []
-    if node is not None:
-        _walk(node, (), lines, problems)
+
+
+def read_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
+    """Parse YAML text, returning the data and the line of each key path.
+
+    Raises
+    ------
+    ScenarioError
+        Not YAML, duplicate keys, or keys that are not text.
+    """
+    # One parse: the nodes (for lines and checks), then the data built from them, as
+    # yaml.safe_load would (it composes the same nodes and constructs them).
+    loader = yaml.SafeLoader(text)
+    try:
+        with _yaml_errors(text, file):
+            node = loader.get_single_node()
+            if node is not None:
+                _check_expansion(node, file)
+        lines: dict[Path_, int] = {}
+        problems: list[tuple] = []
+        if node is not None:  # before construction, which expands merge keys in the nodes
+            _walk(node, (), lines, problems)
+        with _yaml_errors(text, file):
+            data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
     if problems:
         raise ScenarioError([Issue(file, format_path(p), m, ln) for p, m, ln in problems])
     return data, lines
