@@ -34,3 +34,6 @@ extras=""
 pins=(-c constraints.txt)
 [ -n "${VBHC_UNPINNED:-}" ] && pins=()
 .venv/bin/python -m pip install --quiet ${pins[@]+"${pins[@]}"} -e ".${extras}"
+# Compile the package's bytecode once: where PYTHONDONTWRITEBYTECODE is set, Python would
+# otherwise compile every module of an editable install again at each command's start.
+.venv/bin/python -m compileall -q vbhc_model >/dev/null

@@ -391,5 +391,38 @@ def schema() -> None:
     typer.echo(json.dumps(doc, indent=2))
 
 
+def console() -> None:
+    """The ``vbhc`` console script: run the command, then leave at once.
+
+    A short command spends 0.1 s or more tearing the interpreter down (every imported module
+    of numpy, xarray, pandas, h5py ... finalised one by one) after its work is done and its
+    files are written. The console script skips that: it flushes the output, runs the exit
+    handlers (``atexit``: logging, multiprocessing, weakref finalizers) and ends the process
+    with the command's exit code. Every result has been written atomically before this point
+    and every helper (figure process, dask cluster, threads) has been closed by the command
+    itself. ``app()`` (and ``python -m vbhc_model.cli``) exits the ordinary way.
+    """
+    import atexit
+
+    try:
+        app()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if isinstance(code, str):  # sys.exit("message"): the message, exit code 1
+        print(code, file=sys.stderr)
+        code = 1
+    code = 0 if code is None else int(code)
+    run_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if run_handlers is not None:
+        run_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            code = code or 1
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
