@@ -91,3 +91,19 @@ def test_importing_vbhc_model_leaves_xarray_as_it_is():
             "assert locks.get_dask_scheduler is old\nprint('ok')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_the_figure_helper_is_forked_before_the_runs_imports(tmp_path):
+    """Forked while the command is single-threaded (a spawned helper would import numpy,
+    xarray and matplotlib again, on the cores the PSA uses)."""
+    code = (
+        "import json\nfrom vbhc_model.report import render\nmethods = []\n"
+        "init = render.Renderer.__init__\n"
+        "def record(self, *a, **k):\n    init(self, *a, **k)\n    methods.append(self.method)\n"
+        "render.Renderer.__init__ = record\nfrom vbhc_model.cli import app\n"
+        f"try:\n    app(['run', r'{THR}', '--draws', '20', '--out', r'{tmp_path / 'o'}'])\n"
+        "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print(json.dumps(methods))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert json.loads(out.stdout.splitlines()[-1]) == ["fork"], out.stderr

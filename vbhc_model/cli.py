@@ -53,8 +53,9 @@ def _user_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        _process_settings()
         try:
+            if not getattr(func, "sets_process_itself", False):
+                _process_settings()
             return func(*args, **kwargs)
         except VbhcError as exc:
             n = len(exc.issues) if isinstance(exc, ScenarioError) else 1
@@ -74,6 +75,13 @@ def _user_errors(func):
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _sets_process_itself(func):
+    """Mark a command that calls :func:`_process_settings` itself, later than the others
+    (``run``: after forking its figure helper)."""
+    func.sets_process_itself = True
+    return func
 
 
 def _process_settings() -> None:
@@ -104,6 +112,7 @@ def main(
 
 @app.command()
 @_user_errors
+@_sets_process_itself
 def run(
     scenario: Annotated[
         Path | None, typer.Argument(help="Scenario file (default: the chronic-pain scenario).")
@@ -136,16 +145,19 @@ def run(
     With --draws, also run the probabilistic analysis: psa.nc, psa_summary.nc, and means,
     95% intervals and probabilities of being cost-effective in summary.csv.
     """
-    from vbhc_model import api
-    from vbhc_model.report.table import format_run, written
-
     _psa_options(draws, seed, sampling, chunk_size, workers, scheduler)
-    loaded = api.load(scenario)
-    target = out if out is not None else api.default_out_dir(loaded)
-    api.refuse_existing(target, force)  # fail before computing, not after
-    for note in api.check_psa(loaded, draws, sampling.value) if draws else []:
-        typer.echo(f"note: {note}", err=True)
+    # The figure helper is forked first, while this process is single-threaded (numpy's BLAS
+    # starts threads): it imports matplotlib while the model runs.
     with _figure_helper(draws) as renderer:
+        _process_settings()
+        from vbhc_model import api
+        from vbhc_model.report.table import format_run, written
+
+        loaded = api.load(scenario)
+        target = out if out is not None else api.default_out_dir(loaded)
+        api.refuse_existing(target, force)  # fail before computing, not after
+        for note in api.check_psa(loaded, draws, sampling.value) if draws else []:
+            typer.echo(f"note: {note}", err=True)
         with _progress(draws) as progress:
             result = api.run_scenario(loaded, trace=trace, draws=draws, seed=seed,
                                       sampling=sampling.value, chunk_size=chunk_size,

@@ -68,6 +68,7 @@ class Renderer:
         # one slows the run's own imports more than it speeds the drawing (measured).
         methods = multiprocessing.get_all_start_methods()
         method = "fork" if "fork" in methods and _single_threaded() else "spawn"
+        self.method = method
         n = workers or 1
         self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
             max_workers=n, mp_context=multiprocessing.get_context(method))
