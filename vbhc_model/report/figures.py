@@ -132,18 +132,6 @@ def save(fig: plt.Figure, target, fmt: str) -> None:
             fig.savefig(target, format="svg")
 
 
-def warm_up_figure() -> plt.Figure:
-    """A small figure with the elements of the real ones (lines, markers, a legend, titles and
-    tick labels), drawn once by the figure helper to warm matplotlib's caches."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([0, 1], [0, 1], marker="o", label="warm-up")
-    ax.scatter([0.5], [0.5], s=4)
-    ax.set(title="warm-up", xlabel="x (per QALY)", ylabel="y")
-    ax.legend()
-    fig.tight_layout()
-    return fig
-
-
 def tornado(one_way: xr.Dataset, top: int = 15) -> plt.Figure:
     """Tornado diagram: incremental net benefit of the base-case optimal strategy at each
     parameter's low and high value, widest swing first."""

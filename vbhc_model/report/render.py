@@ -38,17 +38,9 @@ def _single_threaded() -> bool:
 
 
 def _warm_up() -> None:
-    """Import matplotlib and draw one small figure to memory, while the model runs: the first
-    figure of a process loads fonts and fills matplotlib's text-layout caches (a third of the
-    time of a run's figures when drawn cold, measured), so the run's own figures start warm."""
-    import io
-
-    from vbhc_model.report import figures
-
-    fig = figures.warm_up_figure()
-    for fmt in ("png", "svg"):
-        figures.save(fig, io.BytesIO(), fmt)
-    figures.plt.close(fig)
+    """Import matplotlib while the model runs. (Drawing warm-up figures too was measured
+    slower overall: on two cores the helper's drawing slowed the PSA more than it saved.)"""
+    from vbhc_model.report import figures  # noqa: F401 - the import is the point
 
 
 class Renderer:
