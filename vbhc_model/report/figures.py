@@ -123,10 +123,12 @@ def write_figures(figures: dict[str, plt.Figure], folder: Path) -> None:
 
 
 def save(fig: plt.Figure, target, fmt: str) -> None:
-    """Save ``fig`` as PNG (120 dpi) or SVG. SVG text stays text, not outlines: selectable,
-    read by screen readers, smaller and quicker to write."""
+    """Save ``fig`` as PNG (120 dpi, quick compression) or SVG. SVG text stays text, not
+    outlines: selectable, read by screen readers, smaller and quicker to write."""
     if fmt == "png":
-        fig.savefig(target, format="png", dpi=120)
+        # zlib level 1: a tenth larger than the default 6 for these plots, and their encoding
+        # no longer a fifth of the time of a run's figures (measured)
+        fig.savefig(target, format="png", dpi=120, pil_kwargs={"compress_level": 1})
     else:
         with matplotlib.rc_context({"svg.fonttype": "none"}):
             fig.savefig(target, format="svg")
