@@ -68,6 +68,30 @@ class Outputs:
 
 
 @dataclass(frozen=True)
+class PatientStreams:
+    """What defines a microsimulation's patients: their number and their random streams.
+
+    Attributes
+    ----------
+    seed : int
+        The Philox key (the scenario's ``settings.seed``), 0 <= seed < 2**128.
+    draw_index : ndarray of int, shape (batch,)
+        The global draw index of each batch column (strata of one draw share it).
+    n_patients : int
+        Patients per batch column.
+    """
+
+    seed: int
+    draw_index: np.ndarray
+    n_patients: int
+
+    def __post_init__(self) -> None:
+        if self.n_patients < 1:
+            raise ValueError(f"n_patients must be >= 1, got {self.n_patients}")
+        object.__setattr__(self, "draw_index", np.asarray(self.draw_index, dtype=np.int64))
+
+
+@dataclass(frozen=True)
 class EngineInputs:
     """Everything an engine needs to run one strategy, as plain arrays.
 
@@ -95,6 +119,9 @@ class EngineInputs:
     transition_discount : ndarray, shape (cycle, channel), optional
         Discount factors of cycle k's transitions (row k-1); needed with
         ``transition_values``.
+    patients : PatientStreams, optional
+        The patients of a microsimulation (their number and random streams); the cohort
+        ignores it.
     """
 
     start: np.ndarray
@@ -105,6 +132,7 @@ class EngineInputs:
     n_cycles: int
     transition_values: TransitionValues | None = None
     transition_discount: np.ndarray | None = None
+    patients: PatientStreams | None = None
 
     def transition_at(self) -> Callable[[int], np.ndarray]:
         """The transitions as a function of the cycle, asked for in order 1..n."""

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from vbhc_model.engines.base import Engine
 from vbhc_model.engines.cohort import CohortEngine
+from vbhc_model.engines.microsim import MicrosimEngine
 
 #: Engine name -> engine.
-ENGINES: dict[str, Engine] = {"cohort": CohortEngine()}
+ENGINES: dict[str, Engine] = {"cohort": CohortEngine(), "microsim": MicrosimEngine()}
 
 
 def get_engine(name: str) -> Engine:

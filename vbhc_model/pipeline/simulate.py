@@ -8,9 +8,12 @@ plain arrays only, and labels are added here, at the edge
 
 from __future__ import annotations
 
+import numpy as np
 import xarray as xr
 
-from vbhc_model.engines.base import EngineInputs, Outputs
+from vbhc_model import dims
+
+from vbhc_model.engines.base import EngineInputs, Outputs, PatientStreams
 from vbhc_model.engines.corrections import discount_factors, quadrature_terms, transition_times
 from vbhc_model.engines.registry import get_engine
 from vbhc_model.model.build import build_model, build_strategy
@@ -88,13 +91,21 @@ def simulate(
         inputs.rates,
     )
     n = inputs.n_draws
+    microsim = engine.name == "microsim"
+    # A microsimulation's streams are keyed by each draw's global index (its coordinate), so
+    # a draw meets the same patients in any chunk of draws.
+    draw_index = np.asarray(draws[dims.DRAW].values, dtype=np.int64) if microsim else None
 
     def run(sname: str):
         strat = build_strategy(scenario, sname, draws, inputs)
+        patients = None
+        if microsim:  # strata of one draw (level-major batch) share its patients
+            patients = PatientStreams(s.seed, np.tile(draw_index, strat.start.shape[1] // n),
+                                      s.patients)
         return strat, engine.run(EngineInputs(
             strat.start, strat.transition_at, strat.values_at, terms, disc,
             n_cycles=s.n_cycles, transition_values=strat.transition_values,
-            transition_discount=tdisc,
+            transition_discount=tdisc, patients=patients,
         ), outputs)
 
     # Strategies side by side (vbhc_model.threads), those with more engagement strata (a

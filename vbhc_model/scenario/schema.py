@@ -21,12 +21,14 @@ from pydantic import (
     Field,
     PlainValidator,
     PrivateAttr,
+    TypeAdapter,
+    ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from vbhc_model.errors import ExpressionError
+from vbhc_model.errors import ExpressionError, Issue, ScenarioError
 from vbhc_model.scenario.expressions import Expression, parse_expression
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -208,8 +210,13 @@ class Settings(_Model):
     cohort_size: int = Field(1, ge=1, description="People in the cohort, for totals in tables.")
     population: Population | None = Field(None, description="For population EVPI.")
     seed: int = Field(20251122, ge=0)
-    engine: Literal["cohort"] = Field(
-        "cohort", description="The simulation engine: 'cohort' (a Markov cohort trace)."
+    engine: Literal["cohort", "microsim"] = Field(
+        "cohort", description="The simulation engine: 'cohort' (a Markov cohort trace) or "
+        "'microsim' (individual patients drawn through the same transitions).",
+    )
+    patients: int = Field(
+        10_000, gt=0, le=100_000_000,
+        description="Patients per draw in the microsimulation (ignored by the cohort engine).",
     )
 
     @field_validator("wtp")
@@ -524,6 +531,35 @@ class Scenario(_Model):
     def name(self) -> str:
         """A short name: the file's stem (``chronic_pain_us``)."""
         return Path(self._source.file).stem if self._source else "scenario"
+
+    def with_settings(self, **changes) -> Scenario:
+        """A copy with some ``settings`` changed (``engine="microsim"``, ``patients=1000``),
+        validated again, from the same source.
+
+        Raises
+        ------
+        ScenarioError
+            A changed value is not valid (the issue names ``settings.<key>``).
+        """
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
+            return self
+        issues, valid = [], {}
+        for key, value in changes.items():
+            field = Settings.model_fields[key]
+            try:
+                kind = (Annotated[(field.annotation, *field.metadata)] if field.metadata
+                        else field.annotation)
+                valid[key] = TypeAdapter(kind).validate_python(value)
+            except ValidationError as exc:
+                file = self._source.file if self._source else "scenario"
+                issues += [Issue(file, f"settings.{key}", err["msg"]) for err in exc.errors()]
+        if issues:
+            raise ScenarioError(issues)
+        settings = self.settings.model_copy(update=valid)
+        copy = self.model_copy(update={"settings": settings})
+        copy._source = self._source
+        return copy
 
     def with_strategies(self, names: Iterable[str]) -> Scenario:
         """A copy with only the strategies in ``names`` (in the scenario's order), from the same
