@@ -70,12 +70,14 @@ def run_scenario(
     progress=None,
     workers: int | None = None,
     scheduler: str | None = None,
+    engine: str | None = None,
+    patients: int | None = None,
 ) -> RunResult:
     """Run the deterministic base case of a scenario, its incremental analysis and a PSA.
 
     Parameters are those of :func:`vbhc_model.pipeline.run.run`; ``scenario`` may also be a
-    file or None (the default chronic-pain scenario). Write the result with
-    :func:`write_run`.
+    file or None (the default chronic-pain scenario). ``engine`` and ``patients`` override the
+    scenario's settings. Write the result with :func:`write_run`.
 
     Returns
     -------
@@ -84,7 +86,8 @@ def run_scenario(
     from vbhc_model.pipeline.run import run
 
     return run(load(scenario), trace=trace, draws=draws, seed=seed, sampling=sampling,
-               chunk_size=chunk_size, progress=progress, workers=workers, scheduler=scheduler)
+               chunk_size=chunk_size, progress=progress, workers=workers, scheduler=scheduler,
+               engine=engine, patients=patients)
 
 
 def run_voi(results: str | Path, *, params: str | Sequence[str] | None = None,

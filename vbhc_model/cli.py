@@ -34,6 +34,11 @@ app = typer.Typer(
 USER_ERROR = 2
 
 
+class EngineName(str, enum.Enum):
+    cohort = "cohort"
+    microsim = "microsim"
+
+
 class Sampling(str, enum.Enum):
     mc = "mc"
     lhs = "lhs"
@@ -139,6 +144,13 @@ def run(
     scheduler: Annotated[
         str | None, typer.Option(help="Run PSA chunks on the dask cluster at this address.")
     ] = None,
+    engine: Annotated[
+        EngineName | None, typer.Option(help="Simulation engine [the scenario's settings.engine].")
+    ] = None,
+    patients: Annotated[
+        int | None,
+        typer.Option(min=1, help="Microsimulation patients per draw [settings.patients]."),
+    ] = None,
 ) -> None:
     """Run a scenario: print the frontier table, write outcomes.nc and summary.csv.
 
@@ -161,7 +173,9 @@ def run(
         with _progress(draws) as progress:
             result = api.run_scenario(loaded, trace=trace, draws=draws, seed=seed,
                                       sampling=sampling.value, chunk_size=chunk_size,
-                                      progress=progress, workers=workers, scheduler=scheduler)
+                                      progress=progress, workers=workers, scheduler=scheduler,
+                                      engine=engine.value if engine else None,
+                                      patients=patients)
         folder = api.write_run(result, target, force=force, renderer=renderer)
     if as_json:
         from vbhc_model.report.frames import run_records

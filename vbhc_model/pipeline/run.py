@@ -62,6 +62,8 @@ def run(
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
+    engine: str | None = None,
+    patients: int | None = None,
 ) -> RunResult:
     """Run the deterministic base case of a scenario, its incremental analysis and a PSA.
 
@@ -82,11 +84,15 @@ def run(
     workers, scheduler : optional
         Run the PSA chunks on a dask.distributed LocalCluster with this many workers, or on
         the cluster at this scheduler address; results are identical to the in-process run.
+    engine, patients : optional
+        Override the scenario's ``settings.engine`` (``"cohort"`` or ``"microsim"``) and
+        ``settings.patients`` (the run's scenario is a copy with them changed).
 
     Returns
     -------
     RunResult
     """
+    scenario = scenario.with_settings(engine=engine, patients=patients)
     notes: tuple[str, ...] = ()
     if draws:
         notes = tuple(check_psa(scenario, draws, sampling))

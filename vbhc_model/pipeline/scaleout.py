@@ -35,11 +35,16 @@ def _scenario(text: str, file: str) -> Scenario:
 
 
 def run_task(text: str, file: str, start: int, n: int, seed: int, method: str,
-             total: int, posteriors: Mapping[Path, Path] | None = None) -> xr.Dataset:
+             total: int, posteriors: Mapping[Path, Path] | None = None,
+             engine: tuple[str, int] | None = None) -> xr.Dataset:
     """The task a worker runs: :func:`~vbhc_model.pipeline.chunk.simulate_chunk` on the
-    scenario rebuilt from its YAML ``text`` (kept for the next chunks)."""
+    scenario rebuilt from its YAML ``text`` (kept for the next chunks); ``engine`` is the
+    (engine, patients) of the run, which may override the file's (``vbhc run --engine``)."""
     tune_allocator()  # a worker process is an entry point (once per process)
-    return simulate_chunk(_scenario(text, file), start, n, seed, method, total, posteriors)
+    scenario = _scenario(text, file)
+    if engine is not None:
+        scenario = scenario.with_settings(engine=engine[0], patients=engine[1])
+    return simulate_chunk(scenario, start, n, seed, method, total, posteriors)
 
 
 def local_cluster(workers: int, malloc_trim: int | None = None):
@@ -108,8 +113,9 @@ def run_chunks(scenario: Scenario, chunks: list[tuple[int, int]], *, seed: int, 
             raise VbhcError(f"--scheduler {scheduler}: cannot reach a dask scheduler there "
                             f"({type(exc).__name__}: {exc})") from None
         try:
+            engine = (scenario.settings.engine, scenario.settings.patients)
             futures = [client.submit(run_task, src.text, src.file, start, n, seed, method, total,
-                                     posteriors, pure=False) for start, n in chunks]
+                                     posteriors, engine, pure=False) for start, n in chunks]
             index = {f.key: i for i, f in enumerate(futures)}
             done = 0
             for future in as_completed(futures):
