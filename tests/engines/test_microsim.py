@@ -1,0 +1,139 @@
+"""The microsimulation engine: equal to the cohort within Monte Carlo error, chunk invariance,
+common random numbers.
+
+Monte Carlo standard errors come from independent replications: the base-case draw repeated
+R times with distinct draw indices (0..R-1) is R independent samples of N patients in one run
+(a patient's streams are keyed by the draw index); the MCSE of the mean of the R replicate
+means is their standard deviation / sqrt(R).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import SCENARIOS
+from vbhc_model import dims
+from vbhc_model.engines.base import EngineInputs, Outputs, PatientStreams
+from vbhc_model.engines.cohort import CohortEngine
+from vbhc_model.engines.corrections import discount_factors, quadrature_terms, transition_times
+from vbhc_model.engines.microsim import MicrosimEngine, patient_uniforms
+from vbhc_model.model.build import build_model, build_strategy
+from vbhc_model.parameters import base_draws
+from vbhc_model.pipeline.simulate import simulate
+from vbhc_model.scenario import default_scenario_path, load_scenario
+
+THR = SCENARIOS / "reference" / "thr_dmhee.yaml"
+HIV = SCENARIOS / "reference" / "hiv_chancellor_1997.yaml"
+
+
+def replicates(scenario, n_reps: int):
+    """The base-case draw repeated ``n_reps`` times, with draw indices 0..n_reps-1."""
+    base = base_draws(scenario)
+    return base.isel({dims.DRAW: np.zeros(n_reps, dtype=int)}).assign_coords(
+        {dims.DRAW: np.arange(n_reps)})
+
+
+def strategy_inputs(scenario, sname: str, draws, streams_for=None) -> EngineInputs:
+    """The engine inputs of one strategy, as the pipeline builds them."""
+    s = scenario.settings
+    inputs = build_model(scenario, draws, strategies=False)
+    terms = quadrature_terms(s.n_cycles, s.cycle_length, s.within_cycle_correction,
+                             s.count_start, s.discount_timing)
+    tdisc = discount_factors(transition_times(s.n_cycles, s.cycle_length,
+                                              s.within_cycle_correction, s.discount_timing,
+                                              s.count_start), inputs.rates)
+    strat = build_strategy(scenario, sname, draws, inputs)
+    return EngineInputs(strat.start, strat.transition_at, strat.values_at, terms,
+                        discount_factors(terms.time, inputs.rates), n_cycles=s.n_cycles,
+                        transition_values=strat.transition_values, transition_discount=tdisc,
+                        patients=streams_for(strat.start.shape[1]) if streams_for else None)
+
+
+@pytest.mark.parametrize("path, n_reps, n_patients", [
+    (THR, 20, 2_000),
+    (HIV, 20, 2_000),
+    (default_scenario_path(), 16, 1_000),
+])
+def test_microsimulation_equals_the_cohort_within_3_mcse(path, n_reps, n_patients):
+    sc = load_scenario(path)
+    cohort = simulate(sc, base_draws(sc))
+    micro = simulate(sc.with_settings(engine="microsim", patients=n_patients),
+                     replicates(sc, n_reps))
+    assert micro.attrs["engine"] == "microsim" and micro.attrs["n_patients"] == n_patients
+    for var in ("total_cost", "qalys", "life_years"):
+        exact = cohort[var].isel(draw=0)
+        reps = micro[var]
+        increments = reps - reps.isel(strategy=0)
+        exact_inc = exact - exact.isel(strategy=0)
+        for name, r, e in (("mean", reps, exact), ("increment", increments, exact_inc)):
+            mean = r.mean("draw").values
+            mcse = r.std("draw", ddof=1).values / np.sqrt(n_reps)
+            ok = np.abs(mean - e.values) <= 3 * mcse + 1e-9 * np.abs(exact.values).max()
+            assert ok.all(), (var, name, mean, e.values, mcse)
+
+
+def test_results_are_bit_identical_for_any_patient_chunk():
+    sc = load_scenario(THR)
+    draws = replicates(sc, 3)
+    out = []
+    for chunk in (7, 1_000):
+        inputs = strategy_inputs(sc, "np1", draws, lambda b: PatientStreams(5, np.arange(b), 1_500))
+        out.append(MicrosimEngine(chunk).run(inputs, Outputs(trace=True, per_cycle=True)))
+    for name in ("discounted", "undiscounted", "by_cycle", "by_cycle_undiscounted", "trace"):
+        np.testing.assert_array_equal(getattr(out[0], name), getattr(out[1], name))
+
+
+def test_results_are_bit_identical_for_any_chunk_of_draws():
+    sc = load_scenario(THR).with_settings(engine="microsim", patients=500)
+    whole = simulate(sc, replicates(sc, 10))
+    part = simulate(sc, replicates(sc, 10).isel(draw=slice(6, 10)))
+    for var in ("total_cost", "qalys", "costs"):
+        np.testing.assert_array_equal(whole[var].values[6:], part[var].values)
+
+
+def test_patient_uniforms_do_not_depend_on_the_chunk():
+    whole = patient_uniforms(11, 2, 5, 0, 1_001)
+    pieces = [patient_uniforms(11, 2, 5, a, b - a) for a, b in ((0, 3), (3, 10), (10, 1_001))]
+    np.testing.assert_array_equal(whole, np.concatenate(pieces))
+    assert not np.isin(whole, patient_uniforms(11, 2, 6, 0, 1_001)).any()
+
+
+def test_a_patient_follows_the_same_path_under_identical_strategies():
+    # One patient per batch column (200 columns with their own streams): each trace is the
+    # path of one patient. Two strategies with the same transitions and different payoffs.
+    sc = load_scenario(THR)
+    draws = base_draws(sc, 200)
+    streams = lambda b: PatientStreams(3, np.arange(b), 1)  # noqa: E731
+    a = strategy_inputs(sc, "standard", draws, streams)
+    b = strategy_inputs(sc, "standard", draws, streams)
+    b = EngineInputs(b.start, b.transitions, lambda k: 2.0 * a.values(k), b.terms, b.discount,
+                     n_cycles=b.n_cycles, transition_values=b.transition_values,
+                     transition_discount=b.transition_discount, patients=b.patients)
+    ra = MicrosimEngine().run(a, Outputs(trace=True))
+    rb = MicrosimEngine().run(b, Outputs(trace=True))
+    assert set(np.unique(ra.trace)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(ra.trace, rb.trace)
+    assert len({tuple(p.argmax(axis=1)) for p in ra.trace}) > 1  # the patients differ
+
+
+def test_common_random_numbers_shrink_the_error_of_increments():
+    sc = load_scenario(THR)
+    draws = base_draws(sc, 40)
+    crn = lambda b: PatientStreams(1, np.arange(b), 200)  # noqa: E731
+    other = lambda b: PatientStreams(2, np.arange(b), 200)  # noqa: E731
+    run = lambda s, st: MicrosimEngine().run(strategy_inputs(sc, s, draws, st), Outputs())  # noqa: E731
+    base = run("standard", crn).discounted
+    with_crn = run("np1", crn).discounted - base
+    without = run("np1", other).discounted - base
+    assert with_crn.std(axis=0).sum() < without.std(axis=0).sum()
+
+
+def test_the_microsimulation_needs_its_patients():
+    sc = load_scenario(THR)
+    with pytest.raises(ValueError, match="needs EngineInputs.patients"):
+        MicrosimEngine().run(strategy_inputs(sc, "standard", base_draws(sc)), Outputs())
+    # The cohort ignores them.
+    inputs = strategy_inputs(sc, "standard", base_draws(sc),
+                             lambda b: PatientStreams(1, np.arange(b), 10))
+    assert CohortEngine().run(inputs, Outputs()).discounted.shape[0] == 1
