@@ -117,3 +117,14 @@ def test_psa_notes_a_model_without_uncertainty_and_unbalanced_sobol(tmp_path):
     assert "UserWarning" not in result.stderr
     with xr.open_dataset(tmp_path / "r" / "psa_summary.nc") as s:
         assert (s["evpi"].values == 0).all()  # not -0.00 from rounding
+
+
+def test_run_engine_and_patients_override_the_scenario(tmp_path):
+    out = tmp_path / "thr_micro"
+    result = runner.invoke(app, ["run", str(SCENARIOS / "reference" / "thr_dmhee.yaml"),
+                                 "--engine", "microsim", "--patients", "300", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with xr.open_dataset(out / "outcomes.nc") as ds:
+        assert ds.attrs["engine"] == "microsim" and int(ds.attrs["n_patients"]) == 300
+    bad = runner.invoke(app, ["run", "--patients", "0", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2
