@@ -34,8 +34,8 @@ from vbhc_model.engines.cohort import run_cohort
 from vbhc_model.engines.corrections import discount_factors, quadrature_terms
 from vbhc_model.model.build import build_model
 from vbhc_model.parameters import base_draws
-from vbhc_model.scenario import load_scenario
 from vbhc_model.pipeline.simulate import simulate
+from vbhc_model.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {

@@ -27,8 +27,8 @@ from vbhc_model.allocator import tune_allocator
 from vbhc_model.parameters.sampling import sample_draws
 from vbhc_model.pipeline.psa import run_psa
 from vbhc_model.pipeline.scaleout import local_cluster
-from vbhc_model.scenario import load_scenario
 from vbhc_model.pipeline.simulate import simulate
+from vbhc_model.scenario import load_scenario
 from vbhc_model.threads import n_threads
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -176,9 +176,12 @@ class Engine(Protocol):
     ----------
     name : str
         The name a scenario's ``settings.engine`` gives (and the ``engine`` provenance attr).
+    individual : bool
+        Whether it simulates individual patients (and so needs ``EngineInputs.patients``).
     """
 
     name: str
+    individual: bool
 
     def run(self, inputs: EngineInputs, outputs: Outputs) -> EngineResult:
         """Run the model over ``inputs.n_cycles`` cycles.

@@ -126,6 +126,7 @@ class CohortEngine:
     """
 
     name = "cohort"
+    individual = False
 
     def run(self, inputs: EngineInputs, outputs: Outputs) -> EngineResult:
         """Run :func:`run_cohort` on ``inputs``, keeping the detail ``outputs`` asks for."""

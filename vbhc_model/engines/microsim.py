@@ -121,6 +121,8 @@ class MicrosimEngine:
     """
 
     name = "microsim"
+    #: It needs :class:`~vbhc_model.engines.base.PatientStreams` in its inputs.
+    individual = True
 
     def __init__(self, chunk: int = DEFAULT_CHUNK):
         if chunk < 1:

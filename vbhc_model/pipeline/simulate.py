@@ -12,7 +12,6 @@ import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
-
 from vbhc_model.engines.base import EngineInputs, Outputs, PatientStreams
 from vbhc_model.engines.corrections import discount_factors, quadrature_terms, transition_times
 from vbhc_model.engines.registry import get_engine
@@ -91,7 +90,7 @@ def simulate(
         inputs.rates,
     )
     n = inputs.n_draws
-    microsim = engine.name == "microsim"
+    microsim = engine.individual
     # A microsimulation's streams are keyed by each draw's global index (its coordinate), so
     # a draw meets the same patients in any chunk of draws.
     draw_index = np.asarray(draws[dims.DRAW].values, dtype=np.int64) if microsim else None
