@@ -57,12 +57,14 @@ def test_run_trace_keeps_trace(tmp_path):
 
 
 def test_force_replaces_existing_results(tmp_path):
+    # An earlier result (here one with a PSA) is replaced whole; a folder holding anything
+    # vbhc did not write is refused instead (tests/report/test_files.py, issue 11).
     out = tmp_path / "r"
     out.mkdir()
-    (out / "marker").write_text("x")
+    (out / "psa.nc").write_text("an earlier run's")
     result = runner.invoke(app, ["run", "--out", str(out), "--force"])
     assert result.exit_code == 0
-    assert not (out / "marker").exists() and (out / "outcomes.nc").exists()
+    assert not (out / "psa.nc").exists() and (out / "outcomes.nc").exists()
 
 
 def test_validate_shipped_scenarios():

@@ -351,7 +351,8 @@ def test_fit_writes_results_in_the_working_directory_and_never_replaces_without_
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     out = work / "results" / "resolve"
-    assert sorted(p.name for p in out.iterdir()) == ["figures", "posterior.nc", "summary.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".vbhc_result", "figures", "posterior.nc",
+                                                     "summary.csv"]
     assert (out / "figures" / "trace.png").exists()
     assert "in results/resolve" in res.output
     before = snapshot(out)

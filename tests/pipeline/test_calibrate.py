@@ -52,7 +52,7 @@ def test_calibrate_writes_results_in_the_working_directory_and_never_replaces_wi
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     out = tmp_path / "results" / "resolve_usual_care"
-    assert sorted(p.name for p in out.iterdir()) == ["posterior.nc", "summary.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".vbhc_result", "posterior.nc", "summary.csv"]
     before = snapshot(out)
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2, res.output

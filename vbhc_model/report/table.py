@@ -207,7 +207,7 @@ def written(path) -> str:
 
     if not Path(path).is_dir():
         return f"wrote {path}"
-    names = ", ".join(sorted(p.name for p in Path(path).iterdir()))
+    names = ", ".join(sorted(p.name for p in Path(path).iterdir() if not p.name.startswith(".")))
     return f"wrote {names} in {path}"
 
 
