@@ -283,3 +283,17 @@ def test_gp_refuses_a_group_larger_than_its_hyperparameter_draws():
     effects = np.column_stack([np.zeros(n), x.sum(axis=1)])
     with pytest.raises(VbhcError, match="40 parameters need more than 30 draws"):
         evppi(np.zeros((n, 2)), effects, x, [1.0], method="gp", gp_hyper_draws=30)
+
+
+def test_voi_of_a_psa_where_no_parameter_varies_is_a_clear_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from tests.conftest import SCENARIOS
+    from vbhc_model.cli import app
+
+    hiv = SCENARIOS / "reference" / "hiv_chancellor_1997.yaml"
+    run = CliRunner().invoke(app, ["run", str(hiv), "--draws", "20", "--out", str(tmp_path / "h")])
+    assert run.exit_code == 0, run.output
+    result = CliRunner().invoke(app, ["voi", str(tmp_path / "h")])
+    assert result.exit_code == 2, result.output
+    assert "no parameter varies" in result.output

@@ -87,3 +87,17 @@ def test_the_written_line_leaves_out_the_marker(tmp_path):
     result = CliRunner().invoke(app, ["run", str(THR), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     assert "wrote outcomes.nc, summary.csv in" in result.output
+
+
+def test_a_run_that_finds_its_folder_written_meanwhile_is_refused(tmp_path):
+    out = tmp_path / "r"
+
+    def slow(tmp: Path) -> None:  # another run writes ``out`` while this one computes
+        _fill(tmp)
+        (out / "figures").mkdir(parents=True)
+        (out / "outcomes.nc").write_text("theirs")
+
+    with pytest.raises(OutputExistsError, match="already exists"):
+        write_directory(out, slow)
+    assert (out / "outcomes.nc").read_text() == "theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # our temporary is gone

@@ -53,6 +53,10 @@ def voi(results: str | Path, *, params: Sequence[str] | None = None,
     wanted = {p: [p] for p in singles}
     for members in groups:
         wanted["+".join(members)] = list(members)
+    if not wanted:
+        raise VbhcError(f"{path}: no parameter varies in this PSA (every draw has the same "
+                        "values), so there is no EVPPI to estimate; give the scenario's "
+                        "parameters distributions and rerun 'vbhc run --draws N'")
     table = evppi_table(psa, wanted, lam, effect, n_se=SE_SIMULATIONS if se else 0,
                         method=method)
     table = table.sortby(-table["evppi"].isel(wtp=0))

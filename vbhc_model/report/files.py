@@ -55,6 +55,9 @@ def write_directory(out: Path, write: Callable[[Path], None], *, force: bool = F
     try:
         write(tmp)
         _mark(tmp)
+        # Again at the end: another run may have written ``out`` meanwhile (two runs into one
+        # folder never interleave: the later one is refused, or replaces it only with force).
+        refuse_existing(out, force)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             if old.exists():
