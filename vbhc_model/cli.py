@@ -29,6 +29,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help text is plain: "[default ...]" in an option's help is text, not rich markup (which
+    # swallowed it and left a stray " .").
+    rich_markup_mode="markdown",
 )
 
 USER_ERROR = 2
@@ -122,7 +125,7 @@ def run(
     scenario: Annotated[
         Path | None, typer.Argument(help="Scenario file (default: the chronic-pain scenario).")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Results directory [results/<scenario>/].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results directory [results/SCENARIO/].")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing results directory.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
     trace: Annotated[
@@ -224,7 +227,7 @@ def _psa_options(draws, seed, sampling, chunk_size, workers, scheduler) -> None:
 def fit(
     fit_file: Annotated[Path, typer.Argument(help="Fit file (YAML): data, family, priors.")],
     out: Annotated[Path | None, typer.Option(
-        help="Results directory (posterior.nc, summary.csv, figures) [results/<fit name>/], "
+        help="Results directory (posterior.nc, summary.csv, figures) [results/FIT/], "
              "or a .nc file for the posterior alone.")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing result.")] = False,
     allow_unconverged: Annotated[bool, typer.Option(
@@ -259,7 +262,7 @@ def calibrate(
     calibration_file: Annotated[Path, typer.Argument(help="Calibration file (YAML): scenario, "
                                                           "parameters with priors, targets.")],
     out: Annotated[Path | None, typer.Option(
-        help="Results directory (posterior.nc, summary.csv) [results/<calibration name>/], "
+        help="Results directory (posterior.nc, summary.csv) [results/CALIBRATION/], "
              "or a .nc file for the posterior alone.")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing result.")] = False,
     allow_unconverged: Annotated[bool, typer.Option(
@@ -292,7 +295,7 @@ def update(
         help="Scenario(s) to rerun [every shipped scenario that uses the fit].")] = None,
     draws: Annotated[int, typer.Option(min=100, help="PSA draws per scenario run.")] = 2000,
     seed: Annotated[int | None, typer.Option(help="PSA seed [each scenario's].")] = None,
-    out: Annotated[Path | None, typer.Option(help="Results directory [results/<fit>_update/].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results directory [results/FIT_update/].")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing results directory.")] = False,
 ) -> None:
     """Refit with new data appended, rerun the scenarios that use the fit, report the change.
@@ -355,7 +358,7 @@ def dsa(
     two_way: Annotated[str | None, typer.Option("--two-way", help="Two parameters A,B.")] = None,
     threshold: Annotated[str | None, typer.Option(help="Parameter for a threshold.")] = None,
     strategy: Annotated[str | None, typer.Option(help="Strategy for --threshold.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Results directory [results/<scenario>_dsa/].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results directory [results/SCENARIO_dsa/].")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing results directory.")] = False,
 ) -> None:
     """Deterministic sensitivity: one-way (tornado), --two-way A,B, --threshold P --strategy S."""

@@ -240,5 +240,8 @@ def format_update(result) -> str:
     outputs = [o for o in result.after.index if o in result.before.index]
     change = pd.DataFrame({"mean before": result.before.loc[outputs, "mean"],
                            "mean after": result.after.loc[outputs, "mean"]})
+    shown = result.comparison.copy()
+    if "wtp" in shown:  # 50,000, not 5e+04
+        shown["wtp"] = [f"{w:,.0f}" for w in shown["wtp"]]
     return ("posterior means:\n" + _frame_text(change)
-            + "\n\ndecision before and after:\n" + _frame_text(result.comparison, index=False))
+            + "\n\ndecision before and after:\n" + _frame_text(shown, index=False))
