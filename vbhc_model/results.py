@@ -80,6 +80,9 @@ class Threshold:
     range: tuple[float, float]
     basis: str
     more_thresholds: int
+    #: Where the strategy is optimal: "below" or "above" the value (by the grid's first
+    #: crossing).
+    optimal_side: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (for attrs and JSON)."""

@@ -118,7 +118,9 @@ def threshold(scenario: Scenario, name: str, strategy: str, wtp: float,
                                 grid[i + 1], xtol=1e-12 * max(1.0, abs(grid[i])))
     return Threshold(parameter=name, strategy=strategy, wtp=float(wtp), value=float(value),
                      inmb_at_value=float(inmb_at(np.array([value]))[0]), range=(lo, hi),
-                     basis=basis, more_thresholds=int(change.size - 1))
+                     basis=basis, more_thresholds=int(change.size - 1),
+                     optimal_side="below" if f[i] > 0 or (f[i] == 0 and f[i + 1] < 0)
+                     else "above")
 
 
 def run_dsa(scenario: Scenario, *, wtp: float | None = None,

@@ -177,9 +177,12 @@ def format_run(result) -> str:
 
 def format_threshold(t) -> str:
     """One line: where a strategy becomes (or stops being) optimal."""
-    return (f"threshold: {t.strategy} is optimal at {t.wtp:,.0f} on one side of "
-            f"{t.parameter} = {t.value:.6g} (range {t.range[0]:.4g} to {t.range[1]:.4g}, "
-            f"{t.basis})")
+    side = f"when {t.parameter} is {t.optimal_side} {t.value:.6g}" if t.optimal_side else \
+        f"on one side of {t.parameter} = {t.value:.6g}"
+    more = (f"; the incremental net benefit changes sign {t.more_thresholds} more time(s) "
+            "over the range") if t.more_thresholds else ""
+    return (f"threshold: {t.strategy} is optimal at {t.wtp:,.0f} {side} (range "
+            f"{t.range[0]:.4g} to {t.range[1]:.4g}, {t.basis}){more}")
 
 
 def format_dsa(result) -> str:
