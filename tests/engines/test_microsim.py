@@ -25,6 +25,12 @@ from vbhc_model.scenario import default_scenario_path, load_scenario
 
 THR = SCENARIOS / "reference" / "thr_dmhee.yaml"
 HIV = SCENARIOS / "reference" / "hiv_chancellor_1997.yaml"
+HIV_HEEMOD = SCENARIOS / "reference" / "hiv_chancellor_1997_heemod.yaml"
+HIV_LSHTM = SCENARIOS / "reference" / "hiv_chancellor_1997_lshtm.yaml"
+PAIN_COURSE = SCENARIOS / "pain_course_au.yaml"
+#: What is compared, where the scenario has it: totals by channel and, per service and per
+#: role, utilisation and clinician hours.
+COMPARED = ("total_cost", "costs", "qalys", "life_years", "utilisation", "clinician_hours")
 
 
 def replicates(scenario, n_reps: int):
@@ -53,7 +59,10 @@ def strategy_inputs(scenario, sname: str, draws, streams_for=None) -> EngineInpu
 @pytest.mark.parametrize("path, n_reps, n_patients", [
     (THR, 20, 2_000),
     (HIV, 20, 2_000),
+    (HIV_HEEMOD, 20, 2_000),
+    (HIV_LSHTM, 20, 2_000),
     (default_scenario_path(), 16, 1_000),
+    (PAIN_COURSE, 16, 1_000),
 ])
 def test_microsimulation_equals_the_cohort_within_3_mcse(path, n_reps, n_patients):
     sc = load_scenario(path)
@@ -61,7 +70,9 @@ def test_microsimulation_equals_the_cohort_within_3_mcse(path, n_reps, n_patient
     micro = simulate(sc.with_settings(engine="microsim", patients=n_patients),
                      replicates(sc, n_reps))
     assert micro.attrs["engine"] == "microsim" and micro.attrs["n_patients"] == n_patients
-    for var in ("total_cost", "qalys", "life_years"):
+    compared = [v for v in COMPARED if v in cohort and cohort[v].size]
+    assert {"total_cost", "qalys", "life_years"} <= set(compared)
+    for var in compared:
         exact = cohort[var].isel(draw=0)
         reps = micro[var]
         increments = reps - reps.isel(strategy=0)

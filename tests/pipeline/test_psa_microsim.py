@@ -1,0 +1,52 @@
+"""A two-level PSA (parameter draws x patients) under the microsimulation: bit-identical
+results whatever the chunk of draws and however many dask workers run the chunks (issue 13)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import SCENARIOS
+from vbhc_model.pipeline.psa import run_psa
+from vbhc_model.scenario import load_scenario
+
+
+@pytest.fixture(scope="module")
+def thr():
+    return load_scenario(SCENARIOS / "reference" / "thr_dmhee.yaml").with_settings(
+        engine="microsim", patients=300)
+
+
+@pytest.fixture(scope="module")
+def one_chunk(thr):
+    return run_psa(thr, 12, chunk_size=12)
+
+
+def assert_identical(a, b):
+    assert set(a.data_vars) == set(b.data_vars)
+    for var in a.data_vars:
+        np.testing.assert_array_equal(a[var].values, b[var].values, err_msg=var)
+
+
+def test_the_psa_ran_the_microsimulation(thr, one_chunk):
+    assert one_chunk.attrs["engine"] == "microsim" and one_chunk.attrs["n_patients"] == 300
+    # The same parameter draws as the cohort's PSA, other results (300 patients per draw).
+    cohort = run_psa(thr.with_settings(engine="cohort"), 12, chunk_size=12)
+    np.testing.assert_array_equal(one_chunk["parameters"].values, cohort["parameters"].values)
+    assert (one_chunk["qalys"].values != cohort["qalys"].values).all()
+
+
+def test_draw_chunks_give_bit_identical_results(thr, one_chunk):
+    # Chunks of 5, 5 and 2 (the last simulated padded to MIN_BATCH) and of 1 draw each.
+    for chunk in (5, 1):
+        assert_identical(one_chunk, run_psa(thr, 12, chunk_size=chunk))
+
+
+@pytest.mark.slow
+def test_one_or_two_dask_workers_give_bit_identical_results(thr, one_chunk):
+    one = run_psa(thr, 12, chunk_size=5, workers=1)
+    two = run_psa(thr, 12, chunk_size=5, workers=2)
+    assert two.attrs["execution"] == "dask (LocalCluster, 2 workers)"
+    assert two.attrs["engine"] == "microsim" and two.attrs["n_patients"] == 300
+    assert_identical(one_chunk, one)
+    assert_identical(one_chunk, two)
