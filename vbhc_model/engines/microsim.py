@@ -160,6 +160,9 @@ class MicrosimEngine:
     >>> res = MicrosimEngine().run(inputs, Outputs(trace=True))
     >>> res.trace.shape, bool(abs(res.discounted[0, 0] - 1.71) < 0.05)
     ((1, 3, 2), True)
+    >>> same = MicrosimEngine(chunk=300, compiled=False).run(inputs, Outputs(trace=True))
+    >>> bool((same.trace == res.trace).all() and (same.discounted == res.discounted).all())
+    True
     """
 
     name = "microsim"

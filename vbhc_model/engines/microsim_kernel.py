@@ -64,7 +64,17 @@ def _put(out, pos, n, x):  # pragma: no cover (compiled)
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def uniforms(key0, key1, c0, c1, c2, c3, head, out):  # pragma: no cover (compiled)
     """``out[:] = Generator(Philox(key=[key0, key1], counter=[c0, c1, c2, c3])).random(
-    head + len(out))[head:]`` (the first six arguments uint64, ``head`` < 4)."""
+    head + len(out))[head:]`` (the first six arguments uint64, ``head`` < 4).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from vbhc_model.engines.microsim import patient_uniforms
+    >>> out, u64 = np.empty(10), np.uint64
+    >>> uniforms(u64(7), u64(0), u64(1), u64(3), u64(2), u64(1), 1, out)  # patients 5..14
+    >>> bool((out == patient_uniforms(7, 2, 3, 5, 10)).all())
+    True
+    """
     n = out.shape[0]
     pos = -np.int64(head)
     while pos < n:
