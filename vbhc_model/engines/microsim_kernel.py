@@ -3,8 +3,8 @@
 This is the one module of the package that imports numba (and llvmlite, for one 128-bit
 multiply), and :mod:`vbhc_model.engines.microsim` imports it lazily, inside a run, so a
 cohort run (and ``import vbhc_model``) never pays numba's import or a compile. The kernels are
-compiled with ``cache=True``: the first microsimulation on a machine compiles them (a few
-seconds) and writes the machine code to numba's cache; later processes load it from there.
+compiled with ``cache=True``: the first microsimulation on a machine compiles them (about
+1 s) and writes the machine code to numba's cache; later processes load it from there.
 Where the cache goes is numba's rule: ``NUMBA_CACHE_DIR`` if set, else ``__pycache__`` next to
 this file, else (an installed package whose folder is not writable) a per-user folder
 (``~/.cache/numba`` on Linux). Costs in docs/benchmarks.md.
