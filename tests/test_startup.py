@@ -2,7 +2,8 @@
 
 Heavy libraries are imported where they are used: scipy.stats by sampling, matplotlib by
 figures (in the figure helper process), dask and distributed by scale-out and multi-chunk
-PSAs, pymc by fitting. Each command runs in a fresh interpreter and reports ``sys.modules``.
+PSAs, pymc by fitting, numba by the microsimulation's kernels. Each command runs in a fresh
+interpreter and reports ``sys.modules``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 THR = ROOT / "scenarios" / "reference" / "thr_dmhee.yaml"
 
-#: Never imported by a base case, ``validate`` or a one-chunk PSA's main process.
+#: Never imported by a (cohort) base case, ``validate`` or a one-chunk PSA's main process;
+#: numba only by a microsimulation (engines/microsim_kernel.py).
 HEAVY = ("scipy.stats", "scipy.optimize", "scipy.sparse", "matplotlib", "dask", "distributed",
-         "pymc", "pytensor", "arviz")
+         "pymc", "pytensor", "arviz", "numba", "llvmlite")
 #: Not imported by ``vbhc --help``.
 NUMERIC = ("numpy", "xarray", "pandas", "scipy", "pydantic", "yaml", "h5py", "h5netcdf",
            "threadpoolctl", *HEAVY)
@@ -53,7 +55,7 @@ def test_base_case_imports_no_heavy_library(tmp_path):
 def test_one_chunk_psa_imports_neither_dask_nor_matplotlib(tmp_path):
     """scipy.stats samples; the figures are drawn in the helper process."""
     got = imported("run", "--draws", "50", "--out", str(tmp_path / "psa"),
-                   watch=("scipy.stats", "matplotlib", "dask", "distributed", "pymc"))
+                   watch=("scipy.stats", "matplotlib", "dask", "distributed", "pymc", "numba"))
     assert got == ["scipy.stats"]
 
 

@@ -35,6 +35,14 @@ the pipeline from ``settings.seed``, the draws' coordinates and ``settings.patie
 cohort ignores it. The patient chunk size changes memory, never results, so it is an argument
 of :class:`MicrosimEngine`.
 
+Speed: the uniforms of a chunk and the per-cycle step (inverse CDF, state counts and flows in
+one pass) are numba kernels, :mod:`vbhc_model.engines.microsim_kernel`, imported by
+:meth:`MicrosimEngine.run` (never at import, so a cohort run does not import numba) and
+compiled once per machine into numba's cache. They compute exactly what the numpy code beside
+them computes (``MicrosimEngine(compiled=False)``: numpy's Philox generator and a vectorised
+binary search), so results are bit-identical either way; only the speed differs
+(docs/benchmarks.md).
+
 Memory: the current state of every patient, ``N x batch`` small integers (the pipeline already
 bounds the batch by chunking draws), plus temporaries of ``chunk x batch`` per cycle. The loop
 runs cycles outside and patient chunks inside, because an engine may read each cycle's
@@ -55,6 +63,7 @@ DEFAULT_CHUNK = 16_384
 
 #: The top Philox counter word of the microsimulation's streams (parameter sampling uses 0).
 _DOMAIN = 1 << 192
+_MASK = (1 << 64) - 1
 
 
 def patient_uniforms(seed: int, draw: int, cycle: int, first: int, n: int) -> np.ndarray:
@@ -77,6 +86,18 @@ def patient_uniforms(seed: int, draw: int, cycle: int, first: int, n: int) -> np
     return gen.random(n + head)[head:]
 
 
+def _fill_uniforms(out: np.ndarray, seed: int, draw: int, cycle: int, first: int) -> None:
+    """``out[:] = patient_uniforms(seed, draw, cycle, first, len(out))`` without a copy when
+    ``first`` is a multiple of four."""
+    head = first % 4
+    counter = (first // 4) + (int(cycle) << 64) + (int(draw) << 128) + _DOMAIN
+    gen = np.random.Generator(np.random.Philox(key=int(seed), counter=counter))
+    if head:
+        out[:] = gen.random(len(out) + head)[head:]
+    else:
+        gen.random(out=out)
+
+
 def _choose(cum: np.ndarray, rows: np.ndarray, u: np.ndarray, n_to: int) -> np.ndarray:
     """Inverse CDF: for each patient, the first state j with ``cum[row, j] > u * total``.
 
@@ -96,6 +117,23 @@ def _choose(cum: np.ndarray, rows: np.ndarray, u: np.ndarray, n_to: int) -> np.n
     return lo
 
 
+def _step_numpy(cum, u, column_of, iters, states, pair_of, counts, flows) -> None:
+    """The numpy version of :func:`vbhc_model.engines.microsim_kernel.step` (same arguments,
+    same results): all patients of the chunk at once, the binary search of :func:`_choose`."""
+    batch, _, n_to = cum.shape
+    col = np.arange(batch, dtype=np.int64)
+    prev = states.astype(np.int64)
+    s = _choose(cum.transpose(1, 2, 0).reshape(-1), prev * (n_to * batch) + col,
+                u[column_of].T, n_to)
+    if len(pair_of):
+        pair = pair_of[prev * n_to + s]
+        hit = pair >= 0
+        flows += np.bincount((pair * batch + col)[hit],
+                             minlength=flows.size).reshape(flows.shape)
+    states[...] = s
+    counts += np.bincount((s * batch + col).ravel(), minlength=counts.size).reshape(counts.shape)
+
+
 class MicrosimEngine:
     """The microsimulation engine behind the :class:`vbhc_model.engines.base.Engine` protocol.
 
@@ -103,6 +141,10 @@ class MicrosimEngine:
     ----------
     chunk : int
         Patients simulated at once per batch column; results do not depend on it.
+    compiled : bool
+        Step the patients with the compiled kernel (numba, imported and, on a machine's first
+        run, compiled when the engine first runs) rather than with numpy; the results are
+        bit-identical, only the speed differs.
 
     Examples
     --------
@@ -118,16 +160,35 @@ class MicrosimEngine:
     >>> res = MicrosimEngine().run(inputs, Outputs(trace=True))
     >>> res.trace.shape, bool(abs(res.discounted[0, 0] - 1.71) < 0.05)
     ((1, 3, 2), True)
+    >>> same = MicrosimEngine(chunk=300, compiled=False).run(inputs, Outputs(trace=True))
+    >>> bool((same.trace == res.trace).all() and (same.discounted == res.discounted).all())
+    True
     """
 
     name = "microsim"
     #: It needs :class:`~vbhc_model.engines.base.PatientStreams` in its inputs.
     individual = True
 
-    def __init__(self, chunk: int = DEFAULT_CHUNK):
+    def __init__(self, chunk: int = DEFAULT_CHUNK, compiled: bool = True):
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {chunk}")
         self.chunk = int(chunk)
+        self.compiled = bool(compiled)
+
+    def _kernels(self):
+        """``(fill, step)``: the uniforms of a chunk and the per-cycle step, numba's kernels
+        (imported here, so that only a microsimulation ever imports numba; see
+        tests/test_startup.py) or numpy's."""
+        if not self.compiled:
+            return _fill_uniforms, _step_numpy
+        from vbhc_model.engines.microsim_kernel import step, uniforms
+
+        def fill(out: np.ndarray, seed: int, draw: int, cycle: int, first: int) -> None:
+            u64 = np.uint64
+            uniforms(u64(seed & _MASK), u64(seed >> 64), u64(first // 4), u64(cycle),
+                     u64(draw), u64(_DOMAIN >> 192), first % 4, out)
+
+        return fill, step
 
     def run(self, inputs: EngineInputs, outputs: Outputs) -> EngineResult:
         """Simulate ``inputs.patients`` through ``inputs.n_cycles`` cycles and accumulate."""
@@ -150,52 +211,50 @@ class MicrosimEngine:
         trace = np.empty((n_cycles + 1, n_states, batch)) if outputs.trace else None
         dtype = np.int16 if n_states < 2**15 else np.int32
         states = np.empty((n, batch), dtype=dtype)
-        col = np.arange(batch, dtype=np.int64)
         chunks = [(p, min(n, p + self.chunk)) for p in range(0, n, self.chunk)]
 
-        def uniforms(cycle: int, p0: int, p1: int) -> np.ndarray:  # [patients, batch]
-            u = np.empty((p1 - p0, len(draws)))
+        def uniforms(cycle: int, p0: int, p1: int) -> np.ndarray:  # [draw, patient]
+            u = np.empty((len(draws), p1 - p0))
             for i, d in enumerate(draws):
-                u[:, i] = patient_uniforms(streams.seed, d, cycle, p0, p1 - p0)
-            return u[:, column_of]
+                fill(u[i], streams.seed, int(d), cycle, p0)
+            return u
 
         if tv is not None:
             codes = np.asarray(tv.from_index) * n_states + np.asarray(tv.to_index)
             pairs, pair_index = np.unique(codes, return_inverse=True)
             pair_of = np.full(n_states * n_states, -1, dtype=np.int64)
             pair_of[pairs] = np.arange(len(pairs))
+        else:
+            pairs, pair_of = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        fill, step = self._kernels()
+        iters = max(0, int(np.ceil(np.log2(n_states))))
 
-        # Row 0: each patient's start state, by the inverse CDF of the start distribution.
-        cum0 = np.cumsum(start, axis=0)[None].reshape(-1)  # as a one-row [from, to, batch]
-        counts = np.zeros(n_states * batch, dtype=np.int64)
+        # Row 0: each patient's start state, by the inverse CDF of the start distribution
+        # (one row of cumulative sums per column, read from state 0).
+        cum0 = np.ascontiguousarray(np.cumsum(start, axis=0).T[:, None, :])  # [batch, 1, to]
+        counts = np.zeros((n_states, batch), dtype=np.int64)
+        no_flows = np.zeros((0, batch), dtype=np.int64)
         for p0, p1 in chunks:
-            rows = np.broadcast_to(col, (p1 - p0, batch))
-            s = _choose(cum0, rows, uniforms(0, p0, p1), n_states)
-            states[p0:p1] = s
-            counts += np.bincount((s * batch + col).ravel(), minlength=n_states * batch)
-        acc.slot()[...] = counts.reshape(n_states, batch) / n
+            states[p0:p1] = 0
+            step(cum0, uniforms(0, p0, p1), column_of, iters, states[p0:p1],
+                 np.empty(0, dtype=np.int64), counts, no_flows)
+        acc.slot()[...] = counts / n
         acc.add_row(0)
         if trace is not None:
             trace[0] = acc.latest
 
         for j in range(1, n_cycles + 1):
-            cum = np.cumsum(transition_at(j), axis=1).reshape(-1)
-            counts = np.zeros(n_states * batch, dtype=np.int64)
-            if tv is not None:
-                flows = np.zeros(len(pairs) * batch, dtype=np.int64)
+            # [batch, from, to]: each column's rows contiguous for the kernel
+            cum = np.ascontiguousarray(np.cumsum(transition_at(j), axis=1).transpose(2, 0, 1))
+            counts = np.zeros((n_states, batch), dtype=np.int64)
+            flows = np.zeros((len(pairs), batch), dtype=np.int64)
             for p0, p1 in chunks:
-                prev = states[p0:p1].astype(np.int64)
-                s = _choose(cum, prev * (n_states * batch) + col, uniforms(j, p0, p1), n_states)
-                if tv is not None:
-                    pair = pair_of[prev * n_states + s]
-                    hit = pair >= 0
-                    flows += np.bincount((pair * batch + col)[hit], minlength=len(pairs) * batch)
-                states[p0:p1] = s
-                counts += np.bincount((s * batch + col).ravel(), minlength=n_states * batch)
+                step(cum, uniforms(j, p0, p1), column_of, iters, states[p0:p1], pair_of,
+                     counts, flows)
             if tv is not None:
-                acc.add_flow(j, flows.reshape(len(pairs), batch)[pair_index] / n)
+                acc.add_flow(j, flows[pair_index] / n)
             out = acc.slot()
-            out[...] = counts.reshape(n_states, batch) / n
+            out[...] = counts / n
             acc.add_row(j)
             if trace is not None:
                 trace[j] = acc.latest
