@@ -223,11 +223,13 @@ def run_update(fit_file: str | Path, data: str | Path, *,
     return result, write(result, target, force=force)
 
 
-def validate(paths: Sequence[str | Path]) -> ValidationResult:
-    """Check scenario files: schema, references, and the base case's numbers."""
+def validate(paths: Sequence[str | Path], *, draws: int = 0,
+             seed: int | None = None) -> ValidationResult:
+    """Check scenario files: schema, references, the base case's numbers and, with
+    ``draws``, the numbers of that many sampled PSA draws."""
     from vbhc_model.pipeline.validate import validate as check
 
-    return check(paths)
+    return check(paths, draws=draws, seed=seed)
 
 
 def _names(text: str | Sequence[str]) -> list[str]:

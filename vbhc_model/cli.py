@@ -396,11 +396,14 @@ def analyse(
 @_user_errors
 def validate(
     scenarios: Annotated[list[Path], typer.Argument(help="Scenario files to check.")],
+    draws: Annotated[int, typer.Option(
+        min=0, help="Also check this many sampled PSA draws (probabilities, rows, values).")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Seed of those draws [settings.seed].")] = None,
 ) -> None:
-    """Check scenario files: schema, references, and the base case's numbers."""
+    """Check scenario files: schema, references, the base case's numbers (and --draws N)."""
     from vbhc_model.api import validate as check
 
-    result = check(scenarios)
+    result = check(scenarios, draws=draws, seed=seed)
     for f in result.files:
         if f.ok:
             typer.echo(f"ok: {f.path} ({f.strategies} strategies, {f.states} states, "

@@ -29,6 +29,8 @@ class Issue:
     path: str
     message: str
     line: int | None = None
+    #: The parameter draw whose numbers failed a check (numeric checks), if any.
+    draw: int | None = None
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}, line {self.line}"

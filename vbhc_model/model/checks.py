@@ -69,7 +69,7 @@ def check_probability(values: np.ndarray, *, source, path: tuple, label: str, st
         v = values[at]
         what = "is not a number" if np.isnan(v) else f"is {v:.6g}, outside [0, 1]"
         where = _where(strategy, state, k, d, i, n_sub)
-        raise ScenarioError([source.issue(path, f"probability {label} {what} ({where})")])
+        raise ScenarioError([source.issue(path, f"probability {label} {what} ({where})", d)])
 
 
 def check_row_sum(total: np.ndarray, *, has_complement: bool, source, path: tuple,
@@ -86,7 +86,7 @@ def check_row_sum(total: np.ndarray, *, has_complement: bool, source, path: tupl
         hint = "" if has_complement else "; use 'complement' for the rest of the row"
         where = _where(strategy, state, k, d, i, n_sub)
         raise ScenarioError(
-            [source.issue(path, f"row sums to {total[at]:.10g}, {how}{hint} ({where})")]
+            [source.issue(path, f"row sums to {total[at]:.10g}, {how}{hint} ({where})", d)]
         )
 
 
@@ -97,7 +97,7 @@ def check_shares(shares: np.ndarray, *, source, path: tuple, what: str, strategy
         d, i = (int(x) for x in np.argwhere(bad)[0])
         raise ScenarioError(
             [source.issue(path, f"{what} share is {shares[d, i]:.6g}, outside [0, 1] "
-                                f"(strategy '{strategy}', draw {d})")]
+                                f"(strategy '{strategy}', draw {d})", d)]
         )
     total = shares.sum(axis=1)
     off = np.abs(total - 1.0) > SUM_TOLERANCE
@@ -107,7 +107,7 @@ def check_shares(shares: np.ndarray, *, source, path: tuple, what: str, strategy
             [source.issue(path, f"{what} shares sum to {total[d]:.10g}, not 1 "
                                 f"(strategy '{strategy}', draw {d})"
                                 + ("; use 'complement' for the rest" if what == "engagement"
-                                   else ""))]
+                                   else ""), d)]
         )
 
 
@@ -130,4 +130,4 @@ def check_payoff(values: np.ndarray, *, kind: str, source, path: tuple, strategy
         k, i, d, at = _first_bad(bad, cycle, n_draws)
         where = _where(strategy, state, k, d, i, n_sub)
         what = "is not a number" if np.isnan(values[at]) else f"is {values[at]:.6g}; {rule}"
-        raise ScenarioError([source.issue(path, f"{kind} {what} ({where})")])
+        raise ScenarioError([source.issue(path, f"{kind} {what} ({where})", d)])

@@ -44,9 +44,10 @@ class Source:
             path = path[:-1]
         return None
 
-    def issue(self, path: Path_, message: str) -> Issue:
-        """An :class:`Issue` at ``path`` in this file."""
-        return Issue(self.file, format_path(path), message, self.line(path))
+    def issue(self, path: Path_, message: str, draw: int | None = None) -> Issue:
+        """An :class:`Issue` at ``path`` in this file (of parameter draw ``draw``, if a
+        numeric check of one draw failed)."""
+        return Issue(self.file, format_path(path), message, self.line(path), draw)
 
 
 def format_path(path: Path_) -> str:
