@@ -203,23 +203,41 @@ def run_calibrate(calibration_file: str | Path, *, out: str | Path | None = None
 def run_update(fit_file: str | Path, data: str | Path, *,
                scenarios: Sequence[str | Path] | None = None, draws: int = 2_000,
                seed: int | None = None, out: str | Path | None = None,
-               force: bool = False) -> tuple[UpdateResult, Path]:
+               force: bool = False, fit_draws: int | None = None,
+               fit_tune: int | None = None,
+               fit_chains: int | None = None) -> tuple[UpdateResult, Path]:
     """Refit with the rows of ``data`` appended, rerun the scenarios that use the fit, and
     write the refit posterior and the comparison into ``out`` (default
     ``results/<fit name>_update/``). The shipped posterior is left as it is.
+    ``fit_draws``, ``fit_tune`` and ``fit_chains`` override the fit file's sampling settings
+    for the refit (a borderline R-hat or ESS needs a longer run, not an edited fit file).
 
     Returns
     -------
     (UpdateResult, Path)
+
+    Raises
+    ------
+    vbhc_model.fitting.run.ConvergenceError
+        The refit failed the convergence gate (exit code 3); the message says which options
+        sample longer.
     """
+    from vbhc_model.fitting.run import ConvergenceError
     from vbhc_model.fitting.spec import load_fit_file
     from vbhc_model.pipeline.update import update
 
     target = Path(out) if out is not None else Path("results") / (
         load_fit_file(Path(fit_file))[0].name + "_update")
     refuse_existing(target, force)
-    result = update(fit_file, data, scenarios=[Path(p) for p in scenarios] if scenarios
-                    else None, draws=draws, seed=seed)
+    sampling = {k: v for k, v in (("draws", fit_draws), ("tune", fit_tune),
+                                  ("chains", fit_chains)) if v is not None}
+    try:
+        result = update(fit_file, data, scenarios=[Path(p) for p in scenarios] if scenarios
+                        else None, draws=draws, seed=seed, fit_kwargs=sampling)
+    except ConvergenceError as exc:
+        raise ConvergenceError(f"{exc}\nTo sample the refit longer without editing the fit "
+                               "file: vbhc update ... --fit-draws N --fit-tune N "
+                               "(--fit-chains N)") from None
     return result, write(result, target, force=force)
 
 

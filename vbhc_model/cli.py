@@ -297,6 +297,12 @@ def update(
     seed: Annotated[int | None, typer.Option(help="PSA seed [each scenario's].")] = None,
     out: Annotated[Path | None, typer.Option(help="Results directory [results/FIT_update/].")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing results directory.")] = False,
+    fit_draws: Annotated[int | None, typer.Option(
+        min=10, help="Refit: draws per chain [the fit file's sampling.draws].")] = None,
+    fit_tune: Annotated[int | None, typer.Option(
+        min=0, help="Refit: tuning steps [sampling.tune].")] = None,
+    fit_chains: Annotated[int | None, typer.Option(
+        min=2, help="Refit: chains [sampling.chains].")] = None,
 ) -> None:
     """Refit with new data appended, rerun the scenarios that use the fit, report the change.
 
@@ -308,7 +314,8 @@ def update(
     from vbhc_model.report.table import format_update, written
 
     result, folder = run_update(fit_file, data, scenarios=scenario, draws=draws, seed=seed,
-                                out=out, force=force)
+                                out=out, force=force, fit_draws=fit_draws, fit_tune=fit_tune,
+                                fit_chains=fit_chains)
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(format_update(result) + "\n\n" + written(folder))

@@ -209,9 +209,15 @@ def test_update_changes_the_posterior_and_reports_the_decision(tmp_path):
     out = tmp_path / "upd"
     res = CliRunner().invoke(app, ["update", str(fit_path), "--data", str(tmp_path / "new.csv"),
                                    "--scenario", str(scenario), "--draws", "300",
-                                   "--out", str(out)])
+                                   "--out", str(out), "--fit-draws", "450"])
     assert res.exit_code == 0, res.output
     assert "decision before and after" in res.output
+    assert int(xr.open_datatree(out / "posterior.nc").attrs["draws"]) == 450  # --fit-draws
+    weak = CliRunner().invoke(app, ["update", str(fit_path), "--data", str(tmp_path / "new.csv"),
+                                    "--scenario", str(scenario), "--out", str(tmp_path / "w"),
+                                    "--fit-draws", "10", "--fit-tune", "0"])
+    assert weak.exit_code == 3, weak.output
+    assert "--fit-draws N --fit-tune N" in weak.output and not (tmp_path / "w").exists()
     before = xr.open_dataset(tmp_path / "omr.nc", group="posterior")["p_pre"].mean()
     after = xr.open_dataset(out / "posterior.nc", group="posterior")["p_pre"].mean()
     assert float(before) == pytest.approx(0.02, abs=0.005)

@@ -43,9 +43,13 @@ def diagnose(idata, variables: list[str], gate: Gate) -> tuple[dict, list[str]]:
     # A variable that is constant in every draw (e.g. a fixed deterministic) has no R-hat or
     # ESS; any other NaN is a failure, reported as such.
     variables = [v for v in variables if float(np.ptp(post[v].values)) > 0]
-    rhat = az.rhat(post, var_names=variables)
-    ess_b = az.ess(post, var_names=variables, method="bulk")
-    ess_t = az.ess(post, var_names=variables, method="tail")
+    # Too few draws make ArviZ divide by zero: the NaN it returns is reported as a failure
+    # below, so its RuntimeWarnings would only repeat it on the terminal.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rhat = az.rhat(post, var_names=variables)
+        ess_b = az.ess(post, var_names=variables, method="bulk")
+        ess_t = az.ess(post, var_names=variables, method="tail")
 
     def worst(ds, largest: bool):
         vals = {}
@@ -185,7 +189,10 @@ def _csv_attrs(spec, path: Path) -> dict:
 def _summary(idata, outputs: list[str]):
     import arviz as az
 
-    table = az.summary(idata, var_names=outputs, ci_prob=0.95, ci_kind="eti", round_to="none")
+    with warnings.catch_warnings():  # as in diagnose: NaN diagnostics are reported, not warned
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = az.summary(idata, var_names=outputs, ci_prob=0.95, ci_kind="eti",
+                           round_to="none")
     post = idata["posterior"].to_dataset()
     medians = {}
     for v in outputs:  # the median too: published estimates are compared with it
