@@ -86,7 +86,7 @@ def test_force_replaces_a_named_posterior_file_but_not_a_folder_of_that_name(tmp
 def test_the_written_line_leaves_out_the_marker(tmp_path):
     result = CliRunner().invoke(app, ["run", str(THR), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
-    assert "wrote outcomes.nc, summary.csv in" in result.output
+    assert "wrote outcomes.nc, summary.csv, summary_columns.csv in" in result.output
 
 
 def test_a_run_that_finds_its_folder_written_meanwhile_is_refused(tmp_path):
@@ -101,3 +101,17 @@ def test_a_run_that_finds_its_folder_written_meanwhile_is_refused(tmp_path):
         write_directory(out, slow)
     assert (out / "outcomes.nc").read_text() == "theirs"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # our temporary is gone
+
+
+def test_summary_columns_describe_every_column_with_units(tmp_path):
+    import pandas as pd
+
+    result = CliRunner().invoke(app, ["run", str(THR), "--draws", "50", "--out",
+                                      str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(tmp_path / "o" / "summary.csv")
+    columns = pd.read_csv(tmp_path / "o" / "summary_columns.csv", keep_default_na=False)
+    assert list(columns["column"]) == list(summary.columns)
+    assert (columns["description"] != "").all()
+    units = dict(zip(columns["column"], columns["units"]))
+    assert units["icer"] == "GBP per QALY" and units["cost"] == "GBP"

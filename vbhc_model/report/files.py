@@ -21,7 +21,7 @@ MARKER = ".vbhc_result"
 #: What vbhc writes into a results folder: a folder holding only these (and no marker, as
 #: written before markers existed) is a result too.
 RESULT_NAMES = frozenset({
-    MARKER, "outcomes.nc", "summary.csv", "psa.nc", "psa_summary.nc", "psa_curves.nc",
+    MARKER, "outcomes.nc", "summary.csv", "summary_columns.csv", "psa.nc", "psa_summary.nc", "psa_curves.nc",
     "figures", "dsa.nc", "two_way.nc", "evppi.nc", "posterior.nc", "posterior_summary.csv",
     "comparison.csv",
 })

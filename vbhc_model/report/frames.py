@@ -113,3 +113,66 @@ def run_records(result) -> list[dict]:
         for rec in records:
             rec["psa"] = psa[rec["strategy"]]
     return records
+
+
+#: What each column of summary.csv holds: (pattern, description, units); ``{x}`` is the part
+#: of the name after the prefix, ``{cur}`` the currency, ``{eff}`` the effect measure.
+_COLUMNS = (
+    ("strategy", "strategy code", ""),
+    ("label", "strategy label", ""),
+    ("cost", "expected total cost per person, discounted (base case)", "{cur}"),
+    ("effect", "expected effect per person, discounted (base case)", "{eff}"),
+    ("qalys", "QALYs per person, discounted", "QALYs"),
+    ("life_years", "life years per person, discounted", "years"),
+    ("inc_cost", "incremental cost against the comparator on the frontier", "{cur}"),
+    ("inc_effect", "incremental effect against the comparator on the frontier", "{eff}"),
+    ("icer", "incremental cost-effectiveness ratio against the comparator", "{cur} per {one}"),
+    ("status", "frontier, dominated or extendedly dominated", ""),
+    ("comparator", "the strategy it is compared with on the frontier", ""),
+    ("dominated_by", "the strategy or strategies that dominate it", ""),
+    ("nmb_at_", "net monetary benefit per person at a willingness to pay of {x}", "{cur}"),
+    ("cost_", "cost of category {x} per person, discounted", "{cur}"),
+    ("use_", "use of {x} per person, undiscounted", "count"),
+    ("hours_", "clinician hours of {x} per person, undiscounted", "hours"),
+    ("share_", "share of the cohort at engagement level {x}", "share"),
+    ("psa_cost_", "PSA: total cost per person, {x} over the draws", "{cur}"),
+    ("psa_effect_", "PSA: effect per person, {x} over the draws", "{eff}"),
+    ("psa_status", "PSA: frontier status on the mean costs and effects", ""),
+    ("psa_comparator", "PSA: comparator on the frontier of the means", ""),
+    ("psa_inc_cost_", "PSA: incremental cost against that comparator, {x} over the draws",
+     "{cur}"),
+    ("psa_inc_effect_", "PSA: incremental effect against that comparator, {x} over the draws",
+     "{eff}"),
+    ("psa_icer", "PSA: ICER of the mean costs and effects", "{cur} per {one}"),
+    ("p_ce_at_", "PSA: probability of being cost-effective at a willingness to pay of {x}",
+     "probability"),
+)
+_STATS = {"mean": "mean", "low": "2.5% quantile", "high": "97.5% quantile"}
+
+
+def column_dictionary(columns, currency: str, effect: str) -> pd.DataFrame:
+    """What each column of a summary table holds, with its units (summary_columns.csv).
+
+    Examples
+    --------
+    >>> column_dictionary(["strategy", "nmb_at_50000", "use_xray"], "USD 2025", "qalys")[
+    ...     "units"].tolist()
+    ['', 'USD 2025', 'count']
+    """
+    eff = EFFECT_LABELS.get(effect, effect)
+    one = {"qalys": "QALY", "life_years": "life year"}.get(effect, effect)
+    rows = []
+    for col in columns:
+        # The longest matching pattern: exact names first, then prefixes.
+        found = next(((pat, d, u) for pat, d, u in _COLUMNS if col == pat), None) or max(
+            ((pat, d, u) for pat, d, u in _COLUMNS if pat.endswith("_") and col.startswith(pat)),
+            key=lambda t: len(t[0]), default=(col, "", ""))
+        pat, desc, units = found
+        x = col[len(pat):] if pat.endswith("_") else ""
+        try:  # a willingness to pay: 50,000
+            x = f"{float(x):,.0f}" if x else x
+        except ValueError:
+            x = _STATS.get(x, x.replace("_", " "))
+        rows.append({"column": col, "description": desc.format(x=x, cur=currency, eff=eff),
+                     "units": units.format(cur=currency, eff=eff, one=one)})
+    return pd.DataFrame(rows)
