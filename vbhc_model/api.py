@@ -19,7 +19,7 @@ from pathlib import Path
 
 from vbhc_model.defaults import CHUNK_SIZE
 from vbhc_model.report.files import refuse_existing
-from vbhc_model.report.write import write, write_run
+from vbhc_model.report.write import default_folder, write, write_run
 from vbhc_model.results import (
     AnalyseResult,
     CalibrationResult,
@@ -48,7 +48,7 @@ def load(scenario: Scenario | str | Path | None = None) -> Scenario:
 
 def default_out_dir(scenario: Scenario) -> Path:
     """``results/<scenario name>/`` in the working directory."""
-    return Path("results") / scenario.name
+    return default_folder(RunResult, scenario.name)
 
 
 def check_psa(scenario: Scenario, draws: int, sampling: str = "mc") -> list[str]:
@@ -123,7 +123,7 @@ def run_dsa(scenario: Scenario | str | Path | None = None, *, wtp: float | None 
     from vbhc_model.pipeline.dsa import run_dsa as dsa
 
     scenario = load(scenario)
-    target = Path(out) if out is not None else Path("results") / f"{scenario.name}_dsa"
+    target = Path(out) if out is not None else default_folder(DsaResult, scenario.name)
     refuse_existing(target, force)
     result = dsa(scenario, wtp=wtp, names=_names(params) if params else None,
                  pair=_names(two_way) if two_way else None, threshold_of=threshold,
@@ -144,7 +144,7 @@ def run_analyse(table: str | Path, *, wtp: Sequence[float], out: str | Path | No
     """
     from vbhc_model.pipeline.analyse import analyse
 
-    target = Path(out) if out is not None else Path("results") / f"{Path(table).stem}_analysis"
+    target = Path(out) if out is not None else default_folder(AnalyseResult, Path(table).stem)
     if wtp:
         refuse_existing(target, force)
     result = analyse(table, wtp=wtp, method=method)
@@ -166,8 +166,8 @@ def run_fit(fit_file: str | Path, *, out: str | Path | None = None, force: bool 
     from vbhc_model.fitting.run import fit
     from vbhc_model.fitting.spec import load_fit_file
 
-    target = Path(out) if out is not None else Path("results") / load_fit_file(
-        Path(fit_file))[0].name
+    target = Path(out) if out is not None else default_folder(
+        FitResult, load_fit_file(Path(fit_file))[0].name)
     refuse_existing(target, force)
     result = fit(fit_file, allow_unconverged=allow_unconverged, draws=draws, tune=tune,
                  chains=chains, seed=seed)
@@ -178,7 +178,8 @@ def calibration_target(calibration_file: str | Path, out: str | Path | None = No
     """Where ``vbhc calibrate`` writes: ``out``, or ``results/<calibration name>/``."""
     from vbhc_model.pipeline.calibrate import calibration_name
 
-    return Path(out) if out is not None else Path("results") / calibration_name(calibration_file)
+    return Path(out) if out is not None else default_folder(CalibrationResult,
+                                                            calibration_name(calibration_file))
 
 
 def run_calibrate(calibration_file: str | Path, *, out: str | Path | None = None,
@@ -226,8 +227,8 @@ def run_update(fit_file: str | Path, data: str | Path, *,
     from vbhc_model.fitting.spec import load_fit_file
     from vbhc_model.pipeline.update import update
 
-    target = Path(out) if out is not None else Path("results") / (
-        load_fit_file(Path(fit_file))[0].name + "_update")
+    target = Path(out) if out is not None else default_folder(
+        UpdateResult, load_fit_file(Path(fit_file))[0].name)
     refuse_existing(target, force)
     sampling = {k: v for k, v in (("draws", fit_draws), ("tune", fit_tune),
                                   ("chains", fit_chains)) if v is not None}

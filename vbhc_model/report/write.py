@@ -24,24 +24,39 @@ from vbhc_model.results import (
     VoiResult,
 )
 
+#: The folder name of each kind of result: ``results/<name><suffix>``.
+_SUFFIX = {RunResult: "", DsaResult: "_dsa", AnalyseResult: "_analysis", FitResult: "",
+           CalibrationResult: "", UpdateResult: "_update"}
+
+
+def default_folder(kind: type, name: str) -> Path:
+    """Where a result of type ``kind`` named ``name`` goes when no folder is given:
+    ``results/<name>`` in the working directory (``<scenario>``, ``<scenario>_dsa``,
+    ``<table>_analysis``, ``<fit>``, ``<calibration>``, ``<fit>_update``). Known before the
+    result exists, so that a command can refuse an existing folder before any work.
+
+    Examples
+    --------
+    >>> default_folder(DsaResult, "thr").as_posix()
+    'results/thr_dsa'
+    """
+    return Path("results") / f"{name}{_SUFFIX[kind]}"
+
 
 def default_out(result) -> Path:
-    """Where a result goes when no folder is given: ``results/<name>`` in the working
-    directory (``<scenario>``, ``<scenario>_dsa``, ``<table>_analysis``, ``<fit>``,
-    ``<calibration>``, ``<fit>_update``); EVPPI goes into the folder it analysed."""
-    if isinstance(result, RunResult):
-        return Path("results") / result.scenario.name
-    if isinstance(result, DsaResult):
-        return Path("results") / f"{result.scenario.name}_dsa"
-    if isinstance(result, AnalyseResult):
-        return Path("results") / f"{result.source.stem}_analysis"
+    """Where ``result`` goes when no folder is given (:func:`default_folder`); EVPPI goes into
+    the folder it analysed."""
     if isinstance(result, VoiResult):
         return result.source
-    if isinstance(result, (FitResult, CalibrationResult)):
-        return Path("results") / result.name
-    if isinstance(result, UpdateResult):
-        return Path("results") / f"{result.name}_update"
-    raise TypeError(f"no default folder for {type(result).__name__}")
+    if isinstance(result, (RunResult, DsaResult)):
+        name = result.scenario.name
+    elif isinstance(result, AnalyseResult):
+        name = result.source.stem
+    elif isinstance(result, (FitResult, CalibrationResult, UpdateResult)):
+        name = result.name
+    else:
+        raise TypeError(f"no default folder for {type(result).__name__}")
+    return default_folder(type(result), name)
 
 
 @functools.singledispatch
