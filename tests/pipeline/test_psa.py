@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -284,3 +286,39 @@ def test_run_reports_the_frontier_on_means_in_every_output(tmp_path):
     assert csv.loc["np1", "psa_inc_cost_mean"] == pytest.approx(np1["inc_cost"]["mean"])
     with xr.open_dataset(out / "psa_summary.nc") as s:
         assert str(s["comparator"].sel(strategy="np1").values) == "standard"
+
+
+def test_figures_split_with_a_forked_child_are_all_drawn_even_if_the_child_dies(tmp_path):
+    """render_split shares the figures with a forked child; what the child did not draw
+    (here: it fails) is drawn by the helper itself. In a fresh interpreter, as in the figure
+    helper: a pytest worker may hold threads, and then render_split does not fork."""
+    script = f"""
+import os, sys
+from pathlib import Path
+from vbhc_model.api import run_scenario
+from vbhc_model.report import render as R
+from vbhc_model.report.write import figure_jobs
+
+jobs = figure_jobs(run_scenario({str(SCENARIOS / "chronic_pain_us.yaml")!r}, draws=200,
+                                chunk_size=200))
+expected = sorted(f"{{n}}.{{e}}" for n in jobs for e in ("png", "svg"))
+out = Path({str(tmp_path)!r})
+assert R.render_split(jobs, out / "ok") == sorted(jobs)
+assert sorted(p.name for p in (out / "ok").iterdir()) == expected
+parent, real, forks, fork = os.getpid(), R.render, [], os.fork
+os.fork = lambda: forks.append(1) or fork()
+
+def child_fails(some, folder):
+    if os.getpid() != parent:
+        raise RuntimeError("the child dies")
+    return real(some, folder)
+
+R.render = child_fails
+R.render_split(jobs, out / "child_died")
+assert forks == [1], forks
+assert sorted(p.name for p in (out / "child_died").iterdir()) == expected
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
