@@ -103,6 +103,41 @@ def test_results_are_bit_identical_for_any_chunk_of_draws():
         np.testing.assert_array_equal(whole[var].values[6:], part[var].values)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+def test_strategies_run_together_give_the_results_of_each_alone(compiled):
+    # The default scenario: strategies with and without engagement strata (batches of 2 and
+    # 6 columns) and one-off values on transitions; then strategies whose draws differ.
+    sc = load_scenario(default_scenario_path())
+    draws = replicates(sc, 2)
+    outputs = Outputs(trace=True, per_cycle=True)
+    engine = MicrosimEngine(chunk=128, compiled=compiled)
+    same = lambda b: PatientStreams(9, np.arange(b) % 2, 301)  # noqa: E731
+    other = lambda b: PatientStreams(9, 5 + np.arange(b) % 2, 301)  # noqa: E731
+    for plan in ([(s, same) for s in sc.strategies], [("usual_care", same), ("coach_cbt", other)]):
+        alone = [engine.run(strategy_inputs(sc, s, draws, f), outputs) for s, f in plan]
+        together = engine.run_strategies([strategy_inputs(sc, s, draws, f) for s, f in plan],
+                                         outputs)
+        for a, t in zip(alone, together, strict=True):
+            for name in ("discounted", "undiscounted", "by_cycle", "by_cycle_undiscounted",
+                         "trace"):
+                np.testing.assert_array_equal(getattr(a, name), getattr(t, name))
+    assert len({r.trace.shape[0] for r in alone}) > 1  # the batches differ
+    with pytest.raises(ValueError, match="same seed"):
+        engine.run_strategies([strategy_inputs(sc, "usual_care", draws, same),
+                               strategy_inputs(sc, "usual_care", draws,
+                                               lambda b: PatientStreams(8, np.zeros(b), 301))],
+                              outputs)
+
+
+def test_one_thread_and_two_give_bit_identical_results():
+    # One thread: the strategies run together on shared uniforms; two: side by side.
+    sc = load_scenario(THR).with_settings(engine="microsim", patients=3)
+    draws = replicates(sc, 1_000)
+    one, two = (simulate(sc, draws, threads=k) for k in (1, 2))
+    for var in ("total_cost", "qalys", "costs"):
+        np.testing.assert_array_equal(one[var].values, two[var].values)
+
+
 def test_patient_uniforms_do_not_depend_on_the_chunk():
     whole = patient_uniforms(11, 2, 5, 0, 1_001)
     pieces = [patient_uniforms(11, 2, 5, a, b - a) for a, b in ((0, 3), (3, 10), (10, 1_001))]

@@ -51,6 +51,8 @@ transition matrix only once (it can be one buffer refilled each cycle).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from vbhc_model.engines.accumulate import Accumulator
@@ -176,86 +178,144 @@ class MicrosimEngine:
         self.compiled = bool(compiled)
 
     def _kernels(self):
-        """``(fill, step)``: the uniforms of a chunk and the per-cycle step, numba's kernels
-        (imported here, so that only a microsimulation ever imports numba; see
-        tests/test_startup.py) or numpy's."""
+        """``(fill, step)``: the uniforms of a chunk (``fill(out, seed, draws, cycle, first)``,
+        ``out[draw, patient]``) and the per-cycle step, numba's kernels (imported here, so
+        that only a microsimulation ever imports numba; see tests/test_startup.py) or
+        numpy's."""
         if not self.compiled:
-            return _fill_uniforms, _step_numpy
-        from vbhc_model.engines.microsim_kernel import step, uniforms
+            def fill_numpy(out: np.ndarray, seed: int, draws: np.ndarray, cycle: int,
+                           first: int) -> None:
+                for row, d in zip(out, draws):
+                    _fill_uniforms(row, seed, int(d), cycle, first)
 
-        def fill(out: np.ndarray, seed: int, draw: int, cycle: int, first: int) -> None:
+            return fill_numpy, _step_numpy
+        from vbhc_model.engines.microsim_kernel import draw_uniforms, step
+
+        def fill(out: np.ndarray, seed: int, draws: np.ndarray, cycle: int,
+                 first: int) -> None:
             u64 = np.uint64
-            uniforms(u64(seed & _MASK), u64(seed >> 64), u64(first // 4), u64(cycle),
-                     u64(draw), u64(_DOMAIN >> 192), first % 4, out)
+            draw_uniforms(u64(seed & _MASK), u64(seed >> 64), first, u64(cycle),
+                          draws.astype(u64), u64(_DOMAIN >> 192), out)
 
         return fill, step
 
     def run(self, inputs: EngineInputs, outputs: Outputs) -> EngineResult:
         """Simulate ``inputs.patients`` through ``inputs.n_cycles`` cycles and accumulate."""
+        return self.run_strategies([inputs], outputs)[0]
+
+    def run_strategies(self, strategies: Sequence[EngineInputs],
+                       outputs: Outputs) -> list[EngineResult]:
+        """Run several strategies on the same patients, each cycle's uniforms made once.
+
+        With common random numbers a patient meets the same uniforms under every strategy;
+        run one by one (:meth:`run`), each strategy would make them again, which is about a
+        third of the work. Here each chunk's uniforms of a cycle are made once and every
+        strategy steps its patients on them. The results are, bit for bit, those of
+        :meth:`run` on each strategy.
+
+        Parameters
+        ----------
+        strategies : sequence of EngineInputs
+            The strategies' inputs; their patients (:class:`PatientStreams`) must have the
+            same seed and number of patients, and the runs the same number of cycles (the
+            draws and the batch may differ).
+        outputs : Outputs
+
+        Returns
+        -------
+        list of EngineResult
+            One per strategy, in order.
+        """
+        runs = [_Strategy(inputs, outputs) for inputs in strategies]
+        if not runs:
+            return []
+        seed, n, n_cycles = runs[0].streams.seed, runs[0].n, runs[0].n_cycles
+        if any((r.streams.seed, r.n, r.n_cycles) != (seed, n, n_cycles) for r in runs):
+            raise ValueError("strategies run together need the same seed, number of patients "
+                             "and number of cycles")
+        # Each distinct draw's uniforms are made once; a column reads its draw's row.
+        draws = np.unique(np.concatenate([r.streams.draw_index for r in runs]))
+        for r in runs:
+            r.column_of = np.searchsorted(draws, r.streams.draw_index)
+        fill, step = self._kernels()
+        chunks = [(p, min(n, p + self.chunk)) for p in range(0, n, self.chunk)]
+        # Row 0 draws each patient's start state; row j >= 1 the transition of cycle j.
+        for j in range(n_cycles + 1):
+            for r in runs:
+                r.begin(j)
+            for p0, p1 in chunks:
+                u = np.empty((len(draws), p1 - p0))  # [draw, patient]
+                fill(u, seed, draws, j, p0)
+                for r in runs:
+                    step(r.cum, u, r.column_of, r.iters, r.states[p0:p1], r.pair_of, r.counts,
+                         r.flows)
+            for r in runs:
+                r.end(j)
+        return [r.finish() for r in runs]
+
+
+class _Strategy:
+    """One strategy of a run: its patients' states, its cycle's cumulative rows, its counts
+    and flows, and its accumulator."""
+
+    def __init__(self, inputs: EngineInputs, outputs: Outputs):
         streams = inputs.patients
         if streams is None:
             raise ValueError("the microsimulation needs EngineInputs.patients (PatientStreams)")
-        start = np.asarray(inputs.start, dtype=float)
-        n_states, batch = start.shape
+        self.start = np.asarray(inputs.start, dtype=float)
+        n_states, batch = self.start.shape
         if streams.draw_index.shape != (batch,):
             raise ValueError(f"PatientStreams.draw_index has shape {streams.draw_index.shape}; "
                              f"the batch is {batch}")
-        n, n_cycles = streams.n_patients, inputs.n_cycles
-        draws, column_of = np.unique(streams.draw_index, return_inverse=True)
-        transition_at = inputs.transition_at()
-        tv = inputs.transition_values
-        acc = Accumulator(n_states, batch, inputs.values, inputs.terms, inputs.discount,
-                          n_cycles=n_cycles, transition_values=tv,
-                          transition_discount=inputs.transition_discount,
-                          keep_cycles=outputs.per_cycle)
-        trace = np.empty((n_cycles + 1, n_states, batch)) if outputs.trace else None
+        self.streams, self.n, self.n_cycles = streams, streams.n_patients, inputs.n_cycles
+        self.n_states, self.batch = n_states, batch
+        self.transition_at = inputs.transition_at()
+        tv = self.tv = inputs.transition_values
+        self.acc = Accumulator(n_states, batch, inputs.values, inputs.terms, inputs.discount,
+                               n_cycles=self.n_cycles, transition_values=tv,
+                               transition_discount=inputs.transition_discount,
+                               keep_cycles=outputs.per_cycle)
+        self.trace = np.empty((self.n_cycles + 1, n_states, batch)) if outputs.trace else None
         dtype = np.int16 if n_states < 2**15 else np.int32
-        states = np.empty((n, batch), dtype=dtype)
-        chunks = [(p, min(n, p + self.chunk)) for p in range(0, n, self.chunk)]
-
-        def uniforms(cycle: int, p0: int, p1: int) -> np.ndarray:  # [draw, patient]
-            u = np.empty((len(draws), p1 - p0))
-            for i, d in enumerate(draws):
-                fill(u[i], streams.seed, int(d), cycle, p0)
-            return u
-
+        self.states = np.empty((self.n, batch), dtype=dtype)
         if tv is not None:
             codes = np.asarray(tv.from_index) * n_states + np.asarray(tv.to_index)
-            pairs, pair_index = np.unique(codes, return_inverse=True)
-            pair_of = np.full(n_states * n_states, -1, dtype=np.int64)
-            pair_of[pairs] = np.arange(len(pairs))
+            pairs, self.pair_index = np.unique(codes, return_inverse=True)
+            self.flow_pairs = np.full(n_states * n_states, -1, dtype=np.int64)
+            self.flow_pairs[pairs] = np.arange(len(pairs))
         else:
-            pairs, pair_of = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        fill, step = self._kernels()
-        iters = max(0, int(np.ceil(np.log2(n_states))))
+            pairs, self.flow_pairs = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        self.n_pairs = len(pairs)
+        self.iters = max(0, int(np.ceil(np.log2(n_states))))
+        self.column_of = np.zeros(batch, dtype=np.int64)
 
-        # Row 0: each patient's start state, by the inverse CDF of the start distribution
-        # (one row of cumulative sums per column, read from state 0).
-        cum0 = np.ascontiguousarray(np.cumsum(start, axis=0).T[:, None, :])  # [batch, 1, to]
-        counts = np.zeros((n_states, batch), dtype=np.int64)
-        no_flows = np.zeros((0, batch), dtype=np.int64)
-        for p0, p1 in chunks:
-            states[p0:p1] = 0
-            step(cum0, uniforms(0, p0, p1), column_of, iters, states[p0:p1],
-                 np.empty(0, dtype=np.int64), counts, no_flows)
-        acc.slot()[...] = counts / n
-        acc.add_row(0)
-        if trace is not None:
-            trace[0] = acc.latest
-
-        for j in range(1, n_cycles + 1):
+    def begin(self, j: int) -> None:
+        """Set up row j: the cumulative rows to draw from, counts and flows at zero."""
+        self.counts = np.zeros((self.n_states, self.batch), dtype=np.int64)
+        if j == 0:
+            # each patient's start state, by the inverse CDF of the start distribution (one
+            # row of cumulative sums per column, read from state 0)
+            self.states[...] = 0
+            self.cum = np.ascontiguousarray(np.cumsum(self.start, axis=0).T[:, None, :])
+            self.pair_of = np.empty(0, dtype=np.int64)
+            self.flows = np.zeros((0, self.batch), dtype=np.int64)
+        else:
             # [batch, from, to]: each column's rows contiguous for the kernel
-            cum = np.ascontiguousarray(np.cumsum(transition_at(j), axis=1).transpose(2, 0, 1))
-            counts = np.zeros((n_states, batch), dtype=np.int64)
-            flows = np.zeros((len(pairs), batch), dtype=np.int64)
-            for p0, p1 in chunks:
-                step(cum, uniforms(j, p0, p1), column_of, iters, states[p0:p1], pair_of,
-                     counts, flows)
-            if tv is not None:
-                acc.add_flow(j, flows[pair_index] / n)
-            out = acc.slot()
-            out[...] = counts / n
-            acc.add_row(j)
-            if trace is not None:
-                trace[j] = acc.latest
-        return acc.finish(trace.transpose(2, 0, 1) if trace is not None else None)
+            self.cum = np.ascontiguousarray(
+                np.cumsum(self.transition_at(j), axis=1).transpose(2, 0, 1))
+            self.pair_of = self.flow_pairs
+            self.flows = np.zeros((self.n_pairs, self.batch), dtype=np.int64)
+
+    def end(self, j: int) -> None:
+        """Hand row j (and cycle j's flows) to the accumulator."""
+        acc = self.acc
+        if j > 0 and self.tv is not None:
+            acc.add_flow(j, self.flows[self.pair_index] / self.n)
+        acc.slot()[...] = self.counts / self.n
+        acc.add_row(j)
+        if self.trace is not None:
+            self.trace[j] = acc.latest
+
+    def finish(self) -> EngineResult:
+        return self.acc.finish(self.trace.transpose(2, 0, 1) if self.trace is not None
+                               else None)

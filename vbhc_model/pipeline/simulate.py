@@ -18,7 +18,7 @@ from vbhc_model.engines.registry import get_engine
 from vbhc_model.model.build import build_model, build_strategy
 from vbhc_model.model.outcomes import assemble, check_outputs
 from vbhc_model.scenario.schema import Scenario
-from vbhc_model.threads import one_blas_thread, thread_map
+from vbhc_model.threads import one_blas_thread, thread_map, threads_for
 
 
 def simulate(
@@ -95,22 +95,36 @@ def simulate(
     # a draw meets the same patients in any chunk of draws.
     draw_index = np.asarray(draws[dims.DRAW].values, dtype=np.int64) if microsim else None
 
-    def run(sname: str):
+    def build(sname: str):
         strat = build_strategy(scenario, sname, draws, inputs)
         patients = None
         if microsim:  # strata of one draw (level-major batch) share its patients
             patients = PatientStreams(s.seed, np.tile(draw_index, strat.start.shape[1] // n),
                                       s.patients)
-        return strat, engine.run(EngineInputs(
+        return strat, EngineInputs(
             strat.start, strat.transition_at, strat.values_at, terms, disc,
             n_cycles=s.n_cycles, transition_values=strat.transition_values,
             transition_discount=tdisc, patients=patients,
-        ), outputs)
+        )
 
+    def run(sname: str):
+        strat, engine_inputs = build(sname)
+        return strat, engine.run(engine_inputs, outputs)
+
+    names = list(scenario.strategies)
+    run_together = getattr(engine, "run_strategies", None)
     # Strategies side by side (vbhc_model.threads), those with more engagement strata (a
     # larger batch) first: results are identical, and the first strategy in scenario order
-    # that fails reports its error.
+    # that fails reports its error. On one thread the microsimulation runs them together
+    # instead: their patients' uniforms (common random numbers) are made once per cycle, not
+    # once per strategy.
     sizes = [len(st.engagement or ()) or 1 for st in scenario.strategies.values()]
     with one_blas_thread():  # the engine's matrix products are small; our threads use the cores
-        runs = thread_map(run, scenario.strategies, n_draws=n, threads=threads, sizes=sizes)
+        if run_together is not None and threads_for(len(names), n_draws=n,
+                                                    threads=threads) == 1:
+            built = [build(sname) for sname in names]
+            results = run_together([engine_inputs for _, engine_inputs in built], outputs)
+            runs = [(strat, res) for (strat, _), res in zip(built, results)]
+        else:
+            runs = thread_map(run, names, n_draws=n, threads=threads, sizes=sizes)
     return assemble(scenario, inputs, runs, outputs=outputs, engine=engine.name)
