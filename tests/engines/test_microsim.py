@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import SCENARIOS
 from vbhc_model import dims
-from vbhc_model.engines.base import EngineInputs, Outputs, PatientStreams
+from vbhc_model.engines.base import EngineInputs, Outputs, PatientStreams, TransitionValues
 from vbhc_model.engines.cohort import CohortEngine
 from vbhc_model.engines.corrections import discount_factors, quadrature_terms, transition_times
 from vbhc_model.engines.microsim import MicrosimEngine, patient_uniforms
@@ -101,6 +101,38 @@ def test_results_are_bit_identical_for_any_chunk_of_draws():
     part = simulate(sc, replicates(sc, 10).isel(draw=slice(6, 10)))
     for var in ("total_cost", "qalys", "costs"):
         np.testing.assert_array_equal(whole[var].values[6:], part[var].values)
+
+
+@pytest.mark.parametrize("n_states", [2, 4, 8, 9, 13])
+def test_the_kernels_equal_the_numpy_path(n_states):
+    # Random matrices with impossible moves, by cycle; flows on some pairs; 3 columns of 2
+    # draws; a chunk that does not divide the patients. 8 states and fewer: the kernel counts
+    # comparisons; more: a binary search (microsim_kernel.FEW_STATES).
+    rng = np.random.default_rng(n_states)
+    n_cycles, batch = 6, 3
+    P = rng.dirichlet(np.ones(n_states), size=(n_cycles + 1, n_states, batch))
+    P = np.where(rng.random(P.shape) < 0.3, 0.0, P)
+    P[..., 0] += 1e-3
+    P = np.ascontiguousarray((P / P.sum(axis=-1, keepdims=True)).transpose(0, 1, 3, 2))
+    start = rng.dirichlet(np.ones(n_states), size=batch).T
+    V = rng.random((n_states, 2, batch))
+    pairs = [(a, b) for a in range(n_states) for b in range(n_states) if rng.random() < 0.3]
+    TV = rng.random((len(pairs), 2, batch))
+    terms = quadrature_terms(n_cycles, 1.0)
+    inputs = EngineInputs(start, lambda k: P[k], lambda k: V, terms,
+                          discount_factors(terms.time, np.array([0.03, 0.0])),
+                          n_cycles=n_cycles,
+                          transition_values=TransitionValues(np.array([a for a, _ in pairs]),
+                                                             np.array([b for _, b in pairs]),
+                                                             lambda k: TV),
+                          transition_discount=np.ones((n_cycles, 2)),
+                          patients=PatientStreams(4, np.array([7, 2, 7]), 1_001))
+    outputs = Outputs(trace=True, per_cycle=True)
+    compiled = MicrosimEngine(chunk=250).run(inputs, outputs)
+    numpy_path = MicrosimEngine(chunk=1_001, compiled=False).run(inputs, outputs)
+    for name in ("discounted", "undiscounted", "by_cycle", "trace"):
+        np.testing.assert_array_equal(getattr(compiled, name), getattr(numpy_path, name))
+    assert len(np.unique(compiled.trace[:, -1].argmax(axis=1))) > 1  # the columns differ
 
 
 @pytest.mark.parametrize("compiled", [True, False])

@@ -124,6 +124,7 @@ def _step_numpy(cum, u, column_of, iters, states, pair_of, counts, flows) -> Non
     same results): all patients of the chunk at once, the binary search of :func:`_choose`."""
     batch, _, n_to = cum.shape
     col = np.arange(batch, dtype=np.int64)
+    states = states.T  # [patient, batch]
     prev = states.astype(np.int64)
     s = _choose(cum.transpose(1, 2, 0).reshape(-1), prev * (n_to * batch) + col,
                 u[column_of].T, n_to)
@@ -226,7 +227,8 @@ class MicrosimEngine:
         list of EngineResult
             One per strategy, in order.
         """
-        runs = [_Strategy(inputs, outputs) for inputs in strategies]
+        chunk = self.chunk
+        runs = [_Strategy(inputs, outputs, chunk) for inputs in strategies]
         if not runs:
             return []
         seed, n, n_cycles = runs[0].streams.seed, runs[0].n, runs[0].n_cycles
@@ -238,16 +240,16 @@ class MicrosimEngine:
         for r in runs:
             r.column_of = np.searchsorted(draws, r.streams.draw_index)
         fill, step = self._kernels()
-        chunks = [(p, min(n, p + self.chunk)) for p in range(0, n, self.chunk)]
+        chunks = [(p, min(n, p + chunk)) for p in range(0, n, chunk)]
         # Row 0 draws each patient's start state; row j >= 1 the transition of cycle j.
         for j in range(n_cycles + 1):
             for r in runs:
                 r.begin(j)
-            for p0, p1 in chunks:
+            for c, (p0, p1) in enumerate(chunks):
                 u = np.empty((len(draws), p1 - p0))  # [draw, patient]
                 fill(u, seed, draws, j, p0)
                 for r in runs:
-                    step(r.cum, u, r.column_of, r.iters, r.states[p0:p1], r.pair_of, r.counts,
+                    step(r.cum, u, r.column_of, r.iters, r.states[c], r.pair_of, r.counts,
                          r.flows)
             for r in runs:
                 r.end(j)
@@ -258,7 +260,7 @@ class _Strategy:
     """One strategy of a run: its patients' states, its cycle's cumulative rows, its counts
     and flows, and its accumulator."""
 
-    def __init__(self, inputs: EngineInputs, outputs: Outputs):
+    def __init__(self, inputs: EngineInputs, outputs: Outputs, chunk: int):
         streams = inputs.patients
         if streams is None:
             raise ValueError("the microsimulation needs EngineInputs.patients (PatientStreams)")
@@ -277,7 +279,9 @@ class _Strategy:
                                keep_cycles=outputs.per_cycle)
         self.trace = np.empty((self.n_cycles + 1, n_states, batch)) if outputs.trace else None
         dtype = np.int16 if n_states < 2**15 else np.int32
-        self.states = np.empty((self.n, batch), dtype=dtype)
+        # Each chunk's patients' states, [batch, patient] (a column's contiguous for the kernel)
+        self.states = [np.empty((batch, min(chunk, self.n - p)), dtype=dtype)
+                       for p in range(0, self.n, chunk)]
         if tv is not None:
             codes = np.asarray(tv.from_index) * n_states + np.asarray(tv.to_index)
             pairs, self.pair_index = np.unique(codes, return_inverse=True)
@@ -295,7 +299,8 @@ class _Strategy:
         if j == 0:
             # each patient's start state, by the inverse CDF of the start distribution (one
             # row of cumulative sums per column, read from state 0)
-            self.states[...] = 0
+            for states in self.states:
+                states[...] = 0
             self.cum = np.ascontiguousarray(np.cumsum(self.start, axis=0).T[:, None, :])
             self.pair_of = np.empty(0, dtype=np.int64)
             self.flows = np.zeros((0, self.batch), dtype=np.int64)
