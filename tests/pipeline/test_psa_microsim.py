@@ -42,6 +42,16 @@ def test_draw_chunks_give_bit_identical_results(thr, one_chunk):
         assert_identical(one_chunk, run_psa(thr, 12, chunk_size=chunk))
 
 
+def test_chunks_of_draws_are_cut_to_bound_the_patient_states(thr, one_chunk, monkeypatch):
+    # THR: 2 strategies x 300 patients per draw; room for 5 draws' states.
+    monkeypatch.setattr("vbhc_model.pipeline.chunk.MICROSIM_CHUNK_STATES", 5 * 2 * 300 + 599)
+    cut = run_psa(thr, 12, chunk_size=12)
+    assert cut.attrs["chunk_size"] == 5
+    assert_identical(one_chunk, cut)
+    # The cohort keeps the chunk it is given.
+    assert run_psa(thr.with_settings(engine="cohort"), 12, chunk_size=12).attrs["chunk_size"] == 12
+
+
 @pytest.mark.slow
 def test_one_or_two_dask_workers_give_bit_identical_results(thr, one_chunk):
     one = run_psa(thr, 12, chunk_size=5, workers=1)

@@ -12,7 +12,9 @@ import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
+from vbhc_model.defaults import MICROSIM_CHUNK_STATES
 from vbhc_model.engines.base import Outputs
+from vbhc_model.engines.registry import get_engine
 from vbhc_model.model.outcomes import PSA_VARIABLES
 from vbhc_model.parameters.sampling import sample_draws
 from vbhc_model.pipeline.simulate import simulate
@@ -29,6 +31,30 @@ PSA_OUTPUTS = Outputs(variables=PSA_VARIABLES)
 #: uses ``exp(b log a)``). Batches of 2 to 7 agreed with large chunks bit for bit on the
 #: shipped scenarios (session 5); padding them too costs nothing and leaves a margin.
 MIN_BATCH = 8
+
+
+def draws_per_chunk(scenario: Scenario, chunk_size: int) -> int:
+    """The draws a PSA simulates at once: ``chunk_size``, cut for a microsimulation so that a
+    chunk's patient states (patients x draws x engagement strata, summed over the strategies)
+    stay within :data:`vbhc_model.defaults.MICROSIM_CHUNK_STATES`.
+
+    The microsimulation keeps every patient's current state through all cycles (an engine
+    reads each cycle's transitions once), so its memory grows with patients x draws; results
+    do not depend on the chunk.
+
+    Examples
+    --------
+    >>> from vbhc_model.scenario import load_scenario, default_scenario_path
+    >>> sc = load_scenario(default_scenario_path())
+    >>> draws_per_chunk(sc, 10_000), draws_per_chunk(sc.with_settings(engine="microsim",
+    ...                                                             patients=1_000_000), 10_000)
+    (10000, 11)
+    """
+    s = scenario.settings
+    if not get_engine(s.engine).individual:
+        return chunk_size
+    columns = sum(len(st.engagement or ()) or 1 for st in scenario.strategies.values())
+    return max(1, min(chunk_size, MICROSIM_CHUNK_STATES // (s.patients * columns)))
 
 
 def simulate_chunk(scenario: Scenario, start: int, n: int, seed: int, method: str,
