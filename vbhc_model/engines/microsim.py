@@ -35,18 +35,23 @@ the pipeline from ``settings.seed``, the draws' coordinates and ``settings.patie
 cohort ignores it. The patient chunk size changes memory, never results, so it is an argument
 of :class:`MicrosimEngine`.
 
-Speed: the uniforms of a chunk and the per-cycle step (inverse CDF, state counts and flows in
-one pass) are numba kernels, :mod:`vbhc_model.engines.microsim_kernel`, imported by
-:meth:`MicrosimEngine.run` (never at import, so a cohort run does not import numba) and
-compiled once per machine into numba's cache. They compute exactly what the numpy code beside
-them computes (``MicrosimEngine(compiled=False)``: numpy's Philox generator and a vectorised
-binary search), so results are bit-identical either way; only the speed differs
-(docs/benchmarks.md).
+Speed: the uniforms of a chunk (every draw's, in one call) and the per-cycle step (inverse
+CDF, state counts and flows) are numba kernels, :mod:`vbhc_model.engines.microsim_kernel`,
+imported by :meth:`MicrosimEngine.run_strategies` (never at import, so a cohort run does not
+import numba) and compiled once per machine into numba's cache. They compute exactly what the
+numpy code beside them computes (``MicrosimEngine(compiled=False)``: numpy's Philox generator
+and a vectorised binary search), so results are bit-identical either way; only the speed
+differs (docs/benchmarks.md). :meth:`MicrosimEngine.run_strategies` runs several strategies
+on the same patients at once and makes each cycle's uniforms once for all of them (common
+random numbers: they are the same under every strategy); the pipeline uses it whenever the
+strategies would otherwise run one after the other.
 
-Memory: the current state of every patient, ``N x batch`` small integers (the pipeline already
-bounds the batch by chunking draws), plus temporaries of ``chunk x batch`` per cycle. The loop
-runs cycles outside and patient chunks inside, because an engine may read each cycle's
-transition matrix only once (it can be one buffer refilled each cycle).
+Memory: the current state of every patient, ``N x batch`` small integers per strategy (the
+pipeline bounds the batch of a PSA by cutting its chunks of draws to the patients,
+:func:`vbhc_model.pipeline.chunk.draws_per_chunk`), plus a chunk's uniforms, ``distinct draws
+x chunk`` doubles, per cycle. The loop runs cycles outside and patient chunks inside, because
+an engine may read each cycle's transition matrix only once (it can be one buffer refilled
+each cycle).
 """
 
 from __future__ import annotations
