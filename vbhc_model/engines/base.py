@@ -79,16 +79,28 @@ class PatientStreams:
         The global draw index of each batch column (strata of one draw share it).
     n_patients : int
         Patients per batch column.
+    first_patient : ndarray of int, shape (batch,), optional
+        The index of each column's first patient (its patients are ``first_patient[b] ..
+        first_patient[b] + n_patients - 1``); default 0. Columns of one draw with the same
+        first patient meet the same patients (the engagement strata of one draw); patients
+        with other attributes are other patients.
     """
 
     seed: int
     draw_index: np.ndarray
     n_patients: int
+    first_patient: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.n_patients < 1:
             raise ValueError(f"n_patients must be >= 1, got {self.n_patients}")
-        object.__setattr__(self, "draw_index", np.asarray(self.draw_index, dtype=np.int64))
+        draw_index = np.asarray(self.draw_index, dtype=np.int64)
+        object.__setattr__(self, "draw_index", draw_index)
+        first = (np.zeros_like(draw_index) if self.first_patient is None
+                 else np.asarray(self.first_patient, dtype=np.int64))
+        if first.shape != draw_index.shape or (first < 0).any():
+            raise ValueError("first_patient must be >= 0, one per column of draw_index")
+        object.__setattr__(self, "first_patient", first)
 
 
 @dataclass(frozen=True)

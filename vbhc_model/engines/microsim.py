@@ -201,7 +201,10 @@ class MicrosimEngine:
             raise ValueError(f"PatientStreams.draw_index has shape {streams.draw_index.shape}; "
                              f"the batch is {batch}")
         n, n_cycles = streams.n_patients, inputs.n_cycles
-        draws, column_of = np.unique(streams.draw_index, return_inverse=True)
+        # one row of uniforms per distinct (draw, first patient); columns share rows
+        keys, column_of = np.unique(np.column_stack([streams.draw_index, streams.first_patient]),
+                                    axis=0, return_inverse=True)
+        column_of = column_of.reshape(-1)
         transition_at = inputs.transition_at()
         tv = inputs.transition_values
         acc = Accumulator(n_states, batch, inputs.values, inputs.terms, inputs.discount,
@@ -213,10 +216,10 @@ class MicrosimEngine:
         states = np.empty((n, batch), dtype=dtype)
         chunks = [(p, min(n, p + self.chunk)) for p in range(0, n, self.chunk)]
 
-        def uniforms(cycle: int, p0: int, p1: int) -> np.ndarray:  # [draw, patient]
-            u = np.empty((len(draws), p1 - p0))
-            for i, d in enumerate(draws):
-                fill(u[i], streams.seed, int(d), cycle, p0)
+        def uniforms(cycle: int, p0: int, p1: int) -> np.ndarray:  # [key, patient]
+            u = np.empty((len(keys), p1 - p0))
+            for i, (d, first) in enumerate(keys):
+                fill(u[i], streams.seed, int(d), cycle, int(first) + p0)
             return u
 
         if tv is not None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vbhc_model.analysis.acceptability import analyse_psa, wtp_grid
+from vbhc_model.analysis.subgroups import by_subgroup, has_subgroups
 from vbhc_model.analysis.summary import summarise
 from vbhc_model.defaults import CHUNK_SIZE
 from vbhc_model.parameters.draws import base_draws
@@ -97,19 +98,22 @@ def run(
     if draws:
         notes = tuple(check_psa(scenario, draws, sampling))
     outcomes = simulate(scenario, base_draws(scenario, 1), trace=trace, per_cycle=trace)
-    table = summarise(outcomes, scenario.settings.wtp, scenario.settings.effect)
+    s = scenario.settings
+    table = summarise(outcomes, s.wtp, s.effect)
+    groups = by_subgroup(outcomes, s.wtp, s.effect) if has_subgroups(outcomes) else None
     if not draws:
-        return RunResult(scenario, outcomes, table)
+        return RunResult(scenario, outcomes, table, subgroups=groups)
     # More than one chunk: results go to part files read back lazily, so memory does not grow
     # with the number of draws; the files are removed with the result.
     store = Path(tempfile.mkdtemp(prefix="vbhc_psa_")) if draws > chunk_size else None
     psa = run_psa(scenario, draws, seed=seed, method=sampling, chunk_size=chunk_size,
                   progress=progress, workers=workers, scheduler=scheduler, store=store)
-    s = scenario.settings
     population = s.population.effective() if s.population else None
     psa_summary = analyse_psa(psa, s.wtp, s.effect, population)
     curves = analyse_psa(psa, wtp_grid(s.wtp), s.effect, population, frontier=False)
-    result = RunResult(scenario, outcomes, table, psa, psa_summary, curves, notes)
+    if groups is not None:
+        groups = by_subgroup(outcomes, s.wtp, s.effect, psa)
+    result = RunResult(scenario, outcomes, table, psa, psa_summary, curves, notes, groups)
     if store is not None:
         weakref.finalize(result, shutil.rmtree, store, True)
     return result

@@ -98,9 +98,12 @@ def simulate(
     def run(sname: str):
         strat = build_strategy(scenario, sname, draws, inputs)
         patients = None
-        if microsim:  # strata of one draw (level-major batch) share its patients
-            patients = PatientStreams(s.seed, np.tile(draw_index, strat.start.shape[1] // n),
-                                      s.patients)
+        if microsim:
+            # the engagement strata of one draw and attribute profile share its patients;
+            # each profile has patients of its own (b = stratum * n + draw)
+            first = np.repeat(strat.stratum_profile * s.patients, n)
+            patients = PatientStreams(s.seed, np.tile(draw_index, strat.n_strata),
+                                      s.patients, first)
         return strat, engine.run(EngineInputs(
             strat.start, strat.transition_at, strat.values_at, terms, disc,
             n_cycles=s.n_cycles, transition_values=strat.transition_values,

@@ -60,6 +60,7 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
         except DistributionError as exc:
             add(("parameters", name, "distribution"), str(exc))
     _check_joint(scenario, add)
+    _check_population(scenario, add)
     _check_posteriors(scenario, add)
     _check_samples(scenario, add)
     for sname, strat in scenario.strategies.items():
@@ -239,6 +240,52 @@ def _check_joint(scenario: Scenario, add: Any) -> None:
                                    "positive definite")
 
 
+#: At most this many combinations of attribute levels (strata of every strategy).
+MAX_PROFILES = 4096
+
+
+def _check_population(scenario: Scenario, add: Any) -> None:
+    """Attribute names free and valid, one 'complement' per attribute, subgroups known, a
+    bounded number of combinations."""
+    pop = scenario.population
+    if pop is None:
+        return
+    taken = {"parameters": scenario.parameters, "tables": scenario.tables}
+    n_profiles = 1
+    for name, attr in pop.attributes.items():
+        path = ("population", "attributes", name)
+        if not NAME_PATTERN.match(name):
+            add(path, f"'{name}' is not a valid name: use letters, digits and '_', starting "
+                      "with a letter")
+        elif keyword.iskeyword(name) or keyword.issoftkeyword(name):
+            add(path, f"'{name}' is a reserved word; choose another name")
+        elif name in RESERVED_NAMES:
+            add(path, f"'{name}' is reserved by the engine; choose another name")
+        elif name in FUNCTION_NAMES:
+            add(path, f"'{name}' is a built-in function; choose another name")
+        for section, names in taken.items():
+            if name in names:
+                add(path, f"'{name}' is both an attribute and one of the {section}; an "
+                          "expression could not tell which is meant")
+        n_rest = sum(lvl.share is COMPLEMENT for lvl in attr.levels.values())
+        if n_rest > 1:
+            add(path + ("levels",), "at most one level may be 'complement'")
+        n_profiles *= len(attr.levels)
+    if n_profiles > MAX_PROFILES:
+        add(("population", "attributes"),
+            f"{n_profiles} combinations of attribute levels (the strata every strategy runs); "
+            f"at most {MAX_PROFILES}: merge levels or drop an attribute")
+    seen = set()
+    for i, name in enumerate(pop.subgroups):
+        if name not in pop.attributes:
+            add(("population", "subgroups", i),
+                f"unknown attribute '{name}'{did_you_mean(name, pop.attributes)}; subgroups "
+                "name attributes declared under population.attributes")
+        elif name in seen:
+            add(("population", "subgroups", i), f"'{name}' is listed twice")
+        seen.add(name)
+
+
 def _check_names(scenario: Scenario, add: Any) -> None:
     groups = {
         "states": scenario.states,
@@ -349,11 +396,13 @@ def _check_references(scenario: Scenario, add: Any) -> None:
 
 
 def _expressions(scenario: Scenario) -> Iterator[tuple[tuple, Expression, str]]:
-    """Every expression with its path and context: 'parameter' or 'cycle'."""
+    """Every expression with its path and context: 'parameter' (parameters only),
+    'patient' (parameters and patient attributes: starting shares, engagement) or 'cycle'
+    (also the time names: transitions and payoffs)."""
     for name, p in scenario.parameters.items():
         yield ("parameters", name, "value"), p.value, "parameter"
     for state, e in scenario.settings.start.items():
-        yield ("settings", "start", state), e, "parameter"
+        yield ("settings", "start", state), e, "patient"
     for name, svc in scenario.services.items():
         if svc.unit_cost is not None:
             yield ("services", name, "unit_cost"), svc.unit_cost, "parameter"
@@ -377,7 +426,7 @@ def _expressions(scenario: Scenario) -> Iterator[tuple[tuple, Expression, str]]:
         for pname, e in strat.parameters.items():
             yield base + ("parameters", pname), e, "parameter"
         for state, e in (strat.start or {}).items():
-            yield base + ("start", state), e, "parameter"
+            yield base + ("start", state), e, "patient"
         for frm, row in strat.transitions.items():
             for to, e in row.items():
                 if e is not COMPLEMENT:
@@ -386,21 +435,33 @@ def _expressions(scenario: Scenario) -> Iterator[tuple[tuple, Expression, str]]:
             for field in ("share", "effect", "resource_use"):
                 e = getattr(lvl, field)
                 if e is not COMPLEMENT:
-                    yield base + ("engagement", level, field), e, "parameter"
+                    yield base + ("engagement", level, field), e, "patient"
+    if scenario.population is not None:
+        for name, attr in scenario.population.attributes.items():
+            for level, lvl in attr.levels.items():
+                if lvl.share is not COMPLEMENT:
+                    yield ("population", "attributes", name, "levels", level, "share"), \
+                        lvl.share, "parameter"
 
 
 def _check_expression(scenario: Scenario, path: tuple, expr: Expression, context: str, add: Any) -> None:
     params = set(scenario.parameters)
-    known = params | CYCLE_NAMES if context == "cycle" else params
+    attributes = set(scenario.population.attributes) if scenario.population else set()
+    known = params | {"cycle": CYCLE_NAMES | attributes, "patient": attributes,
+                      "parameter": set()}[context]
     for message in check_names(expr, known, FUNCTION_NAMES | set(scenario.tables)):
         extra = ""
-        if context == "parameter" and any(n in CYCLE_NAMES for n in expr.names - params):
+        if context == "parameter" and expr.names & attributes:
+            extra = (" (patient attributes can be used in transitions, payoffs, starting shares "
+                     "and engagement; parameters, unit costs and attribute shares are the same "
+                     "for every patient)")
+        elif context != "cycle" and any(n in CYCLE_NAMES for n in expr.names - params):
             extra = (
                 " (parameters, starting shares, unit costs and engagement are fixed over time; "
                 "use cycle, age or time_in_state in transitions and payoffs)"
             )
         add(path, message + extra)
-    if context == "parameter":
+    if context != "cycle":
         for table in sorted(expr.functions & set(scenario.tables)):
             add(path, f"table '{table}' can be used in transitions and payoffs, not here "
                       "(parameters, starting shares, unit costs and engagement are fixed over "

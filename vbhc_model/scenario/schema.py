@@ -486,6 +486,42 @@ class EngagementLevel(_Model):
     )
 
 
+class AttributeLevel(_Model):
+    """One level of a categorical patient attribute: its share of the population and the
+    number expressions see for it."""
+
+    label: str = ""
+    share: ExprOrComplement = Field(
+        description="Share of the population at this level (parameters only; 'complement' "
+        "for the rest)."
+    )
+    value: float = Field(
+        description="What the attribute's name stands for in expressions at this level "
+        "(e.g. 1 for yes, 0 for no)."
+    )
+
+
+class Attribute(_Model):
+    """A categorical patient attribute (rurality, long-term opioid use, baseline pain
+    impact): levels with shares; its name can be used in transitions, payoffs, starting
+    shares and engagement, so that effects and costs can differ by patient."""
+
+    label: str = ""
+    levels: dict[str, AttributeLevel] = Field(min_length=1)
+    source: str = Field(min_length=1, description="Where the shares come from.")
+
+
+class PopulationAttributes(_Model):
+    """Who the patients are: attributes independent of one another, their combinations run
+    as strata (exactly by the cohort engine, with their own patients by the
+    microsimulation); ``subgroups`` are reported one by one."""
+
+    attributes: dict[str, Attribute] = Field(min_length=1)
+    subgroups: list[str] = Field(
+        default_factory=list, description="Attributes whose levels are reported as subgroups."
+    )
+
+
 class Strategy(_Model):
     """A strategy: the shared model with its own overrides."""
 
@@ -518,6 +554,9 @@ class Scenario(_Model):
     transition_payoffs: list[TransitionPayoff] = Field(default_factory=list)
     services: dict[str, Service] = Field(default_factory=dict)
     roles: dict[str, Role] = Field(default_factory=dict)
+    population: PopulationAttributes | None = Field(
+        None, description="Patient attributes and subgroups (optional)."
+    )
     strategies: dict[str, Strategy] = Field(min_length=1)
 
     _source: Any = PrivateAttr(None)
