@@ -76,7 +76,8 @@ def run(
     draws : int
         Number of PSA draws (0: base case only).
     seed : int, optional
-        PSA seed (default: the scenario's ``settings.seed``).
+        The run's seed, in place of the scenario's ``settings.seed``: it keys the PSA's
+        sampling and the microsimulation's patient streams.
     sampling : {"mc", "lhs", "sobol"}
     chunk_size : int
         PSA draws simulated at once.
@@ -93,7 +94,8 @@ def run(
     -------
     RunResult
     """
-    scenario = scenario.with_settings(engine=engine, patients=patients)
+    # the run's seed keys the PSA's sampling and the microsimulation's patients alike
+    scenario = scenario.with_settings(engine=engine, patients=patients, seed=seed)
     notes: tuple[str, ...] = ()
     if draws:
         notes = tuple(check_psa(scenario, draws, sampling))

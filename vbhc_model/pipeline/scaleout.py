@@ -39,11 +39,13 @@ def run_task(text: str, file: str, start: int, n: int, seed: int, method: str,
              engine: tuple[str, int] | None = None) -> xr.Dataset:
     """The task a worker runs: :func:`~vbhc_model.pipeline.chunk.simulate_chunk` on the
     scenario rebuilt from its YAML ``text`` (kept for the next chunks); ``engine`` is the
-    (engine, patients) of the run, which may override the file's (``vbhc run --engine``)."""
+    (engine, patients) of the run, which may override the file's (``vbhc run --engine``);
+    ``seed`` is the run's, for the sampling and the patient streams alike."""
     tune_allocator()  # a worker process is an entry point (once per process)
     scenario = _scenario(text, file)
     if engine is not None:
         scenario = scenario.with_settings(engine=engine[0], patients=engine[1])
+    scenario = scenario.with_settings(seed=seed)  # it keys the patient streams too
     return simulate_chunk(scenario, start, n, seed, method, total, posteriors)
 
 
