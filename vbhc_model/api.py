@@ -111,9 +111,12 @@ def run_dsa(scenario: Scenario | str | Path | None = None, *, wtp: float | None 
             params: str | Sequence[str] | None = None,
             two_way: str | Sequence[str] | None = None, threshold: str | None = None,
             strategy: str | None = None, out: str | Path | None = None,
-            force: bool = False) -> tuple[DsaResult, Path]:
+            force: bool = False, engine: str | None = None,
+            patients: int | None = None) -> tuple[DsaResult, Path]:
     """One-way analysis (with tornado), and optionally a two-way map and a threshold; writes
-    ``dsa.nc`` (and ``two_way.nc``) and the figures into ``out``.
+    ``dsa.nc`` (and ``two_way.nc``) and the figures into ``out``. ``engine`` and
+    ``patients`` override the scenario's settings (a microsimulation DSA gives every
+    variation the same patients).
 
     Returns
     -------
@@ -122,7 +125,7 @@ def run_dsa(scenario: Scenario | str | Path | None = None, *, wtp: float | None 
     """
     from vbhc_model.pipeline.dsa import run_dsa as dsa
 
-    scenario = load(scenario)
+    scenario = load(scenario).with_settings(engine=engine, patients=patients)
     target = Path(out) if out is not None else default_folder(DsaResult, scenario.name)
     refuse_existing(target, force)
     result = dsa(scenario, wtp=wtp, names=_names(params) if params else None,

@@ -367,6 +367,14 @@ def dsa(
     strategy: Annotated[str | None, typer.Option(help="Strategy for --threshold.")] = None,
     out: Annotated[Path | None, typer.Option(help="Results directory [results/SCENARIO_dsa/].")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing results directory.")] = False,
+    engine: Annotated[
+        EngineName | None, typer.Option(help="Simulation engine [the scenario's settings.engine].")
+    ] = None,
+    patients: Annotated[
+        int | None,
+        typer.Option(min=1, help="Microsimulation patients [settings.patients]; every "
+                                 "variation meets the same patients."),
+    ] = None,
 ) -> None:
     """Deterministic sensitivity: one-way (tornado), --two-way A,B, --threshold P --strategy S."""
     from vbhc_model.api import run_dsa
@@ -374,7 +382,8 @@ def dsa(
 
     _check_wtp([] if wtp is None else [wtp])
     result, folder = run_dsa(scenario, wtp=wtp, params=params, two_way=two_way,
-                             threshold=threshold, strategy=strategy, out=out, force=force)
+                             threshold=threshold, strategy=strategy, out=out, force=force,
+                             engine=engine.value if engine else None, patients=patients)
     typer.echo(format_dsa(result) + "\n\n" + written(folder))
 
 

@@ -29,6 +29,7 @@ def simulate(
     trace: bool = False,
     per_cycle: bool = False,
     threads: int | None = None,
+    same_patients: bool = False,
 ) -> xr.Dataset:
     """Run every strategy of a scenario on parameter draws.
 
@@ -50,6 +51,11 @@ def simulate(
     threads : int, optional
         Strategies run side by side on this many threads (default:
         :func:`vbhc_model.threads.n_threads`); results do not depend on it.
+    same_patients : bool
+        Microsimulation: every draw meets the same patients (those of draw 0), as a
+        deterministic sensitivity analysis needs, whose draws are variations of one set of
+        values (common random numbers across them). By default each draw has its own
+        patients, keyed by its draw index (a PSA's second level).
 
     Returns
     -------
@@ -94,6 +100,8 @@ def simulate(
     # A microsimulation's streams are keyed by each draw's global index (its coordinate), so
     # a draw meets the same patients in any chunk of draws.
     draw_index = np.asarray(draws[dims.DRAW].values, dtype=np.int64) if microsim else None
+    if microsim and same_patients:
+        draw_index = np.zeros_like(draw_index)
 
     def run(sname: str):
         strat = build_strategy(scenario, sname, draws, inputs)
