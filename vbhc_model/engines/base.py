@@ -79,16 +79,30 @@ class PatientStreams:
         The global draw index of each batch column (strata of one draw share it).
     n_patients : int
         Patients per batch column.
+    uniforms : ndarray of float, optional
+        Uniforms in [0, 1) that replace the Philox streams (a replay of another run):
+        ``[patient, cycle 0..n]``, the same for every batch column, or
+        ``[table, patient, cycle 0..n]``, where a column of global draw index d reads table d.
+        Column 0 draws the starting state, column k the transition of cycle k.
     """
 
     seed: int
     draw_index: np.ndarray
     n_patients: int
+    uniforms: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.n_patients < 1:
             raise ValueError(f"n_patients must be >= 1, got {self.n_patients}")
         object.__setattr__(self, "draw_index", np.asarray(self.draw_index, dtype=np.int64))
+        if self.uniforms is not None:
+            u = np.asarray(self.uniforms, dtype=np.float64)
+            if u.ndim not in (2, 3) or u.shape[-2] != self.n_patients:
+                raise ValueError(f"uniforms must be [patient, cycle] or [table, patient, cycle] "
+                                 f"with {self.n_patients} patients, got shape {u.shape}")
+            if not ((u >= 0.0) & (u < 1.0)).all():
+                raise ValueError("uniforms must lie in [0, 1)")
+            object.__setattr__(self, "uniforms", u)
 
 
 @dataclass(frozen=True)

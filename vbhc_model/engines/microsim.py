@@ -28,6 +28,12 @@ from 0). Consequences:
 - results are bit-identical whatever the chunk of patients or the chunk of draws: occupancy
   and flows are integer counts, summed exactly, divided by N once per cycle.
 
+A run may instead *replay* supplied uniforms (:attr:`PatientStreams.uniforms`, read by the
+pipeline from ``settings.uniforms``): patient i's uniform of cycle k is then ``table[i, k]``
+(or ``table[d, i, k]`` for draw d), used by the same inverse-CDF step in place of the Philox
+double, so a table of this engine's own streams (:func:`patient_uniforms`) reproduces its run
+bit for bit.
+
 Design: what the sample *is* travels with the inputs, how it is computed belongs to the engine.
 :class:`PatientStreams` (seed, the global draw index of each batch column, the number of
 patients) is an optional field of :class:`~vbhc_model.engines.base.EngineInputs`, filled by
@@ -134,6 +140,25 @@ def _step_numpy(cum, u, column_of, iters, states, pair_of, counts, flows) -> Non
     counts += np.bincount((s * batch + col).ravel(), minlength=counts.size).reshape(counts.shape)
 
 
+def _supplied(table: np.ndarray, draws: np.ndarray, n_cycles: int):
+    """``uniforms(cycle, p0, p1) -> [draw, patient]`` read from a supplied table
+    (:attr:`PatientStreams.uniforms`) instead of the Philox streams: ``[patient, cycle]`` for
+    every draw, or ``[table, patient, cycle]`` with draw d reading table d."""
+    if table.shape[-1] != n_cycles + 1:
+        raise ValueError(f"supplied uniforms have {table.shape[-1]} cycles; {n_cycles} cycles "
+                         f"need {n_cycles + 1} (cycle 0 draws the starting state)")
+    if table.ndim == 3 and int(draws.max()) >= table.shape[0]:
+        raise ValueError(f"supplied uniforms hold {table.shape[0]} tables; draw "
+                         f"{int(draws.max())} has none")
+
+    def uniforms(cycle: int, p0: int, p1: int) -> np.ndarray:
+        if table.ndim == 2:
+            return np.repeat(table[None, p0:p1, cycle], len(draws), axis=0)
+        return np.ascontiguousarray(table[draws, p0:p1, cycle])
+
+    return uniforms
+
+
 class MicrosimEngine:
     """The microsimulation engine behind the :class:`vbhc_model.engines.base.Engine` protocol.
 
@@ -213,11 +238,14 @@ class MicrosimEngine:
         states = np.empty((n, batch), dtype=dtype)
         chunks = [(p, min(n, p + self.chunk)) for p in range(0, n, self.chunk)]
 
-        def uniforms(cycle: int, p0: int, p1: int) -> np.ndarray:  # [draw, patient]
+        def philox(cycle: int, p0: int, p1: int) -> np.ndarray:  # [draw, patient]
             u = np.empty((len(draws), p1 - p0))
             for i, d in enumerate(draws):
                 fill(u[i], streams.seed, int(d), cycle, p0)
             return u
+
+        uniforms = (philox if streams.uniforms is None
+                    else _supplied(streams.uniforms, draws, n_cycles))
 
         if tv is not None:
             codes = np.asarray(tv.from_index) * n_states + np.asarray(tv.to_index)
