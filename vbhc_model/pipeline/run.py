@@ -18,7 +18,7 @@ from vbhc_model.defaults import CHUNK_SIZE
 from vbhc_model.parameters.draws import base_draws
 from vbhc_model.parameters.sampling import check_draws, uncertain
 from vbhc_model.pipeline.psa import run_psa
-from vbhc_model.pipeline.simulate import simulate
+from vbhc_model.pipeline.simulate import check_replay_draws, replay, simulate
 from vbhc_model.results import RunResult
 from vbhc_model.scenario.schema import Scenario
 
@@ -64,6 +64,7 @@ def run(
     scheduler: str | None = None,
     engine: str | None = None,
     patients: int | None = None,
+    uniforms: str | Path | None = None,
 ) -> RunResult:
     """Run the deterministic base case of a scenario, its incremental analysis and a PSA.
 
@@ -87,15 +88,23 @@ def run(
     engine, patients : optional
         Override the scenario's ``settings.engine`` (``"cohort"`` or ``"microsim"``) and
         ``settings.patients`` (the run's scenario is a copy with them changed).
+    uniforms : str or Path, optional
+        A file of uniforms for the microsimulation to replay, relative to the working
+        directory; overrides ``settings.uniforms`` (which is relative to the scenario file).
 
     Returns
     -------
     RunResult
     """
-    scenario = scenario.with_settings(engine=engine, patients=patients)
+    scenario = scenario.with_settings(
+        engine=engine, patients=patients,
+        uniforms=str(Path(uniforms).absolute()) if uniforms is not None else None)
+    scenario, supplied = replay(scenario)
     notes: tuple[str, ...] = ()
     if draws:
         notes = tuple(check_psa(scenario, draws, sampling))
+        if supplied is not None:
+            check_replay_draws(scenario, supplied, draws)
     outcomes = simulate(scenario, base_draws(scenario, 1), trace=trace, per_cycle=trace)
     table = summarise(outcomes, scenario.settings.wtp, scenario.settings.effect)
     if not draws:

@@ -15,8 +15,11 @@ from vbhc_model import dims
 from vbhc_model.engines.base import EngineInputs, Outputs, PatientStreams
 from vbhc_model.engines.corrections import discount_factors, quadrature_terms, transition_times
 from vbhc_model.engines.registry import get_engine
+from vbhc_model.errors import Issue, ScenarioError
 from vbhc_model.model.build import build_model, build_strategy
 from vbhc_model.model.outcomes import assemble, check_outputs
+from vbhc_model.readers.posterior import resolve
+from vbhc_model.readers.uniforms import UniformsError, read_uniforms
 from vbhc_model.scenario.schema import Scenario
 from vbhc_model.threads import one_blas_thread, thread_map
 
@@ -78,6 +81,7 @@ def simulate(
     elif trace or per_cycle:
         raise ValueError("give either outputs or trace/per_cycle, not both")
     check_outputs(outputs)
+    scenario, supplied = replay(scenario)
     engine = get_engine(scenario.settings.engine)
     inputs = build_model(scenario, draws, strategies=False)
     s = scenario.settings
@@ -94,13 +98,15 @@ def simulate(
     # A microsimulation's streams are keyed by each draw's global index (its coordinate), so
     # a draw meets the same patients in any chunk of draws.
     draw_index = np.asarray(draws[dims.DRAW].values, dtype=np.int64) if microsim else None
+    if supplied is not None:
+        check_replay_draws(scenario, supplied, int(draw_index.max()) + 1)
 
     def run(sname: str):
         strat = build_strategy(scenario, sname, draws, inputs)
         patients = None
         if microsim:  # strata of one draw (level-major batch) share its patients
             patients = PatientStreams(s.seed, np.tile(draw_index, strat.start.shape[1] // n),
-                                      s.patients)
+                                      s.patients, uniforms=supplied)
         return strat, engine.run(EngineInputs(
             strat.start, strat.transition_at, strat.values_at, terms, disc,
             n_cycles=s.n_cycles, transition_values=strat.transition_values,
@@ -114,3 +120,56 @@ def simulate(
     with one_blas_thread():  # the engine's matrix products are small; our threads use the cores
         runs = thread_map(run, scenario.strategies, n_draws=n, threads=threads, sizes=sizes)
     return assemble(scenario, inputs, runs, outputs=outputs, engine=engine.name)
+
+
+def replay(scenario: Scenario) -> tuple[Scenario, np.ndarray | None]:
+    """The uniforms a scenario's microsimulation replays (``settings.uniforms``), if any, and
+    the scenario with ``settings.uniforms`` an absolute path and ``settings.patients`` the
+    table's rows (one per patient).
+
+    Raises
+    ------
+    ScenarioError
+        ``settings.engine`` is not the microsimulation, or ``settings.patients`` was given
+        and differs from the table's rows.
+    vbhc_model.readers.uniforms.UniformsError
+        The file cannot be replayed (:func:`vbhc_model.readers.uniforms.read_uniforms`).
+    """
+    s = scenario.settings
+    if s.uniforms is None:
+        return scenario, None
+    src = scenario.source
+    if not get_engine(s.engine).individual:
+        raise ScenarioError([_issue(scenario, ("settings", "engine"), (
+            f"'{s.engine}' draws no random numbers, so it cannot replay the uniforms of "
+            f"settings.uniforms ({s.uniforms}): set 'engine: microsim' (or run with --engine "
+            f"microsim), or drop settings.uniforms"))])
+    path = resolve(s.uniforms, src.file if src else None)
+    table = read_uniforms(path, s.n_cycles)
+    rows = table.shape[-2]
+    if rows != s.patients and "patients" in s.model_fields_set:
+        raise ScenarioError([_issue(scenario, ("settings", "patients"), (
+            f"{s.patients:,} patients, but {path} holds uniforms for {rows:,} (one row per "
+            f"patient): drop settings.patients (and --patients) to take the number from the "
+            f"file, or make them agree"))])
+    return scenario.with_settings(uniforms=str(path), patients=rows), table
+
+
+def check_replay_draws(scenario: Scenario, table: np.ndarray, n_draws: int) -> None:
+    """A table of uniforms per draw (``[draw, patient, cycle]``) must have one for every draw.
+
+    Raises
+    ------
+    UniformsError
+    """
+    if table.ndim == 3 and n_draws > table.shape[0]:
+        raise UniformsError(
+            f"{scenario.settings.uniforms}: holds uniforms for {table.shape[0]:,} draws (draws "
+            f"x patients x cycles) and the run needs {n_draws:,}: run at most "
+            f"{table.shape[0]:,} draws, or give a table of patients x cycles (the same "
+            f"uniforms for every draw)")
+
+
+def _issue(scenario: Scenario, path: tuple, message: str) -> Issue:
+    src = scenario.source
+    return src.issue(path, message) if src else Issue(scenario.name, ".".join(path), message)
