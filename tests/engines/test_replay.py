@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tests.engines.test_microsim import replicates, strategy_inputs
+from vbhc_model.engines.accumulate import accumulate_paths
 from vbhc_model.engines.base import EngineInputs, Outputs, PatientStreams
 from vbhc_model.engines.corrections import discount_factors, quadrature_terms
 from vbhc_model.engines.microsim import MicrosimEngine, patient_uniforms
@@ -64,6 +65,18 @@ def test_replayed_uniforms_reproduce_a_hand_computed_example_exactly(engine):
     #   -> 1.5/4; undiscounted costs 100, 1000, 200, 0 -> 325; QALYs 1, 0.5, 2, 0 -> 0.875
     assert treat.discounted.tolist() == [[625 / 4, 1.5 / 4]]
     assert treat.undiscounted.tolist() == [[325.0, 0.875]]
+
+
+def test_each_patients_path_and_totals_in_the_hand_computed_example():
+    inputs = hand_inputs(USUAL)
+    res = MicrosimEngine().run(inputs, Outputs(paths=True))
+    # H = 0, S = 1, D = 2; paths [batch, cycle, patient]
+    assert res.paths[0].T.tolist() == [[0, 0, 2], [1, 1, 2], [0, 1, 1], [1, 2, 2]]
+    disc, und = accumulate_paths(res.paths, inputs)
+    # per patient, by hand (above): costs 50, 500, 750, 0; QALYs 0.5, 0.25, 0.375, 0
+    assert disc[0].tolist() == [[50.0, 0.5], [500.0, 0.25], [750.0, 0.375], [0.0, 0.0]]
+    assert und[0].tolist() == [[100.0, 1.0], [1000.0, 0.5], [2000.0, 1.0], [0.0, 0.0]]
+    assert disc[0].mean(0).tolist() == res.discounted[0].tolist()
 
 
 def test_a_table_of_the_engines_own_streams_replays_its_run_bit_for_bit():

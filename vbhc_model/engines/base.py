@@ -47,6 +47,9 @@ class Outputs:
         Names of the outcome variables to return (see ``vbhc_model.model.outcomes.OUTCOMES``);
         None returns every variable the run computes. Per-cycle variables and the trace are
         computed only when ``per_cycle`` / ``trace`` ask for them.
+    paths : bool
+        Keep each patient's state after each cycle (an individual engine's
+        ``EngineResult.paths``; the cohort has no patients and ignores it).
 
     Examples
     --------
@@ -59,6 +62,7 @@ class Outputs:
     trace: bool = False
     per_cycle: bool = False
     variables: tuple[str, ...] | None = None
+    paths: bool = False
 
     def __post_init__(self) -> None:
         if self.variables is not None:
@@ -181,6 +185,7 @@ class EngineResult:
     by_cycle: np.ndarray | None = None  # [batch, cycle 0..n, channel], discounted
     by_cycle_undiscounted: np.ndarray | None = None
     trace: np.ndarray | None = None  # [batch, row 0..n, state]
+    paths: np.ndarray | None = None  # [batch, row 0..n, patient], an individual engine's
 
 
 class Engine(Protocol):

@@ -57,6 +57,8 @@ transition matrix only once (it can be one buffer refilled each cycle).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from vbhc_model.engines.accumulate import Accumulator
@@ -236,6 +238,7 @@ class MicrosimEngine:
         trace = np.empty((n_cycles + 1, n_states, batch)) if outputs.trace else None
         dtype = np.int16 if n_states < 2**15 else np.int32
         states = np.empty((n, batch), dtype=dtype)
+        paths = np.empty((n_cycles + 1, n, batch), dtype=dtype) if outputs.paths else None
         chunks = [(p, min(n, p + self.chunk)) for p in range(0, n, self.chunk)]
 
         def philox(cycle: int, p0: int, p1: int) -> np.ndarray:  # [draw, patient]
@@ -270,6 +273,8 @@ class MicrosimEngine:
         acc.add_row(0)
         if trace is not None:
             trace[0] = acc.latest
+        if paths is not None:
+            paths[0] = states
 
         for j in range(1, n_cycles + 1):
             # [batch, from, to]: each column's rows contiguous for the kernel
@@ -286,4 +291,9 @@ class MicrosimEngine:
             acc.add_row(j)
             if trace is not None:
                 trace[j] = acc.latest
-        return acc.finish(trace.transpose(2, 0, 1) if trace is not None else None)
+            if paths is not None:
+                paths[j] = states
+        result = acc.finish(trace.transpose(2, 0, 1) if trace is not None else None)
+        if paths is not None:
+            result = dataclasses.replace(result, paths=paths.transpose(2, 0, 1))
+        return result
