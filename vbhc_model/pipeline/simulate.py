@@ -8,16 +8,20 @@ plain arrays only, and labels are added here, at the edge
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
+from vbhc_model.engines.accumulate import accumulate_paths
 from vbhc_model.engines.base import EngineInputs, Outputs, PatientStreams
 from vbhc_model.engines.corrections import discount_factors, quadrature_terms, transition_times
 from vbhc_model.engines.registry import get_engine
 from vbhc_model.errors import Issue, ScenarioError
-from vbhc_model.model.build import build_model, build_strategy
+from vbhc_model.model.build import ModelInputs, StrategyInputs, build_model, build_strategy
 from vbhc_model.model.outcomes import assemble, check_outputs
+from vbhc_model.model.patients import assemble_patients
 from vbhc_model.readers.posterior import resolve
 from vbhc_model.readers.uniforms import UniformsError, read_uniforms
 from vbhc_model.scenario.schema import Scenario
@@ -83,6 +87,25 @@ def simulate(
     check_outputs(outputs)
     scenario, supplied = replay(scenario)
     engine = get_engine(scenario.settings.engine)
+    inputs, prepare = _prepare(scenario, draws, engine.individual, supplied)
+
+    def run(sname: str):
+        strat, engine_inputs = prepare(sname)
+        return strat, engine.run(engine_inputs, outputs)
+
+    # Strategies side by side (vbhc_model.threads), those with more engagement strata (a
+    # larger batch) first: results are identical, and the first strategy in scenario order
+    # that fails reports its error.
+    sizes = [len(st.engagement or ()) or 1 for st in scenario.strategies.values()]
+    with one_blas_thread():  # the engine's matrix products are small; our threads use the cores
+        runs = thread_map(run, scenario.strategies, n_draws=inputs.n_draws, threads=threads,
+                          sizes=sizes)
+    return assemble(scenario, inputs, runs, outputs=outputs, engine=engine.name)
+
+
+def _prepare(scenario: Scenario, draws: xr.DataArray, individual: bool,
+             supplied: np.ndarray | None) -> tuple[ModelInputs, Callable]:
+    """The model's inputs, and ``prepare(strategy) -> (StrategyInputs, EngineInputs)``."""
     inputs = build_model(scenario, draws, strategies=False)
     s = scenario.settings
     terms = quadrature_terms(s.n_cycles, s.cycle_length, s.within_cycle_correction,
@@ -94,32 +117,54 @@ def simulate(
         inputs.rates,
     )
     n = inputs.n_draws
-    microsim = engine.individual
     # A microsimulation's streams are keyed by each draw's global index (its coordinate), so
     # a draw meets the same patients in any chunk of draws.
-    draw_index = np.asarray(draws[dims.DRAW].values, dtype=np.int64) if microsim else None
+    draw_index = np.asarray(draws[dims.DRAW].values, dtype=np.int64) if individual else None
     if supplied is not None:
         check_replay_draws(scenario, supplied, int(draw_index.max()) + 1)
 
-    def run(sname: str):
+    def prepare(sname: str) -> tuple[StrategyInputs, EngineInputs]:
         strat = build_strategy(scenario, sname, draws, inputs)
         patients = None
-        if microsim:  # strata of one draw (level-major batch) share its patients
+        if individual:  # strata of one draw (level-major batch) share its patients
             patients = PatientStreams(s.seed, np.tile(draw_index, strat.start.shape[1] // n),
                                       s.patients, uniforms=supplied)
-        return strat, engine.run(EngineInputs(
+        return strat, EngineInputs(
             strat.start, strat.transition_at, strat.values_at, terms, disc,
             n_cycles=s.n_cycles, transition_values=strat.transition_values,
             transition_discount=tdisc, patients=patients,
-        ), outputs)
+        )
 
-    # Strategies side by side (vbhc_model.threads), those with more engagement strata (a
-    # larger batch) first: results are identical, and the first strategy in scenario order
-    # that fails reports its error.
-    sizes = [len(st.engagement or ()) or 1 for st in scenario.strategies.values()]
-    with one_blas_thread():  # the engine's matrix products are small; our threads use the cores
-        runs = thread_map(run, scenario.strategies, n_draws=n, threads=threads, sizes=sizes)
-    return assemble(scenario, inputs, runs, outputs=outputs, engine=engine.name)
+    return inputs, prepare
+
+
+def simulate_patients(scenario: Scenario, draws: xr.DataArray) -> xr.Dataset:
+    """Each patient of one draw (the base case), strategy by strategy: the state after each
+    cycle and the totals (:func:`vbhc_model.model.patients.assemble_patients`).
+
+    The patients are those of :func:`simulate` on the same draw (the same streams or replayed
+    uniforms), and each patient's payoffs are accumulated over its own path with the engine's
+    values, within-cycle correction and discounting
+    (:func:`vbhc_model.engines.accumulate.accumulate_paths`), so their mean is the run's
+    total, to rounding.
+
+    Raises
+    ------
+    ValueError
+        The scenario's engine has no individual patients, or ``draws`` holds more than one
+        draw.
+    """
+    scenario, supplied = replay(scenario)
+    engine = get_engine(scenario.settings.engine)
+    if not engine.individual or draws.sizes[dims.DRAW] != 1:
+        raise ValueError("per-patient results need an individual engine and one draw")
+    inputs, prepare = _prepare(scenario, draws, True, supplied)
+    runs = []
+    for sname in scenario.strategies:
+        strat, engine_inputs = prepare(sname)
+        paths = engine.run(engine_inputs, Outputs(paths=True)).paths
+        runs.append((strat, paths, *accumulate_paths(paths, engine_inputs)))
+    return assemble_patients(scenario, inputs, runs, engine=engine.name)
 
 
 def replay(scenario: Scenario) -> tuple[Scenario, np.ndarray | None]:

@@ -76,7 +76,7 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
               renderer=None) -> Path:
     """``outcomes.nc``, ``summary.csv`` and ``summary_columns.csv`` (what each column holds,
     with units); with a PSA also ``psa.nc``, ``psa_summary.nc``, ``psa_curves.nc`` and the
-    figures.
+    figures; with per-patient results ``patients.nc``.
 
     Parameters
     ----------
@@ -94,6 +94,8 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
             drawing = (renderer.submit(jobs, tmp / "figures") if renderer is not None
                        else None)
         write_netcdf(result.outcomes, tmp / "outcomes.nc")
+        if result.patients is not None:
+            write_netcdf(result.patients, tmp / "patients.nc")
         frame = to_frame(result.table)
         if result.psa is not None:
             write_netcdf(result.psa, tmp / "psa.nc")
