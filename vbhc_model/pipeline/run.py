@@ -23,6 +23,7 @@ from vbhc_model.pipeline.psa import run_psa
 from vbhc_model.pipeline.simulate import (
     check_replay_draws,
     replay,
+    settings_issue,
     simulate,
     simulate_patients,
 )
@@ -76,8 +77,7 @@ def check_patient_output(scenario: Scenario) -> None:
     """
     s = scenario.settings
     if not get_engine(s.engine).individual:
-        src = scenario.source
-        raise ScenarioError([src.issue(("settings", "engine"), (
+        raise ScenarioError([settings_issue(scenario, "engine", (
             f"'{s.engine}' has no individual patients, so it writes no per-patient file "
             f"(settings.patient_output, --patient-file): set 'engine: microsim' (or run with "
             f"--engine microsim)"))])

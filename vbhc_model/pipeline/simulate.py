@@ -185,7 +185,7 @@ def replay(scenario: Scenario) -> tuple[Scenario, np.ndarray | None]:
         return scenario, None
     src = scenario.source
     if not get_engine(s.engine).individual:
-        raise ScenarioError([_issue(scenario, ("settings", "engine"), (
+        raise ScenarioError([settings_issue(scenario, "engine", (
             f"'{s.engine}' draws no random numbers, so it cannot replay the uniforms of "
             f"settings.uniforms ({s.uniforms}): set 'engine: microsim' (or run with --engine "
             f"microsim), or drop settings.uniforms"))])
@@ -193,7 +193,7 @@ def replay(scenario: Scenario) -> tuple[Scenario, np.ndarray | None]:
     table = read_uniforms(path, s.n_cycles)
     rows = table.shape[-2]
     if rows != s.patients and "patients" in s.model_fields_set:
-        raise ScenarioError([_issue(scenario, ("settings", "patients"), (
+        raise ScenarioError([settings_issue(scenario, "patients", (
             f"{s.patients:,} patients, but {path} holds uniforms for {rows:,} (one row per "
             f"patient): drop settings.patients (and --patients) to take the number from the "
             f"file, or make them agree"))])
@@ -215,6 +215,8 @@ def check_replay_draws(scenario: Scenario, table: np.ndarray, n_draws: int) -> N
             f"uniforms for every draw)")
 
 
-def _issue(scenario: Scenario, path: tuple, message: str) -> Issue:
+def settings_issue(scenario: Scenario, key: str, message: str) -> Issue:
+    """An issue at ``settings.<key>`` of the scenario's file (with its line, if known)."""
     src = scenario.source
-    return src.issue(path, message) if src else Issue(scenario.name, ".".join(path), message)
+    return (src.issue(("settings", key), message) if src
+            else Issue(scenario.name, f"settings.{key}", message))
