@@ -72,12 +72,16 @@ def run_scenario(
     scheduler: str | None = None,
     engine: str | None = None,
     patients: int | None = None,
+    uniforms: str | Path | None = None,
+    patient_file: bool = False,
 ) -> RunResult:
     """Run the deterministic base case of a scenario, its incremental analysis and a PSA.
 
     Parameters are those of :func:`vbhc_model.pipeline.run.run`; ``scenario`` may also be a
-    file or None (the default chronic-pain scenario). ``engine`` and ``patients`` override the
-    scenario's settings. Write the result with :func:`write_run`.
+    file or None (the default chronic-pain scenario). ``engine``, ``patients`` and ``uniforms``
+    (a file relative to the working directory) override the scenario's settings;
+    ``patient_file`` keeps the microsimulation's base case patient by patient
+    (``settings.patient_output``). Write the result with :func:`write_run`.
 
     Returns
     -------
@@ -87,7 +91,7 @@ def run_scenario(
 
     return run(load(scenario), trace=trace, draws=draws, seed=seed, sampling=sampling,
                chunk_size=chunk_size, progress=progress, workers=workers, scheduler=scheduler,
-               engine=engine, patients=patients)
+               engine=engine, patients=patients, uniforms=uniforms, patient_file=patient_file)
 
 
 def run_voi(results: str | Path, *, params: str | Sequence[str] | None = None,

@@ -154,6 +154,16 @@ def run(
         int | None,
         typer.Option(min=1, help="Microsimulation patients per draw [settings.patients]."),
     ] = None,
+    uniforms: Annotated[
+        Path | None,
+        typer.Option(help="Microsimulation: replay these uniforms (.csv or .npy, a row per "
+                          "patient, a column per cycle 0..n) [settings.uniforms]."),
+    ] = None,
+    patient_file: Annotated[
+        bool,
+        typer.Option("--patient-file", help="Microsimulation: also write patients.nc, each "
+                     "patient's states and totals in the base case [settings.patient_output]."),
+    ] = False,
 ) -> None:
     """Run a scenario: print the frontier table, write outcomes.nc and summary.csv.
 
@@ -178,7 +188,8 @@ def run(
                                       sampling=sampling.value, chunk_size=chunk_size,
                                       progress=progress, workers=workers, scheduler=scheduler,
                                       engine=engine.value if engine else None,
-                                      patients=patients)
+                                      patients=patients, uniforms=uniforms,
+                                      patient_file=patient_file)
         folder = api.write_run(result, target, force=force, renderer=renderer)
     if as_json:
         from vbhc_model.report.frames import run_records

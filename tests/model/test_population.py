@@ -250,3 +250,18 @@ def test_attributes_and_a_patient_table_together_are_refused(tmp_path):
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     result = CliRunner().invoke(app, ["validate", str(path)])
     assert result.exit_code == 2 and "not both" in result.output, result.output
+
+
+@pytest.mark.parametrize("options, key", [
+    (["--patient-file"], "settings.patient_output"),
+    (["--uniforms", "u.csv"], "settings.uniforms"),
+])
+def test_replay_and_the_per_patient_file_say_they_do_not_take_a_population_yet(
+        tmp_path, options, key):
+    (tmp_path / "u.csv").write_text("c0," + ",".join(f"c{k}" for k in range(1, 13)) + "\n"
+                                    + ",".join(["0.5"] * 13) + "\n")
+    result = CliRunner().invoke(app, ["run", str(MODEL), "--engine", "microsim", "--patients",
+                                      "1", *options, "--out", str(tmp_path / "o")],
+                                catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert key in result.output and "population" in result.output, result.output

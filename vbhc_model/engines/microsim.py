@@ -28,6 +28,12 @@ from 0). Consequences:
 - results are bit-identical whatever the chunk of patients or the chunk of draws: occupancy
   and flows are integer counts, summed exactly, divided by N once per cycle.
 
+A run may instead *replay* supplied uniforms (:attr:`PatientStreams.uniforms`, read by the
+pipeline from ``settings.uniforms``): patient i's uniform of cycle k is then ``table[i, k]``
+(or ``table[d, i, k]`` for draw d), used by the same inverse-CDF step in place of the Philox
+double, so a table of this engine's own streams (:func:`patient_uniforms`) reproduces its run
+bit for bit.
+
 Design: what the sample *is* travels with the inputs, how it is computed belongs to the engine.
 :class:`PatientStreams` (seed, the global draw index of each batch column, the number of
 patients) is an optional field of :class:`~vbhc_model.engines.base.EngineInputs`, filled by
@@ -50,6 +56,8 @@ transition matrix only once (it can be one buffer refilled each cycle).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -134,6 +142,27 @@ def _step_numpy(cum, u, column_of, iters, states, pair_of, counts, flows) -> Non
     counts += np.bincount((s * batch + col).ravel(), minlength=counts.size).reshape(counts.shape)
 
 
+def _supplied(table: np.ndarray, keys: np.ndarray, n_cycles: int):
+    """``uniforms(cycle, p0, p1) -> [key, patient]`` read from a supplied table
+    (:attr:`PatientStreams.uniforms`) instead of the Philox streams: ``[patient, cycle]`` for
+    every draw, or ``[table, patient, cycle]`` with draw d reading table d; a key (draw,
+    first patient) reads the patients ``first + p0 .. first + p1 - 1``."""
+    if table.shape[-1] != n_cycles + 1:
+        raise ValueError(f"supplied uniforms have {table.shape[-1]} cycles; {n_cycles} cycles "
+                         f"need {n_cycles + 1} (cycle 0 draws the starting state)")
+    draws, firsts = keys[:, 0], keys[:, 1]
+    if table.ndim == 3 and int(draws.max()) >= table.shape[0]:
+        raise ValueError(f"supplied uniforms hold {table.shape[0]} tables; draw "
+                         f"{int(draws.max())} has none")
+
+    def uniforms(cycle: int, p0: int, p1: int) -> np.ndarray:
+        if table.ndim == 2:
+            return np.stack([table[f + p0:f + p1, cycle] for f in firsts])
+        return np.stack([table[d, f + p0:f + p1, cycle] for d, f in zip(draws, firsts)])
+
+    return uniforms
+
+
 class MicrosimEngine:
     """The microsimulation engine behind the :class:`vbhc_model.engines.base.Engine` protocol.
 
@@ -214,13 +243,17 @@ class MicrosimEngine:
         trace = np.empty((n_cycles + 1, n_states, batch)) if outputs.trace else None
         dtype = np.int16 if n_states < 2**15 else np.int32
         states = np.empty((n, batch), dtype=dtype)
+        paths = np.empty((n_cycles + 1, n, batch), dtype=dtype) if outputs.paths else None
         chunks = [(p, min(n, p + self.chunk)) for p in range(0, n, self.chunk)]
 
-        def uniforms(cycle: int, p0: int, p1: int) -> np.ndarray:  # [key, patient]
+        def philox(cycle: int, p0: int, p1: int) -> np.ndarray:  # [key, patient]
             u = np.empty((len(keys), p1 - p0))
             for i, (d, first) in enumerate(keys):
                 fill(u[i], streams.seed, int(d), cycle, int(first) + p0)
             return u
+
+        uniforms = (philox if streams.uniforms is None
+                    else _supplied(streams.uniforms, keys, n_cycles))
 
         if tv is not None:
             codes = np.asarray(tv.from_index) * n_states + np.asarray(tv.to_index)
@@ -245,6 +278,8 @@ class MicrosimEngine:
         acc.add_row(0)
         if trace is not None:
             trace[0] = acc.latest
+        if paths is not None:
+            paths[0] = states
 
         for j in range(1, n_cycles + 1):
             # [batch, from, to]: each column's rows contiguous for the kernel
@@ -261,4 +296,9 @@ class MicrosimEngine:
             acc.add_row(j)
             if trace is not None:
                 trace[j] = acc.latest
-        return acc.finish(trace.transpose(2, 0, 1) if trace is not None else None)
+            if paths is not None:
+                paths[j] = states
+        result = acc.finish(trace.transpose(2, 0, 1) if trace is not None else None)
+        if paths is not None:
+            result = dataclasses.replace(result, paths=paths.transpose(2, 0, 1))
+        return result

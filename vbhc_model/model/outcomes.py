@@ -342,6 +342,7 @@ def _label(scenario: Scenario, inputs: ModelInputs, results: dict, *, outputs: O
         within_cycle_correction=scenario.settings.within_cycle_correction,
         cohort_size=scenario.settings.cohort_size,
         n_patients=scenario.settings.patients if engine == "microsim" else None,
+        uniforms=scenario.settings.uniforms if engine == "microsim" else None,
     )
     return ds
 

@@ -19,6 +19,7 @@ from vbhc_model.errors import Issue
 from vbhc_model.readers.patients import PatientTable, PatientTableError, read_patients
 from vbhc_model.readers.posterior import PosteriorError, read_posterior, resolve
 from vbhc_model.readers.samples import SamplesError, read_samples
+from vbhc_model.readers.uniforms import UniformsError, read_uniforms
 from vbhc_model.scenario.expressions import Expression, check_names
 from vbhc_model.scenario.names import CYCLE_NAMES, FUNCTION_NAMES, RESERVED_NAMES
 from vbhc_model.scenario.schema import (
@@ -178,6 +179,11 @@ def _check_settings(scenario: Scenario, add: Any) -> None:
         add(("settings", "discount_timing"),
             "discount_timing applies to 'none' and 'half_cycle'; trapezoidal and Simpson "
             "discount at each trace row's own time")
+    if st.uniforms is not None:  # the file, at load (the engine may still be overridden)
+        try:
+            read_uniforms(resolve(st.uniforms, scenario.source.file), st.n_cycles)
+        except UniformsError as exc:
+            add(("settings", "uniforms"), str(exc))
 
 
 def _check_joint(scenario: Scenario, add: Any) -> None:

@@ -218,6 +218,16 @@ class Settings(_Model):
         10_000, gt=0, le=100_000_000,
         description="Patients per draw in the microsimulation (ignored by the cohort engine).",
     )
+    uniforms: str | None = Field(
+        None, min_length=1,
+        description="Replay these uniforms in the microsimulation instead of its own random "
+        "numbers: a .csv (a header, one row per patient, one column per cycle 0..n_cycles) or "
+        ".npy file, relative to this scenario file; its rows set the number of patients.",
+    )
+    patient_output: bool = Field(
+        False, description="Microsimulation: also write patients.nc, each patient's states "
+        "and totals in the base case.",
+    )
 
     @field_validator("wtp")
     @classmethod
