@@ -16,15 +16,14 @@ from vbhc_model.analysis.acceptability import analyse_psa, wtp_grid
 from vbhc_model.analysis.subgroups import by_subgroup, has_subgroups
 from vbhc_model.analysis.summary import summarise
 from vbhc_model.defaults import CHUNK_SIZE
-from vbhc_model.engines.registry import get_engine
-from vbhc_model.errors import ScenarioError, VbhcError
+from vbhc_model.errors import VbhcError
 from vbhc_model.parameters.draws import base_draws
 from vbhc_model.parameters.sampling import check_draws, uncertain
 from vbhc_model.pipeline.psa import run_psa
 from vbhc_model.pipeline.simulate import (
     check_replay_draws,
+    needs_patients,
     replay,
-    settings_issue,
     simulate,
     simulate_patients,
 )
@@ -77,16 +76,9 @@ def check_patient_output(scenario: Scenario) -> None:
         More than :data:`MAX_PATIENT_STATES` states.
     """
     s = scenario.settings
-    if not get_engine(s.engine).individual:
-        raise ScenarioError([settings_issue(scenario, "engine", (
-            f"'{s.engine}' has no individual patients, so it writes no per-patient file "
-            f"(settings.patient_output, --patient-file): set 'engine: microsim' (or run with "
-            f"--engine microsim)"))])
-    if scenario.population is not None:
-        raise ScenarioError([settings_issue(scenario, "patient_output", (
-            "a per-patient file of a scenario with a population: section is not there yet "
-            "(each attribute profile has patients of its own); drop settings.patient_output "
-            "(or --patient-file), or the population"))])
+    needs_patients(scenario, "patient_output", "--patient-file",
+                   "has no individual patients, so it writes no per-patient file",
+                   "a per-patient file")
     levels = {lv for st in scenario.strategies.values() for lv in (st.engagement or ("",))}
     sizes = (s.patients, s.n_cycles + 1, len(scenario.strategies), len(levels))
     total = sizes[0] * sizes[1] * sizes[2] * sizes[3]

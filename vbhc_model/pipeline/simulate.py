@@ -196,16 +196,9 @@ def replay(scenario: Scenario) -> tuple[Scenario, np.ndarray | None]:
     if s.uniforms is None:
         return scenario, None
     src = scenario.source
-    if not get_engine(s.engine).individual:
-        raise ScenarioError([settings_issue(scenario, "engine", (
-            f"'{s.engine}' draws no random numbers, so it cannot replay the uniforms of "
-            f"settings.uniforms ({s.uniforms}): set 'engine: microsim' (or run with --engine "
-            f"microsim), or drop settings.uniforms"))])
-    if scenario.population is not None:
-        raise ScenarioError([settings_issue(scenario, "uniforms", (
-            "replaying supplied uniforms in a scenario with a population: section is not "
-            "there yet (each attribute profile has patients of its own); drop "
-            "settings.uniforms (or --uniforms), or the population"))])
+    needs_patients(scenario, "uniforms", "--uniforms",
+                   f"draws no random numbers, so it cannot replay the uniforms of "
+                   f"settings.uniforms ({s.uniforms})", "replaying supplied uniforms")
     path = resolve(s.uniforms, src.file if src else None)
     table = read_uniforms(path, s.n_cycles)
     rows = table.shape[-2]
@@ -230,6 +223,27 @@ def check_replay_draws(scenario: Scenario, table: np.ndarray, n_draws: int) -> N
             f"x patients x cycles) and the run needs {n_draws:,}: run at most "
             f"{table.shape[0]:,} draws, or give a table of patients x cycles (the same "
             f"uniforms for every draw)")
+
+
+def needs_patients(scenario: Scenario, key: str, option: str, cannot: str, feature: str) -> None:
+    """Refuse ``settings.<key>`` (or ``option``) unless the engine has individual patients
+    and the scenario has no ``population:`` section (not there yet for these features).
+
+    Raises
+    ------
+    ScenarioError
+        Naming ``settings.engine`` (``'cohort' {cannot}``) or ``settings.<key>``.
+    """
+    s = scenario.settings
+    if not get_engine(s.engine).individual:
+        raise ScenarioError([settings_issue(scenario, "engine", (
+            f"'{s.engine}' {cannot}: set 'engine: microsim' (or run with --engine microsim), "
+            f"or drop settings.{key} ({option})"))])
+    if scenario.population is not None:
+        raise ScenarioError([settings_issue(scenario, key, (
+            f"{feature} in a scenario with a population: section is not there yet (each "
+            f"attribute profile has patients of its own); drop settings.{key} ({option}), or "
+            f"the population"))])
 
 
 def settings_issue(scenario: Scenario, key: str, message: str) -> Issue:
