@@ -37,6 +37,13 @@ class RunResult:
         The PSA's analyses at the scenario's WTP values and on a WTP grid.
     notes : tuple of str
         Things the user should know about the run (printed before it starts).
+    subgroups : xarray.Dataset, optional
+        The decision in each subgroup the scenario declares
+        (:func:`vbhc_model.analysis.subgroups.by_subgroup`), with the PSA's acceptability if
+        there is a PSA.
+    patients : xarray.Dataset, optional
+        A microsimulation's base case patient by patient: states and totals
+        (:func:`vbhc_model.model.patients.assemble_patients`), when asked for.
     """
 
     scenario: Scenario
@@ -46,6 +53,8 @@ class RunResult:
     psa_summary: xr.Dataset | None = None
     psa_curves: xr.Dataset | None = None
     notes: tuple[str, ...] = ()
+    subgroups: xr.Dataset | None = None
+    patients: xr.Dataset | None = None
 
 
 @dataclass(frozen=True)

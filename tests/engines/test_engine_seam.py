@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import SCENARIOS
 from vbhc_model.engines.base import Outputs
 from vbhc_model.engines.registry import ENGINES, get_engine
-from vbhc_model.model.outcomes import OUTCOMES, PSA_VARIABLES, computed
+from vbhc_model.model.outcomes import OUTCOMES, PSA_VARIABLES, SOURCES, computed
 from vbhc_model.parameters import base_draws
 from vbhc_model.pipeline.chunk import PSA_OUTPUTS
 from vbhc_model.pipeline.simulate import simulate
@@ -52,7 +52,9 @@ def test_outputs_select_variables_in_table_order(thr):
 def test_outputs_ask_for_detail(thr):
     draws = base_draws(thr)
     out = simulate(thr, draws, outputs=Outputs(trace=True, per_cycle=True))
-    assert list(out.data_vars) == [v.name for v in OUTCOMES]
+    # THR declares no subgroups: every other variable
+    assert list(out.data_vars) == [v.name for v in OUTCOMES
+                                   if not v.source.startswith("subgroup")]
     same = simulate(thr, draws, trace=True, per_cycle=True)
     assert out.identical(same.assign_attrs(created=out.attrs["created"]))
     only_trace = simulate(thr, draws, outputs=Outputs(trace=True, variables=("trace",)))
@@ -76,10 +78,12 @@ def test_the_table_of_outcome_variables():
     names = [v.name for v in OUTCOMES]
     assert len(names) == len(set(names))
     assert PSA_VARIABLES == ("total_cost", "costs", "qalys", "life_years", "utilisation",
-                             "clinician_hours", "engagement")
+                             "clinician_hours", "engagement", "subgroup_total_cost",
+                             "subgroup_qalys", "subgroup_life_years")
     assert PSA_OUTPUTS == Outputs(variables=PSA_VARIABLES)
     assert [v.name for v in computed(PSA_OUTPUTS)] == list(PSA_VARIABLES)
     for v in OUTCOMES:
-        assert v.source in ("total", "cycle", "engagement", "trace")
+        assert v.source in SOURCES
         assert (v.source in ("cycle", "trace")) == (v.dims[:1] == ("cycle",))
-        assert (v.discounted is None) == (v.source in ("engagement", "trace"))
+        assert (v.source.startswith("subgroup")) == (v.dims[:1] == ("subgroup",))
+        assert (v.discounted is None) == (v.source in ("engagement", "trace", "subgroup_share"))

@@ -145,7 +145,13 @@ def test_strategies_run_together_give_the_results_of_each_alone(compiled):
     engine = MicrosimEngine(chunk=128, compiled=compiled)
     same = lambda b: PatientStreams(9, np.arange(b) % 2, 301)  # noqa: E731
     other = lambda b: PatientStreams(9, 5 + np.arange(b) % 2, 301)  # noqa: E731
-    for plan in ([(s, same) for s in sc.strategies], [("usual_care", same), ("coach_cbt", other)]):
+    # columns with patients of their own (first_patient), and a replayed table of uniforms
+    own = lambda b: PatientStreams(9, np.arange(b) % 2, 301, 301 * (np.arange(b) // 2))  # noqa: E731
+    table = np.random.default_rng(0).random((2, 301, sc.settings.n_cycles + 1))
+    replayed = lambda b: PatientStreams(9, np.arange(b) % 2, 301, uniforms=table)  # noqa: E731
+    for plan in ([(s, same) for s in sc.strategies], [("usual_care", same), ("coach_cbt", other)],
+                 [("usual_care", own), ("coach_cbt", own)],
+                 [("usual_care", replayed), ("ipp", replayed)]):
         alone = [engine.run(strategy_inputs(sc, s, draws, f), outputs) for s, f in plan]
         together = engine.run_strategies([strategy_inputs(sc, s, draws, f) for s, f in plan],
                                          outputs)

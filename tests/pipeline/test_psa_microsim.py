@@ -60,3 +60,27 @@ def test_one_or_two_dask_workers_give_bit_identical_results(thr, one_chunk):
     assert two.attrs["engine"] == "microsim" and two.attrs["n_patients"] == 300
     assert_identical(one_chunk, one)
     assert_identical(one_chunk, two)
+
+
+def test_the_run_seed_keys_the_patient_streams_as_well_as_the_sampling(thr, one_chunk):
+    """--seed 7 is the scenario with settings.seed 7: the same draws and the same patients,
+    in process and on a worker; and other patients than the file's seed."""
+    from vbhc_model.pipeline.scaleout import run_task
+
+    seeded = run_psa(thr, 12, chunk_size=5, seed=7)
+    assert seeded.attrs["seed"] == 7
+    assert_identical(seeded, run_psa(thr.with_settings(seed=7), 12, chunk_size=12))
+    src = thr.source
+    task = run_task(src.text, src.file, 0, 5, 7, "mc", 12, None, ("microsim", 300))
+    for var in ("total_cost", "qalys"):
+        np.testing.assert_array_equal(task[var].values, seeded[var].values[:5], err_msg=var)
+    # the base case of a run with --seed 7 meets the patients of settings.seed 7
+    from vbhc_model.parameters import base_draws
+    from vbhc_model.pipeline.run import run
+    from vbhc_model.pipeline.simulate import simulate
+
+    base = run(thr, draws=12, chunk_size=12, seed=7).outcomes
+    expected = simulate(thr.with_settings(seed=7), base_draws(thr))
+    other = simulate(thr, base_draws(thr))
+    np.testing.assert_array_equal(base["qalys"].values, expected["qalys"].values)
+    assert (base["qalys"].values != other["qalys"].values).all()

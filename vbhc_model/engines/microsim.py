@@ -28,6 +28,12 @@ from 0). Consequences:
 - results are bit-identical whatever the chunk of patients or the chunk of draws: occupancy
   and flows are integer counts, summed exactly, divided by N once per cycle.
 
+A run may instead *replay* supplied uniforms (:attr:`PatientStreams.uniforms`, read by the
+pipeline from ``settings.uniforms``): patient i's uniform of cycle k is then ``table[i, k]``
+(or ``table[d, i, k]`` for draw d), used by the same inverse-CDF step in place of the Philox
+double, so a table of this engine's own streams (:func:`patient_uniforms`) reproduces its run
+bit for bit.
+
 Design: what the sample *is* travels with the inputs, how it is computed belongs to the engine.
 :class:`PatientStreams` (seed, the global draw index of each batch column, the number of
 patients) is an optional field of :class:`~vbhc_model.engines.base.EngineInputs`, filled by
@@ -56,6 +62,7 @@ each cycle).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -142,6 +149,27 @@ def _step_numpy(cum, u, column_of, iters, states, pair_of, counts, flows) -> Non
     counts += np.bincount((s * batch + col).ravel(), minlength=counts.size).reshape(counts.shape)
 
 
+def _supplied(table: np.ndarray, keys: np.ndarray, n_cycles: int):
+    """``uniforms(cycle, p0, p1) -> [key, patient]`` read from a supplied table
+    (:attr:`PatientStreams.uniforms`) instead of the Philox streams: ``[patient, cycle]`` for
+    every draw, or ``[table, patient, cycle]`` with draw d reading table d; a key (draw,
+    first patient) reads the patients ``first + p0 .. first + p1 - 1``."""
+    if table.shape[-1] != n_cycles + 1:
+        raise ValueError(f"supplied uniforms have {table.shape[-1]} cycles; {n_cycles} cycles "
+                         f"need {n_cycles + 1} (cycle 0 draws the starting state)")
+    draws, firsts = keys[:, 0], keys[:, 1]
+    if table.ndim == 3 and int(draws.max()) >= table.shape[0]:
+        raise ValueError(f"supplied uniforms hold {table.shape[0]} tables; draw "
+                         f"{int(draws.max())} has none")
+
+    def uniforms(cycle: int, p0: int, p1: int) -> np.ndarray:
+        if table.ndim == 2:
+            return np.stack([table[f + p0:f + p1, cycle] for f in firsts])
+        return np.stack([table[d, f + p0:f + p1, cycle] for d, f in zip(draws, firsts)])
+
+    return uniforms
+
+
 class MicrosimEngine:
     """The microsimulation engine behind the :class:`vbhc_model.engines.base.Engine` protocol.
 
@@ -184,23 +212,23 @@ class MicrosimEngine:
         self.compiled = bool(compiled)
 
     def _kernels(self):
-        """``(fill, step)``: the uniforms of a chunk (``fill(out, seed, draws, cycle, first)``,
-        ``out[draw, patient]``) and the per-cycle step, numba's kernels (imported here, so
+        """``(fill, step)``: the uniforms of a chunk (``fill(out, seed, draws, cycle, firsts)``:
+        ``out[i]`` the patients ``firsts[i] ..`` of draw ``draws[i]``) and the per-cycle step, numba's kernels (imported here, so
         that only a microsimulation ever imports numba; see tests/test_startup.py) or
         numpy's."""
         if not self.compiled:
             def fill_numpy(out: np.ndarray, seed: int, draws: np.ndarray, cycle: int,
-                           first: int) -> None:
-                for row, d in zip(out, draws):
-                    _fill_uniforms(row, seed, int(d), cycle, first)
+                           firsts: np.ndarray) -> None:
+                for row, d, first in zip(out, draws, firsts):
+                    _fill_uniforms(row, seed, int(d), cycle, int(first))
 
             return fill_numpy, _step_numpy
         from vbhc_model.engines.microsim_kernel import draw_uniforms, step
 
         def fill(out: np.ndarray, seed: int, draws: np.ndarray, cycle: int,
-                 first: int) -> None:
+                 firsts: np.ndarray) -> None:
             u64 = np.uint64
-            draw_uniforms(u64(seed & _MASK), u64(seed >> 64), first, u64(cycle),
+            draw_uniforms(u64(seed & _MASK), u64(seed >> 64), firsts, u64(cycle),
                           draws.astype(u64), u64(_DOMAIN >> 192), out)
 
         return fill, step
@@ -236,23 +264,34 @@ class MicrosimEngine:
         runs = [_Strategy(inputs, outputs, chunk) for inputs in strategies]
         if not runs:
             return []
-        seed, n, n_cycles = runs[0].streams.seed, runs[0].n, runs[0].n_cycles
-        if any((r.streams.seed, r.n, r.n_cycles) != (seed, n, n_cycles) for r in runs):
-            raise ValueError("strategies run together need the same seed, number of patients "
-                             "and number of cycles")
-        # Each distinct draw's uniforms are made once; a column reads its draw's row.
-        draws = np.unique(np.concatenate([r.streams.draw_index for r in runs]))
-        for r in runs:
-            r.column_of = np.searchsorted(draws, r.streams.draw_index)
+        first = runs[0].streams
+        seed, n, n_cycles, table = first.seed, runs[0].n, runs[0].n_cycles, first.uniforms
+        if any((r.streams.seed, r.n, r.n_cycles) != (seed, n, n_cycles)
+               or r.streams.uniforms is not table for r in runs):
+            raise ValueError("strategies run together need the same seed, number of patients, "
+                             "number of cycles and supplied uniforms")
+        # One row of uniforms per distinct (draw, first patient) of all strategies' columns;
+        # columns (engagement strata, strategies) share rows.
+        keys, rows = np.unique(np.concatenate([
+            np.column_stack([r.streams.draw_index, r.streams.first_patient]) for r in runs]),
+            axis=0, return_inverse=True)
+        for r, column_of in zip(runs, np.split(rows.reshape(-1),
+                                               np.cumsum([r.batch for r in runs])[:-1])):
+            r.column_of = column_of
         fill, step = self._kernels()
+        if table is not None:
+            supplied = _supplied(table, keys, n_cycles)
         chunks = [(p, min(n, p + chunk)) for p in range(0, n, chunk)]
         # Row 0 draws each patient's start state; row j >= 1 the transition of cycle j.
         for j in range(n_cycles + 1):
             for r in runs:
                 r.begin(j)
             for c, (p0, p1) in enumerate(chunks):
-                u = np.empty((len(draws), p1 - p0))  # [draw, patient]
-                fill(u, seed, draws, j, p0)
+                if table is None:
+                    u = np.empty((len(keys), p1 - p0))  # [key, patient]
+                    fill(u, seed, keys[:, 0], j, keys[:, 1] + p0)
+                else:
+                    u = supplied(j, p0, p1)
                 for r in runs:
                     step(r.cum, u, r.column_of, r.iters, r.states[c], r.pair_of, r.counts,
                          r.flows)
@@ -285,8 +324,10 @@ class _Strategy:
         self.trace = np.empty((self.n_cycles + 1, n_states, batch)) if outputs.trace else None
         dtype = np.int16 if n_states < 2**15 else np.int32
         # Each chunk's patients' states, [batch, patient] (a column's contiguous for the kernel)
-        self.states = [np.empty((batch, min(chunk, self.n - p)), dtype=dtype)
-                       for p in range(0, self.n, chunk)]
+        self.chunks = [(p, min(self.n, p + chunk)) for p in range(0, self.n, chunk)]
+        self.states = [np.empty((batch, p1 - p0), dtype=dtype) for p0, p1 in self.chunks]
+        self.paths = (np.empty((self.n_cycles + 1, self.n, batch), dtype=dtype)
+                      if outputs.paths else None)
         if tv is not None:
             codes = np.asarray(tv.from_index) * n_states + np.asarray(tv.to_index)
             pairs, self.pair_index = np.unique(codes, return_inverse=True)
@@ -325,7 +366,13 @@ class _Strategy:
         acc.add_row(j)
         if self.trace is not None:
             self.trace[j] = acc.latest
+        if self.paths is not None:
+            for (p0, p1), states in zip(self.chunks, self.states):
+                self.paths[j, p0:p1] = states.T
 
     def finish(self) -> EngineResult:
-        return self.acc.finish(self.trace.transpose(2, 0, 1) if self.trace is not None
-                               else None)
+        result = self.acc.finish(self.trace.transpose(2, 0, 1) if self.trace is not None
+                                 else None)
+        if self.paths is not None:
+            result = dataclasses.replace(result, paths=self.paths.transpose(2, 0, 1))
+        return result

@@ -113,11 +113,11 @@ def uniforms(key0, key1, c0, c1, c2, c3, head, out):  # pragma: no cover (compil
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def draw_uniforms(key0, key1, first, cycle, draws, domain, out):  # pragma: no cover
-    """``out[i] = patient_uniforms(seed, draws[i], cycle, first, out.shape[1])`` for every
+def draw_uniforms(key0, key1, firsts, cycle, draws, domain, out):  # pragma: no cover
+    """``out[i] = patient_uniforms(seed, draws[i], cycle, firsts[i], out.shape[1])`` for every
     row i: a chunk's uniforms of all its draws in one call (``key0``, ``key1``, ``cycle``,
-    ``domain`` uint64: the seed's words and the counter's top word; ``first`` the chunk's
-    first patient, int64 >= 0; ``draws`` uint64).
+    ``domain`` uint64: the seed's words and the counter's top word; ``firsts`` int64 >= 0,
+    each row's first patient; ``draws`` uint64).
 
     A two-level PSA has many draws of few patients; one call per draw from Python cost about
     4 us each, more than the 2.5 us of 1,000 uniforms.
@@ -127,14 +127,16 @@ def draw_uniforms(key0, key1, first, cycle, draws, domain, out):  # pragma: no c
     >>> import numpy as np
     >>> from vbhc_model.engines.microsim import patient_uniforms
     >>> out, u64 = np.empty((2, 10)), np.uint64
-    >>> draw_uniforms(u64(7), u64(0), 5, u64(3), np.array([2, 9], dtype=u64), u64(1), out)
-    >>> bool((out[1] == patient_uniforms(7, 9, 3, 5, 10)).all())
+    >>> draw_uniforms(u64(7), u64(0), np.array([5, 0]), u64(3),
+    ...               np.array([2, 9], dtype=u64), u64(1), out)
+    >>> bool((out[0] == patient_uniforms(7, 2, 3, 5, 10)).all())
+    True
+    >>> bool((out[1] == patient_uniforms(7, 9, 3, 0, 10)).all())
     True
     """
-    c0 = np.uint64(first // 4)
-    head = first % 4
     for i in range(draws.shape[0]):
-        uniforms(key0, key1, c0, cycle, draws[i], domain, head, out[i])
+        first = firsts[i]
+        uniforms(key0, key1, np.uint64(first // 4), cycle, draws[i], domain, first % 4, out[i])
 
 
 #: Up to this many states a patient's next state is found by comparing its target with every

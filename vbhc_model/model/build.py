@@ -30,6 +30,7 @@ from vbhc_model.errors import ExpressionError, ScenarioError
 from vbhc_model.model import checks
 from vbhc_model.model.powers import PowerMemo
 from vbhc_model.parameters.draws import resolve_parameters, table_functions
+from vbhc_model.scenario import checks as checks_scenario
 from vbhc_model.scenario.expressions import Expression
 from vbhc_model.scenario.names import ENGAGEMENT_NAMES, TIME_NAMES
 from vbhc_model.scenario.schema import COMPLEMENT, Scenario
@@ -55,18 +56,55 @@ class Channels:
 
 
 @dataclass(frozen=True)
+class Profiles:
+    """The combinations of patient attribute levels (``population.attributes``), each run as
+    a stratum; profile-major in the order of the attributes and levels in the file."""
+
+    attributes: tuple[str, ...]
+    level_names: tuple[tuple[str, ...], ...]  # per attribute
+    levels: np.ndarray  # [profile, attribute]: index into level_names[attribute]
+    values: np.ndarray  # [profile, attribute]: what expressions see
+    weights: np.ndarray  # [draw, profile]: product of the levels' shares, or the table's
+    table: bool = False  # the rows of a patient table (else every combination of levels)
+
+    @property
+    def labels(self) -> list[str]:
+        if self.table:
+            return [f"row {i + 1} of the patient table" for i in range(len(self.levels))]
+        return [", ".join(f"{a}={self.level_names[j][i]}"
+                          for j, (a, i) in enumerate(zip(self.attributes, row)))
+                for row in self.levels]
+
+
+@dataclass(frozen=True)
 class StrategyInputs:
     """Ready-to-simulate inputs of one strategy."""
 
     name: str
-    levels: tuple[str, ...]
-    shares: np.ndarray  # [draw, level]
+    levels: tuple[str, ...]  # engagement levels
+    shares: np.ndarray  # [draw, stratum]: profile weight x engagement share
     start: np.ndarray  # [state', batch]
     transition_at: Callable[[int], np.ndarray]
     values_at: Callable[[int], np.ndarray]
     one_off: np.ndarray  # [batch, channel], at time 0
     transition_values: TransitionValues | None
     unit_costs: list[tuple[int, int, np.ndarray]]  # (from channel, to cost channel, [draw])
+    #: Stratum s = profile * len(levels) + level; batch column b = s * n_draws + draw.
+    profiles: Profiles | None = None
+
+    @property
+    def n_strata(self) -> int:
+        return self.shares.shape[1]
+
+    @property
+    def stratum_level(self) -> np.ndarray:
+        """The engagement level (index into ``levels``) of each stratum."""
+        return np.tile(np.arange(len(self.levels)), self.n_strata // len(self.levels))
+
+    @property
+    def stratum_profile(self) -> np.ndarray:
+        """The attribute profile of each stratum (all 0 without a population)."""
+        return np.repeat(np.arange(self.n_strata // len(self.levels)), len(self.levels))
 
 
 @dataclass(frozen=True)
@@ -121,13 +159,16 @@ class _Evaluator:
     """
 
     def __init__(self, params: dict[str, np.ndarray], batch_effect: np.ndarray,
-                 batch_resource: np.ndarray, n_levels: int, scenario: Scenario):
+                 batch_resource: np.ndarray, n_levels: int, scenario: Scenario,
+                 attributes: dict[str, np.ndarray] | None = None):
         s = scenario.settings
         self.batch = batch_effect.shape[0]
-        self.n_levels = n_levels
+        self.n_levels = n_levels  # strata: attribute profiles x engagement levels
         self.n_draws = self.batch // n_levels
-        # Expressions that do not use the engagement level are evaluated once per draw and
-        # repeated across levels; the others on the whole batch (draws x levels).
+        # Expressions that use neither the engagement level nor a patient attribute are
+        # evaluated once per draw and repeated across strata; the others on the whole batch
+        # (draws x strata).
+        self.stratum_names = ENGAGEMENT_NAMES | set(attributes or ())
         self.env_draw: dict[str, object] = dict(params)
         self.env: dict[str, object] = (
             {k: np.tile(v, n_levels) for k, v in params.items()} if n_levels > 1
@@ -135,6 +176,7 @@ class _Evaluator:
         )
         self.env["engagement_effect"] = batch_effect
         self.env["engagement_resource_use"] = batch_resource
+        self.env.update(attributes or {})
         for env in (self.env, self.env_draw):
             env["cycle_length"] = s.cycle_length
         self.functions = table_functions(scenario)
@@ -164,7 +206,7 @@ class _Evaluator:
         """Values of ``expr`` for the cycles ``cycles`` (int or array): a read-only array
         broadcast to ``[len(cycles), n_sub, batch]``."""
         cycles = np.atleast_1d(np.asarray(cycles, dtype=float))
-        by_level = self.n_levels > 1 and bool(expr.names & ENGAGEMENT_NAMES)
+        by_level = self.n_levels > 1 and bool(expr.names & self.stratum_names)
         env = self.env if by_level or self.n_levels == 1 else self.env_draw
         # Cycle k starts at (k - 1) cycle lengths; a trapezoid/Simpson node k is at k; the
         # one-off values at the start (k = 0) are at time 0.
@@ -249,14 +291,63 @@ class _Layout:
         return np.full(n_from, self.offset[to])
 
 
-def _engagement(scenario: Scenario, sname: str, params: dict[str, np.ndarray], n_draws: int):
+def _profiles(scenario: Scenario, params: dict[str, np.ndarray], n_draws: int) -> Profiles | None:
+    """Every combination of attribute levels with its weight in each draw (the attributes
+    independent: the product of their levels' shares)."""
+    pop = scenario.population
+    if pop is None:
+        return None
+    if pop.patients is not None:  # each row a profile; levels: the distinct values
+        table = checks_scenario.patient_table(scenario)
+        found = [np.unique(col, return_inverse=True) for col in table.values.T]
+        return Profiles(table.attributes, tuple(tuple(f"{v:g}" for v in u) for u, _ in found),
+                        np.column_stack([inv.reshape(-1) for _, inv in found]), table.values,
+                        np.broadcast_to(table.weights, (n_draws, len(table.weights))),
+                        table=True)
+    functions = table_functions(scenario)
+    names = tuple(pop.attributes)
+    level_names, shares, values = [], [], []
+    for name, attr in pop.attributes.items():
+        lv = tuple(attr.levels)
+        sh = np.zeros((n_draws, len(lv)))
+        rest = None
+        for i, level in enumerate(attr.levels.values()):
+            if level.share is COMPLEMENT:
+                rest = i
+            else:
+                sh[:, i] = level.share.evaluate(params, functions)
+        if rest is not None:
+            sh[:, rest] = 1.0 - sh.sum(axis=1)
+        checks.check_shares(sh, source=scenario.source,
+                            path=("population", "attributes", name, "levels"),
+                            what=f"attribute '{name}'", strategy=None)
+        level_names.append(lv)
+        shares.append(sh)
+        values.append(np.array([lvl.value for lvl in attr.levels.values()]))
+    grid = np.indices([len(lv) for lv in level_names]).reshape(len(names), -1).T
+    weights = np.ones((n_draws, len(grid)))
+    for j in range(len(names)):
+        weights *= shares[j][:, grid[:, j]]
+    vals = np.column_stack([values[j][grid[:, j]] for j in range(len(names))])
+    return Profiles(names, tuple(level_names), grid, vals, weights)
+
+
+def _engagement(scenario: Scenario, sname: str, params: dict[str, np.ndarray], n_draws: int,
+                profiles: Profiles | None = None):
+    """Engagement levels, with shares, effects and resource use ``[profile, draw, level]``
+    (one profile without a population; an expression may use patient attributes)."""
     strat = scenario.strategies[sname]
+    n_profiles = 1 if profiles is None else len(profiles.levels)
     if not strat.engagement:
-        ones = np.ones((n_draws, 1))
+        ones = np.ones((n_profiles, n_draws, 1))
         return (NO_ENGAGEMENT,), ones, ones, ones
     functions = table_functions(scenario)
+    env: dict[str, object] = dict(params)
+    if profiles is not None:
+        env.update({a: profiles.values[:, j, None] for j, a in enumerate(profiles.attributes)})
     levels = tuple(strat.engagement)
-    shares = np.zeros((n_draws, len(levels)))
+    shape = (n_profiles, n_draws)
+    shares = np.zeros(shape + (len(levels),))
     effect = np.zeros_like(shares)
     resource = np.zeros_like(shares)
     rest = None
@@ -264,13 +355,16 @@ def _engagement(scenario: Scenario, sname: str, params: dict[str, np.ndarray], n
         if lvl.share is COMPLEMENT:
             rest = i
         else:
-            shares[:, i] = lvl.share.evaluate(params, functions)
-        effect[:, i] = lvl.effect.evaluate(params, functions)
-        resource[:, i] = lvl.resource_use.evaluate(params, functions)
+            shares[..., i] = np.broadcast_to(lvl.share.evaluate(env, functions), shape)
+        effect[..., i] = np.broadcast_to(lvl.effect.evaluate(env, functions), shape)
+        resource[..., i] = np.broadcast_to(lvl.resource_use.evaluate(env, functions), shape)
     if rest is not None:
-        shares[:, rest] = 1.0 - shares.sum(axis=1)
-    checks.check_shares(shares, source=scenario.source, path=("strategies", sname, "engagement"),
-                        what="engagement", strategy=sname)
+        shares[..., rest] = 1.0 - shares.sum(axis=-1)
+    for p in range(n_profiles):
+        checks.check_shares(shares[p], source=scenario.source,
+                            path=("strategies", sname, "engagement"), what="engagement",
+                            strategy=sname,
+                            profile=None if profiles is None else profiles.labels[p])
     return levels, shares, effect, resource
 
 
@@ -280,24 +374,47 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
     src = scenario.source
     n_draws = draws.sizes["draw"]
     params = resolve_parameters(scenario, draws, sname)
-    levels, shares, effect, resource = _engagement(scenario, sname, params, n_draws)
-    n_levels = len(levels)
+    profiles = _profiles(scenario, params, n_draws)
+    levels, shares, effect, resource = _engagement(scenario, sname, params, n_draws, profiles)
+    n_profiles = shares.shape[0]
+    n_levels = n_profiles * len(levels)  # strata: profile-major, then engagement level
     batch = n_draws * n_levels
-    ev = _Evaluator(params, effect.T.reshape(-1), resource.T.reshape(-1), n_levels, scenario)
-    resource_b = resource.T.reshape(-1)
+    # [profile, draw, level] -> [stratum, draw] -> batch (b = stratum * n_draws + draw)
+    resource_b = resource.transpose(0, 2, 1).reshape(-1)
+    attributes = None
+    if profiles is not None:
+        attributes = {a: np.repeat(profiles.values[:, j], len(levels) * n_draws)
+                      for j, a in enumerate(profiles.attributes)}
+        stratum_shares = (profiles.weights.T[:, :, None] * shares).transpose(1, 0, 2)
+        stratum_shares = stratum_shares.reshape(n_draws, n_levels)
+    else:
+        stratum_shares = shares[0]
+    ev = _Evaluator(params, effect.transpose(0, 2, 1).reshape(-1), resource_b, n_levels,
+                    scenario, attributes)
 
     # Starting distribution.
     start_spec = strat.start if strat.start is not None else scenario.settings.start
     start_path = ("strategies", sname, "start") if strat.start is not None else ("settings", "start")
     start_names = list(start_spec)
-    start_shares = np.column_stack(
-        [np.broadcast_to(start_spec[s].evaluate(params, ev.functions), (n_draws,)) for s in start_names]
-    )
-    checks.check_shares(start_shares, source=src, path=start_path, what="starting",
-                        strategy=sname)
     start = np.zeros((layout.size, batch))
-    for i, s in enumerate(start_names):
-        start[layout.offset[s]] = np.tile(start_shares[:, i], n_levels)
+    if profiles is None or not any(start_spec[s].names & set(profiles.attributes)
+                                   for s in start_names):
+        start_shares = np.column_stack(
+            [np.broadcast_to(start_spec[s].evaluate(params, ev.functions), (n_draws,))
+             for s in start_names]
+        )
+        checks.check_shares(start_shares, source=src, path=start_path, what="starting",
+                            strategy=sname)
+        for i, s in enumerate(start_names):
+            start[layout.offset[s]] = np.tile(start_shares[:, i], n_levels)
+    else:  # starting shares by patient profile: [batch, state]
+        start_shares = np.column_stack([ev(start_spec[s], 0, 1)[0, 0] for s in start_names])
+        per = start_shares.reshape(n_profiles, len(levels), n_draws, -1)[:, 0]
+        for p in range(n_profiles):
+            checks.check_shares(per[p], source=src, path=start_path, what="starting",
+                                strategy=sname, profile=profiles.labels[p])
+        for i, s in enumerate(start_names):
+            start[layout.offset[s]] = start_shares[:, i]
 
     transition_at = _transitions(scenario, sname, layout, ev, n_draws)
     values_at = _values(scenario, sname, layout, channels, ev, resource_b, n_draws)
@@ -328,13 +445,14 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
     return StrategyInputs(
         name=sname,
         levels=levels,
-        shares=shares,
+        shares=stratum_shares,
         start=start,
         transition_at=transition_at,
         values_at=values_at,
         one_off=one_off,
         transition_values=_transition_values(scenario, sname, layout, channels, ev, n_draws),
         unit_costs=unit_costs,
+        profiles=profiles,
     )
 
 

@@ -90,14 +90,20 @@ def check_row_sum(total: np.ndarray, *, has_complement: bool, source, path: tupl
         )
 
 
-def check_shares(shares: np.ndarray, *, source, path: tuple, what: str, strategy: str) -> None:
-    """Shares (``[draw, item]``) must be in [0, 1] and sum to one in every draw."""
+def check_shares(shares: np.ndarray, *, source, path: tuple, what: str, strategy: str | None,
+                 profile: str | None = None) -> None:
+    """Shares (``[draw, item]``) must be in [0, 1] and sum to one in every draw.
+
+    ``strategy`` and ``profile`` (patients with these attribute levels) say where, when the
+    shares depend on them."""
+    where = ", ".join(x for x in (f"strategy '{strategy}'" if strategy else "",
+                                  f"patients with {profile}" if profile else "") if x)
     bad = ~((shares >= -RANGE_TOLERANCE) & (shares <= 1 + RANGE_TOLERANCE))
     if bad.any():
         d, i = (int(x) for x in np.argwhere(bad)[0])
         raise ScenarioError(
             [source.issue(path, f"{what} share is {shares[d, i]:.6g}, outside [0, 1] "
-                                f"(strategy '{strategy}', draw {d})", d)]
+                                f"({where + ', ' if where else ''}draw {d})", d)]
         )
     total = shares.sum(axis=1)
     off = np.abs(total - 1.0) > SUM_TOLERANCE
@@ -105,8 +111,9 @@ def check_shares(shares: np.ndarray, *, source, path: tuple, what: str, strategy
         d = int(np.argmax(off))
         raise ScenarioError(
             [source.issue(path, f"{what} shares sum to {total[d]:.10g}, not 1 "
-                                f"(strategy '{strategy}', draw {d})"
-                                + ("; use 'complement' for the rest" if what == "engagement"
+                                f"({where + ', ' if where else ''}draw {d})"
+                                + ("; use 'complement' for the rest"
+                                   if what == "engagement" or what.startswith("attribute")
                                    else ""), d)]
         )
 

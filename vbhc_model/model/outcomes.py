@@ -24,13 +24,13 @@ from vbhc_model.provenance import make_attrs
 from vbhc_model.scenario.schema import Scenario
 
 __all__ = ["CURRENCY", "OUTCOMES", "PSA_VARIABLES", "OutcomeVariable", "assemble",
-           "check_outputs", "computed"]
+           "check_outputs", "computed", "subgroups"]
 
 #: Stands for the scenario's currency and price year in :attr:`OutcomeVariable.units`.
 CURRENCY = "<currency>"
 
 #: Where a variable's values come from.
-SOURCES = ("total", "cycle", "engagement", "trace")
+SOURCES = ("total", "cycle", "engagement", "trace", "subgroup", "subgroup_share")
 #: Dims that index channels of one kind.
 CHANNEL_DIMS = (dims.CATEGORY, dims.SERVICE, dims.ROLE)
 
@@ -45,9 +45,10 @@ class OutcomeVariable:
     dims : tuple of str
         Dims after ``(draw, strategy)``; a trailing category, service or role dim holds the
         channels of ``kind``.
-    source : {"total", "cycle", "engagement", "trace"}
+    source : {"total", "cycle", "engagement", "trace", "subgroup", "subgroup_share"}
         Totals over the horizon, per-cycle payoffs (only when asked), the engagement shares,
-        or the state trace (only when asked).
+        the state trace (only when asked), totals per subgroup or the subgroups' shares (only
+        when the scenario declares ``population.subgroups``).
     kind : str
         Channel kind read (cost, qalys, life_years, utilisation, clinician_hours); empty for
         the engagement shares and the trace.
@@ -76,7 +77,7 @@ class OutcomeVariable:
     psa: bool = False
 
 
-_C, _S, _R, _Y = dims.CATEGORY, dims.SERVICE, dims.ROLE, dims.CYCLE
+_C, _S, _R, _Y, _G = dims.CATEGORY, dims.SERVICE, dims.ROLE, dims.CYCLE, dims.SUBGROUP
 V = OutcomeVariable
 #: Every outcome variable, in the order of the Dataset.
 OUTCOMES: tuple[OutcomeVariable, ...] = (
@@ -98,6 +99,13 @@ OUTCOMES: tuple[OutcomeVariable, ...] = (
     V("cycle_clinician_hours", (_Y, _R), "cycle", "clinician_hours", False, "hours"),
     V("trace", (_Y, dims.STATE), "trace", "", None, "share of cohort", mark_discounted=False,
       description="state membership after each cycle (row 0 is the start)"),
+    # Only for a scenario with population.subgroups: per person in each subgroup.
+    V("subgroup_total_cost", (_G,), "subgroup", "cost", True, CURRENCY, sum_channels=True,
+      psa=True),
+    V("subgroup_qalys", (_G,), "subgroup", "qalys", True, "QALYs", psa=True),
+    V("subgroup_life_years", (_G,), "subgroup", "life_years", True, "years", psa=True),
+    V("subgroup_share", (_G,), "subgroup_share", "", None, "share of population",
+      mark_discounted=False, description="the subgroup's share of the population"),
 )  # fmt: skip
 del V
 
@@ -143,10 +151,50 @@ def computed(outputs: Outputs) -> list[OutcomeVariable]:
 
 
 def _mix(x: np.ndarray, strat: StrategyInputs, n_draws: int) -> np.ndarray:
-    """Weight the engagement strata of ``x[batch, ...]`` by their shares -> ``[draw, ...]``."""
-    stacked = x.reshape((len(strat.levels), n_draws) + x.shape[1:])
-    w = strat.shares.T.reshape((len(strat.levels), n_draws) + (1,) * (x.ndim - 1))
+    """Weight the strata (attribute profiles x engagement levels) of ``x[batch, ...]`` by
+    their shares -> ``[draw, ...]``."""
+    stacked = x.reshape((strat.n_strata, n_draws) + x.shape[1:])
+    w = strat.shares.T.reshape((strat.n_strata, n_draws) + (1,) * (x.ndim - 1))
     return (stacked * w).sum(axis=0)
+
+
+def subgroups(scenario: Scenario, profiles=None) -> list[tuple[str, str, int, int]]:
+    """``(name, label, attribute index, level index)`` of each subgroup the scenario
+    declares: every level of each attribute in ``population.subgroups`` (for a patient
+    table, every distinct value of the column, from ``profiles``)."""
+    pop = scenario.population
+    if pop is None or profiles is None:
+        return []
+    attrs = list(profiles.attributes)
+    out = []
+    for a in pop.subgroups:
+        j = attrs.index(a)
+        attr = pop.attributes.get(a)
+        for i, lv in enumerate(profiles.level_names[j]):
+            if attr is not None:
+                level = attr.levels[lv]
+                label = f"{attr.label or a}: {level.label or lv}"
+            else:
+                label = f"{a} = {lv}"
+            out.append((f"{a}={lv}", label, j, i))
+    return out
+
+
+def _by_subgroup(x: np.ndarray, strat: StrategyInputs, n_draws: int,
+                 groups: list[tuple[str, str, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-person means of ``x[batch, channel]`` within each subgroup -> ``[draw, group,
+    channel]``, and each subgroup's share of the population ``[draw, group]``."""
+    stacked = x.reshape((strat.n_strata, n_draws) + x.shape[1:])
+    profile_levels = strat.profiles.levels[strat.stratum_profile]  # [stratum, attribute]
+    means = np.empty((n_draws, len(groups)) + x.shape[1:])
+    shares = np.empty((n_draws, len(groups)))
+    for g, (_, _, a, lv) in enumerate(groups):
+        inside = profile_levels[:, a] == lv
+        w = strat.shares[:, inside]  # [draw, stratum in group]
+        total = w.sum(axis=1)
+        means[:, g] = np.einsum("sd...,ds->d...", stacked[inside], w) / total[:, None]
+        shares[:, g] = total
+    return means, shares
 
 
 def _apply_unit_costs(x: np.ndarray, strat: StrategyInputs) -> np.ndarray:
@@ -162,7 +210,7 @@ def _first_substates(inputs: ModelInputs) -> np.ndarray:
 
 
 def _combine(strat: StrategyInputs, res: EngineResult, inputs: ModelInputs,
-             outputs: Outputs) -> dict[str, np.ndarray]:
+             outputs: Outputs, groups: list) -> dict[str, np.ndarray]:
     """One strategy's per-draw arrays: strata mixed, one-off values and unit costs added."""
     n = inputs.n_draws
     out = {
@@ -177,6 +225,10 @@ def _combine(strat: StrategyInputs, res: EngineResult, inputs: ModelInputs,
     if outputs.trace:
         collapsed = np.add.reduceat(res.trace, _first_substates(inputs), axis=2)
         out["trace"] = _mix(collapsed, strat, n)
+    if groups:
+        means, shares = _by_subgroup(res.discounted + strat.one_off, strat, n, groups)
+        out["subgroup"] = _apply_unit_costs(means, strat)
+        out["subgroup_share"] = shares
     return out
 
 
@@ -206,10 +258,11 @@ def assemble(scenario: Scenario, inputs: ModelInputs,
     """
     runs = list(runs)
     inputs = dataclasses.replace(inputs, strategies=tuple(strat for strat, _ in runs))
-    results = {strat.name: _combine(strat, res, inputs, outputs) for strat, res in runs}
-    ds = _label(scenario, inputs, results, outputs=outputs, engine=engine)
-    if outputs.variables is not None:
-        ds = ds[[v.name for v in computed(outputs)]]
+    groups = subgroups(scenario, runs[0][0].profiles if runs else None)
+    results = {strat.name: _combine(strat, res, inputs, outputs, groups) for strat, res in runs}
+    ds = _label(scenario, inputs, results, outputs=outputs, engine=engine, groups=groups)
+    if outputs.variables is not None:  # subgroup variables only where there are subgroups
+        ds = ds[[v.name for v in computed(outputs) if v.name in ds]]
     return ds
 
 
@@ -217,13 +270,14 @@ def _engagement_shares(inputs: ModelInputs, n_strategies: int) -> tuple[np.ndarr
     levels = list(dict.fromkeys(lv for s in inputs.strategies for lv in s.levels))
     shares = np.zeros((inputs.n_draws, n_strategies, len(levels)))
     for j, strat in enumerate(inputs.strategies):
-        for i, lv in enumerate(strat.levels):
-            shares[:, j, levels.index(lv)] = strat.shares[:, i]
+        at = [levels.index(lv) for lv in strat.levels]
+        for s, i in enumerate(strat.stratum_level):  # summed over attribute profiles
+            shares[:, j, at[i]] += strat.shares[:, s]
     return shares, levels
 
 
 def _label(scenario: Scenario, inputs: ModelInputs, results: dict, *, outputs: Outputs,
-           engine: str) -> xr.Dataset:
+           engine: str, groups: list) -> xr.Dataset:
     ch = inputs.channels
     names = list(results)
     cur = " ".join(str(x) for x in (scenario.metadata.currency, scenario.metadata.price_year) if x)
@@ -236,10 +290,18 @@ def _label(scenario: Scenario, inputs: ModelInputs, results: dict, *, outputs: O
     base = (dims.DRAW, dims.STRATEGY)
     data = {}
     for var in _every_computed(outputs):
+        if var.source.startswith("subgroup") and not groups:
+            continue
         if var.source == "engagement":
             values = shares
         elif var.source == "trace":
             values = stack("trace")
+        elif var.source == "subgroup_share":
+            values = stack("subgroup_share")
+        elif var.source == "subgroup":
+            if "subgroup" not in arrays:
+                arrays["subgroup"] = stack("subgroup")
+            values = _channels_of(arrays["subgroup"], var, ch)
         else:
             key = (var.source, var.discounted)
             if key not in arrays:
@@ -267,6 +329,9 @@ def _label(scenario: Scenario, inputs: ModelInputs, results: dict, *, outputs: O
     if outputs.per_cycle or outputs.trace:
         coords[dims.CYCLE] = np.arange(scenario.settings.n_cycles + 1)
     coords["strategy_label"] = (dims.STRATEGY, [scenario.strategies[n].label or n for n in names])
+    if groups:
+        coords[dims.SUBGROUP] = [g[0] for g in groups]
+        coords["subgroup_label"] = (dims.SUBGROUP, [g[1] for g in groups])
     ds = xr.Dataset(
         {k: xr.Variable(d, v, attrs={**a, "per": "per person"}) for k, (d, v, a) in data.items()},
         coords=coords,
@@ -277,6 +342,7 @@ def _label(scenario: Scenario, inputs: ModelInputs, results: dict, *, outputs: O
         within_cycle_correction=scenario.settings.within_cycle_correction,
         cohort_size=scenario.settings.cohort_size,
         n_patients=scenario.settings.patients if engine == "microsim" else None,
+        uniforms=scenario.settings.uniforms if engine == "microsim" else None,
     )
     return ds
 

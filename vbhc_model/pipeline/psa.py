@@ -65,7 +65,8 @@ def run_psa(
     scenario : Scenario
     n_draws : int
     seed : int, optional
-        Defaults to the scenario's ``settings.seed``.
+        Defaults to the scenario's ``settings.seed``; it keys the sampling and, as the run's
+        ``settings.seed``, the microsimulation's patient streams.
     method : {"mc", "lhs", "sobol"}
     chunk_size : int
         Draws simulated at once; memory grows with it, results do not change with it. A
@@ -96,6 +97,8 @@ def run_psa(
         raise ValueError("n_draws and chunk_size must be positive")
     check_draws(scenario, n_draws)
     seed = scenario.settings.seed if seed is None else seed
+    # the seed keys the microsimulation's patient streams too (settings.seed), on every worker
+    scenario = scenario.with_settings(seed=seed)
     chunk_size = draws_per_chunk(scenario, chunk_size)
     chunks = [(start, min(chunk_size, n_draws - start)) for start in range(0, n_draws, chunk_size)]
     keep = _Keeper(store)

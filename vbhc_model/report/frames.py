@@ -106,13 +106,61 @@ def _number(x) -> float | None:
 
 
 def run_records(result) -> list[dict]:
-    """``vbhc run --json``: the decision table's records, each with its PSA summary if any."""
+    """``vbhc run --json``: the decision table's records, each with its PSA summary if any
+    and, when the scenario declares subgroups, its results in each subgroup."""
     records = to_records(result.table)
     if result.psa_summary is not None:
         psa = psa_records(result.psa_summary)
         for rec in records:
             rec["psa"] = psa[rec["strategy"]]
+    if result.subgroups is not None:
+        frame = subgroup_frame(result.subgroups)
+        wtp = result.subgroups[dims.WTP].values
+        for rec in records:
+            rows = frame[frame["strategy"] == rec["strategy"]]
+            rec["subgroups"] = {
+                row["subgroup"]: {
+                    **{k: _clean(row[k]) for k in ("share", "cost", "effect", "inc_cost",
+                                                   "inc_effect", "icer", "status",
+                                                   "comparator") if k in row},
+                    "nmb": {f"{w:g}": _clean(row[f"nmb_at_{w:g}"]) for w in wtp},
+                    "optimal": {f"{w:g}": bool(row[f"optimal_at_{w:g}"]) for w in wtp},
+                    **({"p_cost_effective": {f"{w:g}": _clean(row[f"p_ce_at_{w:g}"])
+                                             for w in wtp}}
+                       if "ceac" in result.subgroups else {}),
+                }
+                for _, row in rows.iterrows()
+            }
     return records
+
+
+def subgroup_frame(table: xr.Dataset) -> pd.DataFrame:
+    """subgroups.csv: one row per subgroup and strategy (from
+    :func:`vbhc_model.analysis.subgroups.by_subgroup`)."""
+    rows = []
+    labels = table["strategy_label"].values if "strategy_label" in table.coords else None
+    glabels = table["subgroup_label"].values if "subgroup_label" in table.coords else None
+    wtp = table[dims.WTP].values
+    for g, group in enumerate(table[dims.SUBGROUP].values):
+        for j, strat in enumerate(table[dims.STRATEGY].values):
+            row: dict[str, object] = {"subgroup": group}
+            if glabels is not None:
+                row["subgroup_label"] = glabels[g]
+            if "share" in table:
+                row["share"] = table["share"].values[g]
+            row["strategy"] = strat
+            if labels is not None:
+                row["label"] = labels[j]
+            for name in ("cost", "effect", "inc_cost", "inc_effect", "icer", "status",
+                         "comparator"):
+                row[name] = table[name].values[g, j]
+            for i, w in enumerate(wtp):
+                row[f"nmb_at_{w:g}"] = table["nmb"].values[g, j, i]
+                row[f"optimal_at_{w:g}"] = table["optimal"].values[g, i] == strat
+                if "ceac" in table:
+                    row[f"p_ce_at_{w:g}"] = table["ceac"].values[g, j, i]
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 #: What each column of summary.csv holds: (pattern, description, units); ``{x}`` is the part

@@ -168,11 +168,37 @@ def format_one_way(one_way: xr.Dataset, top: int = 15) -> str:
 
 
 def format_run(result) -> str:
-    """The console text of ``vbhc run``: the decision table, then the PSA's if any."""
+    """The console text of ``vbhc run``: the decision table, then the PSA's if any, then the
+    decision in each subgroup if the scenario declares subgroups."""
     text = format_table(result.table)
     if result.psa_summary is not None:
         text += "\n\n" + format_psa(result.psa_summary)
+    if result.subgroups is not None:
+        text += "\n\n" + format_subgroups(result.subgroups)
     return text
+
+
+def format_subgroups(table) -> str:
+    """One row per subgroup: its share and the strategy with the highest net monetary
+    benefit at each WTP (with the probability that it is cost-effective, after a PSA)."""
+    wtp = table["wtp"].values
+    head = ["subgroup", "share"] + [f"optimal at {w:,.0f}" for w in wtp]
+    rows = []
+    for g, group in enumerate(table["subgroup"].values):
+        row = [str(group), f"{float(table['share'].values[g]):.0%}" if "share" in table else ""]
+        for i in range(len(wtp)):
+            best = str(table["optimal"].values[g, i])
+            if "p_optimal" in table:
+                best += f" (P {float(table['p_optimal'].values[g, i]):.2f})"
+            row.append(best)
+        rows.append(row)
+    widths = [max(len(r[c]) for r in [head] + rows) for c in range(len(head))]
+    lines = ["Subgroups (per person; the strategy with the highest net monetary benefit"
+             + (", and the probability that it is cost-effective" if "p_optimal" in table
+                else "") + "; subgroups.csv has the frontier of each)"]
+    lines += ["  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip()
+              for r in [head, ["-" * w for w in widths]] + rows]
+    return "\n".join(lines)
 
 
 def format_threshold(t) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from vbhc_model import dims
 from vbhc_model.defaults import PLANE_POINTS
 from vbhc_model.report.files import refuse_existing, write_directory, write_netcdf
-from vbhc_model.report.frames import column_dictionary, psa_frame, to_frame
+from vbhc_model.report.frames import column_dictionary, psa_frame, subgroup_frame, to_frame
 from vbhc_model.results import (
     AnalyseResult,
     CalibrationResult,
@@ -75,8 +75,9 @@ def write(result, out: str | Path | None = None, *, force: bool = False, **optio
 def write_run(result: RunResult, out: str | Path | None = None, *, force: bool = False,
               renderer=None) -> Path:
     """``outcomes.nc``, ``summary.csv`` and ``summary_columns.csv`` (what each column holds,
-    with units); with a PSA also ``psa.nc``, ``psa_summary.nc``, ``psa_curves.nc`` and the
-    figures.
+    with units), ``subgroups.csv`` when the scenario declares subgroups; with a PSA also
+    ``psa.nc``, ``psa_summary.nc``, ``psa_curves.nc`` and the figures; with per-patient
+    results ``patients.nc``.
 
     Parameters
     ----------
@@ -94,6 +95,8 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
             drawing = (renderer.submit(jobs, tmp / "figures") if renderer is not None
                        else None)
         write_netcdf(result.outcomes, tmp / "outcomes.nc")
+        if result.patients is not None:
+            write_netcdf(result.patients, tmp / "patients.nc")
         frame = to_frame(result.table)
         if result.psa is not None:
             write_netcdf(result.psa, tmp / "psa.nc")
@@ -101,6 +104,9 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
             write_netcdf(result.psa_curves, tmp / "psa_curves.nc")
             frame = frame.merge(psa_frame(result.psa_summary), on="strategy", how="left")
         frame.to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
+        if result.subgroups is not None:
+            subgroup_frame(result.subgroups).to_csv(tmp / "subgroups.csv", index=False,
+                                                    float_format="%.10g")
         attrs = result.outcomes.attrs
         cur = " ".join(str(attrs[k]) for k in ("currency", "price_year")
                        if attrs.get(k) and attrs.get(k) != "not stated")

@@ -218,6 +218,16 @@ class Settings(_Model):
         10_000, gt=0, le=100_000_000,
         description="Patients per draw in the microsimulation (ignored by the cohort engine).",
     )
+    uniforms: str | None = Field(
+        None, min_length=1,
+        description="Replay these uniforms in the microsimulation instead of its own random "
+        "numbers: a .csv (a header, one row per patient, one column per cycle 0..n_cycles) or "
+        ".npy file, relative to this scenario file; its rows set the number of patients.",
+    )
+    patient_output: bool = Field(
+        False, description="Microsimulation: also write patients.nc, each patient's states "
+        "and totals in the base case.",
+    )
 
     @field_validator("wtp")
     @classmethod
@@ -486,6 +496,63 @@ class EngagementLevel(_Model):
     )
 
 
+class AttributeLevel(_Model):
+    """One level of a categorical patient attribute: its share of the population and the
+    number expressions see for it."""
+
+    label: str = ""
+    share: ExprOrComplement = Field(
+        description="Share of the population at this level (parameters only; 'complement' "
+        "for the rest)."
+    )
+    value: float = Field(
+        description="What the attribute's name stands for in expressions at this level "
+        "(e.g. 1 for yes, 0 for no)."
+    )
+
+
+class Attribute(_Model):
+    """A categorical patient attribute (rurality, long-term opioid use, baseline pain
+    impact): levels with shares; its name can be used in transitions, payoffs, starting
+    shares and engagement, so that effects and costs can differ by patient."""
+
+    label: str = ""
+    levels: dict[str, AttributeLevel] = Field(min_length=1)
+    source: str = Field(min_length=1, description="Where the shares come from.")
+
+
+class PatientTable(_Model):
+    """Patients (or patient types) as rows of a CSV file, their attributes as columns of
+    numbers, with an optional column of weights."""
+
+    file: str = Field(min_length=1, description="The CSV file, relative to this scenario file.")
+    weight: str | None = Field(None, description="The column of weights (default: equal).")
+    columns: list[str] | None = Field(
+        None, description="The columns that are attributes (default: all but the weight)."
+    )
+    source: str = Field(min_length=1)
+
+
+class PopulationAttributes(_Model):
+    """Who the patients are: categorical attributes independent of one another (their
+    combinations run as strata), or the rows of a patient table (each row a stratum): exactly
+    in the cohort engine, with patients of their own in the microsimulation; ``subgroups``
+    are reported one by one."""
+
+    attributes: dict[str, Attribute] = Field(default_factory=dict)
+    patients: PatientTable | None = None
+    subgroups: list[str] = Field(
+        default_factory=list, description="Attributes whose levels are reported as subgroups."
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PopulationAttributes:
+        if bool(self.attributes) == (self.patients is not None):
+            raise ValueError("give either 'attributes' (categorical, with shares) or "
+                             "'patients' (a table of patients), not both and not neither")
+        return self
+
+
 class Strategy(_Model):
     """A strategy: the shared model with its own overrides."""
 
@@ -518,6 +585,9 @@ class Scenario(_Model):
     transition_payoffs: list[TransitionPayoff] = Field(default_factory=list)
     services: dict[str, Service] = Field(default_factory=dict)
     roles: dict[str, Role] = Field(default_factory=dict)
+    population: PopulationAttributes | None = Field(
+        None, description="Patient attributes and subgroups (optional)."
+    )
     strategies: dict[str, Strategy] = Field(min_length=1)
 
     _source: Any = PrivateAttr(None)
