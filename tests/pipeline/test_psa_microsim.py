@@ -3,10 +3,14 @@ results whatever the chunk of draws and however many dask workers run the chunks
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tests.conftest import SCENARIOS
+from vbhc_model.defaults import MICROSIM_CHUNK_STATES
+from vbhc_model.pipeline.chunk import columns, draws_per_chunk
 from vbhc_model.pipeline.psa import run_psa
 from vbhc_model.scenario import load_scenario
 
@@ -50,6 +54,16 @@ def test_chunks_of_draws_are_cut_to_bound_the_patient_states(thr, one_chunk, mon
     assert_identical(one_chunk, cut)
     # The cohort keeps the chunk it is given.
     assert run_psa(thr.with_settings(engine="cohort"), 12, chunk_size=12).attrs["chunk_size"] == 12
+
+
+def test_a_chunk_counts_every_column_of_a_draw():
+    # A population's attribute profiles and the strategies' engagement levels are columns.
+    sc = load_scenario(Path(__file__).parents[1] / "data" / "population" / "two_attributes.yaml")
+    profiles = np.prod([len(a.levels) for a in sc.population.attributes.values()])
+    levels = sum(len(st.engagement or ()) or 1 for st in sc.strategies.values())
+    assert profiles > 1 and columns(sc) == profiles * levels
+    micro = sc.with_settings(engine="microsim", patients=1_000)
+    assert draws_per_chunk(micro, 10**6) == MICROSIM_CHUNK_STATES // (1_000 * columns(sc))
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ dask cluster (vbhc_model.pipeline.scaleout), so results do not depend on where a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from vbhc_model.engines.registry import get_engine
 from vbhc_model.model.outcomes import PSA_VARIABLES
 from vbhc_model.parameters.sampling import sample_draws
 from vbhc_model.pipeline.simulate import simulate
+from vbhc_model.scenario.checks import patient_table
 from vbhc_model.scenario.schema import Scenario
 
 #: What a chunk keeps: the per-draw totals marked ``psa`` in the table of outcome variables
@@ -53,8 +55,19 @@ def draws_per_chunk(scenario: Scenario, chunk_size: int) -> int:
     s = scenario.settings
     if not get_engine(s.engine).individual:
         return chunk_size
-    columns = sum(len(st.engagement or ()) or 1 for st in scenario.strategies.values())
-    return max(1, min(chunk_size, MICROSIM_CHUNK_STATES // (s.patients * columns)))
+    return max(1, min(chunk_size, MICROSIM_CHUNK_STATES // (s.patients * columns(scenario))))
+
+
+def columns(scenario: Scenario) -> int:
+    """The engine's batch columns per draw, summed over the strategies: each strategy's
+    engagement levels times the population's attribute profiles (every combination of
+    levels, or every row of a patient table)."""
+    pop = scenario.population
+    profiles = 1
+    if pop is not None:
+        profiles = (len(patient_table(scenario).values) if pop.patients is not None
+                    else math.prod(len(a.levels) for a in pop.attributes.values()))
+    return profiles * sum(len(st.engagement or ()) or 1 for st in scenario.strategies.values())
 
 
 def simulate_chunk(scenario: Scenario, start: int, n: int, seed: int, method: str,
