@@ -12,6 +12,10 @@ CHUNK_SIZE = 10_000
 #: engagement strata, summed over strategies; 2 bytes each): its chunks of draws are cut to
 #: fit, so memory stays bounded however many patients a draw has.
 MICROSIM_CHUNK_STATES = 100_000_000
+#: A microsimulation's patients are also summed in this many contiguous blocks (of each
+#: column's patients, the same under every strategy): the spread of the block means gives
+#: the Monte Carlo standard error of every mean and increment (batch means).
+MCSE_BLOCKS = 20
 #: Points of the willingness-to-pay grid of the acceptability, EVPI and expected-loss curves.
 WTP_GRID_POINTS = 41
 #: Lower and upper quantiles of the 95% intervals reported.

@@ -41,6 +41,9 @@ class RunResult:
         The decision in each subgroup the scenario declares
         (:func:`vbhc_model.analysis.subgroups.by_subgroup`), with the PSA's acceptability if
         there is a PSA.
+    montecarlo : xarray.Dataset, optional
+        A microsimulation PSA's split of the variance between parameters and patients, with
+        the patients a draw needs (:func:`vbhc_model.analysis.montecarlo.variance_split`).
     patients : xarray.Dataset, optional
         A microsimulation's base case patient by patient: states and totals
         (:func:`vbhc_model.model.patients.assemble_patients`), when asked for.
@@ -55,6 +58,7 @@ class RunResult:
     notes: tuple[str, ...] = ()
     subgroups: xr.Dataset | None = None
     patients: xr.Dataset | None = None
+    montecarlo: xr.Dataset | None = None
 
 
 @dataclass(frozen=True)

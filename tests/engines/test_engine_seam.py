@@ -52,9 +52,9 @@ def test_outputs_select_variables_in_table_order(thr):
 def test_outputs_ask_for_detail(thr):
     draws = base_draws(thr)
     out = simulate(thr, draws, outputs=Outputs(trace=True, per_cycle=True))
-    # THR declares no subgroups: every other variable
+    # THR declares no subgroups, and the cohort has no Monte Carlo error: every other variable
     assert list(out.data_vars) == [v.name for v in OUTCOMES
-                                   if not v.source.startswith("subgroup")]
+                                   if not v.source.startswith(("subgroup", "mcse"))]
     same = simulate(thr, draws, trace=True, per_cycle=True)
     assert out.identical(same.assign_attrs(created=out.attrs["created"]))
     only_trace = simulate(thr, draws, outputs=Outputs(trace=True, variables=("trace",)))
@@ -86,4 +86,5 @@ def test_the_table_of_outcome_variables():
         assert v.source in SOURCES
         assert (v.source in ("cycle", "trace")) == (v.dims[:1] == ("cycle",))
         assert (v.source.startswith("subgroup")) == (v.dims[:1] == ("subgroup",))
+        assert not (v.source.startswith("mcse") and v.psa)  # the base case's only
         assert (v.discounted is None) == (v.source in ("engagement", "trace", "subgroup_share"))

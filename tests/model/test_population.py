@@ -123,6 +123,9 @@ def test_a_psa_keeps_subgroup_results_and_the_run_analyses_them(tmp_path):
     frame = pd.read_csv(tmp_path / "r" / "subgroups.csv")
     assert len(frame) == 8 and {"subgroup", "share", "strategy", "icer", "p_ce_at_20000",
                                 "optimal_at_50000"} <= set(frame.columns)
+    again = CliRunner().invoke(app, ["run", str(MODEL), "--out", str(tmp_path / "r"),
+                                     "--force"])
+    assert again.exit_code == 0, again.output  # a folder with subgroups.csv is vbhc's
 
 
 def test_a_scenario_without_population_has_no_subgroup_variables():

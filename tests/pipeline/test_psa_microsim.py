@@ -98,3 +98,27 @@ def test_the_run_seed_keys_the_patient_streams_as_well_as_the_sampling(thr, one_
     other = simulate(thr, base_draws(thr))
     np.testing.assert_array_equal(base["qalys"].values, expected["qalys"].values)
     assert (base["qalys"].values != other["qalys"].values).all()
+
+
+def test_the_two_level_psa_splits_the_variance_between_parameters_and_patients():
+    """The patients' part of the variance of the per-draw means falls as 1/N; the advice asks
+    for more patients when the patients' share is above 5%; the draws simulated again have
+    the same parameters and other patients."""
+    from vbhc_model.pipeline.run import run
+
+    sc = load_scenario(SCENARIOS / "reference" / "thr_dmhee.yaml").with_settings(
+        engine="microsim")
+    few = run(sc.with_settings(patients=250), draws=120, chunk_size=120).montecarlo
+    many = run(sc.with_settings(patients=1_000), draws=120, chunk_size=120).montecarlo
+    assert few.attrs["replicated_draws"] == 50 and few.attrs["n_patients"] == 250
+    for outcome in ("inc_cost", "inc_effect", "cost", "effect"):
+        a = few.sel(outcome=outcome, strategy="np1")
+        b = many.sel(outcome=outcome, strategy="np1")
+        assert 0.12 < float(b["patient_var"] / a["patient_var"]) < 0.5, outcome
+        assert float(b["patient_share"]) < float(a["patient_share"])
+        if float(a["patient_share"]) > 0.05:
+            assert float(a["patients_needed"]) > 250
+    # no patients' variance in the reference strategy's increments over itself
+    assert float(few["patient_var"].sel(outcome="inc_cost", strategy="standard")) == 0.0
+    cohort = run(sc.with_settings(engine="cohort"), draws=20, chunk_size=20)
+    assert cohort.montecarlo is None

@@ -47,6 +47,10 @@ class Outputs:
         Names of the outcome variables to return (see ``vbhc_model.model.outcomes.OUTCOMES``);
         None returns every variable the run computes. Per-cycle variables and the trace are
         computed only when ``per_cycle`` / ``trace`` ask for them.
+    mcse : int
+        An individual engine also returns the totals of this many blocks of its patients
+        (:attr:`EngineResult.blocks`), from which the Monte Carlo standard errors follow
+        (0: none).
     paths : bool
         Keep each patient's state after each cycle (an individual engine's
         ``EngineResult.paths``; the cohort has no patients and ignores it).
@@ -62,6 +66,7 @@ class Outputs:
     trace: bool = False
     per_cycle: bool = False
     variables: tuple[str, ...] | None = None
+    mcse: int = 0
     paths: bool = False
 
     def __post_init__(self) -> None:
@@ -199,6 +204,10 @@ class EngineResult:
     by_cycle_undiscounted: np.ndarray | None = None
     trace: np.ndarray | None = None  # [batch, row 0..n, state]
     paths: np.ndarray | None = None  # [batch, row 0..n, patient], an individual engine's
+    #: An individual engine's totals of contiguous blocks of each column's patients
+    #: (``Outputs.mcse``): discounted and undiscounted ``[block, batch, channel]``, and the
+    #: patients in each block.
+    blocks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 class Engine(Protocol):

@@ -68,7 +68,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from vbhc_model.engines.accumulate import Accumulator
-from vbhc_model.engines.base import EngineInputs, EngineResult, Outputs, PatientStreams
+from vbhc_model.engines.base import (
+    EngineInputs,
+    EngineResult,
+    Outputs,
+    PatientStreams,
+    TransitionValues,
+)
 
 __all__ = ["DEFAULT_CHUNK", "MicrosimEngine", "PatientStreams", "patient_uniforms"]
 
@@ -260,10 +266,17 @@ class MicrosimEngine:
         list of EngineResult
             One per strategy, in order.
         """
-        chunk = self.chunk
-        runs = [_Strategy(inputs, outputs, chunk) for inputs in strategies]
-        if not runs:
+        if not strategies:
             return []
+        n = strategies[0].patients.n_patients if strategies[0].patients is not None else 1
+        bounds = _block_bounds(n, outputs.mcse) if outputs.mcse else np.array([0, n])
+        # chunks of at most self.chunk patients, cut at the block bounds too (the counts are
+        # integers summed exactly, so results do not depend on the cuts)
+        cuts = np.union1d(np.arange(0, n, self.chunk), bounds)
+        chunks = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+        block_of = np.searchsorted(bounds, [a for a, _ in chunks], side="right") - 1
+        runs = [_Strategy(inputs, outputs, chunks, bounds if outputs.mcse else None)
+                for inputs in strategies]
         first = runs[0].streams
         seed, n, n_cycles, table = first.seed, runs[0].n, runs[0].n_cycles, first.uniforms
         if any((r.streams.seed, r.n, r.n_cycles) != (seed, n, n_cycles)
@@ -281,7 +294,6 @@ class MicrosimEngine:
         fill, step = self._kernels()
         if table is not None:
             supplied = _supplied(table, keys, n_cycles)
-        chunks = [(p, min(n, p + chunk)) for p in range(0, n, chunk)]
         # Row 0 draws each patient's start state; row j >= 1 the transition of cycle j.
         for j in range(n_cycles + 1):
             for r in runs:
@@ -292,19 +304,42 @@ class MicrosimEngine:
                     fill(u, seed, keys[:, 0], j, keys[:, 1] + p0)
                 else:
                     u = supplied(j, p0, p1)
+                k = block_of[c]
                 for r in runs:
-                    step(r.cum, u, r.column_of, r.iters, r.states[c], r.pair_of, r.counts,
-                         r.flows)
+                    step(r.cum, u, r.column_of, r.iters, r.states[c], r.pair_of, r.counts[k],
+                         r.flows[k])
             for r in runs:
                 r.end(j)
         return [r.finish() for r in runs]
+
+
+def _block_bounds(n: int, blocks: int) -> np.ndarray:
+    """Bounds of the MCSE blocks of ``n`` patients: ``min(blocks, n)`` contiguous blocks as
+    equal as can be (the same for every strategy and column)."""
+    k = min(blocks, n)
+    return np.round(np.arange(k + 1) * n / k).astype(np.int64)
+
+
+def _tiled(values_at, k: int):
+    """``values_at`` repeated ``k`` times along the batch (block-major), keeping the "same
+    array object means unchanged" signal of :class:`Accumulator`."""
+    last: list = [None, None]
+
+    def at(j: int) -> np.ndarray:
+        v = values_at(j)
+        if v is not last[0]:
+            last[0], last[1] = v, np.tile(v, (1,) * (v.ndim - 1) + (k,))
+        return last[1]
+
+    return at
 
 
 class _Strategy:
     """One strategy of a run: its patients' states, its cycle's cumulative rows, its counts
     and flows, and its accumulator."""
 
-    def __init__(self, inputs: EngineInputs, outputs: Outputs, chunk: int):
+    def __init__(self, inputs: EngineInputs, outputs: Outputs, chunks: list[tuple[int, int]],
+                 bounds: np.ndarray | None):
         streams = inputs.patients
         if streams is None:
             raise ValueError("the microsimulation needs EngineInputs.patients (PatientStreams)")
@@ -324,7 +359,7 @@ class _Strategy:
         self.trace = np.empty((self.n_cycles + 1, n_states, batch)) if outputs.trace else None
         dtype = np.int16 if n_states < 2**15 else np.int32
         # Each chunk's patients' states, [batch, patient] (a column's contiguous for the kernel)
-        self.chunks = [(p, min(self.n, p + chunk)) for p in range(0, self.n, chunk)]
+        self.chunks = chunks
         self.states = [np.empty((batch, p1 - p0), dtype=dtype) for p0, p1 in self.chunks]
         self.paths = (np.empty((self.n_cycles + 1, self.n, batch), dtype=dtype)
                       if outputs.paths else None)
@@ -338,10 +373,23 @@ class _Strategy:
         self.n_pairs = len(pairs)
         self.iters = max(0, int(np.ceil(np.log2(n_states))))
         self.column_of = np.zeros(batch, dtype=np.int64)
+        # Counts and flows are kept per block of patients (one block without Outputs.mcse);
+        # the blocks' totals are accumulated side by side, block-major on a wider batch.
+        self.n_blocks = 1 if bounds is None else len(bounds) - 1
+        self.block_acc = None
+        if bounds is not None:
+            k = self.n_blocks
+            self.block_sizes = np.diff(bounds)
+            self.block_acc = Accumulator(
+                n_states, k * batch, _tiled(inputs.values, k), inputs.terms, inputs.discount,
+                n_cycles=self.n_cycles,
+                transition_values=None if tv is None else TransitionValues(
+                    tv.from_index, tv.to_index, _tiled(tv.values_at, k)),
+                transition_discount=inputs.transition_discount)
 
     def begin(self, j: int) -> None:
         """Set up row j: the cumulative rows to draw from, counts and flows at zero."""
-        self.counts = np.zeros((self.n_states, self.batch), dtype=np.int64)
+        self.counts = np.zeros((self.n_blocks, self.n_states, self.batch), dtype=np.int64)
         if j == 0:
             # each patient's start state, by the inverse CDF of the start distribution (one
             # row of cumulative sums per column, read from state 0)
@@ -349,21 +397,29 @@ class _Strategy:
                 states[...] = 0
             self.cum = np.ascontiguousarray(np.cumsum(self.start, axis=0).T[:, None, :])
             self.pair_of = np.empty(0, dtype=np.int64)
-            self.flows = np.zeros((0, self.batch), dtype=np.int64)
+            self.flows = np.zeros((self.n_blocks, 0, self.batch), dtype=np.int64)
         else:
             # [batch, from, to]: each column's rows contiguous for the kernel
             self.cum = np.ascontiguousarray(
                 np.cumsum(self.transition_at(j), axis=1).transpose(2, 0, 1))
             self.pair_of = self.flow_pairs
-            self.flows = np.zeros((self.n_pairs, self.batch), dtype=np.int64)
+            self.flows = np.zeros((self.n_blocks, self.n_pairs, self.batch), dtype=np.int64)
 
     def end(self, j: int) -> None:
         """Hand row j (and cycle j's flows) to the accumulator."""
         acc = self.acc
+        flows, counts = self.flows.sum(axis=0), self.counts.sum(axis=0)  # integers: exact
         if j > 0 and self.tv is not None:
-            acc.add_flow(j, self.flows[self.pair_index] / self.n)
-        acc.slot()[...] = self.counts / self.n
+            acc.add_flow(j, flows[self.pair_index] / self.n)
+        acc.slot()[...] = counts / self.n
         acc.add_row(j)
+        if self.block_acc is not None:
+            size = self.block_sizes[:, None, None]
+            if j > 0 and self.tv is not None:
+                per = self.flows[:, self.pair_index] / size  # [block, pair, batch]
+                self.block_acc.add_flow(j, per.transpose(1, 0, 2).reshape(len(per[0]), -1))
+            row = (self.counts / size).transpose(1, 0, 2).reshape(self.n_states, -1)
+            self.block_acc.add_row(j, row)
         if self.trace is not None:
             self.trace[j] = acc.latest
         if self.paths is not None:
@@ -375,4 +431,10 @@ class _Strategy:
                                  else None)
         if self.paths is not None:
             result = dataclasses.replace(result, paths=self.paths.transpose(2, 0, 1))
+        if self.block_acc is not None:
+            b = self.block_acc.finish()
+            k, batch = self.n_blocks, self.batch
+            result = dataclasses.replace(result, blocks=(
+                b.discounted.reshape(k, batch, -1), b.undiscounted.reshape(k, batch, -1),
+                self.block_sizes))
         return result

@@ -30,7 +30,8 @@ __all__ = ["CURRENCY", "OUTCOMES", "PSA_VARIABLES", "OutcomeVariable", "assemble
 CURRENCY = "<currency>"
 
 #: Where a variable's values come from.
-SOURCES = ("total", "cycle", "engagement", "trace", "subgroup", "subgroup_share")
+SOURCES = ("total", "cycle", "engagement", "trace", "subgroup", "subgroup_share", "mcse",
+           "mcse_increment")
 #: Dims that index channels of one kind.
 CHANNEL_DIMS = (dims.CATEGORY, dims.SERVICE, dims.ROLE)
 
@@ -77,6 +78,10 @@ class OutcomeVariable:
     psa: bool = False
 
 
+_MCSE = ("Monte Carlo standard error of {} (batch means over blocks of each draw's "
+         "patients)")
+_MCSE_INC = ("Monte Carlo standard error of the increment of {} over the first strategy "
+             "(the same patients under every strategy)")
 _C, _S, _R, _Y, _G = dims.CATEGORY, dims.SERVICE, dims.ROLE, dims.CYCLE, dims.SUBGROUP
 V = OutcomeVariable
 #: Every outcome variable, in the order of the Dataset.
@@ -106,6 +111,19 @@ OUTCOMES: tuple[OutcomeVariable, ...] = (
     V("subgroup_life_years", (_G,), "subgroup", "life_years", True, "years", psa=True),
     V("subgroup_share", (_G,), "subgroup_share", "", None, "share of population",
       mark_discounted=False, description="the subgroup's share of the population"),
+    # Only for an individual engine (the microsimulation): Monte Carlo standard errors.
+    V("mcse_total_cost", (), "mcse", "cost", True, CURRENCY, sum_channels=True,
+      description=_MCSE.format("total_cost")),
+    V("mcse_qalys", (), "mcse", "qalys", True, "QALYs",
+      description=_MCSE.format("qalys")),
+    V("mcse_life_years", (), "mcse", "life_years", True, "years",
+      description=_MCSE.format("life_years")),
+    V("mcse_inc_total_cost", (), "mcse_increment", "cost", True, CURRENCY, sum_channels=True,
+      description=_MCSE_INC.format("total_cost")),
+    V("mcse_inc_qalys", (), "mcse_increment", "qalys", True, "QALYs",
+      description=_MCSE_INC.format("qalys")),
+    V("mcse_inc_life_years", (), "mcse_increment", "life_years", True, "years",
+      description=_MCSE_INC.format("life_years")),
 )  # fmt: skip
 del V
 
@@ -225,6 +243,11 @@ def _combine(strat: StrategyInputs, res: EngineResult, inputs: ModelInputs,
     if outputs.trace:
         collapsed = np.add.reduceat(res.trace, _first_substates(inputs), axis=2)
         out["trace"] = _mix(collapsed, strat, n)
+    if res.blocks is not None:
+        disc, _, sizes = res.blocks
+        out["blocks"] = np.stack([_apply_unit_costs(_mix(b + strat.one_off, strat, n), strat)
+                                  for b in disc])  # [block, draw, channel]
+        out["block_sizes"] = sizes
     if groups:
         means, shares = _by_subgroup(res.discounted + strat.one_off, strat, n, groups)
         out["subgroup"] = _apply_unit_costs(means, strat)
@@ -292,6 +315,8 @@ def _label(scenario: Scenario, inputs: ModelInputs, results: dict, *, outputs: O
     for var in _every_computed(outputs):
         if var.source.startswith("subgroup") and not groups:
             continue
+        if var.source.startswith("mcse") and "blocks" not in results[names[0]]:
+            continue
         if var.source == "engagement":
             values = shares
         elif var.source == "trace":
@@ -302,6 +327,13 @@ def _label(scenario: Scenario, inputs: ModelInputs, results: dict, *, outputs: O
             if "subgroup" not in arrays:
                 arrays["subgroup"] = stack("subgroup")
             values = _channels_of(arrays["subgroup"], var, ch)
+        elif var.source.startswith("mcse"):
+            if "blocks" not in arrays:  # [block, draw, strategy, channel]
+                arrays["blocks"] = np.stack([results[n]["blocks"] for n in names], axis=2)
+            blocks = _channels_of(arrays["blocks"], var, ch)
+            if var.source == "mcse_increment":
+                blocks = blocks - blocks[:, :, :1]
+            values = batch_means_se(blocks, results[names[0]]["block_sizes"])
         else:
             key = (var.source, var.discounted)
             if key not in arrays:
@@ -345,6 +377,24 @@ def _label(scenario: Scenario, inputs: ModelInputs, results: dict, *, outputs: O
         uniforms=scenario.settings.uniforms if engine == "microsim" else None,
     )
     return ds
+
+
+def batch_means_se(blocks: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The standard error of a mean over patients from the means of K blocks of them
+    (``blocks[k, ...]``, block k of ``sizes[k]`` patients): with weights w = sizes / total,
+    sqrt(K / (K - 1) x sum_k w_k^2 (x_k - sum_j w_j x_j)^2), the batch-means estimator
+    (equal blocks: the standard deviation of the block means / sqrt(K)).
+
+    Examples
+    --------
+    >>> round(float(batch_means_se(np.array([1.0, 3.0]), np.array([10, 10]))), 12)
+    1.0
+    """
+    w = (sizes / sizes.sum()).reshape((-1,) + (1,) * (blocks.ndim - 1))
+    k = len(sizes)
+    mean = (w * blocks).sum(axis=0)
+    return np.sqrt(k / (k - 1) * (w**2 * (blocks - mean) ** 2).sum(axis=0)) if k > 1 else \
+        np.full(blocks.shape[1:], np.nan)
 
 
 def _every_computed(outputs: Outputs) -> list[OutcomeVariable]:

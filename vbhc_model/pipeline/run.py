@@ -13,9 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vbhc_model.analysis.acceptability import analyse_psa, wtp_grid
+from vbhc_model.analysis.montecarlo import variance_split
 from vbhc_model.analysis.subgroups import by_subgroup, has_subgroups
 from vbhc_model.analysis.summary import summarise
 from vbhc_model.defaults import CHUNK_SIZE
+from vbhc_model.engines.base import Outputs
+from vbhc_model.engines.registry import get_engine
 from vbhc_model.errors import VbhcError
 from vbhc_model.parameters.draws import base_draws
 from vbhc_model.parameters.sampling import check_draws, uncertain
@@ -89,6 +92,27 @@ def check_patient_output(scenario: Scenario) -> None:
             f"is {total:,} patient-states, more than the {MAX_PATIENT_STATES:,} a per-patient "
             f"file may hold: run at most {MAX_PATIENT_STATES // (total // s.patients):,} "
             f"patients (--patients), or leave the per-patient file out")
+
+
+#: A microsimulation PSA simulates this many of its draws again with other patients, for the
+#: split of the variance between parameters and patients.
+REPLICATED_DRAWS = 50
+#: Added to a draw's index to key its second set of patients (a stream no PSA draw reaches).
+OTHER_PATIENTS = 1 << 40
+
+
+def _variance_split(scenario: Scenario, psa) -> object:
+    """A microsimulation PSA's split of the variance between parameters and patients
+    (:func:`vbhc_model.analysis.montecarlo.variance_split`): its first draws simulated again
+    with the same parameter values and other patients. None for the cohort."""
+    if not get_engine(scenario.settings.engine).individual or psa.sizes["draw"] < 2 \
+            or scenario.settings.uniforms is not None:  # replayed uniforms: no other patients
+        return None
+    params = psa["parameters"].isel(draw=slice(0, REPLICATED_DRAWS)).load()
+    params = params.assign_coords(draw=params["draw"].values + OTHER_PATIENTS)
+    effect = scenario.settings.effect
+    again = simulate(scenario, params, outputs=Outputs(variables=("total_cost", effect)))
+    return variance_split(psa, again, effect)
 
 
 def run(
@@ -173,7 +197,8 @@ def run(
     if groups is not None:
         groups = by_subgroup(outcomes, s.wtp, s.effect, psa)
     result = RunResult(scenario, outcomes, table, psa, psa_summary, curves, notes,
-                       subgroups=groups, patients=patients)
+                       subgroups=groups, patients=patients,
+                       montecarlo=_variance_split(scenario, psa))
     if store is not None:
         weakref.finalize(result, shutil.rmtree, store, True)
     return result

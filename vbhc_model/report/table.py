@@ -171,11 +171,46 @@ def format_run(result) -> str:
     """The console text of ``vbhc run``: the decision table, then the PSA's if any, then the
     decision in each subgroup if the scenario declares subgroups."""
     text = format_table(result.table)
+    if "mcse_inc_total_cost" in result.outcomes:
+        text += "\n" + format_mcse(result.outcomes)
     if result.psa_summary is not None:
         text += "\n\n" + format_psa(result.psa_summary)
+    if result.montecarlo is not None:
+        text += "\n\n" + format_montecarlo(result.montecarlo)
     if result.subgroups is not None:
         text += "\n\n" + format_subgroups(result.subgroups)
     return text
+
+
+def format_mcse(outcomes) -> str:
+    """One line: the microsimulation's Monte Carlo standard errors of the increments."""
+    eff = outcomes.attrs.get("effect", "qalys")
+    base = outcomes.isel(draw=0)
+    strategies = [str(s) for s in base["strategy"].values]
+    parts = [f"{s}: cost {float(base['mcse_inc_total_cost'].sel(strategy=s)):,.3g}, "
+             f"{EFFECT_LABELS.get(eff, eff)} {float(base[f'mcse_inc_{eff}'].sel(strategy=s)):.3g}"
+             for s in strategies[1:]]
+    n = outcomes.attrs.get("n_patients")
+    return (f"Monte Carlo standard errors of the increments over {strategies[0]} "
+            f"({n:,} patients; batch means): " + "; ".join(parts))
+
+
+def format_montecarlo(split) -> str:
+    """Two-level PSA: the patients' share of the variance of the incremental cost and effect,
+    and the patients per draw that would bring it below the target."""
+    target = float(split.attrs["target_share"])
+    lines = [f"Two-level PSA: the patients' share of the variance of each increment over the "
+             f"draws (O'Hagan et al. 2007); below {target:.0%} the draws have patients enough"]
+    strategies = [str(s) for s in split["strategy"].values][1:]
+    for outcome in ("inc_cost", "inc_effect"):
+        for s in strategies:
+            share = float(split["patient_share"].sel(outcome=outcome, strategy=s))
+            need = float(split["patients_needed"].sel(outcome=outcome, strategy=s))
+            advice = (f"; about {need:,.0f} patients per draw would bring it to {target:.0%}"
+                      if share > target and np.isfinite(need) else "")
+            lines.append(f"  {outcome.replace('inc_', 'incremental ')} of {s}: "
+                         f"{share:.0%}{advice}")
+    return "\n".join(lines)
 
 
 def format_subgroups(table) -> str:

@@ -77,7 +77,8 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
     """``outcomes.nc``, ``summary.csv`` and ``summary_columns.csv`` (what each column holds,
     with units), ``subgroups.csv`` when the scenario declares subgroups; with a PSA also
     ``psa.nc``, ``psa_summary.nc``, ``psa_curves.nc`` and the figures; with per-patient
-    results ``patients.nc``.
+    results ``patients.nc``; with a microsimulation PSA ``psa_montecarlo.nc`` (the split of
+    the variance between parameters and patients).
 
     Parameters
     ----------
@@ -102,6 +103,8 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
             write_netcdf(result.psa, tmp / "psa.nc")
             write_netcdf(result.psa_summary, tmp / "psa_summary.nc")
             write_netcdf(result.psa_curves, tmp / "psa_curves.nc")
+            if result.montecarlo is not None:
+                write_netcdf(result.montecarlo, tmp / "psa_montecarlo.nc")
             frame = frame.merge(psa_frame(result.psa_summary), on="strategy", how="left")
         frame.to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
         if result.subgroups is not None:
