@@ -1,0 +1,138 @@
+"""Stepped care (``strategies.<name>.steps``): exact in the cohort, the microsimulation within
+Monte Carlo error of it, a step that never triggers changes nothing.
+
+The reference for "exact" is independent of the arms machinery: tests/data/stepped/
+small_by_hand.yaml writes the stepped strategy of small.yaml by hand, the second arm as extra
+states (``well_b``, ``sick_b``) with the new strategy's clock (``cycle - 2``), its programme as
+payoffs of those states in its cycles 1..3 and its one-off cost on the switch as transition
+payoffs, one strategy per engagement level of the new programme weighted by hand (0.7, 0.3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tests.conftest import ROOT as REPO
+from tests.engines.test_microsim import replicates
+from vbhc_model import dims
+from vbhc_model.cli import app
+from vbhc_model.parameters import base_draws
+from vbhc_model.parameters.sampling import sample_draws
+from vbhc_model.pipeline.simulate import simulate
+from vbhc_model.scenario import load_scenario
+
+DATA = REPO / "tests" / "data" / "stepped"
+TOTALS = ("total_cost", "costs", "costs_undiscounted", "qalys", "qalys_undiscounted",
+          "life_years", "clinician_hours")
+PER_CYCLE = ("cycle_costs", "cycle_qalys", "cycle_life_years", "cycle_clinician_hours")
+#: The engagement shares of the new strategy, weighting the hand-written strategies.
+BY_HAND = {"full": 0.7, "partial": 0.3}
+
+
+def _by_hand(hand, var: str) -> np.ndarray:
+    return sum(w * hand[var].sel(strategy=s).values for s, w in BY_HAND.items())
+
+
+@pytest.mark.parametrize("correction, count_start", [
+    ("none", False), ("none", True), ("half_cycle", False), ("trapezoidal", False),
+    ("simpson", False),
+])
+def test_the_cohort_equals_the_model_written_by_hand(correction, count_start):
+    sc = load_scenario(DATA / "small.yaml").with_settings(
+        within_cycle_correction=correction, count_start=count_start)
+    hand = load_scenario(DATA / "small_by_hand.yaml").with_settings(
+        within_cycle_correction=correction, count_start=count_start)
+    # 20 sampled draws, the same values of p_sick and p_rec in both files
+    draws = sample_draws(sc, 20, seed=5)
+    hand_draws = base_draws(hand, 20).copy()
+    for p in ("p_sick", "p_rec"):
+        hand_draws.loc[{dims.PARAMETER: p}] = draws.sel({dims.PARAMETER: p}).values
+    out = simulate(sc, draws, per_cycle=True, trace=True)
+    ref = simulate(hand, hand_draws, per_cycle=True, trace=True)
+    stepped = out.sel(strategy="stepped")
+    for var in TOTALS + PER_CYCLE:
+        np.testing.assert_allclose(stepped[var].values, _by_hand(ref, var), rtol=1e-12,
+                                   atol=1e-12, err_msg=var)
+    # the trace over the model's states: arm b's states are the same states
+    trace = _by_hand(ref, "trace")
+    names = list(ref[dims.STATE].values)
+    for state in ("well", "sick", "dead"):
+        expected = trace[..., names.index(state)]
+        if state + "_b" in names:
+            expected = expected + trace[..., names.index(state + "_b")]
+        np.testing.assert_allclose(stepped["trace"].sel(state=state).values, expected,
+                                   rtol=1e-12, atol=1e-14)
+    # someone switched, and the switch changed the results
+    assert stepped["clinician_hours"].values.min() > 0.1
+    assert not np.allclose(stepped["total_cost"], out["total_cost"].sel(strategy="standard"))
+
+
+def test_the_cohort_is_the_same_in_any_chunk_of_draws():
+    sc = load_scenario(DATA / "small.yaml")
+    draws = sample_draws(sc, 12, seed=3)
+    whole = simulate(sc, draws)
+    part = simulate(sc, draws.isel({dims.DRAW: slice(7, 12)}))
+    for var in ("total_cost", "qalys", "costs", "clinician_hours"):
+        np.testing.assert_array_equal(whole[var].values[7:], part[var].values)
+
+
+def _never_triggers(tmp_path):
+    """small.yaml with a state nobody enters, from which the step switches."""
+    doc = yaml.safe_load((DATA / "small.yaml").read_text())
+    doc["states"]["elsewhere"] = {}
+    doc["transitions"]["elsewhere"] = {"elsewhere": "complement"}
+    doc["strategies"]["stepped"]["steps"][0]["in_states"] = ["elsewhere"]
+    path = tmp_path / "never.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return load_scenario(path)
+
+
+@pytest.mark.parametrize("engine", ["cohort", "microsim"])
+def test_a_step_that_never_triggers_changes_nothing(tmp_path, engine):
+    sc = _never_triggers(tmp_path).with_settings(engine=engine, patients=500)
+    out = simulate(sc, sample_draws(sc, 6, seed=2), per_cycle=True, trace=True)
+    for var in TOTALS + PER_CYCLE + ("trace",):
+        # equal up to the rounding of mixing the (empty) second arm's engagement strata
+        np.testing.assert_allclose(out[var].sel(strategy="stepped").values,
+                                   out[var].sel(strategy="standard").values,
+                                   rtol=1e-13, atol=1e-15, err_msg=var)
+
+
+def test_the_microsimulation_is_within_3_mcse_of_the_cohort():
+    sc = load_scenario(DATA / "small.yaml")
+    n_reps, n_patients = 20, 2_000
+    cohort = simulate(sc, base_draws(sc))
+    micro = simulate(sc.with_settings(engine="microsim", patients=n_patients),
+                     replicates(sc, n_reps))
+    for var in ("total_cost", "costs", "qalys", "life_years", "clinician_hours"):
+        exact = cohort[var].isel(draw=0)
+        reps = micro[var]
+        for name, r, e in (("mean", reps, exact),
+                           ("increment", reps - reps.sel(strategy="standard"),
+                            exact - exact.sel(strategy="standard"))):
+            r, e = r.sel(strategy="stepped"), e.sel(strategy="stepped")
+            mean = r.mean("draw").values
+            mcse = r.std("draw", ddof=1).values / np.sqrt(n_reps)
+            assert (mcse > 0).all(), (var, name)
+            assert (np.abs(mean - e.values) <= 3 * mcse).all(), (var, name, mean, e.values, mcse)
+
+
+def test_a_patient_keeps_its_path_until_the_switch():
+    # Common random numbers: up to the end of cycle 2 the stepped strategy's patients are the
+    # standard strategy's, in the same states (the arms are ordered state-major).
+    sc = load_scenario(DATA / "small.yaml").with_settings(engine="microsim", patients=300)
+    out = simulate(sc, replicates(sc, 4), trace=True)["trace"]
+    early = out.isel(cycle=slice(0, 3))
+    np.testing.assert_allclose(early.sel(strategy="stepped"), early.sel(strategy="standard"),
+                               rtol=1e-13, atol=1e-15)
+    assert not np.allclose(out.sel(strategy="stepped"), out.sel(strategy="standard"))
+
+
+def test_vbhc_run_reports_the_stepped_strategy(tmp_path):
+    res = CliRunner().invoke(app, ["run", str(DATA / "small.yaml"), "--out",
+                                   str(tmp_path / "out"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert "stepped" in res.output
