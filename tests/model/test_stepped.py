@@ -101,8 +101,22 @@ def test_a_step_that_never_triggers_changes_nothing(tmp_path, engine):
                                    rtol=1e-13, atol=1e-15, err_msg=var)
 
 
-def test_the_microsimulation_is_within_3_mcse_of_the_cohort():
-    sc = load_scenario(DATA / "small.yaml")
+def _with_a_tunnel(tmp_path):
+    """small.yaml with 'sick' a tunnel state (recovery depends on time in state): a patient
+    who switches keeps the time it has spent in 'sick'."""
+    doc = yaml.safe_load((DATA / "small.yaml").read_text())
+    doc["states"]["sick"] = {"tunnel": 3}
+    doc["transitions"]["sick"]["well"] = (
+        "where(cycle <= 2, p_rec * (1 + boost * engagement_effect), p_rec) * "
+        "(1.5 - 0.25 * time_in_state)")
+    path = tmp_path / "tunnel.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return load_scenario(path)
+
+
+@pytest.mark.parametrize("tunnel", [False, True], ids=["plain", "tunnel"])
+def test_the_microsimulation_is_within_3_mcse_of_the_cohort(tmp_path, tunnel):
+    sc = _with_a_tunnel(tmp_path) if tunnel else load_scenario(DATA / "small.yaml")
     n_reps, n_patients = 20, 2_000
     cohort = simulate(sc, base_draws(sc))
     micro = simulate(sc.with_settings(engine="microsim", patients=n_patients),
@@ -136,3 +150,59 @@ def test_vbhc_run_reports_the_stepped_strategy(tmp_path):
                                    str(tmp_path / "out"), "--json"])
     assert res.exit_code == 0, res.output
     assert "stepped" in res.output
+
+
+POPULATION = REPO / "tests" / "data" / "population" / "two_attributes.yaml"
+
+
+def _population_with_a_step(tmp_path, profile: tuple[int, int] | None = None):
+    """tests/data/population/two_attributes.yaml with a stepped strategy (old care, then the
+    new programme, whose engagement shares depend on rurality, for those sick after 2
+    cycles); with ``profile``, the model of that one combination of levels, without a
+    population (the attributes fixed as parameters)."""
+    doc = yaml.safe_load(POPULATION.read_text())
+    doc["strategies"]["stepped"] = {"steps": [
+        {"at_cycle": 2, "in_states": ["sick"], "switch_to": "new"}]}
+    name = "with_step"
+    if profile is not None:
+        del doc["population"]
+        doc["parameters"]["rural"] = {"value": profile[0], "source": "test"}
+        doc["parameters"]["severity"] = {"value": profile[1], "source": "test"}
+        name = f"profile_{profile[0]}_{profile[1]}"
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return load_scenario(path)
+
+
+def test_steps_and_attribute_profiles_compose_exactly(tmp_path):
+    sc = _population_with_a_step(tmp_path)
+    out = simulate(sc, base_draws(sc)).isel({dims.DRAW: 0}).sel(strategy="stepped")
+    p_rural = 0.4
+    weights = {(1, 0): p_rural * 0.7, (1, 1): p_rural * 0.3,
+               (0, 0): (1 - p_rural) * 0.7, (0, 1): (1 - p_rural) * 0.3}
+    parts = {}
+    for key in weights:
+        one = _population_with_a_step(tmp_path, key)
+        parts[key] = simulate(one, base_draws(one)).isel({dims.DRAW: 0}).sel(strategy="stepped")
+    for var in ("total_cost", "qalys", "life_years", "costs"):
+        expected = sum(w * parts[k][var] for k, w in weights.items())
+        np.testing.assert_allclose(out[var].values, expected.values, rtol=1e-12, err_msg=var)
+    severe = [(1, 1), (0, 1)]
+    expected = sum(weights[k] * parts[k]["qalys"] for k in severe) / 0.3
+    np.testing.assert_allclose(out["subgroup_qalys"].sel(subgroup="severity=severe").values,
+                               expected.values, rtol=1e-12)
+
+
+def test_with_attribute_profiles_the_microsimulation_is_within_3_mcse(tmp_path):
+    sc = _population_with_a_step(tmp_path)
+    cohort = simulate(sc, base_draws(sc)).isel({dims.DRAW: 0})
+    micro = simulate(sc.with_settings(engine="microsim", patients=1_000), replicates(sc, 16))
+    for var in ("subgroup_total_cost", "subgroup_qalys", "total_cost", "qalys"):
+        m = micro[var]
+        inc = m.sel(strategy="stepped") - m.sel(strategy="old")
+        exact_inc = cohort[var].sel(strategy="stepped") - cohort[var].sel(strategy="old")
+        for r, e in ((m.sel(strategy="stepped"), cohort[var].sel(strategy="stepped")),
+                     (inc, exact_inc)):
+            mean, mcse = r.mean(dims.DRAW), r.std(dims.DRAW, ddof=1) / np.sqrt(16)
+            z = np.abs(mean - e) / mcse
+            assert float(z.max()) <= 3, (var, z.values)

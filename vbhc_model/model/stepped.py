@@ -106,15 +106,26 @@ def combine(base, arms: list, steps: list, substate_of: np.ndarray, state_names:
     moved = [np.isin(substate_of, [state_names.index(s) for s in step.in_states])
              for step in steps]  # [arm - 1][sub-state]: switched at the end of at_cycle
 
-    start = np.zeros((n_sub, n_arms, batch))
-    start[:, 0] = _take(base.start, cols[0])
+    # The combined arrays are built with the batch axis split into its strata axes
+    # (profile, level of each arm's strategy, draw): each arm's array is then written by
+    # broadcasting over the other strategies' levels, without gathering columns.
+    strata_shape = (n_profiles, *n_levels, n_draws)
 
-    matrix = np.zeros((n_sub, n_arms, n_sub, n_arms, batch))
+    def split(x: np.ndarray, a: int) -> np.ndarray:
+        """``x[..., batch of source a]`` as ``[..., profile, 1.., its level, 1.., draw]``."""
+        shape = [n_profiles] + [1] * n_arms + [n_draws]
+        shape[1 + a] = n_levels[a]
+        return x.reshape(x.shape[:-1] + tuple(shape))
+
+    start = np.zeros((n_sub, n_arms) + strata_shape)
+    start[:, 0] = split(base.start, 0)
+
+    matrix = np.zeros((n_sub, n_arms, n_sub, n_arms) + strata_shape)
     for a in range(1, n_arms):
         matrix[np.arange(n_sub), a, np.arange(n_sub), a] = 1.0  # unused until the arm starts
 
     def transition_at(k: int) -> np.ndarray:
-        p = _take(base.transition_at(k), cols[0])
+        p = split(base.transition_at(k), 0)
         matrix[:, 0] = 0.0
         matrix[:, 0, :, 0] = p
         for a in range(1, n_arms):
@@ -122,7 +133,7 @@ def combine(base, arms: list, steps: list, substate_of: np.ndarray, state_names:
                 matrix[:, 0, moved[a - 1], a] = p[:, moved[a - 1]]
                 matrix[:, 0, moved[a - 1], 0] = 0.0
             elif k > at[a]:
-                matrix[:, a, :, a] = _take(sources[a].transition_at(k), cols[a])
+                matrix[:, a, :, a] = split(sources[a].transition_at(k), a)
         return matrix.reshape(n_sub * n_arms, n_sub * n_arms, batch)
 
     memo: dict[str, object] = {"parts": None, "values": None}
@@ -134,11 +145,13 @@ def combine(base, arms: list, steps: list, substate_of: np.ndarray, state_names:
         last = memo["parts"]
         if last is not None and all(x is y for x, y in zip(parts, last)):
             return memo["values"]  # unchanged: the same object (see EngineInputs.values)
-        v = np.empty((n_sub, n_arms) + own.shape[1:-1] + (batch,))
+        v = np.empty((n_sub, n_arms) + own.shape[1:-1] + strata_shape)
         for a, x in enumerate(parts):
             src = 0 if x is own else a
-            v[:, a] = _take(x, cols[src])
-            _fold_unit_costs(v[:, a], sources[src].unit_costs, draw_of)
+            v[:, a] = split(x, src)
+        v = v.reshape((n_sub, n_arms) + own.shape[1:-1] + (batch,))
+        for a, x in enumerate(parts):
+            _fold_unit_costs(v[:, a], sources[0 if x is own else a].unit_costs, draw_of)
         memo["parts"], memo["values"] = parts, v.reshape((n_sub * n_arms,) + v.shape[2:])
         return memo["values"]
 
