@@ -113,13 +113,7 @@ def simulate(
     # Strategies side by side (vbhc_model.threads), those with more engagement strata (a
     # larger batch) first: results are identical, and the first strategy in scenario order
     # that fails reports its error.
-    def size(st) -> int:  # the batch (x the arms of stepped care) relative to the draws
-        n = len(st.engagement or ()) or 1
-        for step in st.steps:
-            n *= 2 * (len(scenario.strategies[step.switch_to].engagement or ()) or 1)
-        return n
-
-    sizes = [size(st) for st in scenario.strategies.values()]
+    sizes = [len(st.engagement or ()) or 1 for st in scenario.strategies.values()]
     with one_blas_thread():  # the engine's matrix products are small; our threads use the cores
         runs = thread_map(run, scenario.strategies, n_draws=n, threads=threads, sizes=sizes)
     return assemble(scenario, inputs, runs, outputs=outputs, engine=engine.name)
