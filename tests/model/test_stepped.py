@@ -236,3 +236,13 @@ def test_with_attribute_profiles_the_microsimulation_is_within_3_mcse(tmp_path):
             mean, mcse = r.mean(dims.DRAW), r.std(dims.DRAW, ddof=1) / np.sqrt(16)
             z = np.abs(mean - e) / mcse
             assert float(z.max()) <= 3, (var, z.values)
+
+
+def test_the_engagement_of_a_stepped_strategy_is_by_combination_of_levels():
+    sc = load_scenario(DATA / "small.yaml")
+    shares = simulate(sc, base_draws(sc))["engagement"].isel(draw=0)
+    stepped = shares.sel(strategy="stepped")
+    np.testing.assert_allclose(stepped.sel(level=["all/full", "all/partial"]), [0.7, 0.3],
+                               rtol=1e-15)
+    assert float(stepped.sum()) == pytest.approx(1.0, rel=1e-15)
+    assert float(shares.sel(strategy="new", level="all/full")) == 0.0

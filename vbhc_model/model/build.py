@@ -90,9 +90,8 @@ class StrategyInputs:
     #: [draw, profile, level]: the engagement levels' shares within each profile.
     level_shares: np.ndarray | None = None
     #: Stepped care (model/stepped.py): the states are state' x arm (``state' * n_arms +
-    #: arm``), and each stratum's engagement level and profile are given.
+    #: arm``).
     n_arms: int = 1
-    strata: tuple[np.ndarray, np.ndarray] | None = None  # (level, profile) of each stratum
 
     @property
     def n_strata(self) -> int:
@@ -101,15 +100,11 @@ class StrategyInputs:
     @property
     def stratum_level(self) -> np.ndarray:
         """The engagement level (index into ``levels``) of each stratum."""
-        if self.strata is not None:
-            return self.strata[0]
         return np.tile(np.arange(len(self.levels)), self.n_strata // len(self.levels))
 
     @property
     def stratum_profile(self) -> np.ndarray:
         """The attribute profile of each stratum (all 0 without a population)."""
-        if self.strata is not None:
-            return self.strata[1]
         return np.repeat(np.arange(self.n_strata // len(self.levels)), len(self.levels))
 
 

@@ -26,7 +26,8 @@ unchanged and exactly as they run any model:
 - **engagement**: the strata are the cross product of the strategy's and each target's
   engagement levels (within each attribute profile), weighted by the product of their shares,
   so that a switched patient of any first level meets every level of the target: exact, at
-  the cost of a larger batch;
+  the cost of a larger batch; the combined levels are named ``first/then``
+  (``partial/complete``; ``all`` for a strategy without engagement levels);
 - **unit costs** of utilisation and clinician time are applied within each arm (a target may
   set other wages), so the combined strategy carries no unit costs of its own.
 
@@ -38,6 +39,7 @@ states); a step's target may not have steps of its own (checked in
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 
@@ -77,7 +79,8 @@ def combine(base, arms: list, steps: list, substate_of: np.ndarray, state_names:
     -------
     StrategyInputs
         On ``n_states' x (1 + len(steps))`` states and the cross product of the engagement
-        levels; ``n_arms`` and ``strata`` (level and profile of each stratum) set.
+        levels (profile-major, then the strategy's level, then each target's); ``n_arms``
+        set.
     """
     n_draws, n_base_strata = base.shares.shape
     n_sub = base.start.shape[0]
@@ -167,9 +170,10 @@ def combine(base, arms: list, steps: list, substate_of: np.ndarray, state_names:
         one_off=one_off,
         transition_values=_transition_values(sources, cols, moved, at, n_sub, batch, draw_of),
         unit_costs=[],
+        # the combinations of levels, first strategy's first ("partial/complete")
+        levels=tuple("/".join(c) for c in itertools.product(*(s.levels for s in sources))),
         level_shares=None,
         n_arms=n_arms,
-        strata=(grid[1], profile),
     )
     return combined
 
