@@ -72,12 +72,16 @@ def run_scenario(
     scheduler: str | None = None,
     engine: str | None = None,
     patients: int | None = None,
+    uniforms: str | Path | None = None,
+    patient_file: bool = False,
 ) -> RunResult:
     """Run the deterministic base case of a scenario, its incremental analysis and a PSA.
 
     Parameters are those of :func:`vbhc_model.pipeline.run.run`; ``scenario`` may also be a
-    file or None (the default chronic-pain scenario). ``engine`` and ``patients`` override the
-    scenario's settings. Write the result with :func:`write_run`.
+    file or None (the default chronic-pain scenario). ``engine``, ``patients`` and ``uniforms``
+    (a file relative to the working directory) override the scenario's settings;
+    ``patient_file`` keeps the microsimulation's base case patient by patient
+    (``settings.patient_output``). Write the result with :func:`write_run`.
 
     Returns
     -------
@@ -87,7 +91,7 @@ def run_scenario(
 
     return run(load(scenario), trace=trace, draws=draws, seed=seed, sampling=sampling,
                chunk_size=chunk_size, progress=progress, workers=workers, scheduler=scheduler,
-               engine=engine, patients=patients)
+               engine=engine, patients=patients, uniforms=uniforms, patient_file=patient_file)
 
 
 def run_voi(results: str | Path, *, params: str | Sequence[str] | None = None,
@@ -111,9 +115,12 @@ def run_dsa(scenario: Scenario | str | Path | None = None, *, wtp: float | None 
             params: str | Sequence[str] | None = None,
             two_way: str | Sequence[str] | None = None, threshold: str | None = None,
             strategy: str | None = None, out: str | Path | None = None,
-            force: bool = False) -> tuple[DsaResult, Path]:
+            force: bool = False, engine: str | None = None,
+            patients: int | None = None) -> tuple[DsaResult, Path]:
     """One-way analysis (with tornado), and optionally a two-way map and a threshold; writes
-    ``dsa.nc`` (and ``two_way.nc``) and the figures into ``out``.
+    ``dsa.nc`` (and ``two_way.nc``) and the figures into ``out``. ``engine`` and
+    ``patients`` override the scenario's settings (a microsimulation DSA gives every
+    variation the same patients).
 
     Returns
     -------
@@ -122,7 +129,7 @@ def run_dsa(scenario: Scenario | str | Path | None = None, *, wtp: float | None 
     """
     from vbhc_model.pipeline.dsa import run_dsa as dsa
 
-    scenario = load(scenario)
+    scenario = load(scenario).with_settings(engine=engine, patients=patients)
     target = Path(out) if out is not None else default_folder(DsaResult, scenario.name)
     refuse_existing(target, force)
     result = dsa(scenario, wtp=wtp, names=_names(params) if params else None,

@@ -154,6 +154,16 @@ def run(
         int | None,
         typer.Option(min=1, help="Microsimulation patients per draw [settings.patients]."),
     ] = None,
+    uniforms: Annotated[
+        Path | None,
+        typer.Option(help="Microsimulation: replay these uniforms (.csv or .npy, a row per "
+                          "patient, a column per cycle 0..n) [settings.uniforms]."),
+    ] = None,
+    patient_file: Annotated[
+        bool,
+        typer.Option("--patient-file", help="Microsimulation: also write patients.nc, each "
+                     "patient's states and totals in the base case [settings.patient_output]."),
+    ] = False,
 ) -> None:
     """Run a scenario: print the frontier table, write outcomes.nc and summary.csv.
 
@@ -178,7 +188,8 @@ def run(
                                       sampling=sampling.value, chunk_size=chunk_size,
                                       progress=progress, workers=workers, scheduler=scheduler,
                                       engine=engine.value if engine else None,
-                                      patients=patients)
+                                      patients=patients, uniforms=uniforms,
+                                      patient_file=patient_file)
         folder = api.write_run(result, target, force=force, renderer=renderer)
     if as_json:
         from vbhc_model.report.frames import run_records
@@ -367,6 +378,14 @@ def dsa(
     strategy: Annotated[str | None, typer.Option(help="Strategy for --threshold.")] = None,
     out: Annotated[Path | None, typer.Option(help="Results directory [results/SCENARIO_dsa/].")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing results directory.")] = False,
+    engine: Annotated[
+        EngineName | None, typer.Option(help="Simulation engine [the scenario's settings.engine].")
+    ] = None,
+    patients: Annotated[
+        int | None,
+        typer.Option(min=1, help="Microsimulation patients [settings.patients]; every "
+                                 "variation meets the same patients."),
+    ] = None,
 ) -> None:
     """Deterministic sensitivity: one-way (tornado), --two-way A,B, --threshold P --strategy S."""
     from vbhc_model.api import run_dsa
@@ -374,7 +393,8 @@ def dsa(
 
     _check_wtp([] if wtp is None else [wtp])
     result, folder = run_dsa(scenario, wtp=wtp, params=params, two_way=two_way,
-                             threshold=threshold, strategy=strategy, out=out, force=force)
+                             threshold=threshold, strategy=strategy, out=out, force=force,
+                             engine=engine.value if engine else None, patients=patients)
     typer.echo(format_dsa(result) + "\n\n" + written(folder))
 
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 #: PSA draws simulated at once (bounds memory; results do not depend on it).
 CHUNK_SIZE = 10_000
+#: A microsimulation's PSA chunk holds at most this many patient states (patients x draws x
+#: engagement strata, summed over strategies; 2 bytes each): its chunks of draws are cut to
+#: fit, so memory stays bounded however many patients a draw has.
+MICROSIM_CHUNK_STATES = 100_000_000
 #: Points of the willingness-to-pay grid of the acceptability, EVPI and expected-loss curves.
 WTP_GRID_POINTS = 41
 #: Lower and upper quantiles of the 95% intervals reported.

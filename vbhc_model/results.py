@@ -41,6 +41,9 @@ class RunResult:
         The decision in each subgroup the scenario declares
         (:func:`vbhc_model.analysis.subgroups.by_subgroup`), with the PSA's acceptability if
         there is a PSA.
+    patients : xarray.Dataset, optional
+        A microsimulation's base case patient by patient: states and totals
+        (:func:`vbhc_model.model.patients.assemble_patients`), when asked for.
     """
 
     scenario: Scenario
@@ -51,6 +54,7 @@ class RunResult:
     psa_curves: xr.Dataset | None = None
     notes: tuple[str, ...] = ()
     subgroups: xr.Dataset | None = None
+    patients: xr.Dataset | None = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,19 @@ def n_threads() -> int:
     return os.cpu_count() or 1
 
 
+def threads_for(n_items: int, *, n_draws: int, threads: int | None = None) -> int:
+    """The threads :func:`thread_map` uses for ``n_items`` items of ``n_draws`` draws (1:
+    it calls them one after the other).
+
+    Examples
+    --------
+    >>> threads_for(4, n_draws=10, threads=2), threads_for(4, n_draws=10_000, threads=2)
+    (1, 2)
+    """
+    k = min(n_items, threads if threads is not None else n_threads())
+    return 1 if k <= 1 or n_draws < MIN_DRAWS else k
+
+
 def thread_map(fn: Callable[[T], R], items: Iterable[T], *, n_draws: int,
                threads: int | None = None, sizes: Sequence[float] | None = None) -> list[R]:
     """``[fn(x) for x in items]``, on threads when there is enough work.
@@ -48,8 +61,8 @@ def thread_map(fn: Callable[[T], R], items: Iterable[T], *, n_draws: int,
     [1, 2, 3]
     """
     items = list(items)
-    k = min(len(items), threads if threads is not None else n_threads())
-    if k <= 1 or n_draws < MIN_DRAWS:
+    k = threads_for(len(items), n_draws=n_draws, threads=threads)
+    if k <= 1:
         return [fn(x) for x in items]
     order = range(len(items)) if sizes is None else \
         sorted(range(len(items)), key=lambda i: -sizes[i])

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import SCENARIOS
 from vbhc_model import dims
-from vbhc_model.engines.base import EngineInputs, Outputs, PatientStreams
+from vbhc_model.engines.base import EngineInputs, Outputs, PatientStreams, TransitionValues
 from vbhc_model.engines.cohort import CohortEngine
 from vbhc_model.engines.corrections import discount_factors, quadrature_terms, transition_times
 from vbhc_model.engines.microsim import MicrosimEngine, patient_uniforms
@@ -101,6 +101,79 @@ def test_results_are_bit_identical_for_any_chunk_of_draws():
     part = simulate(sc, replicates(sc, 10).isel(draw=slice(6, 10)))
     for var in ("total_cost", "qalys", "costs"):
         np.testing.assert_array_equal(whole[var].values[6:], part[var].values)
+
+
+@pytest.mark.parametrize("n_states", [2, 4, 8, 9, 13])
+def test_the_kernels_equal_the_numpy_path(n_states):
+    # Random matrices with impossible moves, by cycle; flows on some pairs; 3 columns of 2
+    # draws; a chunk that does not divide the patients. 8 states and fewer: the kernel counts
+    # comparisons; more: a binary search (microsim_kernel.FEW_STATES).
+    rng = np.random.default_rng(n_states)
+    n_cycles, batch = 6, 3
+    P = rng.dirichlet(np.ones(n_states), size=(n_cycles + 1, n_states, batch))
+    P = np.where(rng.random(P.shape) < 0.3, 0.0, P)
+    P[..., 0] += 1e-3
+    P = np.ascontiguousarray((P / P.sum(axis=-1, keepdims=True)).transpose(0, 1, 3, 2))
+    start = rng.dirichlet(np.ones(n_states), size=batch).T
+    V = rng.random((n_states, 2, batch))
+    pairs = [(a, b) for a in range(n_states) for b in range(n_states) if rng.random() < 0.3]
+    TV = rng.random((len(pairs), 2, batch))
+    terms = quadrature_terms(n_cycles, 1.0)
+    inputs = EngineInputs(start, lambda k: P[k], lambda k: V, terms,
+                          discount_factors(terms.time, np.array([0.03, 0.0])),
+                          n_cycles=n_cycles,
+                          transition_values=TransitionValues(np.array([a for a, _ in pairs]),
+                                                             np.array([b for _, b in pairs]),
+                                                             lambda k: TV),
+                          transition_discount=np.ones((n_cycles, 2)),
+                          patients=PatientStreams(4, np.array([7, 2, 7]), 1_001))
+    outputs = Outputs(trace=True, per_cycle=True)
+    compiled = MicrosimEngine(chunk=250).run(inputs, outputs)
+    numpy_path = MicrosimEngine(chunk=1_001, compiled=False).run(inputs, outputs)
+    for name in ("discounted", "undiscounted", "by_cycle", "trace"):
+        np.testing.assert_array_equal(getattr(compiled, name), getattr(numpy_path, name))
+    assert len(np.unique(compiled.trace[:, -1].argmax(axis=1))) > 1  # the columns differ
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_strategies_run_together_give_the_results_of_each_alone(compiled):
+    # The default scenario: strategies with and without engagement strata (batches of 2 and
+    # 6 columns) and one-off values on transitions; then strategies whose draws differ.
+    sc = load_scenario(default_scenario_path())
+    draws = replicates(sc, 2)
+    outputs = Outputs(trace=True, per_cycle=True)
+    engine = MicrosimEngine(chunk=128, compiled=compiled)
+    same = lambda b: PatientStreams(9, np.arange(b) % 2, 301)  # noqa: E731
+    other = lambda b: PatientStreams(9, 5 + np.arange(b) % 2, 301)  # noqa: E731
+    # columns with patients of their own (first_patient), and a replayed table of uniforms
+    own = lambda b: PatientStreams(9, np.arange(b) % 2, 301, 301 * (np.arange(b) // 2))  # noqa: E731
+    table = np.random.default_rng(0).random((2, 301, sc.settings.n_cycles + 1))
+    replayed = lambda b: PatientStreams(9, np.arange(b) % 2, 301, uniforms=table)  # noqa: E731
+    for plan in ([(s, same) for s in sc.strategies], [("usual_care", same), ("coach_cbt", other)],
+                 [("usual_care", own), ("coach_cbt", own)],
+                 [("usual_care", replayed), ("ipp", replayed)]):
+        alone = [engine.run(strategy_inputs(sc, s, draws, f), outputs) for s, f in plan]
+        together = engine.run_strategies([strategy_inputs(sc, s, draws, f) for s, f in plan],
+                                         outputs)
+        for a, t in zip(alone, together, strict=True):
+            for name in ("discounted", "undiscounted", "by_cycle", "by_cycle_undiscounted",
+                         "trace"):
+                np.testing.assert_array_equal(getattr(a, name), getattr(t, name))
+    assert len({r.trace.shape[0] for r in alone}) > 1  # the batches differ
+    with pytest.raises(ValueError, match="same seed"):
+        engine.run_strategies([strategy_inputs(sc, "usual_care", draws, same),
+                               strategy_inputs(sc, "usual_care", draws,
+                                               lambda b: PatientStreams(8, np.zeros(b), 301))],
+                              outputs)
+
+
+def test_one_thread_and_two_give_bit_identical_results():
+    # One thread: the strategies run together on shared uniforms; two: side by side.
+    sc = load_scenario(THR).with_settings(engine="microsim", patients=3)
+    draws = replicates(sc, 1_000)
+    one, two = (simulate(sc, draws, threads=k) for k in (1, 2))
+    for var in ("total_cost", "qalys", "costs"):
+        np.testing.assert_array_equal(one[var].values, two[var].values)
 
 
 def test_patient_uniforms_do_not_depend_on_the_chunk():

@@ -186,3 +186,82 @@ def test_profiles_are_every_combination_in_file_order():
                            itertools.product(("rural", "urban"), ("mild", "severe"))]
     np.testing.assert_allclose(prof.weights[0], [0.28, 0.12, 0.42, 0.18], rtol=1e-14)
     assert strat.n_strata == 4 * 2 and strat.shares.shape == (1, 8)
+
+
+def _table_scenario(tmp_path, rows: str, **patients):
+    doc = yaml.safe_load(MODEL.read_text())
+    (tmp_path / "patients.csv").write_text(rows)
+    doc["population"] = {"patients": {"file": "patients.csv", "source": "test", **patients},
+                         "subgroups": ["severity", "rural"]}
+    path = tmp_path / "table.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+GRID_AS_ROWS = "rural,severity,weight\n1,0,28\n1,1,12\n0,0,42\n0,1,18\n"
+
+
+def test_a_patient_table_runs_its_rows_as_strata_like_the_same_grid(tmp_path):
+    """The grid of two_attributes.yaml at its base case, written as four weighted rows."""
+    sc = load_scenario(_table_scenario(tmp_path, GRID_AS_ROWS, weight="weight"))
+    grid = load_scenario(MODEL)
+    out = simulate(sc, base_draws(sc)).isel({dims.DRAW: 0})
+    ref = simulate(grid, base_draws(grid)).isel({dims.DRAW: 0})
+    for var in TOTALS:
+        np.testing.assert_allclose(out[var].values, ref[var].values, rtol=1e-14, err_msg=var)
+    assert list(out[dims.SUBGROUP].values) == ["severity=0", "severity=1", "rural=0", "rural=1"]
+    pairs = {"severity=0": "severity=mild", "severity=1": "severity=severe",
+             "rural=0": "rural=urban", "rural=1": "rural=rural"}
+    for mine, theirs in pairs.items():
+        for var in ("subgroup_total_cost", "subgroup_qalys", "subgroup_share"):
+            np.testing.assert_allclose(out[var].sel(subgroup=mine).values,
+                                       ref[var].sel(subgroup=theirs).values, rtol=1e-13,
+                                       err_msg=(mine, var))
+
+
+def test_a_patient_table_without_weights_weighs_rows_equally(tmp_path):
+    rows = "rural,severity\n1,0\n0,1\n"
+    sc = load_scenario(_table_scenario(tmp_path, rows))
+    out = simulate(sc, base_draws(sc)).isel({dims.DRAW: 0})
+    np.testing.assert_allclose(out["subgroup_share"].isel(strategy=0).values, 0.5)
+
+
+@pytest.mark.parametrize("rows, patients, message", [
+    ("rural,severity,weight\n1,0,1\n0,x,1\n", {"weight": "weight"},
+     "column 'severity': 'x' is not a finite number"),
+    ("rural,severity,weight\n1,0,-1\n0,1,1\n", {"weight": "weight"},
+     "weight -1 in row 1 (line 2) of column 'weight' is negative"),
+    ("rural,severity\n1,0\n", {"weight": "w"}, "no column 'w'"),
+    ("rural,sev\n1,0\n", {}, "unknown name 'severity'"),
+])
+def test_bad_patient_tables_are_refused_with_the_file_and_what_is_wrong(tmp_path, rows,
+                                                                          patients, message):
+    path = _table_scenario(tmp_path, rows, **patients)
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and message in result.output, result.output
+    assert "table.yaml, line " in result.output, result.output
+
+
+def test_attributes_and_a_patient_table_together_are_refused(tmp_path):
+    doc = yaml.safe_load(MODEL.read_text())
+    doc["population"]["patients"] = {"file": "p.csv", "source": "t"}
+    path = tmp_path / "both.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and "not both" in result.output, result.output
+
+
+@pytest.mark.parametrize("options, key", [
+    (["--patient-file"], "settings.patient_output"),
+    (["--uniforms", "u.csv"], "settings.uniforms"),
+])
+def test_replay_and_the_per_patient_file_say_they_do_not_take_a_population_yet(
+        tmp_path, options, key):
+    (tmp_path / "u.csv").write_text("c0," + ",".join(f"c{k}" for k in range(1, 13)) + "\n"
+                                    + ",".join(["0.5"] * 13) + "\n")
+    result = CliRunner().invoke(app, ["run", str(MODEL), "--engine", "microsim", "--patients",
+                                      "1", *options, "--out", str(tmp_path / "o")],
+                                catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert key in result.output and "population" in result.output, result.output

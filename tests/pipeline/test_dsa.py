@@ -221,3 +221,22 @@ def test_two_way_on_one_dirichlet_row_marks_the_cells_that_sum_above_one(tmp_pat
     assert np.isnan(grid["nmb"].values[over]).all()
     assert np.isfinite(grid["nmb"].values[~over]).all()
     assert ranges["p_stay"][1] + ranges["p_sick"][1] > 1
+
+
+def test_a_microsimulation_dsa_gives_every_variation_the_same_patients(tmp_path):
+    """Common random numbers across the variations: the one-way run at a parameter's high
+    value equals a single microsimulation of that value with the base draw's patients."""
+    thr = load_scenario(SCENARIOS / "reference" / "thr_dmhee.yaml").with_settings(
+        engine="microsim", patients=500)
+    ow = one_way(thr, 20_000, ["lnrrNP1", "rrr"])
+    draws = base_draws(thr, 1)
+    draws.loc[{"parameter": "lnrrNP1"}] = float(ow["high"].sel(parameter="lnrrNP1"))
+    single = incremental_net_benefit(_nmb(thr, draws, 20_000), ow.attrs["strategy"]).values[0]
+    assert float(ow["inmb_high"].sel(parameter="lnrrNP1")) == single
+    shifted = draws.assign_coords(draw=[7])  # another draw index: still draw 0's patients
+    again = simulate(thr, shifted, same_patients=True)
+    np.testing.assert_array_equal(again["qalys"].values, simulate(thr, draws)["qalys"].values)
+    result = CliRunner().invoke(app, ["dsa", str(SCENARIOS / "reference" / "thr_dmhee.yaml"),
+                                      "--engine", "microsim", "--patients", "300",
+                                      "--params", "lnrrNP1", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output

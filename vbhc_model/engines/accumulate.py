@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from vbhc_model.engines.base import EngineResult, TransitionValues
+from vbhc_model.engines.base import EngineInputs, EngineResult, TransitionValues
 from vbhc_model.engines.corrections import Terms
 
 #: Trace rows buffered before they are folded into the occupancy: 2**21 values, 16 MB.
@@ -245,3 +245,91 @@ class Accumulator:
             self._per_cycle_u.transpose(2, 0, 1) if keep else None,
             trace,
         )
+
+
+def accumulate_paths(paths: np.ndarray, inputs: EngineInputs) -> tuple[np.ndarray, np.ndarray]:
+    """Each patient's discounted and undiscounted totals, from its states in each cycle.
+
+    The :class:`Accumulator`'s sums, patient by patient: the same quadrature terms (each term
+    values trace row ``row`` with cycle ``cycle``'s payoffs and ``weight``), discount factors
+    and payoff values, and the one-off values of the transitions each patient makes,
+    discounted as the flows are. The mean over patients is therefore the engine's total, to
+    rounding (the engine sums occupancy, this sums patients). As in the accumulator, each
+    patient's weighted, discounted time in each state is summed while the values stay the
+    same array, and multiplied by them once.
+
+    Parameters
+    ----------
+    paths : ndarray of int, shape (batch, row 0..n, patient)
+        Each patient's state after each cycle (``EngineResult.paths``).
+    inputs : EngineInputs
+        The inputs the paths were simulated from; ``values`` (and the transition values) are
+        asked for again, in cycle order, so they must not be one-pass.
+
+    Returns
+    -------
+    discounted, undiscounted : ndarray, shape (batch, patient, channel)
+
+    Examples
+    --------
+    >>> from vbhc_model.engines.base import EngineInputs
+    >>> from vbhc_model.engines.corrections import quadrature_terms, discount_factors
+    >>> terms = quadrature_terms(2, 1.0)
+    >>> V = np.array([[1.0], [0.0]])[:, :, None]  # [state, channel, batch]
+    >>> inputs = EngineInputs(np.array([[1.0], [0.0]]), None, lambda k: V, terms,
+    ...                       discount_factors(terms.time, np.array([0.0])), n_cycles=2)
+    >>> paths = np.array([[[0, 0], [0, 1], [0, 1]]])  # two patients: one stays, one leaves
+    >>> accumulate_paths(paths, inputs)[1][0].tolist()
+    [[2.0], [0.0]]
+    """
+    paths = np.asarray(paths)
+    batch, _, n = paths.shape
+    n_states = np.shape(inputs.start)[0]
+    terms = inputs.terms
+    # Channels grouped by their discount column, as in the Accumulator; the last group is
+    # "undiscounted". coefs[g, term] = weight x discount factor.
+    factors, group_of = np.unique(np.asarray(inputs.discount, dtype=float).T, axis=0,
+                                  return_inverse=True)
+    group_of = group_of.ravel()
+    coefs = np.vstack([factors, np.ones(len(terms.row))]) * terms.weight
+    time_in = np.zeros((len(coefs), batch * n * n_states))  # [group, (batch, patient, state)]
+    cell = ((np.arange(batch)[:, None] * n + np.arange(n)) * n_states)  # [batch, patient]
+    out: list[np.ndarray] = []  # discounted, undiscounted [batch, patient, channel]
+    current = None
+
+    def apply_values() -> None:
+        if current is None:
+            return
+        v = np.asarray(current).transpose(2, 0, 1)  # [batch, state, channel]
+        if not out:
+            out.extend(np.zeros((2, batch, n, v.shape[2])))
+        t = time_in.reshape(len(coefs), batch, n, n_states)
+        for g in range(len(coefs) - 1):
+            channels = np.flatnonzero(group_of == g)
+            out[0][:, :, channels] += t[g] @ v[:, :, channels]
+        out[1] += t[-1] @ v
+        time_in[:] = 0.0
+
+    for k in np.unique(terms.cycle):  # each cycle's values asked for once, in cycle order
+        v = inputs.values(int(k))
+        if v is not current:
+            apply_values()
+            current = v
+        for i in np.flatnonzero(terms.cycle == k):
+            at = (cell + paths[:, terms.row[i]]).ravel()  # one state per patient: no repeats
+            time_in[:, at] += coefs[:, i, None]
+    apply_values()
+    disc, und = out
+    tv = inputs.transition_values
+    if tv is not None:
+        codes = np.asarray(tv.from_index) * n_states + np.asarray(tv.to_index)
+        for j in range(1, inputs.n_cycles + 1):
+            values = np.asarray(tv.values_at(j))  # [pair, channel, batch]
+            moved = paths[:, j - 1].astype(np.int64) * n_states + paths[:, j]
+            for pair, code in enumerate(codes):
+                b, p = np.nonzero(moved == code)
+                if len(b):
+                    one_off = values[pair][:, b].T  # [moved patient, channel]
+                    und[b, p] += one_off
+                    disc[b, p] += one_off * inputs.transition_discount[j - 1]
+    return disc, und

@@ -47,6 +47,9 @@ class Outputs:
         Names of the outcome variables to return (see ``vbhc_model.model.outcomes.OUTCOMES``);
         None returns every variable the run computes. Per-cycle variables and the trace are
         computed only when ``per_cycle`` / ``trace`` ask for them.
+    paths : bool
+        Keep each patient's state after each cycle (an individual engine's
+        ``EngineResult.paths``; the cohort has no patients and ignores it).
 
     Examples
     --------
@@ -59,6 +62,7 @@ class Outputs:
     trace: bool = False
     per_cycle: bool = False
     variables: tuple[str, ...] | None = None
+    paths: bool = False
 
     def __post_init__(self) -> None:
         if self.variables is not None:
@@ -84,12 +88,18 @@ class PatientStreams:
         first_patient[b] + n_patients - 1``); default 0. Columns of one draw with the same
         first patient meet the same patients (the engagement strata of one draw); patients
         with other attributes are other patients.
+    uniforms : ndarray of float, optional
+        Uniforms in [0, 1) that replace the Philox streams (a replay of another run):
+        ``[patient, cycle 0..n]``, the same for every batch column, or
+        ``[table, patient, cycle 0..n]``, where a column of global draw index d reads table d.
+        Column 0 draws the starting state, column k the transition of cycle k.
     """
 
     seed: int
     draw_index: np.ndarray
     n_patients: int
     first_patient: np.ndarray | None = None
+    uniforms: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.n_patients < 1:
@@ -101,6 +111,15 @@ class PatientStreams:
         if first.shape != draw_index.shape or (first < 0).any():
             raise ValueError("first_patient must be >= 0, one per column of draw_index")
         object.__setattr__(self, "first_patient", first)
+        if self.uniforms is not None:
+            u = np.asarray(self.uniforms, dtype=np.float64)
+            need = int(first.max()) + self.n_patients if first.size else self.n_patients
+            if u.ndim not in (2, 3) or u.shape[-2] < need:
+                raise ValueError(f"uniforms must be [patient, cycle] or [table, patient, cycle] "
+                                 f"with {need} patients, got shape {u.shape}")
+            if not ((u >= 0.0) & (u < 1.0)).all():
+                raise ValueError("uniforms must lie in [0, 1)")
+            object.__setattr__(self, "uniforms", u)
 
 
 @dataclass(frozen=True)
@@ -179,6 +198,7 @@ class EngineResult:
     by_cycle: np.ndarray | None = None  # [batch, cycle 0..n, channel], discounted
     by_cycle_undiscounted: np.ndarray | None = None
     trace: np.ndarray | None = None  # [batch, row 0..n, state]
+    paths: np.ndarray | None = None  # [batch, row 0..n, patient], an individual engine's
 
 
 class Engine(Protocol):

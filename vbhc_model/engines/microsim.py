@@ -28,6 +28,12 @@ from 0). Consequences:
 - results are bit-identical whatever the chunk of patients or the chunk of draws: occupancy
   and flows are integer counts, summed exactly, divided by N once per cycle.
 
+A run may instead *replay* supplied uniforms (:attr:`PatientStreams.uniforms`, read by the
+pipeline from ``settings.uniforms``): patient i's uniform of cycle k is then ``table[i, k]``
+(or ``table[d, i, k]`` for draw d), used by the same inverse-CDF step in place of the Philox
+double, so a table of this engine's own streams (:func:`patient_uniforms`) reproduces its run
+bit for bit.
+
 Design: what the sample *is* travels with the inputs, how it is computed belongs to the engine.
 :class:`PatientStreams` (seed, the global draw index of each batch column, the number of
 patients) is an optional field of :class:`~vbhc_model.engines.base.EngineInputs`, filled by
@@ -35,21 +41,29 @@ the pipeline from ``settings.seed``, the draws' coordinates and ``settings.patie
 cohort ignores it. The patient chunk size changes memory, never results, so it is an argument
 of :class:`MicrosimEngine`.
 
-Speed: the uniforms of a chunk and the per-cycle step (inverse CDF, state counts and flows in
-one pass) are numba kernels, :mod:`vbhc_model.engines.microsim_kernel`, imported by
-:meth:`MicrosimEngine.run` (never at import, so a cohort run does not import numba) and
-compiled once per machine into numba's cache. They compute exactly what the numpy code beside
-them computes (``MicrosimEngine(compiled=False)``: numpy's Philox generator and a vectorised
-binary search), so results are bit-identical either way; only the speed differs
-(docs/benchmarks.md).
+Speed: the uniforms of a chunk (every draw's, in one call) and the per-cycle step (inverse
+CDF, state counts and flows) are numba kernels, :mod:`vbhc_model.engines.microsim_kernel`,
+imported by :meth:`MicrosimEngine.run_strategies` (never at import, so a cohort run does not
+import numba) and compiled once per machine into numba's cache. They compute exactly what the
+numpy code beside them computes (``MicrosimEngine(compiled=False)``: numpy's Philox generator
+and a vectorised binary search), so results are bit-identical either way; only the speed
+differs (docs/benchmarks.md). :meth:`MicrosimEngine.run_strategies` runs several strategies
+on the same patients at once and makes each cycle's uniforms once for all of them (common
+random numbers: they are the same under every strategy); the pipeline uses it whenever the
+strategies would otherwise run one after the other.
 
-Memory: the current state of every patient, ``N x batch`` small integers (the pipeline already
-bounds the batch by chunking draws), plus temporaries of ``chunk x batch`` per cycle. The loop
-runs cycles outside and patient chunks inside, because an engine may read each cycle's
-transition matrix only once (it can be one buffer refilled each cycle).
+Memory: the current state of every patient, ``N x batch`` small integers per strategy (the
+pipeline bounds the batch of a PSA by cutting its chunks of draws to the patients,
+:func:`vbhc_model.pipeline.chunk.draws_per_chunk`), plus a chunk's uniforms, ``distinct draws
+x chunk`` doubles, per cycle. The loop runs cycles outside and patient chunks inside, because
+an engine may read each cycle's transition matrix only once (it can be one buffer refilled
+each cycle).
 """
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -122,6 +136,7 @@ def _step_numpy(cum, u, column_of, iters, states, pair_of, counts, flows) -> Non
     same results): all patients of the chunk at once, the binary search of :func:`_choose`."""
     batch, _, n_to = cum.shape
     col = np.arange(batch, dtype=np.int64)
+    states = states.T  # [patient, batch]
     prev = states.astype(np.int64)
     s = _choose(cum.transpose(1, 2, 0).reshape(-1), prev * (n_to * batch) + col,
                 u[column_of].T, n_to)
@@ -132,6 +147,27 @@ def _step_numpy(cum, u, column_of, iters, states, pair_of, counts, flows) -> Non
                              minlength=flows.size).reshape(flows.shape)
     states[...] = s
     counts += np.bincount((s * batch + col).ravel(), minlength=counts.size).reshape(counts.shape)
+
+
+def _supplied(table: np.ndarray, keys: np.ndarray, n_cycles: int):
+    """``uniforms(cycle, p0, p1) -> [key, patient]`` read from a supplied table
+    (:attr:`PatientStreams.uniforms`) instead of the Philox streams: ``[patient, cycle]`` for
+    every draw, or ``[table, patient, cycle]`` with draw d reading table d; a key (draw,
+    first patient) reads the patients ``first + p0 .. first + p1 - 1``."""
+    if table.shape[-1] != n_cycles + 1:
+        raise ValueError(f"supplied uniforms have {table.shape[-1]} cycles; {n_cycles} cycles "
+                         f"need {n_cycles + 1} (cycle 0 draws the starting state)")
+    draws, firsts = keys[:, 0], keys[:, 1]
+    if table.ndim == 3 and int(draws.max()) >= table.shape[0]:
+        raise ValueError(f"supplied uniforms hold {table.shape[0]} tables; draw "
+                         f"{int(draws.max())} has none")
+
+    def uniforms(cycle: int, p0: int, p1: int) -> np.ndarray:
+        if table.ndim == 2:
+            return np.stack([table[f + p0:f + p1, cycle] for f in firsts])
+        return np.stack([table[d, f + p0:f + p1, cycle] for d, f in zip(draws, firsts)])
+
+    return uniforms
 
 
 class MicrosimEngine:
@@ -176,89 +212,167 @@ class MicrosimEngine:
         self.compiled = bool(compiled)
 
     def _kernels(self):
-        """``(fill, step)``: the uniforms of a chunk and the per-cycle step, numba's kernels
-        (imported here, so that only a microsimulation ever imports numba; see
-        tests/test_startup.py) or numpy's."""
+        """``(fill, step)``: the uniforms of a chunk (``fill(out, seed, draws, cycle, firsts)``:
+        ``out[i]`` the patients ``firsts[i] ..`` of draw ``draws[i]``) and the per-cycle step, numba's kernels (imported here, so
+        that only a microsimulation ever imports numba; see tests/test_startup.py) or
+        numpy's."""
         if not self.compiled:
-            return _fill_uniforms, _step_numpy
-        from vbhc_model.engines.microsim_kernel import step, uniforms
+            def fill_numpy(out: np.ndarray, seed: int, draws: np.ndarray, cycle: int,
+                           firsts: np.ndarray) -> None:
+                for row, d, first in zip(out, draws, firsts):
+                    _fill_uniforms(row, seed, int(d), cycle, int(first))
 
-        def fill(out: np.ndarray, seed: int, draw: int, cycle: int, first: int) -> None:
+            return fill_numpy, _step_numpy
+        from vbhc_model.engines.microsim_kernel import draw_uniforms, step
+
+        def fill(out: np.ndarray, seed: int, draws: np.ndarray, cycle: int,
+                 firsts: np.ndarray) -> None:
             u64 = np.uint64
-            uniforms(u64(seed & _MASK), u64(seed >> 64), u64(first // 4), u64(cycle),
-                     u64(draw), u64(_DOMAIN >> 192), first % 4, out)
+            draw_uniforms(u64(seed & _MASK), u64(seed >> 64), firsts, u64(cycle),
+                          draws.astype(u64), u64(_DOMAIN >> 192), out)
 
         return fill, step
 
     def run(self, inputs: EngineInputs, outputs: Outputs) -> EngineResult:
         """Simulate ``inputs.patients`` through ``inputs.n_cycles`` cycles and accumulate."""
+        return self.run_strategies([inputs], outputs)[0]
+
+    def run_strategies(self, strategies: Sequence[EngineInputs],
+                       outputs: Outputs) -> list[EngineResult]:
+        """Run several strategies on the same patients, each cycle's uniforms made once.
+
+        With common random numbers a patient meets the same uniforms under every strategy;
+        run one by one (:meth:`run`), each strategy would make them again, which is about a
+        third of the work. Here each chunk's uniforms of a cycle are made once and every
+        strategy steps its patients on them. The results are, bit for bit, those of
+        :meth:`run` on each strategy.
+
+        Parameters
+        ----------
+        strategies : sequence of EngineInputs
+            The strategies' inputs; their patients (:class:`PatientStreams`) must have the
+            same seed and number of patients, and the runs the same number of cycles (the
+            draws and the batch may differ).
+        outputs : Outputs
+
+        Returns
+        -------
+        list of EngineResult
+            One per strategy, in order.
+        """
+        chunk = self.chunk
+        runs = [_Strategy(inputs, outputs, chunk) for inputs in strategies]
+        if not runs:
+            return []
+        first = runs[0].streams
+        seed, n, n_cycles, table = first.seed, runs[0].n, runs[0].n_cycles, first.uniforms
+        if any((r.streams.seed, r.n, r.n_cycles) != (seed, n, n_cycles)
+               or r.streams.uniforms is not table for r in runs):
+            raise ValueError("strategies run together need the same seed, number of patients, "
+                             "number of cycles and supplied uniforms")
+        # One row of uniforms per distinct (draw, first patient) of all strategies' columns;
+        # columns (engagement strata, strategies) share rows.
+        keys, rows = np.unique(np.concatenate([
+            np.column_stack([r.streams.draw_index, r.streams.first_patient]) for r in runs]),
+            axis=0, return_inverse=True)
+        for r, column_of in zip(runs, np.split(rows.reshape(-1),
+                                               np.cumsum([r.batch for r in runs])[:-1])):
+            r.column_of = column_of
+        fill, step = self._kernels()
+        if table is not None:
+            supplied = _supplied(table, keys, n_cycles)
+        chunks = [(p, min(n, p + chunk)) for p in range(0, n, chunk)]
+        # Row 0 draws each patient's start state; row j >= 1 the transition of cycle j.
+        for j in range(n_cycles + 1):
+            for r in runs:
+                r.begin(j)
+            for c, (p0, p1) in enumerate(chunks):
+                if table is None:
+                    u = np.empty((len(keys), p1 - p0))  # [key, patient]
+                    fill(u, seed, keys[:, 0], j, keys[:, 1] + p0)
+                else:
+                    u = supplied(j, p0, p1)
+                for r in runs:
+                    step(r.cum, u, r.column_of, r.iters, r.states[c], r.pair_of, r.counts,
+                         r.flows)
+            for r in runs:
+                r.end(j)
+        return [r.finish() for r in runs]
+
+
+class _Strategy:
+    """One strategy of a run: its patients' states, its cycle's cumulative rows, its counts
+    and flows, and its accumulator."""
+
+    def __init__(self, inputs: EngineInputs, outputs: Outputs, chunk: int):
         streams = inputs.patients
         if streams is None:
             raise ValueError("the microsimulation needs EngineInputs.patients (PatientStreams)")
-        start = np.asarray(inputs.start, dtype=float)
-        n_states, batch = start.shape
+        self.start = np.asarray(inputs.start, dtype=float)
+        n_states, batch = self.start.shape
         if streams.draw_index.shape != (batch,):
             raise ValueError(f"PatientStreams.draw_index has shape {streams.draw_index.shape}; "
                              f"the batch is {batch}")
-        n, n_cycles = streams.n_patients, inputs.n_cycles
-        # one row of uniforms per distinct (draw, first patient); columns share rows
-        keys, column_of = np.unique(np.column_stack([streams.draw_index, streams.first_patient]),
-                                    axis=0, return_inverse=True)
-        column_of = column_of.reshape(-1)
-        transition_at = inputs.transition_at()
-        tv = inputs.transition_values
-        acc = Accumulator(n_states, batch, inputs.values, inputs.terms, inputs.discount,
-                          n_cycles=n_cycles, transition_values=tv,
-                          transition_discount=inputs.transition_discount,
-                          keep_cycles=outputs.per_cycle)
-        trace = np.empty((n_cycles + 1, n_states, batch)) if outputs.trace else None
+        self.streams, self.n, self.n_cycles = streams, streams.n_patients, inputs.n_cycles
+        self.n_states, self.batch = n_states, batch
+        self.transition_at = inputs.transition_at()
+        tv = self.tv = inputs.transition_values
+        self.acc = Accumulator(n_states, batch, inputs.values, inputs.terms, inputs.discount,
+                               n_cycles=self.n_cycles, transition_values=tv,
+                               transition_discount=inputs.transition_discount,
+                               keep_cycles=outputs.per_cycle)
+        self.trace = np.empty((self.n_cycles + 1, n_states, batch)) if outputs.trace else None
         dtype = np.int16 if n_states < 2**15 else np.int32
-        states = np.empty((n, batch), dtype=dtype)
-        chunks = [(p, min(n, p + self.chunk)) for p in range(0, n, self.chunk)]
-
-        def uniforms(cycle: int, p0: int, p1: int) -> np.ndarray:  # [key, patient]
-            u = np.empty((len(keys), p1 - p0))
-            for i, (d, first) in enumerate(keys):
-                fill(u[i], streams.seed, int(d), cycle, int(first) + p0)
-            return u
-
+        # Each chunk's patients' states, [batch, patient] (a column's contiguous for the kernel)
+        self.chunks = [(p, min(self.n, p + chunk)) for p in range(0, self.n, chunk)]
+        self.states = [np.empty((batch, p1 - p0), dtype=dtype) for p0, p1 in self.chunks]
+        self.paths = (np.empty((self.n_cycles + 1, self.n, batch), dtype=dtype)
+                      if outputs.paths else None)
         if tv is not None:
             codes = np.asarray(tv.from_index) * n_states + np.asarray(tv.to_index)
-            pairs, pair_index = np.unique(codes, return_inverse=True)
-            pair_of = np.full(n_states * n_states, -1, dtype=np.int64)
-            pair_of[pairs] = np.arange(len(pairs))
+            pairs, self.pair_index = np.unique(codes, return_inverse=True)
+            self.flow_pairs = np.full(n_states * n_states, -1, dtype=np.int64)
+            self.flow_pairs[pairs] = np.arange(len(pairs))
         else:
-            pairs, pair_of = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        fill, step = self._kernels()
-        iters = max(0, int(np.ceil(np.log2(n_states))))
+            pairs, self.flow_pairs = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        self.n_pairs = len(pairs)
+        self.iters = max(0, int(np.ceil(np.log2(n_states))))
+        self.column_of = np.zeros(batch, dtype=np.int64)
 
-        # Row 0: each patient's start state, by the inverse CDF of the start distribution
-        # (one row of cumulative sums per column, read from state 0).
-        cum0 = np.ascontiguousarray(np.cumsum(start, axis=0).T[:, None, :])  # [batch, 1, to]
-        counts = np.zeros((n_states, batch), dtype=np.int64)
-        no_flows = np.zeros((0, batch), dtype=np.int64)
-        for p0, p1 in chunks:
-            states[p0:p1] = 0
-            step(cum0, uniforms(0, p0, p1), column_of, iters, states[p0:p1],
-                 np.empty(0, dtype=np.int64), counts, no_flows)
-        acc.slot()[...] = counts / n
-        acc.add_row(0)
-        if trace is not None:
-            trace[0] = acc.latest
-
-        for j in range(1, n_cycles + 1):
+    def begin(self, j: int) -> None:
+        """Set up row j: the cumulative rows to draw from, counts and flows at zero."""
+        self.counts = np.zeros((self.n_states, self.batch), dtype=np.int64)
+        if j == 0:
+            # each patient's start state, by the inverse CDF of the start distribution (one
+            # row of cumulative sums per column, read from state 0)
+            for states in self.states:
+                states[...] = 0
+            self.cum = np.ascontiguousarray(np.cumsum(self.start, axis=0).T[:, None, :])
+            self.pair_of = np.empty(0, dtype=np.int64)
+            self.flows = np.zeros((0, self.batch), dtype=np.int64)
+        else:
             # [batch, from, to]: each column's rows contiguous for the kernel
-            cum = np.ascontiguousarray(np.cumsum(transition_at(j), axis=1).transpose(2, 0, 1))
-            counts = np.zeros((n_states, batch), dtype=np.int64)
-            flows = np.zeros((len(pairs), batch), dtype=np.int64)
-            for p0, p1 in chunks:
-                step(cum, uniforms(j, p0, p1), column_of, iters, states[p0:p1], pair_of,
-                     counts, flows)
-            if tv is not None:
-                acc.add_flow(j, flows[pair_index] / n)
-            out = acc.slot()
-            out[...] = counts / n
-            acc.add_row(j)
-            if trace is not None:
-                trace[j] = acc.latest
-        return acc.finish(trace.transpose(2, 0, 1) if trace is not None else None)
+            self.cum = np.ascontiguousarray(
+                np.cumsum(self.transition_at(j), axis=1).transpose(2, 0, 1))
+            self.pair_of = self.flow_pairs
+            self.flows = np.zeros((self.n_pairs, self.batch), dtype=np.int64)
+
+    def end(self, j: int) -> None:
+        """Hand row j (and cycle j's flows) to the accumulator."""
+        acc = self.acc
+        if j > 0 and self.tv is not None:
+            acc.add_flow(j, self.flows[self.pair_index] / self.n)
+        acc.slot()[...] = self.counts / self.n
+        acc.add_row(j)
+        if self.trace is not None:
+            self.trace[j] = acc.latest
+        if self.paths is not None:
+            for (p0, p1), states in zip(self.chunks, self.states):
+                self.paths[j, p0:p1] = states.T
+
+    def finish(self) -> EngineResult:
+        result = self.acc.finish(self.trace.transpose(2, 0, 1) if self.trace is not None
+                                 else None)
+        if self.paths is not None:
+            result = dataclasses.replace(result, paths=self.paths.transpose(2, 0, 1))
+        return result

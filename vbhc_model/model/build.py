@@ -30,6 +30,7 @@ from vbhc_model.errors import ExpressionError, ScenarioError
 from vbhc_model.model import checks, stepped
 from vbhc_model.model.powers import PowerMemo
 from vbhc_model.parameters.draws import resolve_parameters, table_functions
+from vbhc_model.scenario import checks as checks_scenario
 from vbhc_model.scenario.expressions import Expression
 from vbhc_model.scenario.names import ENGAGEMENT_NAMES, TIME_NAMES
 from vbhc_model.scenario.schema import COMPLEMENT, Scenario
@@ -63,10 +64,13 @@ class Profiles:
     level_names: tuple[tuple[str, ...], ...]  # per attribute
     levels: np.ndarray  # [profile, attribute]: index into level_names[attribute]
     values: np.ndarray  # [profile, attribute]: what expressions see
-    weights: np.ndarray  # [draw, profile]: product of the levels' shares
+    weights: np.ndarray  # [draw, profile]: product of the levels' shares, or the table's
+    table: bool = False  # the rows of a patient table (else every combination of levels)
 
     @property
     def labels(self) -> list[str]:
+        if self.table:
+            return [f"row {i + 1} of the patient table" for i in range(len(self.levels))]
         return [", ".join(f"{a}={self.level_names[j][i]}"
                           for j, (a, i) in enumerate(zip(self.attributes, row)))
                 for row in self.levels]
@@ -314,6 +318,13 @@ def _profiles(scenario: Scenario, params: dict[str, np.ndarray], n_draws: int) -
     pop = scenario.population
     if pop is None:
         return None
+    if pop.patients is not None:  # each row a profile; levels: the distinct values
+        table = checks_scenario.patient_table(scenario)
+        found = [np.unique(col, return_inverse=True) for col in table.values.T]
+        return Profiles(table.attributes, tuple(tuple(f"{v:g}" for v in u) for u, _ in found),
+                        np.column_stack([inv.reshape(-1) for _, inv in found]), table.values,
+                        np.broadcast_to(table.weights, (n_draws, len(table.weights))),
+                        table=True)
     functions = table_functions(scenario)
     names = tuple(pop.attributes)
     level_names, shares, values = [], [], []

@@ -158,18 +158,25 @@ def _mix(x: np.ndarray, strat: StrategyInputs, n_draws: int) -> np.ndarray:
     return (stacked * w).sum(axis=0)
 
 
-def subgroups(scenario: Scenario) -> list[tuple[str, str, int, int]]:
+def subgroups(scenario: Scenario, profiles=None) -> list[tuple[str, str, int, int]]:
     """``(name, label, attribute index, level index)`` of each subgroup the scenario
-    declares: every level of each attribute in ``population.subgroups``."""
+    declares: every level of each attribute in ``population.subgroups`` (for a patient
+    table, every distinct value of the column, from ``profiles``)."""
     pop = scenario.population
-    if pop is None:
+    if pop is None or profiles is None:
         return []
-    attrs = list(pop.attributes)
+    attrs = list(profiles.attributes)
     out = []
     for a in pop.subgroups:
-        attr = pop.attributes[a]
-        for i, (lv, level) in enumerate(attr.levels.items()):
-            out.append((f"{a}={lv}", f"{attr.label or a}: {level.label or lv}", attrs.index(a), i))
+        j = attrs.index(a)
+        attr = pop.attributes.get(a)
+        for i, lv in enumerate(profiles.level_names[j]):
+            if attr is not None:
+                level = attr.levels[lv]
+                label = f"{attr.label or a}: {level.label or lv}"
+            else:
+                label = f"{a} = {lv}"
+            out.append((f"{a}={lv}", label, j, i))
     return out
 
 
@@ -252,7 +259,7 @@ def assemble(scenario: Scenario, inputs: ModelInputs,
     """
     runs = list(runs)
     inputs = dataclasses.replace(inputs, strategies=tuple(strat for strat, _ in runs))
-    groups = subgroups(scenario)
+    groups = subgroups(scenario, runs[0][0].profiles if runs else None)
     results = {strat.name: _combine(strat, res, inputs, outputs, groups) for strat, res in runs}
     ds = _label(scenario, inputs, results, outputs=outputs, engine=engine, groups=groups)
     if outputs.variables is not None:  # subgroup variables only where there are subgroups
@@ -336,6 +343,7 @@ def _label(scenario: Scenario, inputs: ModelInputs, results: dict, *, outputs: O
         within_cycle_correction=scenario.settings.within_cycle_correction,
         cohort_size=scenario.settings.cohort_size,
         n_patients=scenario.settings.patients if engine == "microsim" else None,
+        uniforms=scenario.settings.uniforms if engine == "microsim" else None,
     )
     return ds
 

@@ -5,6 +5,7 @@ dask cluster (vbhc_model.pipeline.scaleout), so results do not depend on where a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,10 +13,13 @@ import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
+from vbhc_model.defaults import MICROSIM_CHUNK_STATES
 from vbhc_model.engines.base import Outputs
+from vbhc_model.engines.registry import get_engine
 from vbhc_model.model.outcomes import PSA_VARIABLES
 from vbhc_model.parameters.sampling import sample_draws
 from vbhc_model.pipeline.simulate import simulate
+from vbhc_model.scenario.checks import patient_table
 from vbhc_model.scenario.schema import Scenario
 
 #: What a chunk keeps: the per-draw totals marked ``psa`` in the table of outcome variables
@@ -29,6 +33,41 @@ PSA_OUTPUTS = Outputs(variables=PSA_VARIABLES)
 #: uses ``exp(b log a)``). Batches of 2 to 7 agreed with large chunks bit for bit on the
 #: shipped scenarios (session 5); padding them too costs nothing and leaves a margin.
 MIN_BATCH = 8
+
+
+def draws_per_chunk(scenario: Scenario, chunk_size: int) -> int:
+    """The draws a PSA simulates at once: ``chunk_size``, cut for a microsimulation so that a
+    chunk's patient states (patients x draws x engagement strata, summed over the strategies)
+    stay within :data:`vbhc_model.defaults.MICROSIM_CHUNK_STATES`.
+
+    The microsimulation keeps every patient's current state through all cycles (an engine
+    reads each cycle's transitions once), so its memory grows with patients x draws; results
+    do not depend on the chunk.
+
+    Examples
+    --------
+    >>> from vbhc_model.scenario import load_scenario, default_scenario_path
+    >>> sc = load_scenario(default_scenario_path())
+    >>> draws_per_chunk(sc, 10_000), draws_per_chunk(sc.with_settings(engine="microsim",
+    ...                                                             patients=1_000_000), 10_000)
+    (10000, 11)
+    """
+    s = scenario.settings
+    if not get_engine(s.engine).individual:
+        return chunk_size
+    return max(1, min(chunk_size, MICROSIM_CHUNK_STATES // (s.patients * columns(scenario))))
+
+
+def columns(scenario: Scenario) -> int:
+    """The engine's batch columns per draw, summed over the strategies: each strategy's
+    engagement levels times the population's attribute profiles (every combination of
+    levels, or every row of a patient table)."""
+    pop = scenario.population
+    profiles = 1
+    if pop is not None:
+        profiles = (len(patient_table(scenario).values) if pop.patients is not None
+                    else math.prod(len(a.levels) for a in pop.attributes.values()))
+    return profiles * sum(len(st.engagement or ()) or 1 for st in scenario.strategies.values())
 
 
 def simulate_chunk(scenario: Scenario, start: int, n: int, seed: int, method: str,

@@ -34,7 +34,10 @@ from vbhc_model.scenario.schema import Scenario
 
 
 def _nmb(scenario: Scenario, draws: xr.DataArray, wtp: float) -> xr.DataArray:
-    return net_benefit(simulate(scenario, draws), scenario.settings.effect, wtp)
+    # Under the microsimulation every variation meets the same patients (common random
+    # numbers), so that a change in net benefit is the parameter's, not the patients' luck.
+    return net_benefit(simulate(scenario, draws, same_patients=True), scenario.settings.effect,
+                       wtp)
 
 
 def one_way(scenario: Scenario, wtp: float, names: Sequence[str] | None = None) -> xr.Dataset:

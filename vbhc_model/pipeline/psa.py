@@ -15,7 +15,7 @@ import xarray as xr
 from vbhc_model import dims
 from vbhc_model.defaults import CHUNK_SIZE
 from vbhc_model.parameters.sampling import check_draws
-from vbhc_model.pipeline.chunk import simulate_chunk
+from vbhc_model.pipeline.chunk import draws_per_chunk, simulate_chunk
 from vbhc_model.scenario.schema import Scenario
 
 
@@ -65,10 +65,14 @@ def run_psa(
     scenario : Scenario
     n_draws : int
     seed : int, optional
-        Defaults to the scenario's ``settings.seed``.
+        Defaults to the scenario's ``settings.seed``; it keys the sampling and, as the run's
+        ``settings.seed``, the microsimulation's patient streams.
     method : {"mc", "lhs", "sobol"}
     chunk_size : int
-        Draws simulated at once; memory grows with it, results do not change with it.
+        Draws simulated at once; memory grows with it, results do not change with it. A
+        microsimulation cuts it so that a chunk holds at most
+        :data:`vbhc_model.defaults.MICROSIM_CHUNK_STATES` patient states
+        (:func:`vbhc_model.pipeline.chunk.draws_per_chunk`).
     progress : callable, optional
         Called as ``progress(done, n_draws)`` after each chunk.
     workers : int, optional
@@ -93,6 +97,9 @@ def run_psa(
         raise ValueError("n_draws and chunk_size must be positive")
     check_draws(scenario, n_draws)
     seed = scenario.settings.seed if seed is None else seed
+    # the seed keys the microsimulation's patient streams too (settings.seed), on every worker
+    scenario = scenario.with_settings(seed=seed)
+    chunk_size = draws_per_chunk(scenario, chunk_size)
     chunks = [(start, min(chunk_size, n_draws - start)) for start in range(0, n_draws, chunk_size)]
     keep = _Keeper(store)
     if workers or scheduler:

@@ -16,10 +16,17 @@ from vbhc_model.analysis.acceptability import analyse_psa, wtp_grid
 from vbhc_model.analysis.subgroups import by_subgroup, has_subgroups
 from vbhc_model.analysis.summary import summarise
 from vbhc_model.defaults import CHUNK_SIZE
+from vbhc_model.errors import VbhcError
 from vbhc_model.parameters.draws import base_draws
 from vbhc_model.parameters.sampling import check_draws, uncertain
 from vbhc_model.pipeline.psa import run_psa
-from vbhc_model.pipeline.simulate import simulate
+from vbhc_model.pipeline.simulate import (
+    check_replay_draws,
+    needs_patients,
+    replay,
+    simulate,
+    simulate_patients,
+)
 from vbhc_model.results import RunResult
 from vbhc_model.scenario.schema import Scenario
 
@@ -52,6 +59,38 @@ def check_psa(scenario: Scenario, draws: int, sampling: str) -> list[str]:
     return notes
 
 
+#: The most patient-states (patients x cycles x strategies x engagement levels) a per-patient
+#: file may hold: 50 million small integers, about 50 MB (more is refused, not written).
+MAX_PATIENT_STATES = 50_000_000
+
+
+def check_patient_output(scenario: Scenario) -> None:
+    """Refuse a per-patient file (``settings.patient_output``) that the engine cannot make or
+    that would be too large, before any work.
+
+    Raises
+    ------
+    ScenarioError
+        The engine has no individual patients (the issue names ``settings.engine``).
+    VbhcError
+        More than :data:`MAX_PATIENT_STATES` states.
+    """
+    s = scenario.settings
+    needs_patients(scenario, "patient_output", "--patient-file",
+                   "has no individual patients, so it writes no per-patient file",
+                   "a per-patient file")
+    levels = {lv for st in scenario.strategies.values() for lv in (st.engagement or ("",))}
+    sizes = (s.patients, s.n_cycles + 1, len(scenario.strategies), len(levels))
+    total = sizes[0] * sizes[1] * sizes[2] * sizes[3]
+    if total > MAX_PATIENT_STATES:
+        raise VbhcError(
+            f"--patient-file (settings.patient_output): {sizes[0]:,} patients x {sizes[1]:,} "
+            f"cycles (0..{s.n_cycles}) x {sizes[2]} strategies x {sizes[3]} engagement levels "
+            f"is {total:,} patient-states, more than the {MAX_PATIENT_STATES:,} a per-patient "
+            f"file may hold: run at most {MAX_PATIENT_STATES // (total // s.patients):,} "
+            f"patients (--patients), or leave the per-patient file out")
+
+
 def run(
     scenario: Scenario,
     *,
@@ -65,6 +104,8 @@ def run(
     scheduler: str | None = None,
     engine: str | None = None,
     patients: int | None = None,
+    uniforms: str | Path | None = None,
+    patient_file: bool = False,
 ) -> RunResult:
     """Run the deterministic base case of a scenario, its incremental analysis and a PSA.
 
@@ -76,7 +117,8 @@ def run(
     draws : int
         Number of PSA draws (0: base case only).
     seed : int, optional
-        PSA seed (default: the scenario's ``settings.seed``).
+        The run's seed, in place of the scenario's ``settings.seed``: it keys the PSA's
+        sampling and the microsimulation's patient streams.
     sampling : {"mc", "lhs", "sobol"}
     chunk_size : int
         PSA draws simulated at once.
@@ -88,21 +130,38 @@ def run(
     engine, patients : optional
         Override the scenario's ``settings.engine`` (``"cohort"`` or ``"microsim"``) and
         ``settings.patients`` (the run's scenario is a copy with them changed).
+    uniforms : str or Path, optional
+        A file of uniforms for the microsimulation to replay, relative to the working
+        directory; overrides ``settings.uniforms`` (which is relative to the scenario file).
+    patient_file : bool
+        Also return each patient of the base case (``RunResult.patients``; the same as
+        ``settings.patient_output: true``).
 
     Returns
     -------
     RunResult
     """
-    scenario = scenario.with_settings(engine=engine, patients=patients)
+    # the run's seed keys the PSA's sampling and the microsimulation's patients alike
+    scenario = scenario.with_settings(
+        engine=engine, patients=patients, seed=seed,
+        uniforms=str(Path(uniforms).absolute()) if uniforms is not None else None,
+        patient_output=True if patient_file else None)
+    scenario, supplied = replay(scenario)
+    if scenario.settings.patient_output:
+        check_patient_output(scenario)
     notes: tuple[str, ...] = ()
     if draws:
         notes = tuple(check_psa(scenario, draws, sampling))
+        if supplied is not None:
+            check_replay_draws(scenario, supplied, draws)
     outcomes = simulate(scenario, base_draws(scenario, 1), trace=trace, per_cycle=trace)
     s = scenario.settings
     table = summarise(outcomes, s.wtp, s.effect)
     groups = by_subgroup(outcomes, s.wtp, s.effect) if has_subgroups(outcomes) else None
+    patients = (simulate_patients(scenario, base_draws(scenario, 1))
+                if s.patient_output else None)
     if not draws:
-        return RunResult(scenario, outcomes, table, subgroups=groups)
+        return RunResult(scenario, outcomes, table, subgroups=groups, patients=patients)
     # More than one chunk: results go to part files read back lazily, so memory does not grow
     # with the number of draws; the files are removed with the result.
     store = Path(tempfile.mkdtemp(prefix="vbhc_psa_")) if draws > chunk_size else None
@@ -113,7 +172,8 @@ def run(
     curves = analyse_psa(psa, wtp_grid(s.wtp), s.effect, population, frontier=False)
     if groups is not None:
         groups = by_subgroup(outcomes, s.wtp, s.effect, psa)
-    result = RunResult(scenario, outcomes, table, psa, psa_summary, curves, notes, groups)
+    result = RunResult(scenario, outcomes, table, psa, psa_summary, curves, notes,
+                       subgroups=groups, patients=patients)
     if store is not None:
         weakref.finalize(result, shutil.rmtree, store, True)
     return result

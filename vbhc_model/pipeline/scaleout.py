@@ -36,14 +36,18 @@ def _scenario(text: str, file: str) -> Scenario:
 
 def run_task(text: str, file: str, start: int, n: int, seed: int, method: str,
              total: int, posteriors: Mapping[Path, Path] | None = None,
-             engine: tuple[str, int] | None = None) -> xr.Dataset:
+             engine: tuple | None = None) -> xr.Dataset:
     """The task a worker runs: :func:`~vbhc_model.pipeline.chunk.simulate_chunk` on the
     scenario rebuilt from its YAML ``text`` (kept for the next chunks); ``engine`` is the
-    (engine, patients) of the run, which may override the file's (``vbhc run --engine``)."""
+    (engine, patients, uniforms) of the run, which may override the file's (``vbhc run
+    --engine``, ``--uniforms``); ``seed`` is the run's, for the sampling and the patient
+    streams alike."""
     tune_allocator()  # a worker process is an entry point (once per process)
     scenario = _scenario(text, file)
     if engine is not None:
-        scenario = scenario.with_settings(engine=engine[0], patients=engine[1])
+        scenario = scenario.with_settings(engine=engine[0], patients=engine[1],
+                                          uniforms=engine[2] if len(engine) > 2 else None)
+    scenario = scenario.with_settings(seed=seed)  # it keys the patient streams too
     return simulate_chunk(scenario, start, n, seed, method, total, posteriors)
 
 
@@ -113,7 +117,8 @@ def run_chunks(scenario: Scenario, chunks: list[tuple[int, int]], *, seed: int, 
             raise VbhcError(f"--scheduler {scheduler}: cannot reach a dask scheduler there "
                             f"({type(exc).__name__}: {exc})") from None
         try:
-            engine = (scenario.settings.engine, scenario.settings.patients)
+            s = scenario.settings
+            engine = (s.engine, s.patients, s.uniforms)
             futures = [client.submit(run_task, src.text, src.file, start, n, seed, method, total,
                                      posteriors, engine, pure=False) for start, n in chunks]
             index = {f.key: i for i, f in enumerate(futures)}

@@ -8,17 +8,24 @@ plain arrays only, and labels are added here, at the edge
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
+from vbhc_model.engines.accumulate import accumulate_paths
 from vbhc_model.engines.base import EngineInputs, Outputs, PatientStreams
 from vbhc_model.engines.corrections import discount_factors, quadrature_terms, transition_times
 from vbhc_model.engines.registry import get_engine
-from vbhc_model.model.build import build_model, build_strategy
+from vbhc_model.errors import Issue, ScenarioError
+from vbhc_model.model.build import ModelInputs, StrategyInputs, build_model, build_strategy
 from vbhc_model.model.outcomes import assemble, check_outputs
+from vbhc_model.model.patients import assemble_patients
+from vbhc_model.readers.posterior import resolve
+from vbhc_model.readers.uniforms import UniformsError, read_uniforms
 from vbhc_model.scenario.schema import Scenario
-from vbhc_model.threads import one_blas_thread, thread_map
+from vbhc_model.threads import one_blas_thread, thread_map, threads_for
 
 
 def simulate(
@@ -29,6 +36,7 @@ def simulate(
     trace: bool = False,
     per_cycle: bool = False,
     threads: int | None = None,
+    same_patients: bool = False,
 ) -> xr.Dataset:
     """Run every strategy of a scenario on parameter draws.
 
@@ -50,6 +58,11 @@ def simulate(
     threads : int, optional
         Strategies run side by side on this many threads (default:
         :func:`vbhc_model.threads.n_threads`); results do not depend on it.
+    same_patients : bool
+        Microsimulation: every draw meets the same patients (those of draw 0), as a
+        deterministic sensitivity analysis needs, whose draws are variations of one set of
+        values (common random numbers across them). By default each draw has its own
+        patients, keyed by its draw index (a PSA's second level).
 
     Returns
     -------
@@ -78,7 +91,37 @@ def simulate(
     elif trace or per_cycle:
         raise ValueError("give either outputs or trace/per_cycle, not both")
     check_outputs(outputs)
+    scenario, supplied = replay(scenario)
     engine = get_engine(scenario.settings.engine)
+    inputs, prepare = _prepare(scenario, draws, engine.individual, supplied, same_patients)
+
+    def run(sname: str):
+        strat, engine_inputs = prepare(sname)
+        return strat, engine.run(engine_inputs, outputs)
+
+    names = list(scenario.strategies)
+    run_together = getattr(engine, "run_strategies", None)
+    # Strategies side by side (vbhc_model.threads), those with more engagement strata (a
+    # larger batch) first: results are identical, and the first strategy in scenario order
+    # that fails reports its error. On one thread the microsimulation runs them together
+    # instead: their patients' uniforms (common random numbers) are made once per cycle, not
+    # once per strategy.
+    sizes = [len(st.engagement or ()) or 1 for st in scenario.strategies.values()]
+    with one_blas_thread():  # the engine's matrix products are small; our threads use the cores
+        if run_together is not None and threads_for(len(names), n_draws=inputs.n_draws,
+                                                    threads=threads) == 1:
+            prepared = [prepare(sname) for sname in names]
+            results = run_together([engine_inputs for _, engine_inputs in prepared], outputs)
+            runs = [(strat, res) for (strat, _), res in zip(prepared, results)]
+        else:
+            runs = thread_map(run, names, n_draws=inputs.n_draws, threads=threads, sizes=sizes)
+    return assemble(scenario, inputs, runs, outputs=outputs, engine=engine.name)
+
+
+def _prepare(scenario: Scenario, draws: xr.DataArray, individual: bool,
+             supplied: np.ndarray | None, same_patients: bool = False
+             ) -> tuple[ModelInputs, Callable]:
+    """The model's inputs, and ``prepare(strategy) -> (StrategyInputs, EngineInputs)``."""
     inputs = build_model(scenario, draws, strategies=False)
     s = scenario.settings
     terms = quadrature_terms(s.n_cycles, s.cycle_length, s.within_cycle_correction,
@@ -90,30 +133,130 @@ def simulate(
         inputs.rates,
     )
     n = inputs.n_draws
-    microsim = engine.individual
     # A microsimulation's streams are keyed by each draw's global index (its coordinate), so
     # a draw meets the same patients in any chunk of draws.
-    draw_index = np.asarray(draws[dims.DRAW].values, dtype=np.int64) if microsim else None
+    draw_index = np.asarray(draws[dims.DRAW].values, dtype=np.int64) if individual else None
+    if individual and same_patients:
+        draw_index = np.zeros_like(draw_index)
+    if supplied is not None:
+        check_replay_draws(scenario, supplied, int(draw_index.max()) + 1)
 
-    def run(sname: str):
+    def prepare(sname: str) -> tuple[StrategyInputs, EngineInputs]:
         strat = build_strategy(scenario, sname, draws, inputs)
         patients = None
-        if microsim:
+        if individual:
             # the engagement strata of one draw and attribute profile share its patients;
             # each profile has patients of its own (b = stratum * n + draw)
             first = np.repeat(strat.stratum_profile * s.patients, n)
             patients = PatientStreams(s.seed, np.tile(draw_index, strat.n_strata),
-                                      s.patients, first)
-        return strat, engine.run(EngineInputs(
+                                      s.patients, first, uniforms=supplied)
+        return strat, EngineInputs(
             strat.start, strat.transition_at, strat.values_at, terms, disc,
             n_cycles=s.n_cycles, transition_values=strat.transition_values,
             transition_discount=tdisc, patients=patients,
-        ), outputs)
+        )
 
-    # Strategies side by side (vbhc_model.threads), those with more engagement strata (a
-    # larger batch) first: results are identical, and the first strategy in scenario order
-    # that fails reports its error.
-    sizes = [len(st.engagement or ()) or 1 for st in scenario.strategies.values()]
-    with one_blas_thread():  # the engine's matrix products are small; our threads use the cores
-        runs = thread_map(run, scenario.strategies, n_draws=n, threads=threads, sizes=sizes)
-    return assemble(scenario, inputs, runs, outputs=outputs, engine=engine.name)
+    return inputs, prepare
+
+
+def simulate_patients(scenario: Scenario, draws: xr.DataArray) -> xr.Dataset:
+    """Each patient of one draw (the base case), strategy by strategy: the state after each
+    cycle and the totals (:func:`vbhc_model.model.patients.assemble_patients`).
+
+    The patients are those of :func:`simulate` on the same draw (the same streams or replayed
+    uniforms), and each patient's payoffs are accumulated over its own path with the engine's
+    values, within-cycle correction and discounting
+    (:func:`vbhc_model.engines.accumulate.accumulate_paths`), so their mean is the run's
+    total, to rounding.
+
+    Raises
+    ------
+    ValueError
+        The scenario's engine has no individual patients, or ``draws`` holds more than one
+        draw.
+    """
+    scenario, supplied = replay(scenario)
+    engine = get_engine(scenario.settings.engine)
+    if not engine.individual or draws.sizes[dims.DRAW] != 1:
+        raise ValueError("per-patient results need an individual engine and one draw")
+    inputs, prepare = _prepare(scenario, draws, True, supplied)
+    runs = []
+    for sname in scenario.strategies:
+        strat, engine_inputs = prepare(sname)
+        paths = engine.run(engine_inputs, Outputs(paths=True)).paths
+        runs.append((strat, paths, *accumulate_paths(paths, engine_inputs)))
+    return assemble_patients(scenario, inputs, runs, engine=engine.name)
+
+
+def replay(scenario: Scenario) -> tuple[Scenario, np.ndarray | None]:
+    """The uniforms a scenario's microsimulation replays (``settings.uniforms``), if any, and
+    the scenario with ``settings.uniforms`` an absolute path and ``settings.patients`` the
+    table's rows (one per patient).
+
+    Raises
+    ------
+    ScenarioError
+        ``settings.engine`` is not the microsimulation, or ``settings.patients`` was given
+        and differs from the table's rows.
+    vbhc_model.readers.uniforms.UniformsError
+        The file cannot be replayed (:func:`vbhc_model.readers.uniforms.read_uniforms`).
+    """
+    s = scenario.settings
+    if s.uniforms is None:
+        return scenario, None
+    src = scenario.source
+    needs_patients(scenario, "uniforms", "--uniforms",
+                   f"draws no random numbers, so it cannot replay the uniforms of "
+                   f"settings.uniforms ({s.uniforms})", "replaying supplied uniforms")
+    path = resolve(s.uniforms, src.file if src else None)
+    table = read_uniforms(path, s.n_cycles)
+    rows = table.shape[-2]
+    if rows != s.patients and "patients" in s.model_fields_set:
+        raise ScenarioError([settings_issue(scenario, "patients", (
+            f"{s.patients:,} patients, but {path} holds uniforms for {rows:,} (one row per "
+            f"patient): drop settings.patients (and --patients) to take the number from the "
+            f"file, or make them agree"))])
+    return scenario.with_settings(uniforms=str(path), patients=rows), table
+
+
+def check_replay_draws(scenario: Scenario, table: np.ndarray, n_draws: int) -> None:
+    """A table of uniforms per draw (``[draw, patient, cycle]``) must have one for every draw.
+
+    Raises
+    ------
+    UniformsError
+    """
+    if table.ndim == 3 and n_draws > table.shape[0]:
+        raise UniformsError(
+            f"{scenario.settings.uniforms}: holds uniforms for {table.shape[0]:,} draws (draws "
+            f"x patients x cycles) and the run needs {n_draws:,}: run at most "
+            f"{table.shape[0]:,} draws, or give a table of patients x cycles (the same "
+            f"uniforms for every draw)")
+
+
+def needs_patients(scenario: Scenario, key: str, option: str, cannot: str, feature: str) -> None:
+    """Refuse ``settings.<key>`` (or ``option``) unless the engine has individual patients
+    and the scenario has no ``population:`` section (not there yet for these features).
+
+    Raises
+    ------
+    ScenarioError
+        Naming ``settings.engine`` (``'cohort' {cannot}``) or ``settings.<key>``.
+    """
+    s = scenario.settings
+    if not get_engine(s.engine).individual:
+        raise ScenarioError([settings_issue(scenario, "engine", (
+            f"'{s.engine}' {cannot}: set 'engine: microsim' (or run with --engine microsim), "
+            f"or drop settings.{key} ({option})"))])
+    if scenario.population is not None:
+        raise ScenarioError([settings_issue(scenario, key, (
+            f"{feature} in a scenario with a population: section is not there yet (each "
+            f"attribute profile has patients of its own); drop settings.{key} ({option}), or "
+            f"the population"))])
+
+
+def settings_issue(scenario: Scenario, key: str, message: str) -> Issue:
+    """An issue at ``settings.<key>`` of the scenario's file (with its line, if known)."""
+    src = scenario.source
+    return (src.issue(("settings", key), message) if src
+            else Issue(scenario.name, f"settings.{key}", message))

@@ -75,8 +75,9 @@ def write(result, out: str | Path | None = None, *, force: bool = False, **optio
 def write_run(result: RunResult, out: str | Path | None = None, *, force: bool = False,
               renderer=None) -> Path:
     """``outcomes.nc``, ``summary.csv`` and ``summary_columns.csv`` (what each column holds,
-    with units), ``subgroups.csv`` when the scenario declares subgroups; with a PSA also ``psa.nc``, ``psa_summary.nc``, ``psa_curves.nc`` and the
-    figures.
+    with units), ``subgroups.csv`` when the scenario declares subgroups; with a PSA also
+    ``psa.nc``, ``psa_summary.nc``, ``psa_curves.nc`` and the figures; with per-patient
+    results ``patients.nc``.
 
     Parameters
     ----------
@@ -94,6 +95,8 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
             drawing = (renderer.submit(jobs, tmp / "figures") if renderer is not None
                        else None)
         write_netcdf(result.outcomes, tmp / "outcomes.nc")
+        if result.patients is not None:
+            write_netcdf(result.patients, tmp / "patients.nc")
         frame = to_frame(result.table)
         if result.psa is not None:
             write_netcdf(result.psa, tmp / "psa.nc")

@@ -16,8 +16,10 @@ import numpy as np
 
 from vbhc_model.distributions import DistributionError, check_distribution
 from vbhc_model.errors import Issue
+from vbhc_model.readers.patients import PatientTable, PatientTableError, read_patients
 from vbhc_model.readers.posterior import PosteriorError, read_posterior, resolve
 from vbhc_model.readers.samples import SamplesError, read_samples
+from vbhc_model.readers.uniforms import UniformsError, read_uniforms
 from vbhc_model.scenario.expressions import Expression, check_names
 from vbhc_model.scenario.names import CYCLE_NAMES, FUNCTION_NAMES, RESERVED_NAMES
 from vbhc_model.scenario.schema import (
@@ -178,6 +180,11 @@ def _check_settings(scenario: Scenario, add: Any) -> None:
         add(("settings", "discount_timing"),
             "discount_timing applies to 'none' and 'half_cycle'; trapezoidal and Simpson "
             "discount at each trace row's own time")
+    if st.uniforms is not None:  # the file, at load (the engine may still be overridden)
+        try:
+            read_uniforms(resolve(st.uniforms, scenario.source.file), st.n_cycles)
+        except UniformsError as exc:
+            add(("settings", "uniforms"), str(exc))
 
 
 def _check_joint(scenario: Scenario, add: Any) -> None:
@@ -245,16 +252,65 @@ def _check_joint(scenario: Scenario, add: Any) -> None:
 MAX_PROFILES = 4096
 
 
+#: A subgroup column of a patient table may hold at most this many distinct values.
+MAX_SUBGROUP_LEVELS = 20
+
+
+def patient_table(scenario: Scenario) -> PatientTable | None:
+    """The scenario's patient table, read (None without one).
+
+    Raises
+    ------
+    PatientTableError
+        See :func:`vbhc_model.readers.patients.read_patients`.
+    """
+    pop = scenario.population
+    if pop is None or pop.patients is None:
+        return None
+    t = pop.patients
+    return read_patients(resolve(t.file, scenario.source.file if scenario.source else None),
+                         t.weight, t.columns)
+
+
+def attribute_names(scenario: Scenario) -> set[str] | None:
+    """The patient attributes expressions may use: the declared attributes, or the columns of
+    the patient table (its header, even if a cell is bad: that is reported on its own); None
+    when the table cannot be read at all, so that names are not reported as unknown for that."""
+    pop = scenario.population
+    if pop is None:
+        return set()
+    if pop.patients is None:
+        return set(pop.attributes)
+    t = pop.patients
+    if t.columns is not None:
+        return set(t.columns)
+    try:
+        header = read_samples(resolve(t.file, scenario.source.file if scenario.source else None))
+    except SamplesError:
+        return None
+    return set(header.columns) - {t.weight}
+
+
 def _check_population(scenario: Scenario, add: Any) -> None:
     """Attribute names free and valid, one 'complement' per attribute, subgroups known, a
-    bounded number of combinations."""
+    bounded number of combinations (or of table rows)."""
     pop = scenario.population
     if pop is None:
         return
     taken = {"parameters": scenario.parameters, "tables": scenario.tables}
     n_profiles = 1
-    for name, attr in pop.attributes.items():
-        path = ("population", "attributes", name)
+    named = [(name, ("population", "attributes", name)) for name in pop.attributes]
+    table = None
+    if pop.patients is not None:
+        try:
+            table = patient_table(scenario)
+        except PatientTableError as exc:
+            add(("population", "patients", "file"), str(exc))
+            return
+        n_profiles = len(table.weights)
+        named = [(name, ("population", "patients", "columns" if pop.patients.columns
+                         else "file")) for name in table.attributes]
+    for name, path in named:
         if not NAME_PATTERN.match(name):
             add(path, f"'{name}' is not a valid name: use letters, digits and '_', starting "
                       "with a letter")
@@ -268,22 +324,38 @@ def _check_population(scenario: Scenario, add: Any) -> None:
             if name in names:
                 add(path, f"'{name}' is both an attribute and one of the {section}; an "
                           "expression could not tell which is meant")
+    for name, attr in pop.attributes.items():
+        path = ("population", "attributes", name)
         n_rest = sum(lvl.share is COMPLEMENT for lvl in attr.levels.values())
         if n_rest > 1:
             add(path + ("levels",), "at most one level may be 'complement'")
         n_profiles *= len(attr.levels)
     if n_profiles > MAX_PROFILES:
-        add(("population", "attributes"),
-            f"{n_profiles} combinations of attribute levels (the strata every strategy runs); "
-            f"at most {MAX_PROFILES}: merge levels or drop an attribute")
+        if table is not None:
+            add(("population", "patients", "file"),
+                f"{n_profiles} rows (the strata every strategy runs); at most {MAX_PROFILES}: "
+                "group the patients into types with a weight column")
+        else:
+            add(("population", "attributes"),
+                f"{n_profiles} combinations of attribute levels (the strata every strategy "
+                f"runs); at most {MAX_PROFILES}: merge levels or drop an attribute")
+    known = list(table.attributes) if table is not None else list(pop.attributes)
     seen = set()
     for i, name in enumerate(pop.subgroups):
-        if name not in pop.attributes:
+        if name not in known:
+            where = ("columns of the patient table" if table is not None
+                     else "attributes declared under population.attributes")
             add(("population", "subgroups", i),
-                f"unknown attribute '{name}'{did_you_mean(name, pop.attributes)}; subgroups "
-                "name attributes declared under population.attributes")
+                f"unknown attribute '{name}'{did_you_mean(name, known)}; subgroups name "
+                f"{where}")
         elif name in seen:
             add(("population", "subgroups", i), f"'{name}' is listed twice")
+        elif table is not None:
+            n = len(np.unique(table.values[:, known.index(name)]))
+            if n > MAX_SUBGROUP_LEVELS:
+                add(("population", "subgroups", i),
+                    f"column '{name}' has {n} distinct values; a subgroup column may have at "
+                    f"most {MAX_SUBGROUP_LEVELS} (group the values in a column of its own)")
         seen.add(name)
 
 
@@ -489,7 +561,9 @@ def _expressions(scenario: Scenario) -> Iterator[tuple[tuple, Expression, str]]:
 
 def _check_expression(scenario: Scenario, path: tuple, expr: Expression, context: str, add: Any) -> None:
     params = set(scenario.parameters)
-    attributes = set(scenario.population.attributes) if scenario.population else set()
+    attributes = attribute_names(scenario)
+    if attributes is None:  # an unreadable patient table (reported): any name may be in it
+        attributes = set(expr.names) if context != "parameter" else set()
     known = params | {"cycle": CYCLE_NAMES | attributes, "patient": attributes,
                       "parameter": set()}[context]
     for message in check_names(expr, known, FUNCTION_NAMES | set(scenario.tables)):

@@ -218,6 +218,16 @@ class Settings(_Model):
         10_000, gt=0, le=100_000_000,
         description="Patients per draw in the microsimulation (ignored by the cohort engine).",
     )
+    uniforms: str | None = Field(
+        None, min_length=1,
+        description="Replay these uniforms in the microsimulation instead of its own random "
+        "numbers: a .csv (a header, one row per patient, one column per cycle 0..n_cycles) or "
+        ".npy file, relative to this scenario file; its rows set the number of patients.",
+    )
+    patient_output: bool = Field(
+        False, description="Microsimulation: also write patients.nc, each patient's states "
+        "and totals in the base case.",
+    )
 
     @field_validator("wtp")
     @classmethod
@@ -511,15 +521,36 @@ class Attribute(_Model):
     source: str = Field(min_length=1, description="Where the shares come from.")
 
 
-class PopulationAttributes(_Model):
-    """Who the patients are: attributes independent of one another, their combinations run
-    as strata (exactly by the cohort engine, with their own patients by the
-    microsimulation); ``subgroups`` are reported one by one."""
+class PatientTable(_Model):
+    """Patients (or patient types) as rows of a CSV file, their attributes as columns of
+    numbers, with an optional column of weights."""
 
-    attributes: dict[str, Attribute] = Field(min_length=1)
+    file: str = Field(min_length=1, description="The CSV file, relative to this scenario file.")
+    weight: str | None = Field(None, description="The column of weights (default: equal).")
+    columns: list[str] | None = Field(
+        None, description="The columns that are attributes (default: all but the weight)."
+    )
+    source: str = Field(min_length=1)
+
+
+class PopulationAttributes(_Model):
+    """Who the patients are: categorical attributes independent of one another (their
+    combinations run as strata), or the rows of a patient table (each row a stratum): exactly
+    in the cohort engine, with patients of their own in the microsimulation; ``subgroups``
+    are reported one by one."""
+
+    attributes: dict[str, Attribute] = Field(default_factory=dict)
+    patients: PatientTable | None = None
     subgroups: list[str] = Field(
         default_factory=list, description="Attributes whose levels are reported as subgroups."
     )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PopulationAttributes:
+        if bool(self.attributes) == (self.patients is not None):
+            raise ValueError("give either 'attributes' (categorical, with shares) or "
+                             "'patients' (a table of patients), not both and not neither")
+        return self
 
 
 class Step(_Model):
