@@ -246,3 +246,29 @@ def test_the_engagement_of_a_stepped_strategy_is_by_combination_of_levels():
                                rtol=1e-15)
     assert float(stepped.sum()) == pytest.approx(1.0, rel=1e-15)
     assert float(shares.sel(strategy="new", level="all/full")) == 0.0
+
+
+def test_the_per_patient_file_of_a_stepped_strategy_adds_up(tmp_path):
+    # vbhc run --patient-file: each patient's states (the arms mapped back to the states)
+    # and totals; their means over patients are the run's totals, and the share of patients
+    # in each state is the trace, stratum by stratum.
+    from tests.pipeline.test_patients import check_means
+    from vbhc_model import api
+
+    result = api.run_scenario(DATA / "small.yaml", engine="microsim", patients=400,
+                              patient_file=True, trace=True)
+    check_means(result)
+    ds = result.patients
+    assert list(ds["state"].values) == ["well", "sick", "dead"]
+    path = ds["path"].sel(strategy="stepped")
+    assert set(ds["level"].values) >= {"all/full", "all/partial"}
+    # the patients of both combinations are the same patients up to the switch (cycle 2)
+    early = path.sel(level=["all/full", "all/partial"]).isel(cycle=slice(0, 3))
+    np.testing.assert_array_equal(early.isel(level=0), early.isel(level=1))
+    np.testing.assert_array_equal(early.isel(level=0),
+                                  ds["path"].sel(strategy="standard", level="all")
+                                  .isel(cycle=slice(0, 3)))
+    trace = result.outcomes["trace"].isel(draw=0).sel(strategy="stepped")
+    shares = sum(w * np.stack([(path.sel(level=f"all/{lv}") == i).mean("patient")
+                               for i in range(3)], -1) for lv, w in BY_HAND.items())
+    np.testing.assert_allclose(shares, trace, rtol=0, atol=1e-14)
