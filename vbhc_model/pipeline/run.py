@@ -6,6 +6,7 @@ engine, not two.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import tempfile
 import weakref
@@ -79,7 +80,12 @@ def check_patient_output(scenario: Scenario) -> None:
     needs_patients(scenario, "patient_output", "--patient-file",
                    "has no individual patients, so it writes no per-patient file",
                    "a per-patient file")
-    levels = {lv for st in scenario.strategies.values() for lv in (st.engagement or ("",))}
+    levels = set()
+    for st in scenario.strategies.values():
+        # a stepped strategy's levels are the combinations of its strategies' levels
+        parts = [st, *(scenario.strategies[step.switch_to] for step in st.steps)]
+        levels |= {"/".join(c) for c in itertools.product(*(p.engagement or ("",)
+                                                           for p in parts))}
     sizes = (s.patients, s.n_cycles + 1, len(scenario.strategies), len(levels))
     total = sizes[0] * sizes[1] * sizes[2] * sizes[3]
     if total > MAX_PATIENT_STATES:
