@@ -45,7 +45,28 @@ import numpy as np
 
 from vbhc_model.engines.base import TransitionValues
 
-__all__ = ["combine"]
+__all__ = ["combine", "level_names"]
+
+
+def level_names(scenario, sname: str) -> tuple[str, ...]:
+    """A strategy's engagement levels as its strata name them: its own (``all`` without
+    levels), or for a stepped strategy the combinations of its and its targets' levels,
+    ``first/then``.
+
+    Examples
+    --------
+    >>> from vbhc_model.scenario import load_scenario, default_scenario_path
+    >>> level_names(load_scenario(default_scenario_path()), "paintrainer")
+    ('partial', 'complete')
+    """
+    strategies = scenario.strategies
+    parts = [strategies[sname], *(strategies[s.switch_to] for s in strategies[sname].steps)]
+    return _combinations([tuple(p.engagement) if p.engagement else ("all",) for p in parts])
+
+
+def _combinations(levels: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """The names of the combinations of levels, the first strategy's slowest."""
+    return tuple("/".join(c) for c in itertools.product(*levels))
 
 
 def _take(x: np.ndarray, cols: np.ndarray | None) -> np.ndarray:
@@ -171,7 +192,7 @@ def combine(base, arms: list, steps: list, substate_of: np.ndarray, state_names:
         transition_values=_transition_values(sources, cols, moved, at, n_sub, batch, draw_of),
         unit_costs=[],
         # the combinations of levels, first strategy's first ("partial/complete")
-        levels=tuple("/".join(c) for c in itertools.product(*(s.levels for s in sources))),
+        levels=_combinations([s.levels for s in sources]),
         level_shares=None,
         n_arms=n_arms,
     )

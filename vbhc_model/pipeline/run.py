@@ -6,7 +6,6 @@ engine, not two.
 
 from __future__ import annotations
 
-import itertools
 import shutil
 import tempfile
 import weakref
@@ -18,6 +17,7 @@ from vbhc_model.analysis.subgroups import by_subgroup, has_subgroups
 from vbhc_model.analysis.summary import summarise
 from vbhc_model.defaults import CHUNK_SIZE
 from vbhc_model.errors import VbhcError
+from vbhc_model.model.stepped import level_names
 from vbhc_model.parameters.draws import base_draws
 from vbhc_model.parameters.sampling import check_draws, uncertain
 from vbhc_model.pipeline.psa import run_psa
@@ -80,12 +80,7 @@ def check_patient_output(scenario: Scenario) -> None:
     needs_patients(scenario, "patient_output", "--patient-file",
                    "has no individual patients, so it writes no per-patient file",
                    "a per-patient file")
-    levels = set()
-    for st in scenario.strategies.values():
-        # a stepped strategy's levels are the combinations of its strategies' levels
-        parts = [st, *(scenario.strategies[step.switch_to] for step in st.steps)]
-        levels |= {"/".join(c) for c in itertools.product(*(p.engagement or ("",)
-                                                           for p in parts))}
+    levels = {lv for sname in scenario.strategies for lv in level_names(scenario, sname)}
     sizes = (s.patients, s.n_cycles + 1, len(scenario.strategies), len(levels))
     total = sizes[0] * sizes[1] * sizes[2] * sizes[3]
     if total > MAX_PATIENT_STATES:
