@@ -272,3 +272,20 @@ def test_the_per_patient_file_of_a_stepped_strategy_adds_up(tmp_path):
     shares = sum(w * np.stack([(path.sel(level=f"all/{lv}") == i).mean("patient")
                                for i in range(3)], -1) for lv, w in BY_HAND.items())
     np.testing.assert_allclose(shares, trace, rtol=0, atol=1e-14)
+
+
+def test_with_a_patient_table_steps_give_what_the_same_grid_gives(tmp_path):
+    # population.patients: the four profiles of two_attributes.yaml as weighted rows
+    from tests.model.test_population import GRID_AS_ROWS, _table_scenario
+
+    grid = _population_with_a_step(tmp_path)
+    table_path = _table_scenario(tmp_path, GRID_AS_ROWS, weight="weight")
+    doc = yaml.safe_load(table_path.read_text())
+    doc["strategies"]["stepped"] = {"steps": [
+        {"at_cycle": 2, "in_states": ["sick"], "switch_to": "new"}]}
+    table_path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    table = load_scenario(table_path)
+    out = simulate(table, base_draws(table)).isel({dims.DRAW: 0}).sel(strategy="stepped")
+    ref = simulate(grid, base_draws(grid)).isel({dims.DRAW: 0}).sel(strategy="stepped")
+    for var in ("total_cost", "qalys", "life_years", "costs"):
+        np.testing.assert_allclose(out[var].values, ref[var].values, rtol=1e-13, err_msg=var)
