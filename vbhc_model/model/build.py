@@ -27,7 +27,7 @@ import xarray as xr
 
 from vbhc_model.engines.base import TransitionValues
 from vbhc_model.errors import ExpressionError, ScenarioError
-from vbhc_model.model import checks
+from vbhc_model.model import checks, stepped
 from vbhc_model.model.powers import PowerMemo
 from vbhc_model.parameters.draws import resolve_parameters, table_functions
 from vbhc_model.scenario import checks as checks_scenario
@@ -91,6 +91,11 @@ class StrategyInputs:
     unit_costs: list[tuple[int, int, np.ndarray]]  # (from channel, to cost channel, [draw])
     #: Stratum s = profile * len(levels) + level; batch column b = s * n_draws + draw.
     profiles: Profiles | None = None
+    #: [draw, profile, level]: the engagement levels' shares within each profile.
+    level_shares: np.ndarray | None = None
+    #: Stepped care (model/stepped.py): the states are state' x arm (``state' * n_arms +
+    #: arm``).
+    n_arms: int = 1
 
     @property
     def n_strata(self) -> int:
@@ -160,8 +165,11 @@ class _Evaluator:
 
     def __init__(self, params: dict[str, np.ndarray], batch_effect: np.ndarray,
                  batch_resource: np.ndarray, n_levels: int, scenario: Scenario,
-                 attributes: dict[str, np.ndarray] | None = None):
+                 attributes: dict[str, np.ndarray] | None = None, clock_offset: int = 0):
         s = scenario.settings
+        #: Cycles of the model before the strategy's own cycle 1 (an arm of stepped care):
+        #: ``cycle`` and ``time`` count from there, ``age`` is the model's.
+        self.clock_offset = clock_offset
         self.batch = batch_effect.shape[0]
         self.n_levels = n_levels  # strata: attribute profiles x engagement levels
         self.n_draws = self.batch // n_levels
@@ -210,10 +218,16 @@ class _Evaluator:
         env = self.env if by_level or self.n_levels == 1 else self.env_draw
         # Cycle k starts at (k - 1) cycle lengths; a trapezoid/Simpson node k is at k; the
         # one-off values at the start (k = 0) are at time 0.
+        # An arm of stepped care counts cycles and time from its start (the model's cycle
+        # clock_offset); its age is the model's.
+        offset = self.clock_offset
+        if offset:
+            cycles = cycles - offset
         elapsed = cycles if (node and self.node_based) else np.maximum(cycles - 1, 0)
         env["cycle"] = cycles[:, None, None]
         env["time"] = (elapsed * self.cycle_length)[:, None, None]
-        env["age"] = (self.start_age + elapsed * self.cycle_length)[:, None, None]
+        years = (elapsed + offset) * self.cycle_length if offset else elapsed * self.cycle_length
+        env["age"] = (self.start_age + years)[:, None, None]
         env["time_in_state"] = np.arange(1.0, n_sub + 1.0)[:, None]
         try:
             power = self.powers[id(env)] if self.powers is not None else None
@@ -268,7 +282,14 @@ def build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray,
                    inputs: ModelInputs) -> StrategyInputs:
     """Build one strategy's inputs (for building strategies side by side); ``inputs`` from
     :func:`build_model` with ``strategies=False``."""
-    return _build_strategy(scenario, sname, draws, inputs.layout, inputs.channels)
+    strat = _build_strategy(scenario, sname, draws, inputs.layout, inputs.channels)
+    steps = scenario.strategies[sname].steps
+    if not steps:
+        return strat
+    arms = [_build_strategy(scenario, step.switch_to, draws, inputs.layout, inputs.channels,
+                            clock_offset=step.at_cycle) for step in steps]
+    return stepped.combine(strat, arms, steps, inputs.substate_of, list(inputs.states),
+                           n_cycles=scenario.settings.n_cycles)
 
 
 @dataclass(frozen=True)
@@ -369,7 +390,7 @@ def _engagement(scenario: Scenario, sname: str, params: dict[str, np.ndarray], n
 
 
 def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout: _Layout,
-                    channels: Channels) -> StrategyInputs:
+                    channels: Channels, clock_offset: int = 0) -> StrategyInputs:
     strat = scenario.strategies[sname]
     src = scenario.source
     n_draws = draws.sizes["draw"]
@@ -390,7 +411,7 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
     else:
         stratum_shares = shares[0]
     ev = _Evaluator(params, effect.transpose(0, 2, 1).reshape(-1), resource_b, n_levels,
-                    scenario, attributes)
+                    scenario, attributes, clock_offset)
 
     # Starting distribution.
     start_spec = strat.start if strat.start is not None else scenario.settings.start
@@ -423,7 +444,7 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
     if strat.programme is not None:
         for kind, field_, key, expr in _block_entries(strat.programme.one_off):
             path = ("strategies", sname, "programme", "one_off", field_, key)
-            v = ev(expr, 0, 1, path=path)
+            v = ev(expr, clock_offset, 1, path=path)  # the strategy's own time 0
             checks.check_payoff(v, kind=kind, source=src, path=path, strategy=sname, state=None,
                                 cycle=0, n_draws=n_draws)
             one_off[:, channels.index(kind, key)] += v[0, 0] * resource_b
@@ -453,6 +474,7 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
         transition_values=_transition_values(scenario, sname, layout, channels, ev, n_draws),
         unit_costs=unit_costs,
         profiles=profiles,
+        level_shares=shares.transpose(1, 0, 2),
     )
 
 
@@ -631,7 +653,7 @@ def _values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
     ly = channels.index("life_years")
 
     def values_at(k: int) -> np.ndarray:
-        in_programme = 1 <= k <= duration
+        in_programme = 1 <= k - ev.clock_offset <= duration
         key = in_programme if homogeneous else k
         if key in cache:
             return cache[key]

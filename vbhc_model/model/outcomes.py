@@ -241,7 +241,8 @@ def _combine(strat: StrategyInputs, res: EngineResult, inputs: ModelInputs,
             arr[:, 0] += strat.one_off
             out[key] = _apply_unit_costs(_mix(arr, strat, n), strat)
     if outputs.trace:
-        collapsed = np.add.reduceat(res.trace, _first_substates(inputs), axis=2)
+        # stepped care: sub-state s' of arm a is s' * n_arms + a, each state's block contiguous
+        collapsed = np.add.reduceat(res.trace, _first_substates(inputs) * strat.n_arms, axis=2)
         out["trace"] = _mix(collapsed, strat, n)
     if res.blocks is not None:
         disc, _, sizes = res.blocks

@@ -17,6 +17,7 @@ from vbhc_model.defaults import MICROSIM_CHUNK_STATES
 from vbhc_model.engines.base import Outputs
 from vbhc_model.engines.registry import get_engine
 from vbhc_model.model.outcomes import PSA_VARIABLES
+from vbhc_model.model.stepped import level_names
 from vbhc_model.parameters.sampling import sample_draws
 from vbhc_model.pipeline.simulate import simulate
 from vbhc_model.scenario.checks import patient_table
@@ -61,13 +62,14 @@ def draws_per_chunk(scenario: Scenario, chunk_size: int) -> int:
 def columns(scenario: Scenario) -> int:
     """The engine's batch columns per draw, summed over the strategies: each strategy's
     engagement levels times the population's attribute profiles (every combination of
-    levels, or every row of a patient table)."""
+    levels, or every row of a patient table); a stepped strategy's levels are the
+    combinations of its strategies' levels."""
     pop = scenario.population
     profiles = 1
     if pop is not None:
         profiles = (len(patient_table(scenario).values) if pop.patients is not None
                     else math.prod(len(a.levels) for a in pop.attributes.values()))
-    return profiles * sum(len(st.engagement or ()) or 1 for st in scenario.strategies.values())
+    return profiles * sum(len(level_names(scenario, s)) for s in scenario.strategies)
 
 
 def simulate_chunk(scenario: Scenario, start: int, n: int, seed: int, method: str,

@@ -20,6 +20,7 @@ from vbhc_model.defaults import CHUNK_SIZE
 from vbhc_model.engines.base import Outputs
 from vbhc_model.engines.registry import get_engine
 from vbhc_model.errors import VbhcError
+from vbhc_model.model.stepped import level_names
 from vbhc_model.parameters.draws import base_draws
 from vbhc_model.parameters.sampling import check_draws, uncertain
 from vbhc_model.pipeline.psa import run_psa
@@ -82,7 +83,7 @@ def check_patient_output(scenario: Scenario) -> None:
     needs_patients(scenario, "patient_output", "--patient-file",
                    "has no individual patients, so it writes no per-patient file",
                    "a per-patient file")
-    levels = {lv for st in scenario.strategies.values() for lv in (st.engagement or ("",))}
+    levels = {lv for sname in scenario.strategies for lv in level_names(scenario, sname)}
     sizes = (s.patients, s.n_cycles + 1, len(scenario.strategies), len(levels))
     total = sizes[0] * sizes[1] * sizes[2] * sizes[3]
     if total > MAX_PATIENT_STATES:

@@ -63,6 +63,7 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
             add(("parameters", name, "distribution"), str(exc))
     _check_joint(scenario, add)
     _check_population(scenario, add)
+    _check_steps(scenario, add)
     _check_posteriors(scenario, add)
     _check_samples(scenario, add)
     for sname, strat in scenario.strategies.items():
@@ -356,6 +357,48 @@ def _check_population(scenario: Scenario, add: Any) -> None:
                     f"column '{name}' has {n} distinct values; a subgroup column may have at "
                     f"most {MAX_SUBGROUP_LEVELS} (group the values in a column of its own)")
         seen.add(name)
+
+
+def _check_steps(scenario: Scenario, add: Any) -> None:
+    """Stepped care: each step names another strategy (one without steps of its own), known
+    states, and a cycle after which the model still runs; steps at one cycle move different
+    states."""
+    n_cycles = scenario.settings.n_cycles
+    strategies, states = scenario.strategies, scenario.states
+    for sname, strat in strategies.items():
+        taken: dict[tuple[int, str], int] = {}
+        for i, step in enumerate(strat.steps):
+            path = ("strategies", sname, "steps", i)
+            if not 1 <= step.at_cycle <= n_cycles - 1:
+                add(path + ("at_cycle",),
+                    f"at_cycle must be between 1 and {n_cycles - 1} (the model has {n_cycles} "
+                    f"cycles and the switched patients need at least one), got {step.at_cycle}")
+            target = step.switch_to
+            if target == sname:
+                add(path + ("switch_to",),
+                    f"strategy '{sname}' cannot switch to itself; name another strategy")
+            elif target not in strategies:
+                add(path + ("switch_to",),
+                    f"unknown strategy '{target}'{did_you_mean(target, strategies)}")
+            elif strategies[target].steps:
+                add(path + ("switch_to",),
+                    f"strategy '{target}' has steps of its own; chains of switches are not "
+                    f"supported: switch to a strategy without steps")
+            for j, state in enumerate(step.in_states):
+                if state not in states:
+                    add(path + ("in_states", j),
+                        f"unknown state '{state}'{did_you_mean(state, states)}")
+                elif states[state].absorbing:
+                    add(path + ("in_states", j),
+                        f"state '{state}' is absorbing (it keeps everyone); patients in it "
+                        "cannot switch")
+                elif (step.at_cycle, state) in taken:
+                    add(path + ("in_states", j),
+                        f"state '{state}' at cycle {step.at_cycle} is already in step "
+                        f"{taken[(step.at_cycle, state)]}; each patient switches at most once "
+                        "at a cycle")
+                else:
+                    taken[(step.at_cycle, state)] = i
 
 
 def _check_names(scenario: Scenario, add: Any) -> None:

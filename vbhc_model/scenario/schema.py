@@ -553,6 +553,22 @@ class PopulationAttributes(_Model):
         return self
 
 
+class Step(_Model):
+    """A step of stepped care: who leaves the strategy's first programme, when, and for
+    which other strategy."""
+
+    at_cycle: int = Field(
+        ge=1, description="The cycle at whose end the step happens (1..n_cycles - 1)."
+    )
+    in_states: list[str] = Field(
+        min_length=1, description="The patients in these states at the end of that cycle."
+    )
+    switch_to: str = Field(
+        description="The strategy they continue under (its transitions, payoffs, programme "
+        "and engagement), on its own clock: its cycle 1 is cycle at_cycle + 1 of the model."
+    )
+
+
 class Strategy(_Model):
     """A strategy: the shared model with its own overrides."""
 
@@ -566,6 +582,10 @@ class Strategy(_Model):
     payoffs: dict[str, Payoffs] = Field(default_factory=dict)
     programme: Programme | None = None
     engagement: dict[str, EngagementLevel] | None = None
+    steps: list[Step] = Field(
+        default_factory=list,
+        description="Stepped care: patients who leave this strategy for another at a cycle.",
+    )
 
 
 class Scenario(_Model):
@@ -633,8 +653,11 @@ class Scenario(_Model):
 
     def with_strategies(self, names: Iterable[str]) -> Scenario:
         """A copy with only the strategies in ``names`` (in the scenario's order), from the same
-        source. It is not validated again: a subset of valid strategies is valid."""
+        source, keeping also the strategies their steps switch to (a stepped strategy needs
+        them). It is not validated again: a subset of valid strategies is valid."""
         keep = set(names)
+        keep |= {step.switch_to for k in keep if k in self.strategies
+                 for step in self.strategies[k].steps}
         copy = self.model_copy(update={"strategies": {k: v for k, v in self.strategies.items()
                                                       if k in keep}})
         copy._source = self._source
