@@ -208,8 +208,8 @@ def format_montecarlo(split) -> str:
             need = float(split["patients_needed"].sel(outcome=outcome, strategy=s))
             advice = (f"; about {need:,.0f} patients per draw would bring it to {target:.0%}"
                       if share > target and np.isfinite(need) else "")
-            lines.append(f"  {outcome.replace('inc_', 'incremental ')} of {s}: "
-                         f"{share:.0%}{advice}")
+            shown = f"{share:.0%}" if share >= 0.1 or share == 0 else f"{share:.1%}"
+            lines.append(f"  {outcome.replace('inc_', 'incremental ')} of {s}: {shown}{advice}")
     return "\n".join(lines)
 
 
