@@ -206,7 +206,7 @@ def format_montecarlo(split) -> str:
         for s in strategies:
             share = float(split["patient_share"].sel(outcome=outcome, strategy=s))
             need = float(split["patients_needed"].sel(outcome=outcome, strategy=s))
-            advice = (f"; about {need:,.0f} patients per draw would bring it to {target:.0%}"
+            advice = (f"; --patients {need:.0f} would bring it to about {target:.0%}"
                       if share > target and np.isfinite(need) else "")
             shown = f"{share:.0%}" if share >= 0.1 or share == 0 else f"{share:.1%}"
             lines.append(f"  {outcome.replace('inc_', 'incremental ')} of {s}: {shown}{advice}")
