@@ -16,6 +16,9 @@ MICROSIM_CHUNK_STATES = 100_000_000
 #: column's patients, the same under every strategy): the spread of the block means gives
 #: the Monte Carlo standard error of every mean and increment (batch means).
 MCSE_BLOCKS = 20
+#: Fewer patients per draw than this: no Monte Carlo standard error is reported (blocks of
+#: fewer than 10 patients give a spread too rough to read).
+MCSE_MIN_PATIENTS = 200
 #: Points of the willingness-to-pay grid of the acceptability, EVPI and expected-loss curves.
 WTP_GRID_POINTS = 41
 #: Lower and upper quantiles of the 95% intervals reported.

@@ -268,3 +268,46 @@ def test_replay_and_the_per_patient_file_say_they_do_not_take_a_population_yet(
                                 catch_exceptions=False)
     assert result.exit_code == 2, result.output
     assert key in result.output and "population" in result.output, result.output
+
+
+def test_a_level_with_no_patients_is_reported_as_an_empty_subgroup(tmp_path):
+    """A 'men only' population: the other level's subgroup has no patients; the run reports
+    it as such instead of failing on its undefined means."""
+    doc = yaml.safe_load(MODEL.read_text())
+    doc["parameters"]["p_rural"] = {"value": 0, "source": "test"}
+    path = tmp_path / "urban_only.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    result = CliRunner().invoke(app, ["run", str(path), "--draws", "30", "--out",
+                                      str(tmp_path / "r"), "--json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    records = json.loads(result.output[result.output.index("["):])
+    empty = records[0]["subgroups"]["rural=rural"]
+    assert empty["share"] == 0 and empty["status"] == "no patients"
+    assert empty["cost"] is None and empty["p_cost_effective"]["20000"] is None
+    full = records[0]["subgroups"]["rural=urban"]
+    assert full["share"] == 1 and full["cost"] == pytest.approx(records[0]["cost"], rel=1e-12)
+
+
+def test_the_microsimulation_reports_its_monte_carlo_errors_in_the_tables(tmp_path):
+    result = CliRunner().invoke(app, ["run", str(MODEL), "--engine", "microsim", "--patients",
+                                      "400", "--out", str(tmp_path / "r"), "--json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    import pandas as pd
+
+    records = json.loads(result.output[result.output.index("["):])
+    assert records[0]["mcse"]["inc_cost"] == 0 and records[1]["mcse"]["inc_cost"] > 0
+    frame = pd.read_csv(tmp_path / "r" / "summary.csv")
+    assert {"mcse_cost", "mcse_effect", "mcse_inc_cost", "mcse_inc_effect"} <= set(frame)
+    columns = pd.read_csv(tmp_path / "r" / "subgroups_columns.csv")
+    assert set(columns["column"]) == set(pd.read_csv(tmp_path / "r" / "subgroups.csv").columns)
+    assert (columns["description"].str.len() > 0).all()
+    few = CliRunner().invoke(app, ["run", str(MODEL), "--engine", "microsim", "--patients",
+                                   "20", "--out", str(tmp_path / "few")])
+    assert few.exit_code == 0 and "Monte Carlo standard errors" not in few.output
+    cohort = CliRunner().invoke(app, ["run", str(MODEL), "--patients", "20", "--out",
+                                      str(tmp_path / "c")])
+    assert cohort.exit_code == 0 and "ignores it" in cohort.output

@@ -92,6 +92,7 @@ def variance_split(psa: xr.Dataset, again: xr.Dataset, effect: str = "qalys",
          "patients_needed": (("outcome", dims.STRATEGY), needed)},
         coords=coords,
         attrs={"target_share": target, "n_patients": n or 0, "replicated_draws": m,
+               "increments_over": str(psa[dims.STRATEGY].values[0]),
                "method": "O'Hagan, Stevenson & Madan 2007: variance of per-draw means = "
                          "parameters + patients / N; the patients' part from draws simulated "
                          "twice with other patients"},

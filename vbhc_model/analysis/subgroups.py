@@ -25,7 +25,20 @@ from vbhc_model.analysis.frontier import compute_icers, net_monetary_benefit
 
 __all__ = ["by_subgroup", "has_subgroups"]
 
-_TABLE = ("cost", "effect", "inc_cost", "inc_effect", "icer", "status", "comparator")
+_TABLE = ("cost", "effect", "inc_cost", "inc_effect", "icer", "status", "comparator",
+          "dominated_by")
+
+
+def _empty(strategies) -> xr.Dataset:
+    """The table of a subgroup without patients: no numbers, status 'no patients'."""
+    nan = np.full(len(strategies), np.nan)
+    return xr.Dataset(
+        {**{k: (dims.STRATEGY, nan) for k in ("cost", "effect", "inc_cost", "inc_effect",
+                                              "icer")},
+         "status": (dims.STRATEGY, np.full(len(strategies), "no patients")),
+         "comparator": (dims.STRATEGY, np.full(len(strategies), "")),
+         "dominated_by": (dims.STRATEGY, np.full(len(strategies), ""))},
+        coords={dims.STRATEGY: strategies})
 
 
 def has_subgroups(outcomes: xr.Dataset) -> bool:
@@ -51,10 +64,13 @@ def by_subgroup(outcomes: xr.Dataset, wtp: Sequence[float], effect: str = "qalys
     xarray.Dataset
         Dims ``subgroup`` x ``strategy`` (in the order of ``outcomes``), ``wtp``: ``share``
         (of the population), ``cost``, ``effect``, ``inc_cost``, ``inc_effect``, ``icer``,
-        ``status``, ``comparator`` (the frontier within the subgroup), ``nmb``, ``optimal``
-        (subgroup x wtp: the strategy with the highest NMB); with ``psa``: ``ceac``
-        (subgroup x strategy x wtp) and ``p_optimal`` (the probability that ``optimal`` is
-        cost-effective).
+        ``status``, ``comparator``, ``dominated_by`` (the frontier within the subgroup: the
+        increments of a strategy on it are over its ``comparator``, those of a dominated one
+        over the strategies that dominate it), ``nmb``, ``optimal`` (subgroup x wtp: the
+        strategy with the highest NMB in the base case); with ``psa``: ``ceac`` (subgroup x
+        strategy x wtp) and ``p_optimal`` (the probability that ``optimal`` is
+        cost-effective, over the PSA's draws). A subgroup with no patients (a level's share
+        0) has NaN numbers, status "no patients" and no optimal strategy.
 
     Examples
     --------
@@ -77,12 +93,18 @@ def by_subgroup(outcomes: xr.Dataset, wtp: Sequence[float], effect: str = "qalys
     eff = means[f"subgroup_{effect}"].transpose(dims.SUBGROUP, dims.STRATEGY).values
     rows = []
     for g in range(len(groups)):
+        if not (np.isfinite(cost[g]).all() and np.isfinite(eff[g]).all()):
+            rows.append(_empty(strategies))  # no patients in this subgroup (share 0)
+            continue
         table = compute_icers(cost[g], eff[g], strategies).sel({dims.STRATEGY: strategies})
         rows.append(table[list(_TABLE)].drop_vars("input_index", errors="ignore"))
     out = xr.concat(rows, dim=dims.SUBGROUP)
     nmb = net_monetary_benefit(cost, eff, wtp_arr)  # [subgroup, strategy, wtp]
     out["nmb"] = ((dims.SUBGROUP, dims.STRATEGY, dims.WTP), nmb)
-    out["optimal"] = ((dims.SUBGROUP, dims.WTP), strategies[nmb.argmax(axis=1)])
+    empty = ~np.isfinite(nmb).all(axis=1)  # [subgroup, wtp]
+    best = np.where(empty, 0, np.nan_to_num(nmb, nan=-np.inf).argmax(axis=1))
+    out["optimal"] = ((dims.SUBGROUP, dims.WTP),
+                      np.where(empty, "", strategies[best]).astype(str))
     share = means["subgroup_share"].isel({dims.STRATEGY: 0}) if "subgroup_share" in means \
         else None
     coords = {dims.SUBGROUP: groups, dims.STRATEGY: strategies, dims.WTP: wtp_arr}
@@ -92,12 +114,15 @@ def by_subgroup(outcomes: xr.Dataset, wtp: Sequence[float], effect: str = "qalys
     if psa is not None:
         pc = psa["subgroup_total_cost"].transpose(dims.SUBGROUP, dims.DRAW, dims.STRATEGY).values
         pe = psa[f"subgroup_{effect}"].transpose(dims.SUBGROUP, dims.DRAW, dims.STRATEGY).values
-        ceac = np.stack([acceptability(net_monetary_benefit(pc[g], pe[g], wtp_arr))
-                         for g in range(len(groups))])  # [subgroup, strategy, wtp]
+        ceac = np.full((len(groups), len(strategies), len(wtp_arr)), np.nan)
+        for g in range(len(groups)):
+            ok = np.isfinite(pc[g]).all(axis=1) & np.isfinite(pe[g]).all(axis=1)
+            if ok.any():  # the draws in which the subgroup has patients
+                ceac[g] = acceptability(net_monetary_benefit(pc[g][ok], pe[g][ok], wtp_arr))
         out["ceac"] = ((dims.SUBGROUP, dims.STRATEGY, dims.WTP), ceac)
-        best = nmb.argmax(axis=1)  # [subgroup, wtp]
         out["p_optimal"] = ((dims.SUBGROUP, dims.WTP),
-                            np.take_along_axis(ceac, best[:, None, :], axis=1)[:, 0, :])
+                            np.where(empty, np.nan, np.take_along_axis(
+                                ceac, best[:, None, :], axis=1)[:, 0, :]))
     for name in ("strategy_label", "subgroup_label"):
         if name in outcomes.coords:
             out = out.assign_coords({name: outcomes[name]})

@@ -201,7 +201,8 @@ def subgroups(scenario: Scenario, profiles=None) -> list[tuple[str, str, int, in
 def _by_subgroup(x: np.ndarray, strat: StrategyInputs, n_draws: int,
                  groups: list[tuple[str, str, int, int]]) -> tuple[np.ndarray, np.ndarray]:
     """Per-person means of ``x[batch, channel]`` within each subgroup -> ``[draw, group,
-    channel]``, and each subgroup's share of the population ``[draw, group]``."""
+    channel]``, and each subgroup's share of the population ``[draw, group]``. A subgroup
+    with no patients in a draw (a level's share 0) has NaN means there."""
     stacked = x.reshape((strat.n_strata, n_draws) + x.shape[1:])
     profile_levels = strat.profiles.levels[strat.stratum_profile]  # [stratum, attribute]
     means = np.empty((n_draws, len(groups)) + x.shape[1:])
@@ -210,7 +211,8 @@ def _by_subgroup(x: np.ndarray, strat: StrategyInputs, n_draws: int,
         inside = profile_levels[:, a] == lv
         w = strat.shares[:, inside]  # [draw, stratum in group]
         total = w.sum(axis=1)
-        means[:, g] = np.einsum("sd...,ds->d...", stacked[inside], w) / total[:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means[:, g] = np.einsum("sd...,ds->d...", stacked[inside], w) / total[:, None]
         shares[:, g] = total
     return means, shares
 

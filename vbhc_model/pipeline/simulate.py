@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
-from vbhc_model.defaults import MCSE_BLOCKS
+from vbhc_model.defaults import MCSE_BLOCKS, MCSE_MIN_PATIENTS
 from vbhc_model.engines.accumulate import accumulate_paths
 from vbhc_model.engines.base import EngineInputs, Outputs, PatientStreams
 from vbhc_model.engines.corrections import discount_factors, quadrature_terms, transition_times
@@ -95,8 +95,8 @@ def simulate(
     check_outputs(outputs)
     scenario, supplied = replay(scenario)
     engine = get_engine(scenario.settings.engine)
-    if engine.individual and (outputs.variables is None
-                              or any(v.startswith("mcse") for v in outputs.variables)):
+    if engine.individual and scenario.settings.patients >= MCSE_MIN_PATIENTS and (
+            outputs.variables is None or any(v.startswith("mcse") for v in outputs.variables)):
         outputs = dataclasses.replace(outputs, mcse=MCSE_BLOCKS)  # Monte Carlo errors
     inputs, prepare = _prepare(scenario, draws, engine.individual, supplied, same_patients)
 

@@ -55,7 +55,11 @@ def read_patients(path: Path, weight: str | None = None,
             np.empty((0, len(names)))
         w = table.get(weight) if weight is not None else np.ones(table.n)
     except SamplesError as exc:
-        raise PatientTableError(str(exc).replace("samples file", "patient table")) from None
+        hint = ("; a column that is not an attribute (an id, a name) can be left out by "
+                "listing the attribute columns in 'columns:'"
+                if columns is None and "not a finite number" in str(exc) else "")
+        raise PatientTableError(str(exc).replace("samples file", "patient table") + hint) \
+            from None
     if table.n == 0:
         raise PatientTableError(f"{path}: the patient table has no rows")
     if (w < 0).any():

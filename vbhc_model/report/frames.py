@@ -113,6 +113,11 @@ def run_records(result) -> list[dict]:
         psa = psa_records(result.psa_summary)
         for rec in records:
             rec["psa"] = psa[rec["strategy"]]
+    errors = mcse_frame(result.outcomes, result.scenario.settings.effect)
+    if errors is not None:
+        for rec in records:
+            row = errors[errors["strategy"] == rec["strategy"]].iloc[0]
+            rec["mcse"] = {k[5:]: _clean(row[k]) for k in errors.columns if k != "strategy"}
     if result.subgroups is not None:
         frame = subgroup_frame(result.subgroups)
         wtp = result.subgroups[dims.WTP].values
@@ -122,7 +127,7 @@ def run_records(result) -> list[dict]:
                 row["subgroup"]: {
                     **{k: _clean(row[k]) for k in ("share", "cost", "effect", "inc_cost",
                                                    "inc_effect", "icer", "status",
-                                                   "comparator") if k in row},
+                                                   "comparator", "dominated_by") if k in row},
                     "nmb": {f"{w:g}": _clean(row[f"nmb_at_{w:g}"]) for w in wtp},
                     "optimal": {f"{w:g}": bool(row[f"optimal_at_{w:g}"]) for w in wtp},
                     **({"p_cost_effective": {f"{w:g}": _clean(row[f"p_ce_at_{w:g}"])
@@ -132,6 +137,22 @@ def run_records(result) -> list[dict]:
                 for _, row in rows.iterrows()
             }
     return records
+
+
+def mcse_frame(outcomes: xr.Dataset, effect: str) -> pd.DataFrame | None:
+    """A microsimulation base case's Monte Carlo standard errors, one row per strategy
+    (columns ``mcse_cost``, ``mcse_effect``, ``mcse_inc_cost``, ``mcse_inc_effect``), or
+    None without them."""
+    if "mcse_total_cost" not in outcomes:
+        return None
+    base = outcomes.isel({dims.DRAW: 0})
+    return pd.DataFrame({
+        "strategy": base[dims.STRATEGY].values,
+        "mcse_cost": base["mcse_total_cost"].values,
+        "mcse_effect": base[f"mcse_{effect}"].values,
+        "mcse_inc_cost": base["mcse_inc_total_cost"].values,
+        "mcse_inc_effect": base[f"mcse_inc_{effect}"].values,
+    })
 
 
 def subgroup_frame(table: xr.Dataset) -> pd.DataFrame:
@@ -152,7 +173,7 @@ def subgroup_frame(table: xr.Dataset) -> pd.DataFrame:
             if labels is not None:
                 row["label"] = labels[j]
             for name in ("cost", "effect", "inc_cost", "inc_effect", "icer", "status",
-                         "comparator"):
+                         "comparator", "dominated_by"):
                 row[name] = table[name].values[g, j]
             for i, w in enumerate(wtp):
                 row[f"nmb_at_{w:g}"] = table["nmb"].values[g, j, i]
@@ -194,6 +215,18 @@ _COLUMNS = (
     ("psa_icer", "PSA: ICER of the mean costs and effects", "{cur} per {one}"),
     ("p_ce_at_", "PSA: probability of being cost-effective at a willingness to pay of {x}",
      "probability"),
+    ("mcse_cost", "microsimulation: Monte Carlo standard error of the cost (batch means)",
+     "{cur}"),
+    ("mcse_effect", "microsimulation: Monte Carlo standard error of the effect", "{eff}"),
+    ("mcse_inc_cost", "microsimulation: Monte Carlo standard error of the difference in cost "
+     "from the first strategy (the same patients in every strategy)", "{cur}"),
+    ("mcse_inc_effect", "microsimulation: Monte Carlo standard error of the difference in "
+     "effect from the first strategy", "{eff}"),
+    ("subgroup", "subgroup: an attribute and one of its levels", ""),
+    ("subgroup_label", "subgroup label", ""),
+    ("share", "the subgroup's share of the population (base case)", "share"),
+    ("optimal_at_", "whether it has the highest net monetary benefit in the subgroup at a "
+     "willingness to pay of {x} (base case)", "true/false"),
 )
 _STATS = {"mean": "mean", "low": "2.5% quantile", "high": "97.5% quantile"}
 

@@ -183,25 +183,29 @@ def format_run(result) -> str:
 
 
 def format_mcse(outcomes) -> str:
-    """One line: the microsimulation's Monte Carlo standard errors of the increments."""
+    """One line: the microsimulation's Monte Carlo standard errors of each strategy's
+    increment over the first strategy (not the frontier's increments in the table)."""
     eff = outcomes.attrs.get("effect", "qalys")
     base = outcomes.isel(draw=0)
     strategies = [str(s) for s in base["strategy"].values]
-    parts = [f"{s}: cost {float(base['mcse_inc_total_cost'].sel(strategy=s)):,.3g}, "
-             f"{EFFECT_LABELS.get(eff, eff)} {float(base[f'mcse_inc_{eff}'].sel(strategy=s)):.3g}"
+    parts = [f"{s}: cost {float(base['mcse_inc_total_cost'].sel(strategy=s)):,.2f}, "
+             f"{EFFECT_LABELS.get(eff, eff)} {float(base[f'mcse_inc_{eff}'].sel(strategy=s)):.2g}"
              for s in strategies[1:]]
     n = outcomes.attrs.get("n_patients")
-    return (f"Monte Carlo standard errors of the increments over {strategies[0]} "
-            f"({n:,} patients; batch means): " + "; ".join(parts))
+    per = " per attribute profile" if "subgroup" in outcomes.dims else ""
+    return (f"Monte Carlo standard errors (microsimulation, {n:,} patients{per}; batch means) "
+            f"of each strategy's difference from {strategies[0]}: " + "; ".join(parts))
 
 
 def format_montecarlo(split) -> str:
     """Two-level PSA: the patients' share of the variance of the incremental cost and effect,
     and the patients per draw that would bring it below the target."""
     target = float(split.attrs["target_share"])
-    lines = [f"Two-level PSA: the patients' share of the variance of each increment over the "
-             f"draws (O'Hagan et al. 2007); below {target:.0%} the draws have patients enough"]
-    strategies = [str(s) for s in split["strategy"].values][1:]
+    strategies = [str(s) for s in split["strategy"].values]
+    lines = [f"Two-level PSA: the patients' share of the variance over the draws of each "
+             f"strategy's difference from {strategies[0]} (O'Hagan et al. 2007); below "
+             f"{target:.0%} the draws have patients enough"]
+    strategies = strategies[1:]
     for outcome in ("inc_cost", "inc_effect"):
         for s in strategies:
             share = float(split["patient_share"].sel(outcome=outcome, strategy=s))
@@ -222,8 +226,8 @@ def format_subgroups(table) -> str:
     for g, group in enumerate(table["subgroup"].values):
         row = [str(group), f"{float(table['share'].values[g]):.0%}" if "share" in table else ""]
         for i in range(len(wtp)):
-            best = str(table["optimal"].values[g, i])
-            if "p_optimal" in table:
+            best = str(table["optimal"].values[g, i]) or "(no patients)"
+            if "p_optimal" in table and best != "(no patients)":
                 best += f" (P {float(table['p_optimal'].values[g, i]):.2f})"
             row.append(best)
         rows.append(row)

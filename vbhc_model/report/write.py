@@ -13,7 +13,13 @@ from pathlib import Path
 from vbhc_model import dims
 from vbhc_model.defaults import PLANE_POINTS
 from vbhc_model.report.files import refuse_existing, write_directory, write_netcdf
-from vbhc_model.report.frames import column_dictionary, psa_frame, subgroup_frame, to_frame
+from vbhc_model.report.frames import (
+    column_dictionary,
+    mcse_frame,
+    psa_frame,
+    subgroup_frame,
+    to_frame,
+)
 from vbhc_model.results import (
     AnalyseResult,
     CalibrationResult,
@@ -106,14 +112,17 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
             if result.montecarlo is not None:
                 write_netcdf(result.montecarlo, tmp / "psa_montecarlo.nc")
             frame = frame.merge(psa_frame(result.psa_summary), on="strategy", how="left")
+        errors = mcse_frame(result.outcomes, result.scenario.settings.effect)
+        if errors is not None:
+            frame = frame.merge(errors, on="strategy", how="left")
         frame.to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
         if result.subgroups is not None:
-            subgroup_frame(result.subgroups).to_csv(tmp / "subgroups.csv", index=False,
-                                                    float_format="%.10g")
-        attrs = result.outcomes.attrs
-        cur = " ".join(str(attrs[k]) for k in ("currency", "price_year")
-                       if attrs.get(k) and attrs.get(k) != "not stated")
-        column_dictionary(frame.columns, cur, result.scenario.settings.effect).to_csv(
+            groups = subgroup_frame(result.subgroups)
+            groups.to_csv(tmp / "subgroups.csv", index=False, float_format="%.10g")
+            column_dictionary(groups.columns, _currency(result),
+                              result.scenario.settings.effect).to_csv(
+                tmp / "subgroups_columns.csv", index=False)
+        column_dictionary(frame.columns, _currency(result), result.scenario.settings.effect).to_csv(
             tmp / "summary_columns.csv", index=False)
         if drawing is not None:
             drawing.result()
@@ -121,6 +130,13 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
             render(jobs, tmp / "figures")
 
     return write_directory(out, fill, force=force)
+
+
+def _currency(result: RunResult) -> str:
+    """The currency and price year of a run's outcomes ("USD 2025")."""
+    attrs = result.outcomes.attrs
+    return " ".join(str(attrs[k]) for k in ("currency", "price_year")
+                    if attrs.get(k) and attrs.get(k) != "not stated")
 
 
 def figure_jobs(result: RunResult) -> dict[str, tuple[str, tuple]]:

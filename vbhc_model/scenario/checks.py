@@ -343,11 +343,14 @@ def _check_population(scenario: Scenario, add: Any) -> None:
     seen = set()
     for i, name in enumerate(pop.subgroups):
         if name not in known:
-            where = ("columns of the patient table" if table is not None
+            where = ("attribute columns of the patient table" if table is not None
                      else "attributes declared under population.attributes")
+            listed = f" ({', '.join(known)})" if known else ""
+            hint = did_you_mean(name, known)
+            if table is not None and pop.patients.columns is not None:
+                hint = f"; add '{name}' to population.patients.columns if it is a column"
             add(("population", "subgroups", i),
-                f"unknown attribute '{name}'{did_you_mean(name, known)}; subgroups name "
-                f"{where}")
+                f"unknown attribute '{name}'{hint}; subgroups name {where}{listed}")
         elif name in seen:
             add(("population", "subgroups", i), f"'{name}' is listed twice")
         elif table is not None:
