@@ -240,3 +240,8 @@ def test_a_microsimulation_dsa_gives_every_variation_the_same_patients(tmp_path)
                                       "--engine", "microsim", "--patients", "300",
                                       "--params", "lnrrNP1", "--out", str(tmp_path / "d")])
     assert result.exit_code == 0, result.output
+    import xarray as xr
+
+    with xr.open_dataset(tmp_path / "d" / "dsa.nc", engine="h5netcdf") as saved:
+        assert saved.attrs["engine"] == "microsim" and saved.attrs["n_patients"] == 300
+        assert saved.attrs["currency"] == "GBP" and saved.attrs["scenario"] == "thr_dmhee"

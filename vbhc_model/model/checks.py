@@ -101,9 +101,10 @@ def check_shares(shares: np.ndarray, *, source, path: tuple, what: str, strategy
     bad = ~((shares >= -RANGE_TOLERANCE) & (shares <= 1 + RANGE_TOLERANCE))
     if bad.any():
         d, i = (int(x) for x in np.argwhere(bad)[0])
+        hint = ("; shares are fractions (0.45 for 45%)" if 1 < shares[d, i] <= 100 else "")
         raise ScenarioError(
             [source.issue(path, f"{what} share is {shares[d, i]:.6g}, outside [0, 1] "
-                                f"({where + ', ' if where else ''}draw {d})", d)]
+                                f"({where + ', ' if where else ''}draw {d}){hint}", d)]
         )
     total = shares.sum(axis=1)
     off = np.abs(total - 1.0) > SUM_TOLERANCE

@@ -29,6 +29,7 @@ from vbhc_model.parameters.ranges import (
     ranges_and_left_out,
 )
 from vbhc_model.pipeline.simulate import simulate
+from vbhc_model.provenance import make_attrs
 from vbhc_model.results import DsaResult, Threshold
 from vbhc_model.scenario.schema import Scenario
 
@@ -143,9 +144,22 @@ def run_dsa(scenario: Scenario, *, wtp: float | None = None,
         raise VbhcError(f"--two-way takes two parameters A,B; got {','.join(pair)!r}")
     if threshold_of and not strategy:
         raise VbhcError("--threshold needs --strategy")
+    s = scenario.settings
+    micro = s.engine != "cohort"
+    # provenance: the scenario, its currency, the engine (and the patients every variation
+    # met, for a microsimulation), beside what the analysis records itself
+    provenance = make_attrs(scenario, n_draws=1, engine=s.engine,
+                            n_patients=s.patients if micro else None,
+                            patients="the same patients in every variation" if micro else None)
+    provenance.pop("n_draws")
+    ow = one_way(scenario, lam, names)
+    ow.attrs = {**provenance, **ow.attrs}
+    tw = two_way(scenario, pair[0], pair[1], lam) if pair is not None else None
+    if tw is not None:
+        tw.attrs = {**provenance, **tw.attrs}
     return DsaResult(
         scenario=scenario,
-        one_way=one_way(scenario, lam, names),
-        two_way=two_way(scenario, pair[0], pair[1], lam) if pair is not None else None,
+        one_way=ow,
+        two_way=tw,
         threshold=threshold(scenario, threshold_of, strategy, lam) if threshold_of else None,
     )
