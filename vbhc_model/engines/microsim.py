@@ -9,8 +9,10 @@ the occupancy rows (patients in each state / N) to the cohort's
 :class:`~vbhc_model.engines.accumulate.Accumulator`, so payoffs, the within-cycle correction
 and discounting are exactly the cohort's machinery; one-off transition values accrue on the
 observed flows (patients moving from -> to / N). Tunnel states arrive expanded into sub-states
-by the model layer, so they need nothing here. With N -> infinity the results tend to the
-cohort's.
+by the model layer, so they need nothing here. With trackers (``EngineInputs.next_row``) a
+patient's state is a row (state, combination of tracker values): it draws its next state from
+that row as above and then looks up its next row, so the rows grow with the combinations,
+never with their square. With N -> infinity the results tend to the cohort's.
 
 Random numbers
 --------------
