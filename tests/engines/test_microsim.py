@@ -53,7 +53,8 @@ def strategy_inputs(scenario, sname: str, draws, streams_for=None) -> EngineInpu
     return EngineInputs(strat.start, strat.transition_at, strat.values_at, terms,
                         discount_factors(terms.time, inputs.rates), n_cycles=s.n_cycles,
                         transition_values=strat.transition_values, transition_discount=tdisc,
-                        patients=streams_for(strat.start.shape[1]) if streams_for else None)
+                        patients=streams_for(strat.start.shape[1]) if streams_for else None,
+                        next_row=strat.next_row)
 
 
 @pytest.mark.parametrize("path, n_reps, n_patients", [

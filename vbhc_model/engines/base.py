@@ -158,6 +158,13 @@ class EngineInputs:
     patients : PatientStreams, optional
         The patients of a microsimulation (their number and random streams); the cohort
         ignores it.
+    next_row : ndarray of int, shape (row, to), optional
+        Trackers (a patient's history, :mod:`vbhc_model.model.trackers`): the rows of
+        ``start``, ``values`` and the transitions' ``from`` axis are (state, combination of
+        tracker values), so the transitions are ``[row, to, batch]`` with ``to`` the states,
+        and a patient in row r who moves to state j is then in row ``next_row[r, j]``; the
+        transition values' pairs are (row, row). Only an individual engine can carry the
+        combination; the cohort refuses it.
     """
 
     start: np.ndarray
@@ -169,6 +176,7 @@ class EngineInputs:
     transition_values: TransitionValues | None = None
     transition_discount: np.ndarray | None = None
     patients: PatientStreams | None = None
+    next_row: np.ndarray | None = None
 
     def transition_at(self) -> Callable[[int], np.ndarray]:
         """The transitions as a function of the cycle, asked for in order 1..n."""

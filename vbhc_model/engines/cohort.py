@@ -129,7 +129,16 @@ class CohortEngine:
     individual = False
 
     def run(self, inputs: EngineInputs, outputs: Outputs) -> EngineResult:
-        """Run :func:`run_cohort` on ``inputs``, keeping the detail ``outputs`` asks for."""
+        """Run :func:`run_cohort` on ``inputs``, keeping the detail ``outputs`` asks for.
+
+        Raises
+        ------
+        ValueError
+            ``inputs.next_row`` is given: trackers need individual patients.
+        """
+        if inputs.next_row is not None:
+            raise ValueError("the cohort engine cannot run trackers (EngineInputs.next_row): "
+                             "a cohort has no patients to carry their history")
         return run_cohort(
             inputs.start, inputs.transition_at(), inputs.values, inputs.terms, inputs.discount,
             n_cycles=inputs.n_cycles, transition_values=inputs.transition_values,

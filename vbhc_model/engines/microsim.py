@@ -9,8 +9,10 @@ the occupancy rows (patients in each state / N) to the cohort's
 :class:`~vbhc_model.engines.accumulate.Accumulator`, so payoffs, the within-cycle correction
 and discounting are exactly the cohort's machinery; one-off transition values accrue on the
 observed flows (patients moving from -> to / N). Tunnel states arrive expanded into sub-states
-by the model layer, so they need nothing here. With N -> infinity the results tend to the
-cohort's.
+by the model layer, so they need nothing here. With trackers (``EngineInputs.next_row``) a
+patient's state is a row (state, combination of tracker values): it draws its next state from
+that row as above and then looks up its next row, so the rows grow with the combinations,
+never with their square. With N -> infinity the results tend to the cohort's.
 
 Random numbers
 --------------
@@ -137,9 +139,11 @@ def _choose(cum: np.ndarray, rows: np.ndarray, u: np.ndarray, n_to: int) -> np.n
     return lo
 
 
-def _step_numpy(cum, u, column_of, iters, states, pair_of, counts, flows) -> None:
+def _step_numpy(cum, u, column_of, iters, states, pair_of, counts, flows,
+                next_row=None) -> None:
     """The numpy version of :func:`vbhc_model.engines.microsim_kernel.step` (same arguments,
-    same results): all patients of the chunk at once, the binary search of :func:`_choose`."""
+    same results): all patients of the chunk at once, the binary search of :func:`_choose`;
+    with ``next_row`` that of :func:`~vbhc_model.engines.microsim_kernel.step_next`."""
     batch, _, n_to = cum.shape
     col = np.arange(batch, dtype=np.int64)
     states = states.T  # [patient, batch]
@@ -151,6 +155,8 @@ def _step_numpy(cum, u, column_of, iters, states, pair_of, counts, flows) -> Non
         hit = pair >= 0
         flows += np.bincount((pair * batch + col)[hit],
                              minlength=flows.size).reshape(flows.shape)
+    if next_row is not None:  # trackers: the row of the state drawn and the next combination
+        s = next_row[prev * n_to + s]
     states[...] = s
     counts += np.bincount((s * batch + col).ravel(), minlength=counts.size).reshape(counts.shape)
 
@@ -218,18 +224,19 @@ class MicrosimEngine:
         self.compiled = bool(compiled)
 
     def _kernels(self):
-        """``(fill, step)``: the uniforms of a chunk (``fill(out, seed, draws, cycle, firsts)``:
-        ``out[i]`` the patients ``firsts[i] ..`` of draw ``draws[i]``) and the per-cycle step, numba's kernels (imported here, so
-        that only a microsimulation ever imports numba; see tests/test_startup.py) or
-        numpy's."""
+        """``(fill, step, step_next)``: the uniforms of a chunk (``fill(out, seed, draws,
+        cycle, firsts)``: ``out[i]`` the patients ``firsts[i] ..`` of draw ``draws[i]``), the
+        per-cycle step and the step with trackers (``next_row`` last), numba's kernels
+        (imported here, so that only a microsimulation ever imports numba; see
+        tests/test_startup.py) or numpy's."""
         if not self.compiled:
             def fill_numpy(out: np.ndarray, seed: int, draws: np.ndarray, cycle: int,
                            firsts: np.ndarray) -> None:
                 for row, d, first in zip(out, draws, firsts):
                     _fill_uniforms(row, seed, int(d), cycle, int(first))
 
-            return fill_numpy, _step_numpy
-        from vbhc_model.engines.microsim_kernel import draw_uniforms, step
+            return fill_numpy, _step_numpy, _step_numpy
+        from vbhc_model.engines.microsim_kernel import draw_uniforms, step, step_next
 
         def fill(out: np.ndarray, seed: int, draws: np.ndarray, cycle: int,
                  firsts: np.ndarray) -> None:
@@ -237,7 +244,10 @@ class MicrosimEngine:
             draw_uniforms(u64(seed & _MASK), u64(seed >> 64), firsts, u64(cycle),
                           draws.astype(u64), u64(_DOMAIN >> 192), out)
 
-        return fill, step
+        def tracked(cum, u, column_of, iters, states, pair_of, counts, flows, next_row):
+            step_next(cum, u, column_of, iters, states, pair_of, next_row, counts, flows)
+
+        return fill, step, tracked
 
     def run(self, inputs: EngineInputs, outputs: Outputs) -> EngineResult:
         """Simulate ``inputs.patients`` through ``inputs.n_cycles`` cycles and accumulate."""
@@ -291,7 +301,7 @@ class MicrosimEngine:
         for r, column_of in zip(runs, np.split(rows.reshape(-1),
                                                np.cumsum([r.batch for r in runs])[:-1])):
             r.column_of = column_of
-        fill, step = self._kernels()
+        fill, step, step_next = self._kernels()
         if table is not None:
             supplied = _supplied(table, keys, n_cycles)
         # Row 0 draws each patient's start state; row j >= 1 the transition of cycle j.
@@ -306,8 +316,12 @@ class MicrosimEngine:
                     u = supplied(j, p0, p1)
                 k = block_of[c]
                 for r in runs:
-                    step(r.cum, u, r.column_of, r.iters, r.states[c], r.pair_of, r.counts[k],
-                         r.flows[k])
+                    if r.next is None:
+                        step(r.cum, u, r.column_of, r.iters, r.states[c], r.pair_of,
+                             r.counts[k], r.flows[k])
+                    else:
+                        step_next(r.cum, u, r.column_of, r.iters, r.states[c], r.pair_of,
+                                  r.counts[k], r.flows[k], r.next)
             for r in runs:
                 r.end(j)
         return [r.finish() for r in runs]
@@ -358,6 +372,13 @@ class _Strategy:
                                keep_cycles=outputs.per_cycle)
         self.trace = np.empty((self.n_cycles + 1, n_states, batch)) if outputs.trace else None
         dtype = np.int16 if n_states < 2**15 else np.int32
+        # Trackers: the states are rows (state, combination); a move draws one of n_to
+        # states and looks the next row up.
+        self.next_row = (None if inputs.next_row is None
+                         else np.ascontiguousarray(inputs.next_row, dtype=np.int64))
+        self.n_to = n_states if self.next_row is None else self.next_row.shape[1]
+        self.next_flat = None if self.next_row is None else self.next_row.reshape(-1)
+        self.next = None
         # Each chunk's patients' states, [batch, patient] (a column's contiguous for the kernel)
         self.chunks = chunks
         self.states = [np.empty((batch, p1 - p0), dtype=dtype) for p0, p1 in self.chunks]
@@ -366,12 +387,19 @@ class _Strategy:
         if tv is not None:
             codes = np.asarray(tv.from_index) * n_states + np.asarray(tv.to_index)
             pairs, self.pair_index = np.unique(codes, return_inverse=True)
-            self.flow_pairs = np.full(n_states * n_states, -1, dtype=np.int64)
-            self.flow_pairs[pairs] = np.arange(len(pairs))
+            if self.next_row is None:
+                self.flow_pairs = np.full(n_states * n_states, -1, dtype=np.int64)
+                self.flow_pairs[pairs] = np.arange(len(pairs))
+            else:  # by (row, state drawn): its (row, next row) among the pairs
+                moves = (np.arange(n_states)[:, None] * n_states + self.next_row).reshape(-1)
+                at = np.minimum(np.searchsorted(pairs, moves), len(pairs) - 1)
+                self.flow_pairs = np.where(pairs[at] == moves, at, -1).astype(np.int64)
         else:
             pairs, self.flow_pairs = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         self.n_pairs = len(pairs)
-        self.iters = max(0, int(np.ceil(np.log2(n_states))))
+        self.iters_start = max(0, int(np.ceil(np.log2(n_states))))
+        self.iters_move = max(0, int(np.ceil(np.log2(self.n_to))))
+        self.iters = self.iters_start
         self.column_of = np.zeros(batch, dtype=np.int64)
         # Counts and flows are kept per block of patients (one block without Outputs.mcse);
         # the blocks' totals are accumulated side by side, block-major on a wider batch.
@@ -398,12 +426,14 @@ class _Strategy:
             self.cum = np.ascontiguousarray(np.cumsum(self.start, axis=0).T[:, None, :])
             self.pair_of = np.empty(0, dtype=np.int64)
             self.flows = np.zeros((self.n_blocks, 0, self.batch), dtype=np.int64)
+            self.iters, self.next = self.iters_start, None
         else:
             # [batch, from, to]: each column's rows contiguous for the kernel
             self.cum = np.ascontiguousarray(
                 np.cumsum(self.transition_at(j), axis=1).transpose(2, 0, 1))
             self.pair_of = self.flow_pairs
             self.flows = np.zeros((self.n_blocks, self.n_pairs, self.batch), dtype=np.int64)
+            self.iters, self.next = self.iters_move, self.next_flat
 
     def end(self, j: int) -> None:
         """Hand row j (and cycle j's flows) to the accumulator."""

@@ -9,7 +9,7 @@ Where the cache goes is numba's rule: ``NUMBA_CACHE_DIR`` if set, else ``__pycac
 this file, else (an installed package whose folder is not writable) a per-user folder
 (``~/.cache/numba`` on Linux). Costs in docs/benchmarks.md.
 
-Three kernels, each bit-identical to the numpy code it replaces:
+Four kernels, each bit-identical to the numpy code it replaces:
 
 - :func:`uniforms` is numpy's Philox-4x64 (10 rounds, Random123's constants), computed in
   place: the same key, the same counter incremented before each block of four 64-bit words,
@@ -24,6 +24,8 @@ Three kernels, each bit-identical to the numpy code it replaces:
   path's (no fastmath), and with more than :data:`FEW_STATES` states the binary search takes
   the same ``iters`` steps; with fewer it counts the comparisons that hold, which on a
   non-decreasing row is the same state (see :func:`step`).
+- :func:`step_next` is :func:`step` with trackers: a patient's row is (state, combination
+  of tracker values) and its next row is looked up from the state it draws.
 """
 
 from __future__ import annotations
@@ -148,27 +150,34 @@ FEW_STATES = 8
 
 
 @numba.njit(inline="always")
-def _move(flat, ub, sb, off, n_to, iters, pair_of, flows, b):  # pragma: no cover (compiled)
-    """Move the patients of column b (states ``sb``, uniforms ``ub``) one cycle; count the
-    flows. With ``n_to <= FEW_STATES`` given as a constant, by counting comparisons, else by
-    a binary search of ``iters`` steps."""
+def _draw(flat, base, u, n_to, iters):  # pragma: no cover (compiled)
+    """The state drawn by uniform ``u`` from the cumulative row at ``flat[base:base + n_to]``:
+    with ``n_to <= FEW_STATES`` given as a constant, by counting comparisons, else by a binary
+    search of ``iters`` steps."""
     last = n_to - 1
+    target = u * flat[base + last]
+    lo = 0
+    if n_to <= FEW_STATES:
+        for j in range(last):
+            lo += flat[base + j] <= target
+    else:
+        hi = last
+        for _ in range(iters):
+            mid = (lo + hi) >> 1
+            below = flat[base + mid] <= target
+            lo = mid + 1 if below else lo
+            hi = hi if below else mid
+    return lo
+
+
+@numba.njit(inline="always")
+def _move(flat, ub, sb, off, n_to, iters, pair_of, flows, b):  # pragma: no cover (compiled)
+    """Move the patients of column b (states ``sb``, uniforms ``ub``) one cycle
+    (:func:`_draw`); count the flows."""
     with_flows = pair_of.shape[0] > 0
     for i in range(sb.shape[0]):
         s = np.int64(sb[i])
-        base = (off + s) * n_to
-        target = ub[i] * flat[base + last]
-        lo = 0
-        if n_to <= FEW_STATES:
-            for j in range(last):
-                lo += flat[base + j] <= target
-        else:
-            hi = last
-            for _ in range(iters):
-                mid = (lo + hi) >> 1
-                below = flat[base + mid] <= target
-                lo = mid + 1 if below else lo
-                hi = hi if below else mid
+        lo = _draw(flat, (off + s) * n_to, ub[i], n_to, iters)
         sb[i] = lo
         if with_flows:
             pair = pair_of[s * n_to + lo]
@@ -245,3 +254,53 @@ def step(cum, u, column_of, iters, states, pair_of, counts, flows):  # pragma: n
                 sets[i & 3, sb[i]] += 1
             for j in range(n_to):
                 counts[j, b] += sets[0, j] + sets[1, j] + sets[2, j] + sets[3, j]
+
+
+@numba.njit(inline="always")
+def _move_next(flat, ub, sb, off, n_to, iters, pair_of, next_row, flows, b):  # pragma: no cover
+    """:func:`_move` with trackers: a patient's state is its row (state, combination of
+    tracker values); the next state j is drawn from the row as in :func:`_move`, and the
+    patient's new row is ``next_row[row * n_to + j]``."""
+    with_flows = pair_of.shape[0] > 0
+    for i in range(sb.shape[0]):
+        s = np.int64(sb[i])
+        at = s * n_to + _draw(flat, (off + s) * n_to, ub[i], n_to, iters)
+        sb[i] = next_row[at]
+        if with_flows:
+            pair = pair_of[at]
+            if pair >= 0:
+                flows[pair, b] += 1
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def step_next(cum, u, column_of, iters, states, pair_of, next_row, counts, flows):  # pragma: no cover
+    """:func:`step` with trackers: ``states`` hold rows (state, combination), ``cum`` is
+    ``[batch, row, to]``, ``next_row`` (int64, ``[row * to + j]``) the row after a move to
+    state j, ``pair_of`` indexed by ``row * to + j``, and ``counts`` ``[row, batch]``. The
+    state drawn is the one :func:`step` draws from the same row (the same comparisons), so a
+    tracker changes which row a patient reads, never how it is read."""
+    batch = states.shape[0]
+    n_from, n_to = cum.shape[1], cum.shape[2]
+    flat = cum.ravel()
+    for b in range(batch):
+        ub, sb, off = u[column_of[b]], states[b], b * n_from
+        if n_to == 2:
+            _move_next(flat, ub, sb, off, 2, iters, pair_of, next_row, flows, b)
+        elif n_to == 3:
+            _move_next(flat, ub, sb, off, 3, iters, pair_of, next_row, flows, b)
+        elif n_to == 4:
+            _move_next(flat, ub, sb, off, 4, iters, pair_of, next_row, flows, b)
+        elif n_to == 5:
+            _move_next(flat, ub, sb, off, 5, iters, pair_of, next_row, flows, b)
+        elif n_to == 6:
+            _move_next(flat, ub, sb, off, 6, iters, pair_of, next_row, flows, b)
+        elif n_to == 7:
+            _move_next(flat, ub, sb, off, 7, iters, pair_of, next_row, flows, b)
+        elif n_to == 8:
+            _move_next(flat, ub, sb, off, 8, iters, pair_of, next_row, flows, b)
+        else:
+            _move_next(flat, ub, sb, off, n_to, iters, pair_of, next_row, flows, b)
+        # straight into the counts: with many rows (combinations), clearing per-column
+        # counters would cost more than the patients
+        for i in range(sb.shape[0]):
+            counts[sb[i], b] += 1

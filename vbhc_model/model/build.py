@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ from vbhc_model.engines.base import TransitionValues
 from vbhc_model.errors import ExpressionError, ScenarioError
 from vbhc_model.model import checks, stepped
 from vbhc_model.model.powers import PowerMemo
+from vbhc_model.model.trackers import Trackers, build_trackers
 from vbhc_model.parameters.draws import resolve_parameters, table_functions
 from vbhc_model.scenario import checks as checks_scenario
 from vbhc_model.scenario.expressions import Expression
@@ -96,6 +98,12 @@ class StrategyInputs:
     #: Stepped care (model/stepped.py): the states are state' x arm (``state' * n_arms +
     #: arm``).
     n_arms: int = 1
+    #: Trackers (model/trackers.py): the rows of ``start``, ``values_at`` and the
+    #: transitions' ``from`` axis are state' x combination (``state' * n_combos + combo``),
+    #: the transitions' ``to`` axis the states'; a patient in row r moving to state' j is
+    #: then in row ``next_row[r, j]``.
+    n_combos: int = 1
+    next_row: np.ndarray | None = None
 
     @property
     def n_strata(self) -> int:
@@ -123,6 +131,7 @@ class ModelInputs:
     n_draws: int
     strategies: tuple[StrategyInputs, ...] = field(default=())
     layout: object = field(default=None, repr=False)
+    trackers: Trackers | None = None
 
 
 def _channels(scenario: Scenario) -> Channels:
@@ -165,8 +174,11 @@ class _Evaluator:
 
     def __init__(self, params: dict[str, np.ndarray], batch_effect: np.ndarray,
                  batch_resource: np.ndarray, n_levels: int, scenario: Scenario,
-                 attributes: dict[str, np.ndarray] | None = None, clock_offset: int = 0):
+                 attributes: dict[str, np.ndarray] | None = None, clock_offset: int = 0,
+                 trackers: Trackers | None = None):
         s = scenario.settings
+        #: Expressions asked for ``combos`` see each tracker per combination (model/trackers.py)
+        self.trackers = trackers
         #: Cycles of the model before the strategy's own cycle 1 (an arm of stepped care):
         #: ``cycle`` and ``time`` count from there, ``age`` is the model's.
         self.clock_offset = clock_offset
@@ -210,9 +222,11 @@ class _Evaluator:
             self.powers = None
 
     def __call__(self, expr: Expression, cycles, n_sub: int, *, node: bool = False,
-                 path: tuple = ()) -> np.ndarray:
+                 path: tuple = (), combos: bool = False) -> np.ndarray:
         """Values of ``expr`` for the cycles ``cycles`` (int or array): a read-only array
-        broadcast to ``[len(cycles), n_sub, batch]``."""
+        broadcast to ``[len(cycles), n_sub, batch]``. With trackers and ``combos``, ``n_sub``
+        counts rows (sub-state, combination), sub-state-major, and the trackers' names are
+        their values in each row's combination."""
         cycles = np.atleast_1d(np.asarray(cycles, dtype=float))
         by_level = self.n_levels > 1 and bool(expr.names & self.stratum_names)
         env = self.env if by_level or self.n_levels == 1 else self.env_draw
@@ -228,7 +242,14 @@ class _Evaluator:
         env["time"] = (elapsed * self.cycle_length)[:, None, None]
         years = (elapsed + offset) * self.cycle_length if offset else elapsed * self.cycle_length
         env["age"] = (self.start_age + years)[:, None, None]
-        env["time_in_state"] = np.arange(1.0, n_sub + 1.0)[:, None]
+        if self.trackers is not None and combos:
+            n_combos = self.trackers.n_combos
+            n_tunnel = n_sub // n_combos
+            env["time_in_state"] = np.repeat(np.arange(1.0, n_tunnel + 1.0), n_combos)[:, None]
+            for j, name in enumerate(self.trackers.names):
+                env[name] = np.tile(self.trackers.values[:, j], n_tunnel)[:, None]
+        else:
+            env["time_in_state"] = np.arange(1.0, n_sub + 1.0)[:, None]
         try:
             power = self.powers[id(env)] if self.powers is not None else None
             out = np.asarray(expr.evaluate(env, self.functions, power), dtype=float)
@@ -269,9 +290,10 @@ def build_model(scenario: Scenario, draws: xr.DataArray, *, strategies: bool = T
     substate_of = np.repeat(np.arange(len(names)), tunnel)
     channels = _channels(scenario)
     n_draws = draws.sizes["draw"]
-    layout = _Layout(names, tunnel, offset, int(tunnel.sum()))
+    trackers = build_trackers(scenario)
+    layout = _Layout(names, tunnel, offset, int(tunnel.sum()), trackers, substate_of)
     inputs = ModelInputs(tuple(names), substate_of, channels, _rates(scenario, channels),
-                         n_draws, layout=layout)
+                         n_draws, layout=layout, trackers=trackers)
     if not strategies:
         return inputs
     built = tuple(build_strategy(scenario, sname, draws, inputs) for sname in scenario.strategies)
@@ -294,14 +316,71 @@ def build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray,
 
 @dataclass(frozen=True)
 class _Layout:
+    """Where each state's rows are: its tunnel sub-states (``size`` in all), each once per
+    combination of tracker values (``n_rows`` rows, sub-state-major)."""
+
     names: list[str]
     tunnel: np.ndarray
     offset: dict[str, int]
     size: int
+    trackers: Trackers | None = None
+    substate_of: np.ndarray | None = None
+
+    @property
+    def n_combos(self) -> int:
+        return 1 if self.trackers is None else self.trackers.n_combos
+
+    @property
+    def n_rows(self) -> int:
+        return self.size * self.n_combos
 
     def sub(self, state: str) -> np.ndarray:
         o = self.offset[state]
         return np.arange(o, o + self.tunnel[self.names.index(state)])
+
+    def rows(self, state: str) -> np.ndarray:
+        """The rows of ``state``: each sub-state's combinations (``sub`` without trackers)."""
+        if self.trackers is None:
+            return self.sub(state)
+        c = self.n_combos
+        return (self.sub(state)[:, None] * c + np.arange(c)).reshape(-1)
+
+    def destinations(self, frm: str, to: str) -> np.ndarray:
+        """The sub-state ``to`` is entered in from each row of ``frm`` (transitions' ``to``
+        axis)."""
+        return np.repeat(self.destination(frm, to), self.n_combos)
+
+    def to_rows(self, frm: str, to: str) -> np.ndarray:
+        """The row a patient is in after moving ``frm -> to`` from each row of ``frm``."""
+        if self.trackers is None:
+            return self.destination(frm, to)
+        return self.next_row[self.rows(frm), self.destinations(frm, to)]
+
+    def start_row(self, state: str) -> int:
+        """The row a patient starting in ``state`` is in (the trackers' start)."""
+        start = 0 if self.trackers is None else self.trackers.start
+        return self.offset[state] * self.n_combos + start
+
+    @functools.cached_property
+    def next_row(self) -> np.ndarray | None:
+        """``[row, sub-state]``: the row after moving from a row to a sub-state."""
+        tr = self.trackers
+        if tr is None:
+            return None
+        c, of = self.n_combos, self.substate_of
+        combo = np.arange(self.n_rows) % c
+        frm = of[np.arange(self.n_rows) // c]
+        return np.arange(self.size) * c + tr.next_combo[combo[:, None], frm[:, None], of]
+
+    def row_labels(self, state: str) -> int | tuple[str, ...]:
+        """What error messages say of each row of ``state``: its tunnel length (as
+        :mod:`vbhc_model.model.checks` reads it), or with trackers each row's values."""
+        n = int(self.tunnel[self.names.index(state)])
+        if self.trackers is None:
+            return n
+        combos = self.trackers.labels()
+        return tuple((f"time in state {t + 1}, " if n > 1 else "") + combo
+                     for t in range(n) for combo in combos)
 
     def destination(self, frm: str, to: str) -> np.ndarray:
         """Expanded destination of moving ``frm -> to`` from each sub-state of ``frm``."""
@@ -411,13 +490,13 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
     else:
         stratum_shares = shares[0]
     ev = _Evaluator(params, effect.transpose(0, 2, 1).reshape(-1), resource_b, n_levels,
-                    scenario, attributes, clock_offset)
+                    scenario, attributes, clock_offset, layout.trackers)
 
     # Starting distribution.
     start_spec = strat.start if strat.start is not None else scenario.settings.start
     start_path = ("strategies", sname, "start") if strat.start is not None else ("settings", "start")
     start_names = list(start_spec)
-    start = np.zeros((layout.size, batch))
+    start = np.zeros((layout.n_rows, batch))
     if profiles is None or not any(start_spec[s].names & set(profiles.attributes)
                                    for s in start_names):
         start_shares = np.column_stack(
@@ -427,7 +506,7 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
         checks.check_shares(start_shares, source=src, path=start_path, what="starting",
                             strategy=sname)
         for i, s in enumerate(start_names):
-            start[layout.offset[s]] = np.tile(start_shares[:, i], n_levels)
+            start[layout.start_row(s)] = np.tile(start_shares[:, i], n_levels)
     else:  # starting shares by patient profile: [batch, state]
         start_shares = np.column_stack([ev(start_spec[s], 0, 1)[0, 0] for s in start_names])
         per = start_shares.reshape(n_profiles, len(levels), n_draws, -1)[:, 0]
@@ -435,7 +514,7 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
             checks.check_shares(per[p], source=src, path=start_path, what="starting",
                                 strategy=sname, profile=profiles.labels[p])
         for i, s in enumerate(start_names):
-            start[layout.offset[s]] = start_shares[:, i]
+            start[layout.start_row(s)] = start_shares[:, i]
 
     transition_at = _transitions(scenario, sname, layout, ev, n_draws)
     values_at = _values(scenario, sname, layout, channels, ev, resource_b, n_draws)
@@ -475,6 +554,8 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
         unit_costs=unit_costs,
         profiles=profiles,
         level_shares=shares.transpose(1, 0, 2),
+        n_combos=layout.n_combos,
+        next_row=layout.next_row,
     )
 
 
@@ -505,19 +586,19 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
         cells, rest = [], None
         for to, (expr, path) in row.items():
             if expr is COMPLEMENT:
-                rest = layout.destination(frm, to)
+                rest = layout.destinations(frm, to)
             else:
-                cells.append((to, expr, path, layout.destination(frm, to)))
+                cells.append((to, expr, path, layout.destinations(frm, to)))
         # Report row errors where the row is (last) edited: a strategy's override if any.
         paths = [p for _, p in row.values()]
         row_path = next((p for p in paths if p[0] == "strategies"), paths[0])[:-1]
-        sub = layout.sub(frm)
+        sub = layout.rows(frm)
         if len(sub) == 1:  # basic indexing is much faster than fancy indexing
             cells = [(to, e, path, int(dest[0])) for to, e, path, dest in cells]
             rest = int(rest[0]) if rest is not None else None
             sub = int(sub[0])
         dynamic = _time_dependent(e for _, e, _, _ in cells)
-        plan.append((frm, sub, cells, rest, row_path, dynamic))
+        plan.append((frm, sub, cells, rest, row_path, dynamic, layout.row_labels(frm)))
     S, B = layout.size, ev.batch
 
     def evaluate_rows(cycles: np.ndarray, dynamic: bool) -> list[tuple]:
@@ -530,7 +611,7 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
 
     def _evaluate_rows(cycles: np.ndarray, dynamic: bool, seen: dict) -> list[tuple]:
         out = []
-        for frm, sub, cells, rest, row_path, row_dynamic in plan:
+        for frm, sub, cells, rest, row_path, row_dynamic, labels in plan:
             if row_dynamic != dynamic:
                 continue
             n_sub = 1 if isinstance(sub, int) else len(sub)
@@ -538,11 +619,11 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
             for to, expr, path, dest in cells:
                 key = (expr.text, n_sub)
                 if key not in seen:
-                    seen[key] = ev(expr, cycles, n_sub, path=path)
+                    seen[key] = ev(expr, cycles, n_sub, path=path, combos=True)
                     checks.check_probability(seen[key], source=src, path=path,
                                              label=f"{frm} -> {to}", strategy=sname,
                                              state=frm, cycle=cycles, n_draws=n_draws,
-                                             n_sub=n_sub)
+                                             n_sub=labels)
                 x = seen[key]
                 out.append((sub, dest, x, False))
                 total = x if total is None else total + x
@@ -551,14 +632,14 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
             if rest is None:
                 checks.check_row_sum(total, has_complement=False, source=src, path=row_path,
                                      strategy=sname, state=frm, cycle=cycles,
-                                     n_draws=n_draws, n_sub=n_sub)
+                                     n_draws=n_draws, n_sub=labels)
                 continue
             # The complement is written cycle by cycle as 1 - total (clipped at 0); the total
             # is checked here at its own shape: <= 1 within the tolerance (NaN fails too).
             if not checks.compact(total).max() <= 1.0 + checks.SUM_TOLERANCE:
                 checks.check_row_sum(checks.compact(total), has_complement=True, source=src,
                                      path=row_path, strategy=sname, state=frm, cycle=cycles,
-                                     n_draws=n_draws, n_sub=n_sub)
+                                     n_draws=n_draws, n_sub=labels)
             out.append((sub, rest, total, True))
         return out
 
@@ -577,13 +658,13 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
             p[sub, dest] = np.maximum(1.0 - x, 0.0) if is_rest else x
 
     # Rows that do not depend on time, and absorbing states, are built once.
-    static = np.zeros((S, S, B))
+    static = np.zeros((layout.n_rows, S, B))
     for s in layout.names:
         if scenario.states[s].absorbing:
-            static[layout.sub(s), layout.destination(s, s)] = 1.0
+            static[layout.rows(s), layout.destinations(s, s)] = 1.0
     for sub, dest, x, is_rest in evaluate_rows(np.array([1]), dynamic=False):
         put(static, sub, dest, x[0], is_rest)
-    dynamic_rows = [(sub, cells) for _, sub, cells, _, _, d in plan if d]
+    dynamic_rows = [(sub, cells) for _, sub, cells, _, _, d, _ in plan if d]
     if not dynamic_rows:
         return lambda k: static
 
@@ -643,10 +724,10 @@ def _values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
             for kind, field_, key, expr in _block_entries(strat.programme.per_cycle):
                 path = ("strategies", sname, "programme", "per_cycle", field_, key)
                 entries.append((state, channels.index(kind, key), kind, expr, path, resource_b, True))
-    alive = np.zeros((layout.size, 1))
+    alive = np.zeros((layout.n_rows, 1))
     for state in layout.names:
         if scenario.states[state].alive:
-            alive[layout.sub(state)] = L
+            alive[layout.rows(state)] = L
     duration = strat.programme.duration if strat.programme is not None else 0
     homogeneous = not _time_dependent(e[3] for e in entries)
     cache: dict[object, np.ndarray] = {}
@@ -657,15 +738,15 @@ def _values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
         key = in_programme if homogeneous else k
         if key in cache:
             return cache[key]
-        v = np.zeros((layout.size, len(channels.kind), ev.batch))  # [state, channel, batch]
+        v = np.zeros((layout.n_rows, len(channels.kind), ev.batch))  # [row, channel, batch]
         v[:, ly] = alive
         for state, c, kind, expr, path, scale, programme_only in entries:
             if programme_only and not in_programme:
                 continue
-            sub = layout.sub(state)
-            x = ev(expr, k, len(sub), node=True, path=path)
+            sub = layout.rows(state)
+            x = ev(expr, k, len(sub), node=True, path=path, combos=True)
             checks.check_payoff(x, kind=kind, source=src, path=path, strategy=sname, state=state,
-                                cycle=k, n_draws=n_draws, n_sub=len(sub))
+                                cycle=k, n_draws=n_draws, n_sub=layout.row_labels(state))
             v[sub, c] += x[0] * scale
         if homogeneous:
             cache[key] = v
@@ -686,24 +767,25 @@ def _transition_values(scenario: Scenario, sname: str, layout: _Layout, channels
     for i, tp in enumerate(scenario.transition_payoffs):
         sources = [tp.from_] if tp.from_ else [s for s in layout.names if s != tp.to]
         for frm in sources:
-            sub = layout.sub(frm)
+            sub = layout.rows(frm)
             sl = slice(n, n + len(sub))
             n += len(sub)
             pairs_from.append(sub)
-            pairs_to.append(layout.destination(frm, tp.to))
+            pairs_to.append(layout.to_rows(frm, tp.to))
             for kind, field_, key, expr in _block_entries(tp):
                 entries.append((sl, frm, channels.index(kind, key), kind, expr,
                                 ("transition_payoffs", i, field_, key)))
             if tp.qalys is not None:
                 entries.append((sl, frm, channels.index("qalys"), "qalys", tp.qalys,
                                 ("transition_payoffs", i, "qalys")))
+    labels = {frm: layout.row_labels(frm) for frm in layout.names}
 
     def values_at(k: int) -> np.ndarray:
         out = np.zeros((n, len(channels.kind), ev.batch))  # [pair, channel, batch]
         for sl, frm, c, kind, expr, path in entries:
-            x = ev(expr, k, sl.stop - sl.start, path=path)
+            x = ev(expr, k, sl.stop - sl.start, path=path, combos=True)
             checks.check_payoff(x, kind=kind, source=src, path=path, strategy=sname, state=frm,
-                                cycle=k, n_draws=n_draws, n_sub=sl.stop - sl.start)
+                                cycle=k, n_draws=n_draws, n_sub=labels[frm])
             out[sl, c] += x[0]
         return out
 

@@ -16,9 +16,14 @@ SUM_TOLERANCE = 1e-8
 RANGE_TOLERANCE = 1e-12
 
 
-def _where(strategy: str, state: str | None, cycle: int | None, draw: int, sub: int, tunnel: int) -> str:
+def _where(strategy: str, state: str | None, cycle: int | None, draw: int, sub: int,
+           tunnel: int | tuple[str, ...]) -> str:
+    """Where a value is; ``tunnel`` is the state's number of sub-states, or (with trackers)
+    a label of each of its rows."""
     parts = [f"strategy '{strategy}'"]
-    if state is not None:
+    if isinstance(tunnel, tuple):
+        parts.append(f"state '{state}' ({tunnel[sub]})")
+    elif state is not None:
         parts.append(f"state '{state}'" + (f" (time in state {sub + 1})" if tunnel > 1 else ""))
     if cycle is not None:
         parts.append(f"cycle {cycle}")

@@ -243,8 +243,10 @@ def _combine(strat: StrategyInputs, res: EngineResult, inputs: ModelInputs,
             arr[:, 0] += strat.one_off
             out[key] = _apply_unit_costs(_mix(arr, strat, n), strat)
     if outputs.trace:
-        # stepped care: sub-state s' of arm a is s' * n_arms + a, each state's block contiguous
-        collapsed = np.add.reduceat(res.trace, _first_substates(inputs) * strat.n_arms, axis=2)
+        # stepped care: sub-state s' of arm a is s' * n_arms + a (trackers: combination c is
+        # s' * n_combos + c), each state's block contiguous
+        collapsed = np.add.reduceat(res.trace, _first_substates(inputs) * strat.n_arms
+                                    * strat.n_combos, axis=2)
         out["trace"] = _mix(collapsed, strat, n)
     if res.blocks is not None:
         disc, _, sizes = res.blocks

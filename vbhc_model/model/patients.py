@@ -64,8 +64,9 @@ def assemble_patients(scenario: Scenario, inputs: ModelInputs, runs, *,
               for var, *_ in _TOTALS for name in (var, f"{var}_undiscounted")}
     ch = inputs.channels
     for j, (strat, paths, disc, und) in enumerate(runs):
-        # tunnel sub-states (and the arms of stepped care) -> their state
-        states = inputs.substate_of[paths // strat.n_arms]
+        # tunnel sub-states (and the arms of stepped care, the combinations of tracker
+        # values) -> their state
+        states = inputs.substate_of[paths // (strat.n_arms * strat.n_combos)]
         for i, level in enumerate(strat.levels):  # batch b = level (one draw)
             path[j, levels.index(level)] = states[i].T
         for suffix, x in (("", disc), ("_undiscounted", und)):

@@ -127,6 +127,18 @@ def _prepare(scenario: Scenario, draws: xr.DataArray, individual: bool,
              supplied: np.ndarray | None, same_patients: bool = False
              ) -> tuple[ModelInputs, Callable]:
     """The model's inputs, and ``prepare(strategy) -> (StrategyInputs, EngineInputs)``."""
+    if scenario.trackers and not individual:
+        name = next(iter(scenario.trackers))
+        tunnel = (" (for time in a state, a tunnel state does it in the cohort: give the state "
+                  "'tunnel: N' and use time_in_state)"
+                  if scenario.trackers[name].kind == "time_in_state" else "")
+        message = (f"tracker '{name}' needs individual patients, and the "
+                   f"'{scenario.settings.engine}' engine has none (a cohort keeps no patient's "
+                   f"history): set 'engine: microsim' in settings (or run with --engine "
+                   f"microsim){tunnel}")
+        src = scenario.source
+        raise ScenarioError([src.issue(("trackers", name), message) if src
+                             else Issue(scenario.name, f"trackers.{name}", message)])
     inputs = build_model(scenario, draws, strategies=False)
     s = scenario.settings
     terms = quadrature_terms(s.n_cycles, s.cycle_length, s.within_cycle_correction,
@@ -158,7 +170,7 @@ def _prepare(scenario: Scenario, draws: xr.DataArray, individual: bool,
         return strat, EngineInputs(
             strat.start, strat.transition_at, strat.values_at, terms, disc,
             n_cycles=s.n_cycles, transition_values=strat.transition_values,
-            transition_discount=tdisc, patients=patients,
+            transition_discount=tdisc, patients=patients, next_row=strat.next_row,
         )
 
     return inputs, prepare

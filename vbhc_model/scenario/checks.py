@@ -64,6 +64,7 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
     _check_joint(scenario, add)
     _check_population(scenario, add)
     _check_steps(scenario, add)
+    _check_trackers(scenario, add)
     _check_posteriors(scenario, add)
     _check_samples(scenario, add)
     for sname, strat in scenario.strategies.items():
@@ -291,6 +292,24 @@ def attribute_names(scenario: Scenario) -> set[str] | None:
     return set(header.columns) - {t.weight}
 
 
+def _check_new_name(name: str, path: tuple, what: str, taken: dict, add: Any) -> None:
+    """A name a section adds to expressions (an attribute, a tracker): valid, not reserved,
+    not a function, and not also one of the ``taken`` sections' names."""
+    if not NAME_PATTERN.match(name):
+        add(path, f"'{name}' is not a valid name: use letters, digits and '_', starting "
+                  "with a letter")
+    elif keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        add(path, f"'{name}' is a reserved word; choose another name")
+    elif name in RESERVED_NAMES:
+        add(path, f"'{name}' is reserved by the engine; choose another name")
+    elif name in FUNCTION_NAMES:
+        add(path, f"'{name}' is a built-in function; choose another name")
+    for section, names in taken.items():
+        if name in names:
+            add(path, f"'{name}' is both {what} and one of the {section}; an expression "
+                      "could not tell which is meant")
+
+
 def _check_population(scenario: Scenario, add: Any) -> None:
     """Attribute names free and valid, one 'complement' per attribute, subgroups known, a
     bounded number of combinations (or of table rows)."""
@@ -311,19 +330,7 @@ def _check_population(scenario: Scenario, add: Any) -> None:
         named = [(name, ("population", "patients", "columns" if pop.patients.columns
                          else "file")) for name in table.attributes]
     for name, path in named:
-        if not NAME_PATTERN.match(name):
-            add(path, f"'{name}' is not a valid name: use letters, digits and '_', starting "
-                      "with a letter")
-        elif keyword.iskeyword(name) or keyword.issoftkeyword(name):
-            add(path, f"'{name}' is a reserved word; choose another name")
-        elif name in RESERVED_NAMES:
-            add(path, f"'{name}' is reserved by the engine; choose another name")
-        elif name in FUNCTION_NAMES:
-            add(path, f"'{name}' is a built-in function; choose another name")
-        for section, names in taken.items():
-            if name in names:
-                add(path, f"'{name}' is both an attribute and one of the {section}; an "
-                          "expression could not tell which is meant")
+        _check_new_name(name, path, "an attribute", taken, add)
     for name, attr in pop.attributes.items():
         path = ("population", "attributes", name)
         n_rest = sum(lvl.share is COMPLEMENT for lvl in attr.levels.values())
@@ -402,6 +409,49 @@ def _check_steps(scenario: Scenario, add: Any) -> None:
                         "at a cycle")
                 else:
                     taken[(step.at_cycle, state)] = i
+
+
+#: At most this many combinations of tracker values (each a copy of the states for the
+#: microsimulation's transitions and payoffs).
+MAX_TRACKER_COMBINATIONS = 10_000
+
+
+def tracker_sizes(scenario: Scenario) -> dict[str, int]:
+    """How many values each tracker tells apart: 1..cap (time_in_state), never and 1..cap
+    (time_since), 0..cap (count), 0 and 1 (ever)."""
+    extra = {"time_in_state": 0, "time_since": 1, "count": 1}
+    return {name: (t.cap + extra[t.kind] if t.kind != "ever" else 2)
+            for name, t in scenario.trackers.items()}
+
+
+def _check_trackers(scenario: Scenario, add: Any) -> None:
+    """Tracker names free and valid, events naming known states, a bounded number of
+    combinations; not (yet) with stepped care."""
+    trackers = scenario.trackers
+    if not trackers:
+        return
+    attributes = attribute_names(scenario) or set()
+    taken = {"parameters": scenario.parameters, "tables": scenario.tables,
+             "patient attributes": attributes}
+    for name, tracker in trackers.items():
+        path = ("trackers", name)
+        _check_new_name(name, path, "a tracker", taken, add)
+        if tracker.event is not None:
+            for i, state in enumerate(tracker.event.enter):
+                if state not in scenario.states:
+                    add(path + ("event", "enter", i),
+                        f"unknown state '{state}'{did_you_mean(state, scenario.states)}")
+    sizes = tracker_sizes(scenario)
+    n = int(np.prod(list(sizes.values())))
+    if n > MAX_TRACKER_COMBINATIONS:
+        parts = " x ".join(f"{k} {v}" for k, v in sizes.items())
+        add(("trackers",), f"{n:,} combinations of tracker values ({parts}); at most "
+                           f"{MAX_TRACKER_COMBINATIONS:,}: lower a cap (N means N or more)")
+    for sname, strat in scenario.strategies.items():
+        if strat.steps:
+            add(("strategies", sname, "steps"),
+                "stepped care in a scenario with trackers is not there yet; drop the steps "
+                "or the trackers")
 
 
 def _check_names(scenario: Scenario, add: Any) -> None:
@@ -567,9 +617,18 @@ def _check_expression(scenario: Scenario, path: tuple, expr: Expression, context
     attributes = attribute_names(scenario)
     if attributes is None:  # an unreadable patient table (reported): any name may be in it
         attributes = set(expr.names) if context != "parameter" else set()
-    known = params | {"cycle": CYCLE_NAMES | attributes, "patient": attributes,
-                      "parameter": set()}[context]
-    for message in check_names(expr, known, FUNCTION_NAMES | set(scenario.tables)):
+    trackers = set(scenario.trackers)
+    if context == "cycle" and path[2:4] == ("programme", "one_off"):
+        context = "one_off"  # at time 0, before any history
+    known = params | {"cycle": CYCLE_NAMES | attributes | trackers, "patient": attributes,
+                      "parameter": set(),
+                      "one_off": CYCLE_NAMES | attributes}[context]
+    for name in sorted(expr.names & trackers - known):
+        add(path, f"tracker '{name}' cannot be used here: trackers can be used in transitions "
+                  "and payoffs, which follow a patient's history; parameters, unit costs, "
+                  "starting shares, engagement and a programme's one-off resources come "
+                  "before any history")
+    for message in check_names(expr, known | trackers, FUNCTION_NAMES | set(scenario.tables)):
         extra = ""
         if context == "parameter" and expr.names & attributes:
             extra = (" (patient attributes can be used in transitions, payoffs, starting shares "
@@ -581,7 +640,7 @@ def _check_expression(scenario: Scenario, path: tuple, expr: Expression, context
                 "use cycle, age or time_in_state in transitions and payoffs)"
             )
         add(path, message + extra)
-    if context != "cycle":
+    if context not in ("cycle", "one_off"):
         for table in sorted(expr.functions & set(scenario.tables)):
             add(path, f"table '{table}' can be used in transitions and payoffs, not here "
                       "(parameters, starting shares, unit costs and engagement are fixed over "

@@ -569,6 +569,60 @@ class Step(_Model):
     )
 
 
+class TrackerEvent(_Model):
+    """What a ``time_since``, ``count`` or ``ever`` tracker counts: entering a state."""
+
+    enter: list[str] = Field(
+        min_length=1,
+        description="Entering one of these states from another state is an event (the "
+        "starting state is not).",
+    )
+
+
+class Tracker(_Model):
+    """A patient's history as a whole number, updated each cycle from the state it leaves
+    and the state it enters; its name can be used in transitions and payoffs (the
+    microsimulation only). Values above ``cap`` count as ``cap`` ("N means N or more")."""
+
+    kind: Literal["time_in_state", "time_since", "count", "ever"] = Field(
+        description="time_in_state: cycles in the current state (1 in the first); "
+        "time_since: cycles since the last event (1 in the cycle after it); count: events "
+        "so far; ever: 1 once an event has happened, else 0."
+    )
+    label: str = ""
+    cap: int | None = Field(
+        None, ge=1, le=1200,
+        description="The largest value told apart (N means N or more); required for "
+        "time_in_state, time_since and count.",
+    )
+    event: TrackerEvent | None = Field(None, description="For time_since, count and ever.")
+    never: float | None = Field(
+        None, description="time_since: the value before the first event (required)."
+    )
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> Tracker:
+        kind = self.kind
+        if kind != "ever" and self.cap is None:
+            raise ValueError(f"a '{kind}' tracker needs 'cap': the largest value it tells "
+                             "apart (N means N or more)")
+        if kind == "ever" and self.cap is not None:
+            raise ValueError("an 'ever' tracker is 0 or 1; remove 'cap'")
+        if kind == "time_in_state" and self.event is not None:
+            raise ValueError("a 'time_in_state' tracker counts the cycles in the current "
+                             "state; remove 'event' (or use kind 'time_since')")
+        if kind != "time_in_state" and self.event is None:
+            raise ValueError(f"a '{kind}' tracker needs 'event', e.g. "
+                             "'event: {enter: [responded]}'")
+        if kind == "time_since" and self.never is None:
+            raise ValueError("a 'time_since' tracker needs 'never': its value before the "
+                             "first event")
+        if kind != "time_since" and self.never is not None:
+            raise ValueError(f"'never' is for 'time_since' trackers; remove it from this "
+                             f"'{kind}' tracker")
+        return self
+
+
 class Strategy(_Model):
     """A strategy: the shared model with its own overrides."""
 
@@ -607,6 +661,11 @@ class Scenario(_Model):
     roles: dict[str, Role] = Field(default_factory=dict)
     population: PopulationAttributes | None = Field(
         None, description="Patient attributes and subgroups (optional)."
+    )
+    trackers: dict[str, Tracker] = Field(
+        default_factory=dict,
+        description="A patient's history (time in state, time since an event, counts, "
+        "ever-flags) for expressions; the microsimulation only.",
     )
     strategies: dict[str, Strategy] = Field(min_length=1)
 
