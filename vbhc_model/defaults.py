@@ -12,6 +12,10 @@ CHUNK_SIZE = 10_000
 #: engagement strata, summed over strategies; 2 bytes each): its chunks of draws are cut to
 #: fit, so memory stays bounded however many patients a draw has.
 MICROSIM_CHUNK_STATES = 100_000_000
+#: ... and at most this many cells of one cycle's transition rows (sub-states x tracker
+#: combinations x sub-states x batch columns; 8 bytes each): with trackers, the rows grow
+#: with the combinations of their values.
+MICROSIM_CHUNK_CELLS = 25_000_000
 #: A microsimulation's patients are also summed in this many contiguous blocks (of each
 #: column's patients, the same under every strategy): the spread of the block means gives
 #: the Monte Carlo standard error of every mean and increment (batch means).

@@ -245,3 +245,39 @@ def test_the_cohort_refuses_trackers_naming_the_tracker(tmp_path):
     with pytest.raises(ScenarioError, match=r"tracker\.yaml, line \d+: trackers\.t_in: "
                                             r"tracker 't_in' needs individual patients"):
         simulate(sc, base_draws(sc))
+
+
+def test_trackers_with_a_population_and_the_psa_chunk_they_need(tmp_path):
+    """A tracker in a scenario with patient attributes: the subgroups' share-weighted means
+    add up to the totals; and a tracker's combinations cut a microsimulation PSA's chunk."""
+    import yaml
+
+    from tests.conftest import ROOT
+    from vbhc_model import dims
+    from vbhc_model.defaults import MICROSIM_CHUNK_CELLS
+    from vbhc_model.parameters import base_draws
+    from vbhc_model.pipeline.chunk import draws_per_chunk
+    from vbhc_model.pipeline.simulate import simulate
+    from vbhc_model.scenario import load_scenario
+
+    doc = yaml.safe_load((ROOT / "tests" / "data" / "population" / "two_attributes.yaml")
+                         .read_text())
+    doc["settings"]["engine"] = "microsim"
+    doc["settings"]["patients"] = 500
+    doc["trackers"] = {"t_sick": {"kind": "time_in_state", "cap": 4}}
+    doc["transitions"]["sick"]["well"] = "0.2 - 0.05 * severity - 0.02 * t_sick"
+    path = tmp_path / "tracked.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    sc = load_scenario(path)
+    out = simulate(sc, base_draws(sc)).isel({dims.DRAW: 0})
+    for var in ("total_cost", "qalys"):
+        for attr in ("rural", "severity"):
+            groups = [g for g in out[dims.SUBGROUP].values if g.startswith(attr + "=")]
+            share = out["subgroup_share"].sel(subgroup=groups)
+            mixed = (out[f"subgroup_{var}"].sel(subgroup=groups) * share).sum(dims.SUBGROUP)
+            np.testing.assert_allclose(mixed.values, out[var].values, rtol=1e-12)
+    many = sc.model_copy(update={"trackers": {
+        "t_sick": sc.trackers["t_sick"].model_copy(update={"cap": 1000})}})
+    many._source = sc.source
+    assert draws_per_chunk(many, 10_000) < draws_per_chunk(sc, 10_000)
+    assert draws_per_chunk(many, 10_000) * 1000 * 9 * 8 <= MICROSIM_CHUNK_CELLS

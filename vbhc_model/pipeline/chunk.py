@@ -13,11 +13,12 @@ import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
-from vbhc_model.defaults import MICROSIM_CHUNK_STATES
+from vbhc_model.defaults import MICROSIM_CHUNK_CELLS, MICROSIM_CHUNK_STATES
 from vbhc_model.engines.base import Outputs
 from vbhc_model.engines.registry import get_engine
 from vbhc_model.model.outcomes import PSA_VARIABLES
 from vbhc_model.model.stepped import level_names
+from vbhc_model.model.trackers import build_trackers
 from vbhc_model.parameters.sampling import sample_draws
 from vbhc_model.pipeline.simulate import simulate
 from vbhc_model.scenario.checks import patient_table
@@ -39,7 +40,9 @@ MIN_BATCH = 8
 def draws_per_chunk(scenario: Scenario, chunk_size: int) -> int:
     """The draws a PSA simulates at once: ``chunk_size``, cut for a microsimulation so that a
     chunk's patient states (patients x draws x engagement strata, summed over the strategies)
-    stay within :data:`vbhc_model.defaults.MICROSIM_CHUNK_STATES`.
+    stay within :data:`vbhc_model.defaults.MICROSIM_CHUNK_STATES` and one cycle's transition
+    rows (more with trackers: a row per combination of their values) within
+    :data:`vbhc_model.defaults.MICROSIM_CHUNK_CELLS`.
 
     The microsimulation keeps every patient's current state through all cycles (an engine
     reads each cycle's transitions once), so its memory grows with patients x draws; results
@@ -56,7 +59,12 @@ def draws_per_chunk(scenario: Scenario, chunk_size: int) -> int:
     s = scenario.settings
     if not get_engine(s.engine).individual:
         return chunk_size
-    return max(1, min(chunk_size, MICROSIM_CHUNK_STATES // (s.patients * columns(scenario))))
+    per_draw = columns(scenario)
+    sub = sum(state.tunnel for state in scenario.states.values())
+    trackers = build_trackers(scenario)
+    cells = sub * sub * (trackers.n_combos if trackers is not None else 1) * per_draw
+    return max(1, min(chunk_size, MICROSIM_CHUNK_STATES // (s.patients * per_draw),
+                      MICROSIM_CHUNK_CELLS // cells))
 
 
 def columns(scenario: Scenario) -> int:
