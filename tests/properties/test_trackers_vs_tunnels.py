@@ -2,26 +2,33 @@
 
 A model with a tunnel state whose transitions and payoffs depend on the time spent in it
 (random probabilities, tunnel length, horizon and within-cycle correction) is written twice:
-with the tunnel, run by the cohort, and without it, the time in the state read from a
-``time_in_state`` tracker capped at the tunnel's length, run by the microsimulation. Their
-totals and increments must agree within 3 Monte Carlo standard errors (R replications of N
-patients; see tests/engines/test_microsim.py for why an occasional 3-4 MCSE deviation is
-chance). The two describe the same process, so a systematic difference would mean the tracker
-sees another time in state than the tunnel's sub-state index. Derandomized.
+with the tunnel, and without it, the time in the state read from a ``time_in_state`` tracker
+capped at the tunnel's length. Both describe the same process:
+
+- exactly: the microsimulation of the tracker model moves every patient as the
+  microsimulation of the tunnel model does (a row's zeros do not change its cumulative sums),
+  so their totals agree to rounding (1e-12): a tracker that saw another time in state than
+  the tunnel's sub-state index would fail this at once;
+- statistically: the tracker model's microsimulation against the tunnel model's cohort, within
+  5 Monte Carlo standard errors (R replications of N patients): a check that the two
+  engines agree on these models at all. Five, not three: the random examples (which are not
+  the same on every machine) make about 50 comparisons, and at three a t with R - 1 degrees
+  of freedom falls outside by chance in about 0.5% of them. The fixed-seed comparison at three
+  MCSE is tests/pipeline/test_trackers.py's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.engines.test_microsim import replicates
 from vbhc_model.pipeline.simulate import simulate
 from vbhc_model.scenario import load_scenario
 
-R, N = 16, 600
+R, N = 40, 600
 
 
 def model(tunnel: int, n_cycles: int, method: str, p: list[float], tracker: bool) -> dict:
@@ -53,12 +60,13 @@ def model(tunnel: int, n_cycles: int, method: str, p: list[float], tracker: bool
     return doc
 
 
-@settings(max_examples=12, deadline=None, derandomize=True)
+@settings(max_examples=8, deadline=None, derandomize=True)
 @given(tunnel=st.integers(2, 5), n_cycles=st.integers(3, 10),
        method=st.sampled_from(["none", "half_cycle", "trapezoidal"]),
        p=st.tuples(st.floats(0.05, 0.4), st.floats(0.3, 1.0), st.floats(0.05, 0.5),
                    st.floats(0.005, 0.08)))
-def test_a_time_in_state_tracker_equals_the_tunnel_within_3_mcse(tmp_path_factory, tunnel,
+@example(tunnel=2, n_cycles=4, method="none", p=(0.25, 1.0, 0.5, 0.0078125))  # 3.1 MCSE once
+def test_a_time_in_state_tracker_equals_the_tunnel(tmp_path_factory, tunnel,
                                                                    n_cycles, method, p):
     folder = tmp_path_factory.mktemp("m")
     paths = {}
@@ -70,6 +78,10 @@ def test_a_time_in_state_tracker_equals_the_tunnel_within_3_mcse(tmp_path_factor
     trk = load_scenario(paths["tracker"])
     exact = simulate(tun, replicates(tun, 1)).isel(draw=0)
     micro = simulate(trk, replicates(trk, R))
+    tunnel_micro = simulate(tun.with_settings(engine="microsim", patients=N), replicates(tun, R))
+    for var in ("total_cost", "qalys", "life_years"):
+        np.testing.assert_allclose(micro[var].values, tunnel_micro[var].values, rtol=1e-12,
+                                   atol=1e-12, err_msg=var)
     for var, per_cycle in (("total_cost", 1000.0), ("qalys", 1.0), ("life_years", 1.0)):
         # With common random numbers an increment can rest on a handful of patients (those
         # who die in one strategy and not in the other): when none of them occurs in any
@@ -82,4 +94,4 @@ def test_a_time_in_state_tracker_equals_the_tunnel_within_3_mcse(tmp_path_factor
             mean = reps.mean("draw")
             mcse = reps.std("draw", ddof=1) / np.sqrt(R)
             gap = np.abs(mean - target)
-            assert bool((gap <= 3 * mcse + floor).all()), (var, gap.values, mcse.values)
+            assert bool((gap <= 5 * mcse + floor).all()), (var, gap.values, mcse.values)
