@@ -52,9 +52,11 @@ def test_outputs_select_variables_in_table_order(thr):
 def test_outputs_ask_for_detail(thr):
     draws = base_draws(thr)
     out = simulate(thr, draws, outputs=Outputs(trace=True, per_cycle=True))
-    # THR declares no subgroups, and the cohort has no Monte Carlo error: every other variable
+    # THR declares no subgroups and no steps, and the cohort has no Monte Carlo error: every
+    # other variable
     assert list(out.data_vars) == [v.name for v in OUTCOMES
-                                   if not v.source.startswith(("subgroup", "mcse"))]
+                                   if not v.source.startswith(("subgroup", "mcse"))
+                                   and v.kind != "switched"]
     same = simulate(thr, draws, trace=True, per_cycle=True)
     assert out.identical(same.assign_attrs(created=out.attrs["created"]))
     only_trace = simulate(thr, draws, outputs=Outputs(trace=True, variables=("trace",)))
@@ -78,8 +80,8 @@ def test_the_table_of_outcome_variables():
     names = [v.name for v in OUTCOMES]
     assert len(names) == len(set(names))
     assert PSA_VARIABLES == ("total_cost", "costs", "qalys", "life_years", "utilisation",
-                             "clinician_hours", "engagement", "subgroup_total_cost",
-                             "subgroup_qalys", "subgroup_life_years")
+                             "clinician_hours", "engagement", "stepped_up",
+                             "subgroup_total_cost", "subgroup_qalys", "subgroup_life_years")
     assert PSA_OUTPUTS == Outputs(variables=PSA_VARIABLES)
     assert [v.name for v in computed(PSA_OUTPUTS)] == list(PSA_VARIABLES)
     for v in OUTCOMES:

@@ -289,3 +289,28 @@ def test_with_a_patient_table_steps_give_what_the_same_grid_gives(tmp_path):
     ref = simulate(grid, base_draws(grid)).isel({dims.DRAW: 0}).sel(strategy="stepped")
     for var in ("total_cost", "qalys", "life_years", "costs"):
         np.testing.assert_allclose(out[var].values, ref[var].values, rtol=1e-13, err_msg=var)
+
+
+def test_the_share_stepped_up_is_the_share_in_the_step_states_at_the_switch():
+    """stepped_up counts the patients switched: the share of the cohort in the step's states
+    at the end of its cycle under the first strategy (whose trace the stepped strategy follows
+    until then); 0 for strategies without steps; the microsimulation counts its patients."""
+    from tests.conftest import ROOT
+    from vbhc_model.parameters import base_draws
+    from vbhc_model.pipeline.simulate import simulate
+    from vbhc_model.scenario import load_scenario
+
+    sc = load_scenario(ROOT / "tests" / "data" / "stepped" / "small.yaml")
+    out = simulate(sc, base_draws(sc), trace=True).isel(draw=0)
+    step = sc.strategies["stepped"].steps[0]
+    expected = float(out["trace"].sel(strategy="standard", cycle=step.at_cycle,
+                                      state=list(step.in_states)).sum())
+    assert float(out["stepped_up"].sel(strategy="stepped")) == pytest.approx(expected,
+                                                                          rel=1e-12)
+    assert float(out["stepped_up"].sel(strategy="standard")) == 0.0
+    micro = simulate(sc.with_settings(engine="microsim", patients=4_000),
+                     base_draws(sc)).isel(draw=0)
+    assert float(micro["stepped_up"].sel(strategy="stepped")) == pytest.approx(expected,
+                                                                            abs=0.03)
+    thr = load_scenario(ROOT / "scenarios" / "reference" / "thr_dmhee.yaml")
+    assert "stepped_up" not in simulate(thr, base_draws(thr))

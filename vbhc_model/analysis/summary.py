@@ -50,7 +50,8 @@ def summarise(outcomes: xr.Dataset, wtp: Sequence[float], effect: str = "qalys")
     nmb = net_monetary_benefit(table["cost"].values, table["effect"].values, wtp_arr)
     table["nmb"] = ((dims.STRATEGY, dims.WTP), nmb)
     table = table.assign_coords({dims.WTP: wtp_arr})
-    for name in ("qalys", "life_years", "costs", "utilisation", "clinician_hours", "engagement"):
+    for name in ("qalys", "life_years", "costs", "utilisation", "clinician_hours", "engagement",
+                 "stepped_up"):
         if name in means:
             table[name] = means[name]
     if "strategy_label" in outcomes.coords:

@@ -44,7 +44,7 @@ NO_ENGAGEMENT = "all"
 class Channels:
     """The outcome channels accumulated by the engine, in order."""
 
-    kind: tuple[str, ...]  # cost, qalys, life_years, utilisation, clinician_hours
+    kind: tuple[str, ...]  # cost, qalys, life_years, utilisation, clinician_hours[, switched]
     key: tuple[str, ...]  # category, service or role ('' for qalys and life years)
 
     def index(self, kind: str, key: str = "") -> int:
@@ -155,6 +155,9 @@ def _channels(scenario: Scenario) -> Channels:
     key = categories + ["", ""]
     kind += ["utilisation"] * len(scenario.services) + ["clinician_hours"] * len(scenario.roles)
     key += list(scenario.services) + list(scenario.roles)
+    if any(st.steps for st in scenario.strategies.values()):  # the share stepped up
+        kind.append("switched")
+        key.append("")
     return Channels(tuple(kind), tuple(key))
 
 
@@ -311,7 +314,8 @@ def build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray,
     arms = [_build_strategy(scenario, step.switch_to, draws, inputs.layout, inputs.channels,
                             clock_offset=step.at_cycle) for step in steps]
     return stepped.combine(strat, arms, steps, inputs.substate_of, list(inputs.states),
-                           n_cycles=scenario.settings.n_cycles)
+                           n_cycles=scenario.settings.n_cycles,
+                           switched=inputs.channels.index("switched"))
 
 
 @dataclass(frozen=True)

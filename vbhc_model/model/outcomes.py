@@ -97,6 +97,10 @@ OUTCOMES: tuple[OutcomeVariable, ...] = (
     V("clinician_hours", (_R,), "total", "clinician_hours", False, "hours", psa=True),
     V("engagement", (dims.LEVEL,), "engagement", "", None, "share of cohort",
       mark_discounted=False, psa=True),
+    # Only for a scenario with stepped care: the share of the cohort that stepped up.
+    V("stepped_up", (), "total", "switched", False, "share of cohort", mark_discounted=False,
+      psa=True, description="share of the cohort switched by the strategy's steps "
+                            "(0 for a strategy without steps)"),
     V("cycle_costs", (_Y, _C), "cycle", "cost", True, CURRENCY),
     V("cycle_qalys", (_Y,), "cycle", "qalys", True, "QALYs"),
     V("cycle_life_years", (_Y,), "cycle", "life_years", True, "years", mark_discounted=False),
@@ -319,6 +323,8 @@ def _label(scenario: Scenario, inputs: ModelInputs, results: dict, *, outputs: O
     data = {}
     for var in _every_computed(outputs):
         if var.source.startswith("subgroup") and not groups:
+            continue
+        if var.kind == "switched" and "switched" not in ch.kind:  # no stepped care
             continue
         if var.source.startswith("mcse") and "blocks" not in results[names[0]]:
             continue

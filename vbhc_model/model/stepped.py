@@ -81,7 +81,7 @@ def _fold_unit_costs(x: np.ndarray, unit_costs: list, draw_of: np.ndarray) -> No
 
 
 def combine(base, arms: list, steps: list, substate_of: np.ndarray, state_names: list[str],
-            *, n_cycles: int):
+            *, n_cycles: int, switched: int | None = None):
     """The inputs of a stepped-care strategy, from its own inputs and its arms'.
 
     Parameters
@@ -95,6 +95,9 @@ def combine(base, arms: list, steps: list, substate_of: np.ndarray, state_names:
         The state of each sub-state (tunnel states expanded).
     state_names : list of str
     n_cycles : int
+    switched : int, optional
+        The channel that counts the patients switching (a one-off value of 1 on each switch
+        flow: its total is the share of the cohort that stepped up).
 
     Returns
     -------
@@ -189,7 +192,8 @@ def combine(base, arms: list, steps: list, substate_of: np.ndarray, state_names:
         transition_at=transition_at,
         values_at=values_at,
         one_off=one_off,
-        transition_values=_transition_values(sources, cols, moved, at, n_sub, batch, draw_of),
+        transition_values=_transition_values(sources, cols, moved, at, n_sub, batch, draw_of,
+                                             switched),
         unit_costs=[],
         # the combinations of levels, first strategy's first ("partial/complete")
         levels=_combinations([s.levels for s in sources]),
@@ -200,10 +204,12 @@ def combine(base, arms: list, steps: list, substate_of: np.ndarray, state_names:
 
 
 def _transition_values(sources: list, cols: list, moved: list, at: list, n_sub: int,
-                       batch: int, draw_of: np.ndarray) -> TransitionValues | None:
+                       batch: int, draw_of: np.ndarray,
+                       switched: int | None = None) -> TransitionValues | None:
     """One-off values on the flows of the combined model: each arm's own transition payoffs
-    (arm 0's also on its flows into the arms it switches to), and each target's one-off
-    programme resources on the switch into it."""
+    (arm 0's also on its flows into the arms it switches to), each target's one-off
+    programme resources on the switch into it, and 1 in the ``switched`` channel on every
+    switch (counting the patients who step up)."""
     n_arms = len(sources)
     pieces = []  # (from index, to index, source arm, what: "pairs" | "one_off", pair rows)
     base_tv = sources[0].transition_values
@@ -218,7 +224,7 @@ def _transition_values(sources: list, cols: list, moved: list, at: list, n_sub: 
         if tv is not None:
             f, t = np.asarray(tv.from_index), np.asarray(tv.to_index)
             pieces.append((f * n_arms + a, t * n_arms + a, a, "pairs", np.arange(len(f))))
-        if sources[a].one_off.any():
+        if sources[a].one_off.any() or switched is not None:
             f, t = np.meshgrid(np.arange(n_sub), np.flatnonzero(moved[a - 1]), indexing="ij")
             pieces.append((f.ravel() * n_arms, t.ravel() * n_arms + a, a, "one_off", None))
     if not pieces:
@@ -227,6 +233,8 @@ def _transition_values(sources: list, cols: list, moved: list, at: list, n_sub: 
     for a in range(1, n_arms):
         x = _take(sources[a].one_off.T, cols[a]).T.copy()  # [batch, channel]
         _fold_unit_costs(x.T, sources[a].unit_costs, draw_of)
+        if switched is not None:
+            x[:, switched] = 1.0  # one patient switching counts one
         one_offs[a] = x.T  # [channel, batch]
 
     def values_at(k: int) -> np.ndarray:

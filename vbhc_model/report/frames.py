@@ -29,6 +29,8 @@ def to_frame(table: xr.Dataset) -> pd.DataFrame:
             cols[name] = table[name].values
     for name in ("status", "comparator", "dominated_by"):
         cols[name] = table[name].values
+    if "stepped_up" in table:
+        cols["stepped_up"] = table["stepped_up"].values
     for i, w in enumerate(table[dims.WTP].values):
         cols[f"nmb_at_{w:g}"] = table["nmb"].values[:, i]
     for var, dim, prefix in (("costs", dims.CATEGORY, "cost_"), ("utilisation", dims.SERVICE, "use_"),
@@ -222,6 +224,8 @@ _COLUMNS = (
      "from the first strategy (the same patients in every strategy)", "{cur}"),
     ("mcse_inc_effect", "microsimulation: Monte Carlo standard error of the difference in "
      "effect from the first strategy", "{eff}"),
+    ("stepped_up", "share of the cohort switched by the strategy's steps (stepped care)",
+     "share"),
     ("subgroup", "subgroup: an attribute and one of its levels", ""),
     ("subgroup_label", "subgroup label", ""),
     ("share", "the subgroup's share of the population (base case)", "share"),
