@@ -111,6 +111,29 @@ def run_voi(results: str | Path, *, params: str | Sequence[str] | None = None,
     return result
 
 
+def engine_notes(scenario: Scenario, engine: str | None = None,
+                 patients: int | None = None) -> list[str]:
+    """What a user should know about the engine a run will use: ``--patients`` with the
+    cohort (ignored), and a microsimulation that will simulate many patients per row of a
+    patient table because ``settings.patients`` was left at its default."""
+    s = scenario.settings
+    engine = engine or s.engine
+    notes = []
+    if patients is not None and engine == "cohort":
+        notes.append("--patients is for the microsimulation (--engine microsim); the cohort "
+                     "engine has no patients and ignores it")
+    pop = scenario.population
+    if engine != "cohort" and patients is None and "patients" not in s.model_fields_set \
+            and pop is not None and pop.patients is not None:
+        from vbhc_model.scenario.checks import patient_table
+
+        rows = len(patient_table(scenario).weights)
+        notes.append(f"the microsimulation runs settings.patients = {s.patients:,} patients "
+                     f"for each of the patient table's {rows:,} rows ({s.patients * rows:,} "
+                     f"in all); --patients 1 follows each row once")
+    return notes
+
+
 def run_dsa(scenario: Scenario | str | Path | None = None, *, wtp: float | None = None,
             params: str | Sequence[str] | None = None,
             two_way: str | Sequence[str] | None = None, threshold: str | None = None,

@@ -183,10 +183,8 @@ def run(
         api.refuse_existing(target, force)  # fail before computing, not after
         for note in api.check_psa(loaded, draws, sampling.value) if draws else []:
             typer.echo(f"note: {note}", err=True)
-        if patients is not None and (engine.value if engine else loaded.settings.engine) \
-                == "cohort":
-            typer.echo("note: --patients is for the microsimulation (--engine microsim); the "
-                       "cohort engine has no patients and ignores it", err=True)
+        for note in api.engine_notes(loaded, engine.value if engine else None, patients):
+            typer.echo(f"note: {note}", err=True)
         with _progress(draws) as progress:
             result = api.run_scenario(loaded, trace=trace, draws=draws, seed=seed,
                                       sampling=sampling.value, chunk_size=chunk_size,

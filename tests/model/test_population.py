@@ -311,3 +311,15 @@ def test_the_microsimulation_reports_its_monte_carlo_errors_in_the_tables(tmp_pa
     cohort = CliRunner().invoke(app, ["run", str(MODEL), "--patients", "20", "--out",
                                       str(tmp_path / "c")])
     assert cohort.exit_code == 0 and "ignores it" in cohort.output
+
+
+def test_a_microsimulation_of_a_patient_table_says_how_many_patients_it_runs(tmp_path):
+    path = _table_scenario(tmp_path, GRID_AS_ROWS, weight="weight")
+    result = CliRunner().invoke(app, ["run", str(path), "--engine", "microsim", "--out",
+                                      str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert "10,000 patients for each of the patient table's 4 rows (40,000 in all)" in \
+        result.output
+    quiet = CliRunner().invoke(app, ["run", str(path), "--engine", "microsim", "--patients",
+                                     "1", "--out", str(tmp_path / "q")])
+    assert quiet.exit_code == 0 and "for each of the patient table" not in quiet.output
