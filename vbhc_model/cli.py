@@ -134,7 +134,8 @@ def run(
     draws: Annotated[
         int, typer.Option(min=0, help="Probabilistic analysis with this many draws (0: none).")
     ] = 0,
-    seed: Annotated[int | None, typer.Option(help="PSA seed [the scenario's settings.seed].")] = None,
+    seed: Annotated[int | None, typer.Option(
+        help="Seed of the PSA and of the microsimulation's patients [settings.seed].")] = None,
     sampling: Annotated[
         Sampling, typer.Option(help="PSA sampling: Monte Carlo, Latin hypercube or Sobol.")
     ] = Sampling.mc,
@@ -152,7 +153,8 @@ def run(
     ] = None,
     patients: Annotated[
         int | None,
-        typer.Option(min=1, help="Microsimulation patients per draw [settings.patients]."),
+        typer.Option(min=1, help="Microsimulation patients per draw (per attribute profile or "
+                                 "patient-table row) [settings.patients]."),
     ] = None,
     uniforms: Annotated[
         Path | None,
