@@ -81,7 +81,8 @@ def test_the_table_of_outcome_variables():
     assert len(names) == len(set(names))
     assert PSA_VARIABLES == ("total_cost", "costs", "qalys", "life_years", "utilisation",
                              "clinician_hours", "engagement", "stepped_up",
-                             "subgroup_total_cost", "subgroup_qalys", "subgroup_life_years")
+                             "subgroup_total_cost", "subgroup_qalys", "subgroup_life_years",
+                             "subgroup_share")
     assert PSA_OUTPUTS == Outputs(variables=PSA_VARIABLES)
     assert [v.name for v in computed(PSA_OUTPUTS)] == list(PSA_VARIABLES)
     for v in OUTCOMES:

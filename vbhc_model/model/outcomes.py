@@ -114,7 +114,7 @@ OUTCOMES: tuple[OutcomeVariable, ...] = (
     V("subgroup_qalys", (_G,), "subgroup", "qalys", True, "QALYs", psa=True),
     V("subgroup_life_years", (_G,), "subgroup", "life_years", True, "years", psa=True),
     V("subgroup_share", (_G,), "subgroup_share", "", None, "share of population",
-      mark_discounted=False, description="the subgroup's share of the population"),
+      mark_discounted=False, psa=True, description="the subgroup's share of the population"),
     # Only for an individual engine (the microsimulation): Monte Carlo standard errors.
     V("mcse_total_cost", (), "mcse", "cost", True, CURRENCY, sum_channels=True,
       description=_MCSE.format("total_cost")),
