@@ -255,19 +255,35 @@ def test_attributes_and_a_patient_table_together_are_refused(tmp_path):
     assert result.exit_code == 2 and "not both" in result.output, result.output
 
 
-@pytest.mark.parametrize("options, key", [
-    (["--patient-file"], "settings.patient_output"),
-    (["--uniforms", "u.csv"], "settings.uniforms"),
-])
-def test_replay_and_the_per_patient_file_say_they_do_not_take_a_population_yet(
-        tmp_path, options, key):
-    (tmp_path / "u.csv").write_text("c0," + ",".join(f"c{k}" for k in range(1, 13)) + "\n"
-                                    + ",".join(["0.5"] * 13) + "\n")
+def test_the_per_patient_file_says_it_does_not_take_a_population_yet(tmp_path):
     result = CliRunner().invoke(app, ["run", str(MODEL), "--engine", "microsim", "--patients",
-                                      "1", *options, "--out", str(tmp_path / "o")],
+                                      "1", "--patient-file", "--out", str(tmp_path / "o")],
                                 catch_exceptions=False)
     assert result.exit_code == 2, result.output
-    assert key in result.output and "population" in result.output, result.output
+    assert "settings.patient_output" in result.output and "population" in result.output
+
+
+def test_a_population_replays_its_own_uniforms_bit_for_bit(tmp_path):
+    """The rows of a uniforms table are the patients of every attribute profile in turn:
+    the engine's own streams written out so replay the run exactly; a table whose rows the
+    profiles cannot share equally is refused."""
+    from vbhc_model.engines.microsim import patient_uniforms
+
+    n, sc = 50, load_scenario(MODEL)
+    profiles, cycles = 4, sc.settings.n_cycles + 1
+    table = np.column_stack([np.concatenate([
+        patient_uniforms(sc.settings.seed, 0, c, p * n, n) for p in range(profiles)])
+        for c in range(cycles)])
+    np.save(tmp_path / "u.npy", table)
+    micro = sc.with_settings(engine="microsim", patients=n)
+    expected = simulate(micro, base_draws(sc))
+    replayed = simulate(micro.with_settings(uniforms=str(tmp_path / "u.npy")), base_draws(sc))
+    for var in ("total_cost", "qalys", "subgroup_total_cost", "subgroup_qalys"):
+        np.testing.assert_array_equal(replayed[var].values, expected[var].values, err_msg=var)
+    np.save(tmp_path / "odd.npy", table[:-1])
+    with pytest.raises(ScenarioError, match="cannot share equally"):
+        simulate(micro.model_copy(update={"settings": micro.settings.model_copy(
+            update={"uniforms": str(tmp_path / "odd.npy")})}), base_draws(sc))
 
 
 def test_a_level_with_no_patients_is_reported_as_an_empty_subgroup(tmp_path):

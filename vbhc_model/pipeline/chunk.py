@@ -5,7 +5,6 @@ dask cluster (vbhc_model.pipeline.scaleout), so results do not depend on where a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from vbhc_model.model.stepped import level_names
 from vbhc_model.model.trackers import build_trackers
 from vbhc_model.parameters.sampling import sample_draws
 from vbhc_model.pipeline.simulate import simulate
-from vbhc_model.scenario.checks import patient_table
+from vbhc_model.scenario.checks import profile_count
 from vbhc_model.scenario.schema import Scenario
 
 #: What a chunk keeps: the per-draw totals marked ``psa`` in the table of outcome variables
@@ -72,12 +71,8 @@ def columns(scenario: Scenario) -> int:
     engagement levels times the population's attribute profiles (every combination of
     levels, or every row of a patient table); a stepped strategy's levels are the
     combinations of its strategies' levels."""
-    pop = scenario.population
-    profiles = 1
-    if pop is not None:
-        profiles = (len(patient_table(scenario).values) if pop.patients is not None
-                    else math.prod(len(a.levels) for a in pop.attributes.values()))
-    return profiles * sum(len(level_names(scenario, s)) for s in scenario.strategies)
+    return profile_count(scenario) * sum(len(level_names(scenario, s))
+                                         for s in scenario.strategies)
 
 
 def simulate_chunk(scenario: Scenario, start: int, n: int, seed: int, method: str,

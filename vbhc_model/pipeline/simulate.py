@@ -26,6 +26,7 @@ from vbhc_model.model.outcomes import assemble, check_outputs
 from vbhc_model.model.patients import assemble_patients
 from vbhc_model.readers.posterior import resolve
 from vbhc_model.readers.uniforms import UniformsError, read_uniforms
+from vbhc_model.scenario.checks import profile_count
 from vbhc_model.scenario.schema import Scenario
 from vbhc_model.threads import one_blas_thread, thread_map, threads_for
 
@@ -224,16 +225,27 @@ def replay(scenario: Scenario) -> tuple[Scenario, np.ndarray | None]:
     src = scenario.source
     needs_patients(scenario, "uniforms", "--uniforms",
                    f"draws no random numbers, so it cannot replay the uniforms of "
-                   f"settings.uniforms ({s.uniforms})", "replaying supplied uniforms")
+                   f"settings.uniforms ({s.uniforms})", "replaying supplied uniforms",
+                   population=True)
     path = resolve(s.uniforms, src.file if src else None)
     table = read_uniforms(path, s.n_cycles)
     rows = table.shape[-2]
-    if rows != s.patients and "patients" in s.model_fields_set:
+    # With a population, the rows are the patients of every attribute profile, profile by
+    # profile (profile p's patients are rows p x N .. (p + 1) x N - 1).
+    profiles = profile_count(scenario)
+    if rows % profiles:
+        raise ScenarioError([settings_issue(scenario, "uniforms", (
+            f"{path} holds uniforms for {rows:,} patients, which the population's "
+            f"{profiles:,} attribute profiles cannot share equally: give {profiles:,} x N rows, "
+            f"the patients of each profile in turn"))])
+    per = rows // profiles
+    if per != s.patients and "patients" in s.model_fields_set:
+        each = f" ({profiles:,} profiles of {per:,})" if profiles > 1 else ""
         raise ScenarioError([settings_issue(scenario, "patients", (
-            f"{s.patients:,} patients, but {path} holds uniforms for {rows:,} (one row per "
-            f"patient): drop settings.patients (and --patients) to take the number from the "
-            f"file, or make them agree"))])
-    return scenario.with_settings(uniforms=str(path), patients=rows), table
+            f"{s.patients:,} patients, but {path} holds uniforms for {rows:,}{each} (one row "
+            f"per patient): drop settings.patients (and --patients) to take the number from "
+            f"the file, or make them agree"))])
+    return scenario.with_settings(uniforms=str(path), patients=per), table
 
 
 def check_replay_draws(scenario: Scenario, table: np.ndarray, n_draws: int) -> None:
@@ -251,9 +263,11 @@ def check_replay_draws(scenario: Scenario, table: np.ndarray, n_draws: int) -> N
             f"uniforms for every draw)")
 
 
-def needs_patients(scenario: Scenario, key: str, option: str, cannot: str, feature: str) -> None:
+def needs_patients(scenario: Scenario, key: str, option: str, cannot: str, feature: str,
+                   population: bool = False) -> None:
     """Refuse ``settings.<key>`` (or ``option``) unless the engine has individual patients
-    and the scenario has no ``population:`` section (not there yet for these features).
+    and (unless ``population``) the scenario has no ``population:`` section (not there yet
+    for the per-patient file).
 
     Raises
     ------
@@ -265,7 +279,7 @@ def needs_patients(scenario: Scenario, key: str, option: str, cannot: str, featu
         raise ScenarioError([settings_issue(scenario, "engine", (
             f"'{s.engine}' {cannot}: set 'engine: microsim' (or run with --engine microsim), "
             f"or drop settings.{key} ({option})"))])
-    if scenario.population is not None:
+    if scenario.population is not None and not population:
         raise ScenarioError([settings_issue(scenario, key, (
             f"{feature} in a scenario with a population: section is not there yet (each "
             f"attribute profile has patients of its own); drop settings.{key} ({option}), or "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import graphlib
 import keyword
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -271,6 +272,17 @@ def patient_table(scenario: Scenario) -> PatientTable | None:
     t = pop.patients
     return read_patients(resolve(t.file, scenario.source.file if scenario.source else None),
                          t.weight, t.columns)
+
+
+def profile_count(scenario: Scenario) -> int:
+    """The attribute profiles every strategy runs as strata: every combination of levels, or
+    every row of the patient table (1 without a population)."""
+    pop = scenario.population
+    if pop is None:
+        return 1
+    if pop.patients is not None:
+        return len(patient_table(scenario).weights)
+    return math.prod(len(a.levels) for a in pop.attributes.values())
 
 
 def attribute_names(scenario: Scenario) -> set[str] | None:
