@@ -464,11 +464,12 @@ def _engagement(scenario: Scenario, sname: str, params: dict[str, np.ndarray], n
         resource[..., i] = np.broadcast_to(lvl.resource_use.evaluate(env, functions), shape)
     if rest is not None:
         shares[..., rest] = 1.0 - shares.sum(axis=-1)
+    labels = None if profiles is None else profiles.labels  # built once: a table has 4,096
     for p in range(n_profiles):
         checks.check_shares(shares[p], source=scenario.source,
                             path=("strategies", sname, "engagement"), what="engagement",
                             strategy=sname,
-                            profile=None if profiles is None else profiles.labels[p])
+                            profile=None if labels is None else labels[p])
     return levels, shares, effect, resource
 
 
@@ -514,9 +515,10 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
     else:  # starting shares by patient profile: [batch, state]
         start_shares = np.column_stack([ev(start_spec[s], 0, 1)[0, 0] for s in start_names])
         per = start_shares.reshape(n_profiles, len(levels), n_draws, -1)[:, 0]
+        labels = profiles.labels
         for p in range(n_profiles):
             checks.check_shares(per[p], source=src, path=start_path, what="starting",
-                                strategy=sname, profile=profiles.labels[p])
+                                strategy=sname, profile=labels[p])
         for i, s in enumerate(start_names):
             start[layout.start_row(s)] = start_shares[:, i]
 

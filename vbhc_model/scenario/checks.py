@@ -44,8 +44,9 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
     _check_states_use(scenario, add)
     _check_names(scenario, add)
     _check_references(scenario, add)
+    attributes = attribute_names(scenario)  # once: a patient table's header is a file read
     for path, expr, context in _expressions(scenario):
-        _check_expression(scenario, path, expr, context, add)
+        _check_expression(scenario, path, expr, context, add, attributes)
     _check_parameter_order(scenario, add)
     for name, param in scenario.parameters.items():
         if param.distribution is None:
@@ -624,9 +625,10 @@ def _expressions(scenario: Scenario) -> Iterator[tuple[tuple, Expression, str]]:
                         lvl.share, "parameter"
 
 
-def _check_expression(scenario: Scenario, path: tuple, expr: Expression, context: str, add: Any) -> None:
+def _check_expression(scenario: Scenario, path: tuple, expr: Expression, context: str, add: Any,
+                      attributes: set[str] | None) -> None:
+    """``attributes``: :func:`attribute_names` of the scenario."""
     params = set(scenario.parameters)
-    attributes = attribute_names(scenario)
     if attributes is None:  # an unreadable patient table (reported): any name may be in it
         attributes = set(expr.names) if context != "parameter" else set()
     trackers = set(scenario.trackers)
