@@ -158,6 +158,8 @@ class Accumulator:
         flow : ndarray, shape (pair, batch)
             Share of the cohort moving along each pair of ``transition_values`` in cycle j.
         """
+        if not self._transition_values.carries(j):
+            return  # no values on this cycle's flows
         one_off = np.einsum("pb,pcb->cb", flow, self._transition_values.values_at(j))
         disc = self._transition_discount[j - 1][:, None]
         self._acc += one_off * disc
@@ -324,6 +326,8 @@ def accumulate_paths(paths: np.ndarray, inputs: EngineInputs) -> tuple[np.ndarra
     if tv is not None:
         codes = np.asarray(tv.from_index) * n_states + np.asarray(tv.to_index)
         for j in range(1, inputs.n_cycles + 1):
+            if not tv.carries(j):
+                continue
             values = np.asarray(tv.values_at(j))  # [pair, channel, batch]
             moved = paths[:, j - 1].astype(np.int64) * n_states + paths[:, j]
             for pair, code in enumerate(codes):

@@ -26,11 +26,21 @@ from vbhc_model.engines.corrections import Terms
 @dataclass(frozen=True)
 class TransitionValues:
     """One-off values on transitions: ``values_at(k)[pair, channel, b]`` for the pairs
-    ``(from_index[pair], to_index[pair])``, accrued on the flow of cycle k."""
+    ``(from_index[pair], to_index[pair])``, accrued on the flow of cycle k.
+
+    ``cycles``, when given, are the only cycles whose flows may carry values (a switch of
+    stepped care happens in one cycle): the engines neither ask for the values nor form the
+    flows in the other cycles. None: every cycle.
+    """
 
     from_index: np.ndarray
     to_index: np.ndarray
     values_at: Callable[[int], np.ndarray]
+    cycles: frozenset[int] | None = None
+
+    def carries(self, k: int) -> bool:
+        """Whether cycle k's flows may carry values."""
+        return self.cycles is None or k in self.cycles
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,9 @@ class Outputs:
     paths : bool
         Keep each patient's state after each cycle (an individual engine's
         ``EngineResult.paths``; the cohort has no patients and ignores it).
+    rows : tuple of int
+        Keep these rows of the trace only (``EngineResult.rows``; the cohort; stepped care
+        reads the row at a switch without keeping the whole trace).
 
     Examples
     --------
@@ -68,6 +81,7 @@ class Outputs:
     variables: tuple[str, ...] | None = None
     mcse: int = 0
     paths: bool = False
+    rows: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.variables is not None:
@@ -165,6 +179,10 @@ class EngineInputs:
         and a patient in row r who moves to state j is then in row ``next_row[r, j]``; the
         transition values' pairs are (row, row). Only an individual engine can carry the
         combination; the cohort refuses it.
+    pattern : ndarray of bool, shape (from, to), optional
+        The cells of the transition matrices that can be non-zero in any cycle; an engine may
+        skip the others (the cohort does, when at most half the cells can be non-zero:
+        stepped care's arms are blocks of one matrix). None: any cell.
     """
 
     start: np.ndarray
@@ -177,6 +195,7 @@ class EngineInputs:
     transition_discount: np.ndarray | None = None
     patients: PatientStreams | None = None
     next_row: np.ndarray | None = None
+    pattern: np.ndarray | None = None
 
     def transition_at(self) -> Callable[[int], np.ndarray]:
         """The transitions as a function of the cycle, asked for in order 1..n."""
@@ -216,6 +235,8 @@ class EngineResult:
     #: (``Outputs.mcse``): discounted and undiscounted ``[block, batch, channel]``, and the
     #: patients in each block.
     blocks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    #: The trace rows ``Outputs.rows`` asked for: row -> ``[state, batch]``.
+    rows: dict[int, np.ndarray] | None = None
 
 
 class Engine(Protocol):

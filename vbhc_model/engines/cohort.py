@@ -15,6 +15,7 @@ batch-first, ``[batch, ...]``, as the labelling code wants them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -24,6 +25,10 @@ from vbhc_model.engines.base import EngineInputs, EngineResult, Outputs, Transit
 from vbhc_model.engines.corrections import Terms
 
 __all__ = ["CohortEngine", "CohortResult", "TransitionValues", "run_cohort"]
+
+#: The cohort sums only the cells a model can fill when they are at most this share of the
+#: matrix (measured: at 0.34, 2.6x faster than the dense product; at 0.69 about equal).
+SPARSE_FRACTION = 0.5
 
 #: The cohort engine's result is the engines' common result (the name is kept for callers).
 CohortResult = EngineResult
@@ -41,6 +46,8 @@ def run_cohort(
     transition_discount: np.ndarray | None = None,
     keep_trace: bool = False,
     keep_cycles: bool = False,
+    pattern: np.ndarray | None = None,
+    keep_rows: tuple[int, ...] = (),
 ) -> EngineResult:
     """Run a Markov cohort over ``n_cycles`` cycles and accumulate its payoffs.
 
@@ -68,6 +75,12 @@ def run_cohort(
         Discount factors of cycle k's transitions (row k-1).
     keep_trace, keep_cycles : bool
         Keep the full trace / the per-cycle payoffs.
+    pattern : ndarray of bool, shape (from, to), optional
+        The cells that can be non-zero in any cycle. When at most :data:`SPARSE_FRACTION` of
+        them can, each cycle's product sums only those (bit-identical to the dense product:
+        the same products added in the same order, the skipped ones being exact zeros).
+    keep_rows : tuple of int
+        Trace rows to keep (``EngineResult.rows``) without keeping the whole trace.
 
     Returns
     -------
@@ -91,21 +104,49 @@ def run_cohort(
                       transition_discount=transition_discount, keep_cycles=keep_cycles)
     trace = np.empty((n_cycles + 1, n_states, batch)) if keep_trace else None
     tv = transition_values
+    product = _product(pattern, n_states, batch)
     acc.slot()[...] = start
     acc.add_row(0)
+    rows = {0: start.copy()} if 0 in keep_rows else {}
     if keep_trace:
         trace[0] = acc.latest
     for j in range(1, n_cycles + 1):
         p = transition_at(j)
-        if tv is not None:
+        if tv is not None and tv.carries(j):
             row = acc.latest
             acc.add_flow(j, row[tv.from_index] * p[tv.from_index, tv.to_index])  # [pair, b]
         out = acc.slot()  # taken first: a full buffer is folded, and `latest` moves
-        np.einsum("sb,stb->tb", acc.latest, p, out=out)
+        product(acc.latest, p, out)
         acc.add_row(j)
         if keep_trace:
             trace[j] = acc.latest
-    return acc.finish(trace.transpose(2, 0, 1) if keep_trace else None)
+        if j in keep_rows:
+            rows[j] = acc.latest.copy()
+    result = acc.finish(trace.transpose(2, 0, 1) if keep_trace else None)
+    return dataclasses.replace(result, rows=rows) if keep_rows else result
+
+
+def _product(pattern: np.ndarray | None, n_states: int, batch: int
+             ) -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
+    """``out[t, b] = sum_s row[s, b] * p[s, t, b]``: dense, or over the pattern's cells only
+    when it leaves at most SPARSE_FRACTION of them (a Python loop of long vector operations:
+    the 22 cells of a two-arm stepped strategy's 64 take about 0.4 of the dense time)."""
+    if pattern is None or pattern.sum() > SPARSE_FRACTION * n_states * n_states:
+        return lambda row, p, out: np.einsum("sb,stb->tb", row, p, out=out)
+    sources = [np.flatnonzero(pattern[:, t]).tolist() for t in range(n_states)]
+    scratch = np.empty(batch)
+
+    def product(row: np.ndarray, p: np.ndarray, out: np.ndarray) -> None:
+        for t, into in enumerate(sources):
+            if not into:
+                out[t] = 0.0
+                continue
+            np.multiply(row[into[0]], p[into[0], t], out=out[t])
+            for s in into[1:]:
+                np.multiply(row[s], p[s, t], out=scratch)
+                out[t] += scratch
+
+    return product
 
 
 class CohortEngine:
@@ -143,5 +184,5 @@ class CohortEngine:
             inputs.start, inputs.transition_at(), inputs.values, inputs.terms, inputs.discount,
             n_cycles=inputs.n_cycles, transition_values=inputs.transition_values,
             transition_discount=inputs.transition_discount, keep_trace=outputs.trace,
-            keep_cycles=outputs.per_cycle,
+            keep_cycles=outputs.per_cycle, pattern=inputs.pattern, keep_rows=outputs.rows,
         )

@@ -412,7 +412,7 @@ class _Strategy:
                 n_states, k * batch, _tiled(inputs.values, k), inputs.terms, inputs.discount,
                 n_cycles=self.n_cycles,
                 transition_values=None if tv is None else TransitionValues(
-                    tv.from_index, tv.to_index, _tiled(tv.values_at, k)),
+                    tv.from_index, tv.to_index, _tiled(tv.values_at, k), tv.cycles),
                 transition_discount=inputs.transition_discount)
 
     def begin(self, j: int) -> None:
@@ -439,13 +439,13 @@ class _Strategy:
         """Hand row j (and cycle j's flows) to the accumulator."""
         acc = self.acc
         flows, counts = self.flows.sum(axis=0), self.counts.sum(axis=0)  # integers: exact
-        if j > 0 and self.tv is not None:
+        if j > 0 and self.tv is not None and self.tv.carries(j):
             acc.add_flow(j, flows[self.pair_index] / self.n)
         acc.slot()[...] = counts / self.n
         acc.add_row(j)
         if self.block_acc is not None:
             size = self.block_sizes[:, None, None]
-            if j > 0 and self.tv is not None:
+            if j > 0 and self.tv is not None and self.tv.carries(j):
                 per = self.flows[:, self.pair_index] / size  # [block, pair, batch]
                 self.block_acc.add_flow(j, per.transpose(1, 0, 2).reshape(len(per[0]), -1))
             row = (self.counts / size).transpose(1, 0, 2).reshape(self.n_states, -1)

@@ -104,6 +104,19 @@ class StrategyInputs:
     #: then in row ``next_row[r, j]``.
     n_combos: int = 1
     next_row: np.ndarray | None = None
+    #: [from, to]: the cells of the transition matrices that can be non-zero in some cycle
+    #: (declared transitions, complements, absorbing states); None: any.
+    pattern: np.ndarray | None = None
+    #: Stepped care as the cohort runs it (model/stepped.Chain): the first strategy and each
+    #: target as cohorts of their own; ``start``, ``transition_at`` and ``values_at`` are
+    #: then None, and the runner assembles the combined strata (pipeline/simulate.py).
+    chain: object = None
+    #: The cohort's merged profiles: when some attributes only weight the strata (they
+    #: appear in no array of the strategy), the arrays (``start``, transitions, values) are
+    #: built for one profile of each class of identical ones, and the engine's result
+    #: column ``expand[b]`` is column b of every profile's strata (``shares``, ``one_off``
+    #: and ``profiles`` are every profile's). None: no merging.
+    expand: np.ndarray | None = None
 
     @property
     def n_strata(self) -> int:
@@ -304,18 +317,53 @@ def build_model(scenario: Scenario, draws: xr.DataArray, *, strategies: bool = T
 
 
 def build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray,
-                   inputs: ModelInputs) -> StrategyInputs:
+                   inputs: ModelInputs, *, cohort: bool = False) -> StrategyInputs:
     """Build one strategy's inputs (for building strategies side by side); ``inputs`` from
-    :func:`build_model` with ``strategies=False``."""
-    strat = _build_strategy(scenario, sname, draws, inputs.layout, inputs.channels)
+    :func:`build_model` with ``strategies=False``. With ``cohort``, the forms the cohort
+    engine runs faster and equally: a stepped strategy as a
+    :class:`vbhc_model.model.stepped.Chain` instead of one model on the combined states,
+    and a strategy whose arrays do not depend on some patient attributes built once per
+    class of identical profiles (``StrategyInputs.expand``)."""
     steps = scenario.strategies[sname].steps
     if not steps:
-        return strat
+        return _build_strategy(scenario, sname, draws, inputs.layout, inputs.channels,
+                               merge_profiles=cohort)
+    chained = cohort and inputs.trackers is None
+    # Profiles merged for the chain when some attributes appear nowhere in the strategy or
+    # its targets (not even in engagement shares): the chain runs one profile per class,
+    # with the profiles' weights set aside, and the result is expanded to every profile.
+    merged = None
+    if chained and scenario.population is not None:
+        used = set()
+        for name in [sname] + [step.switch_to for step in steps]:
+            used |= checks_scenario.attributes_in_arrays(scenario, name)
+            used |= {n for lvl in (scenario.strategies[name].engagement or {}).values()
+                     if lvl.share is not COMPLEMENT for n in lvl.share.names}
+        params = resolve_parameters(scenario, draws, sname)
+        merged = _profile_classes(_profiles(scenario, params, draws.sizes["draw"]), used)
+    keep = None if merged is None else merged[0]
+    strat = _build_strategy(scenario, sname, draws, inputs.layout, inputs.channels,
+                            only_profiles=keep)
     arms = [_build_strategy(scenario, step.switch_to, draws, inputs.layout, inputs.channels,
-                            clock_offset=step.at_cycle) for step in steps]
-    return stepped.combine(strat, arms, steps, inputs.substate_of, list(inputs.states),
-                           n_cycles=scenario.settings.n_cycles,
-                           switched=inputs.channels.index("switched"))
+                            clock_offset=step.at_cycle, extra=step.parameters,
+                            only_profiles=keep)
+            for step in steps]
+    form = stepped.chain if chained else stepped.combine
+    out = form(strat, arms, steps, inputs.substate_of, list(inputs.states),
+               n_cycles=scenario.settings.n_cycles,
+               switched=inputs.channels.index("switched"))
+    if merged is None:
+        return out
+    # every profile's strata: weight x the levels' shares of its class
+    keep, class_of = merged
+    profiles = _profiles(scenario, params, draws.sizes["draw"])
+    n_draws = draws.sizes["draw"]
+    n_levels = len(out.levels)
+    expand = _expand(class_of, n_levels, n_draws)
+    per_class = out.shares.reshape(n_draws, len(keep), n_levels)
+    shares = (per_class[:, class_of] * profiles.weights[:, :, None]).reshape(n_draws, -1)
+    return dataclasses.replace(out, shares=shares, one_off=out.one_off[expand],
+                               profiles=profiles, expand=expand)
 
 
 @dataclass(frozen=True)
@@ -474,24 +522,40 @@ def _engagement(scenario: Scenario, sname: str, params: dict[str, np.ndarray], n
 
 
 def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout: _Layout,
-                    channels: Channels, clock_offset: int = 0) -> StrategyInputs:
+                    channels: Channels, clock_offset: int = 0,
+                    extra: dict | None = None, merge_profiles: bool = False,
+                    only_profiles: np.ndarray | None = None) -> StrategyInputs:
     strat = scenario.strategies[sname]
     src = scenario.source
     n_draws = draws.sizes["draw"]
-    params = resolve_parameters(scenario, draws, sname)
+    params = resolve_parameters(scenario, draws, sname, extra)
     profiles = _profiles(scenario, params, n_draws)
     levels, shares, effect, resource = _engagement(scenario, sname, params, n_draws, profiles)
     n_profiles = shares.shape[0]
-    n_levels = n_profiles * len(levels)  # strata: profile-major, then engagement level
+    # The arrays are built for the profiles in `keep` (all, or one per class of profiles
+    # whose arrays are identical: merge_profiles); the shares for every profile.
+    keep, class_of = np.arange(n_profiles), None
+    if merge_profiles and profiles is not None:
+        found = _profile_classes(profiles, checks_scenario.attributes_in_arrays(scenario, sname))
+        if found is not None:
+            keep, class_of = found
+    if only_profiles is not None:  # a stepped strategy's merged profiles (build_strategy)
+        keep = only_profiles
+        shares = shares[keep]
+        profiles = dataclasses.replace(profiles, weights=np.ones((n_draws, n_profiles)))
+    effect, resource = effect[keep], resource[keep]
+    n_built = len(keep)
+    n_levels = n_built * len(levels)  # strata built: profile-major, then engagement level
     batch = n_draws * n_levels
     # [profile, draw, level] -> [stratum, draw] -> batch (b = stratum * n_draws + draw)
     resource_b = resource.transpose(0, 2, 1).reshape(-1)
     attributes = None
     if profiles is not None:
-        attributes = {a: np.repeat(profiles.values[:, j], len(levels) * n_draws)
+        attributes = {a: np.repeat(profiles.values[keep, j], len(levels) * n_draws)
                       for j, a in enumerate(profiles.attributes)}
-        stratum_shares = (profiles.weights.T[:, :, None] * shares).transpose(1, 0, 2)
-        stratum_shares = stratum_shares.reshape(n_draws, n_levels)
+        weights = profiles.weights.T[keep if only_profiles is not None else slice(None)]
+        stratum_shares = (weights[:, :, None] * shares).transpose(1, 0, 2)
+        stratum_shares = stratum_shares.reshape(n_draws, -1)
     else:
         stratum_shares = shares[0]
     ev = _Evaluator(params, effect.transpose(0, 2, 1).reshape(-1), resource_b, n_levels,
@@ -514,15 +578,15 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
             start[layout.start_row(s)] = np.tile(start_shares[:, i], n_levels)
     else:  # starting shares by patient profile: [batch, state]
         start_shares = np.column_stack([ev(start_spec[s], 0, 1)[0, 0] for s in start_names])
-        per = start_shares.reshape(n_profiles, len(levels), n_draws, -1)[:, 0]
-        labels = profiles.labels
-        for p in range(n_profiles):
+        per = start_shares.reshape(n_built, len(levels), n_draws, -1)[:, 0]
+        labels = [profiles.labels[p] for p in keep]
+        for p in range(n_built):
             checks.check_shares(per[p], source=src, path=start_path, what="starting",
                                 strategy=sname, profile=labels[p])
         for i, s in enumerate(start_names):
             start[layout.start_row(s)] = start_shares[:, i]
 
-    transition_at = _transitions(scenario, sname, layout, ev, n_draws)
+    transition_at, pattern = _transitions(scenario, sname, layout, ev, n_draws)
     values_at = _values(scenario, sname, layout, channels, ev, resource_b, n_draws)
 
     one_off = np.zeros((batch, len(channels.kind)))
@@ -533,6 +597,8 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
             checks.check_payoff(v, kind=kind, source=src, path=path, strategy=sname, state=None,
                                 cycle=0, n_draws=n_draws)
             one_off[:, channels.index(kind, key)] += v[0, 0] * resource_b
+    if class_of is not None:  # the one-off values of every profile's strata
+        one_off = one_off[_expand(class_of, len(levels), n_draws)]
 
     unit_costs = []
     for kind, items, attr in (("utilisation", scenario.services, "unit_cost"),
@@ -562,7 +628,27 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
         level_shares=shares.transpose(1, 0, 2),
         n_combos=layout.n_combos,
         next_row=layout.next_row,
+        pattern=pattern,
+        expand=None if class_of is None else _expand(class_of, len(levels), n_draws),
     )
+
+
+def _profile_classes(profiles: Profiles, used: set[str]
+                     ) -> tuple[np.ndarray, np.ndarray] | None:
+    """One profile of each class of profiles that agree on the attributes in ``used``
+    (``keep``), and each profile's class (``class_of``); None when every attribute is used."""
+    cols = [j for j, a in enumerate(profiles.attributes) if a in used]
+    if len(cols) == len(profiles.attributes):
+        return None
+    _, keep, class_of = np.unique(profiles.values[:, cols], axis=0, return_index=True,
+                                  return_inverse=True)
+    return keep, class_of.reshape(-1)
+
+
+def _expand(class_of: np.ndarray, n_levels: int, n_draws: int) -> np.ndarray:
+    """Batch column of the built strata for each column of every profile's strata."""
+    stratum = (class_of[:, None] * n_levels + np.arange(n_levels)).reshape(-1)
+    return (stratum[:, None] * n_draws + np.arange(n_draws)).reshape(-1)
 
 
 def _rows(scenario: Scenario, sname: str) -> dict[str, dict[str, tuple]]:
@@ -663,6 +749,17 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
         else:
             p[sub, dest] = np.maximum(1.0 - x, 0.0) if is_rest else x
 
+    # Which cells can be non-zero in any cycle (the engine skips the others).
+    pattern = np.zeros((layout.n_rows, S), dtype=bool)
+    for s in layout.names:
+        if scenario.states[s].absorbing:
+            pattern[layout.rows(s), layout.destinations(s, s)] = True
+    for _, sub, cells, rest, _, _, _ in plan:
+        for _, _, _, dest in cells:
+            pattern[sub, dest] = True
+        if rest is not None:
+            pattern[sub, rest] = True
+
     # Rows that do not depend on time, and absorbing states, are built once.
     static = np.zeros((layout.n_rows, S, B))
     for s in layout.names:
@@ -672,7 +769,7 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
         put(static, sub, dest, x[0], is_rest)
     dynamic_rows = [(sub, cells) for _, sub, cells, _, _, d, _ in plan if d]
     if not dynamic_rows:
-        return lambda k: static
+        return (lambda k: static), pattern
 
     # Time-dependent rows: evaluated for a block of cycles at once, written cycle by cycle
     # into one buffer (the engine reads each matrix before asking for the next); every cycle
@@ -693,7 +790,7 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
             put(buffer, sub, dest, x[i if x.shape[0] > 1 else 0], is_rest)
         return buffer
 
-    return transition_at
+    return transition_at, pattern
 
 
 def _block_entries(block) -> list[tuple[str, str, str, Expression]]:

@@ -8,6 +8,7 @@ may set its own value of any parameter.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -79,7 +80,8 @@ def _table_function(table: Table) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def resolve_parameters(
-    scenario: Scenario, draws: xr.DataArray, strategy: str | None = None
+    scenario: Scenario, draws: xr.DataArray, strategy: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """Every parameter's values, shape ``(n_draws,)``, as seen by one strategy.
 
@@ -93,12 +95,15 @@ def resolve_parameters(
         Dims ``(draw, parameter)``, as from :func:`base_draws`.
     strategy : str, optional
         Apply this strategy's parameter values.
+    extra : mapping of str to Expression, optional
+        Values on top of the strategy's (a stepped-care step's ``parameters``).
 
     Returns
     -------
     dict of str to numpy.ndarray
     """
-    overrides = scenario.strategies[strategy].parameters if strategy else {}
+    overrides = dict(scenario.strategies[strategy].parameters) if strategy else {}
+    overrides.update(extra or {})
     functions = table_functions(scenario)
     n_draws = draws.sizes[dims.DRAW]
     matrix = draws.transpose(dims.DRAW, dims.PARAMETER).values

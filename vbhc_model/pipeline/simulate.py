@@ -17,7 +17,7 @@ import xarray as xr
 from vbhc_model import dims
 from vbhc_model.defaults import MCSE_BLOCKS, MCSE_MIN_PATIENTS
 from vbhc_model.engines.accumulate import accumulate_paths
-from vbhc_model.engines.base import EngineInputs, Outputs, PatientStreams
+from vbhc_model.engines.base import EngineInputs, EngineResult, Outputs, PatientStreams
 from vbhc_model.engines.corrections import discount_factors, quadrature_terms, transition_times
 from vbhc_model.engines.registry import get_engine
 from vbhc_model.errors import Issue, ScenarioError
@@ -103,7 +103,11 @@ def simulate(
 
     def run(sname: str):
         strat, engine_inputs = prepare(sname)
-        return strat, engine.run(engine_inputs, outputs)
+        if strat.chain is not None:
+            res = run_chain(engine, strat, engine_inputs, outputs)
+        else:
+            res = engine.run(engine_inputs, outputs)
+        return strat, res if strat.expand is None else expand_result(res, strat.expand)
 
     names = list(scenario.strategies)
     run_together = getattr(engine, "run_strategies", None)
@@ -159,8 +163,12 @@ def _prepare(scenario: Scenario, draws: xr.DataArray, individual: bool,
     if supplied is not None:
         check_replay_draws(scenario, supplied, int(draw_index.max()) + 1)
 
-    def prepare(sname: str) -> tuple[StrategyInputs, EngineInputs]:
-        strat = build_strategy(scenario, sname, draws, inputs)
+    def prepare(sname: str) -> tuple[StrategyInputs, EngineInputs | Callable]:
+        """A strategy's inputs and its EngineInputs (for stepped care in the cohort, a
+        Chain, the function that makes its arms' EngineInputs: see run_chain)."""
+        strat = build_strategy(scenario, sname, draws, inputs, cohort=not individual)
+        if strat.chain is not None:
+            return strat, engine_inputs
         patients = None
         if individual:
             # the engagement strata of one draw and attribute profile share its patients;
@@ -168,13 +176,46 @@ def _prepare(scenario: Scenario, draws: xr.DataArray, individual: bool,
             first = np.repeat(strat.stratum_profile * s.patients, n)
             patients = PatientStreams(s.seed, np.tile(draw_index, strat.n_strata),
                                       s.patients, first, uniforms=supplied)
-        return strat, EngineInputs(
-            strat.start, strat.transition_at, strat.values_at, terms, disc,
-            n_cycles=s.n_cycles, transition_values=strat.transition_values,
+        return strat, engine_inputs(strat, patients)
+
+    def engine_inputs(strat: StrategyInputs, patients: PatientStreams | None = None,
+                      start: np.ndarray | None = None) -> EngineInputs:
+        return EngineInputs(
+            strat.start if start is None else start, strat.transition_at, strat.values_at,
+            terms, disc, n_cycles=s.n_cycles, transition_values=strat.transition_values,
             transition_discount=tdisc, patients=patients, next_row=strat.next_row,
+            pattern=strat.pattern,
         )
 
     return inputs, prepare
+
+
+def expand_result(res: EngineResult, columns: np.ndarray) -> EngineResult:
+    """An engine's result on merged profiles as every profile's strata
+    (``StrategyInputs.expand``)."""
+    def take(x):
+        return None if x is None else x[columns]
+
+    return dataclasses.replace(res, discounted=take(res.discounted),
+                               undiscounted=take(res.undiscounted),
+                               by_cycle=take(res.by_cycle),
+                               by_cycle_undiscounted=take(res.by_cycle_undiscounted),
+                               trace=take(res.trace))
+
+
+def run_chain(engine, strat: StrategyInputs, engine_inputs: Callable,
+              outputs: Outputs) -> EngineResult:
+    """Run a stepped strategy in its chained form (:class:`vbhc_model.model.stepped.Chain`):
+    the first strategy, keeping the trace rows at the switches, then each target from the
+    mass that switched into it; the combined strata's result."""
+    ch = strat.chain
+    keep = dataclasses.replace(outputs, rows=tuple(sorted(set(ch.at))))
+    first = engine.run(engine_inputs(ch.first), keep)
+    targets = []
+    for i, target in enumerate(ch.targets):
+        switched = first.rows[ch.at[i]][ch.limbo[i]].T  # [batch, moved state]
+        targets.append(engine.run(engine_inputs(target, start=ch.start(i, switched)), outputs))
+    return ch.result(first, targets, trace=outputs.trace)
 
 
 def simulate_patients(scenario: Scenario, draws: xr.DataArray) -> xr.Dataset:

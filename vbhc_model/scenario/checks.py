@@ -407,6 +407,12 @@ def _check_steps(scenario: Scenario, add: Any) -> None:
                 add(path + ("switch_to",),
                     f"strategy '{target}' has steps of its own; chains of switches are not "
                     f"supported: switch to a strategy without steps")
+            for pname in step.parameters:
+                if pname not in scenario.parameters:
+                    add(path + ("parameters", pname),
+                        f"unknown parameter '{pname}'"
+                        f"{did_you_mean(pname, scenario.parameters)}: a step may only set "
+                        "parameters defined under 'parameters'")
             for j, state in enumerate(step.in_states):
                 if state not in states:
                     add(path + ("in_states", j),
@@ -576,6 +582,23 @@ def _check_references(scenario: Scenario, add: Any) -> None:
                 add(path + ("costs", category), f"'{category}' is not a valid cost category name")
 
 
+def attributes_in_arrays(scenario: Scenario, sname: str) -> set[str]:
+    """The names a strategy's model arrays can depend on beyond the parameters: those used by
+    its (and the shared) starting shares, transitions, payoffs, transition payoffs,
+    programme, and engagement effects and resource use. An attribute outside this set
+    changes only the weights of the strategy's strata (its engagement shares), so profiles
+    that differ only in such attributes have identical arrays."""
+    names: set[str] = set()
+    for path, expr, _ in _expressions(scenario):
+        if path[0] in ("parameters", "services", "roles", "population"):
+            continue
+        if path[0] == "strategies" and (path[1] != sname or path[2] == "parameters"
+                                        or (path[2] == "engagement" and path[-1] == "share")):
+            continue
+        names |= expr.names
+    return names
+
+
 def _expressions(scenario: Scenario) -> Iterator[tuple[tuple, Expression, str]]:
     """Every expression with its path and context: 'parameter' (parameters only),
     'patient' (parameters and patient attributes: starting shares, engagement) or 'cycle'
@@ -606,6 +629,9 @@ def _expressions(scenario: Scenario) -> Iterator[tuple[tuple, Expression, str]]:
         base = ("strategies", sname)
         for pname, e in strat.parameters.items():
             yield base + ("parameters", pname), e, "parameter"
+        for i, step in enumerate(strat.steps):
+            for pname, e in step.parameters.items():
+                yield base + ("steps", i, "parameters", pname), e, "parameter"
         for state, e in (strat.start or {}).items():
             yield base + ("start", state), e, "patient"
         for frm, row in strat.transitions.items():
@@ -668,7 +694,8 @@ def _parameter_graph(scenario: Scenario) -> dict[str, set[str]]:
     params = scenario.parameters
     graph = {name: set(p.value.names) & set(params) for name, p in params.items()}
     for strat in scenario.strategies.values():
-        for name, e in strat.parameters.items():
+        overrides = [strat.parameters] + [step.parameters for step in strat.steps]
+        for name, e in (item for o in overrides for item in o.items()):
             if name in graph:
                 graph[name] |= set(e.names) & set(params)
     return graph

@@ -567,6 +567,12 @@ class Step(_Model):
         description="The strategy they continue under (its transitions, payoffs, programme "
         "and engagement), on its own clock: its cycle 1 is cycle at_cycle + 1 of the model."
     )
+    parameters: dict[str, Expr] = Field(
+        default_factory=dict,
+        description="Values of existing parameters for the switched patients (on top of "
+        "the target strategy's own): a step may change what the target means for those who "
+        "did not respond to the first programme.",
+    )
 
 
 class TrackerEvent(_Model):
