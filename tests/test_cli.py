@@ -27,12 +27,13 @@ def test_run_default_prints_frontier_and_writes_files(tmp_path):
     for name in ("usual_care", "coach_cbt", "paintrainer", "ipp", "ICER", "frontier"):
         assert name in result.output
     ds = xr.open_dataset(out / "outcomes.nc")
-    assert set(ds["strategy"].values) == {"usual_care", "coach_cbt", "paintrainer", "ipp"}
+    assert set(ds["strategy"].values) == {"usual_care", "coach_cbt", "paintrainer", "ipp",
+                                          "stepped_care"}
     assert ds.attrs["engine"] == "cohort" and len(ds.attrs["scenario_sha256"]) == 64
     ds.close()
     lines = (out / "summary.csv").read_text().splitlines()
     assert lines[0].startswith("strategy,label,cost,effect")
-    assert len(lines) == 5
+    assert len(lines) == 6  # five strategies
 
 
 def test_run_json_parses(tmp_path):
@@ -43,6 +44,11 @@ def test_run_json_parses(tmp_path):
     for rec in records:
         assert {"strategy", "cost", "qalys", "icer", "status"} <= set(rec)
         assert rec["status"] in {"frontier", "dominated", "extendedly dominated"}
+        # the default scenario's subgroups (rurality) and its stepped-care strategy
+        assert set(rec["subgroups"]) == {"rural=rural", "rural=other"}
+    stepped = next(r for r in records if r["strategy"] == "stepped_care")
+    assert 0.5 < stepped["stepped_up"] < 0.9  # the share still in high-impact pain at 3 months
+    assert stepped["subgroups"]["rural=rural"]["share"] == 0.44
 
 
 def test_run_trace_keeps_trace(tmp_path):

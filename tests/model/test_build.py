@@ -197,7 +197,8 @@ def test_many_identical_draws_equal_the_base_case():
 def test_default_scenario_outcomes_are_sane():
     res = run_scenario()
     out = res.outcomes.isel(draw=0)
-    assert list(out["strategy"].values) == ["usual_care", "coach_cbt", "paintrainer", "ipp"]
+    assert list(out["strategy"].values) == ["usual_care", "coach_cbt", "paintrainer", "ipp",
+                                            "stepped_care"]
     # Programmes improve QALYs over usual care and only coach CBT uses health-coach hours.
     q = out["qalys"]
     assert (q.sel(strategy=["coach_cbt", "paintrainer", "ipp"]) > q.sel(strategy="usual_care")).all()
@@ -272,7 +273,9 @@ def test_power_rows_are_kept_only_while_a_block_of_transitions_is_evaluated():
 def test_with_strategies_keeps_the_named_strategies_in_order_and_the_source():
     sc = load_scenario(SCENARIOS / "chronic_pain_us.yaml")
     names = list(sc.strategies)
-    sub = sc.with_strategies([names[-1], names[0]])
-    assert list(sub.strategies) == [names[0], names[-1]]
+    sub = sc.with_strategies(["ipp", "usual_care"])
+    assert list(sub.strategies) == ["usual_care", "ipp"]
+    stepped = sc.with_strategies(["stepped_care"])  # keeps the strategy it steps up to
+    assert list(stepped.strategies) == ["coach_cbt", "stepped_care"]
     assert sub.source is sc.source and sub.name == sc.name
     assert list(sc.strategies) == names  # the original is left as it was

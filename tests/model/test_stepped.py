@@ -314,3 +314,110 @@ def test_the_share_stepped_up_is_the_share_in_the_step_states_at_the_switch():
                                                                             abs=0.03)
     thr = load_scenario(ROOT / "scenarios" / "reference" / "thr_dmhee.yaml")
     assert "stepped_up" not in simulate(thr, base_draws(thr))
+
+
+# --- The cohort's faster forms: the chain, merged profiles, sparse products -----------------
+
+def _forms(sc, draws, **kw):
+    """The results of the cohort's fast forms (chain, merged profiles) and of the combined
+    model with every profile built (the forms of session 6)."""
+    from vbhc_model.model import build
+    from vbhc_model.pipeline import simulate as module
+
+    fast = simulate(sc, draws, **kw)
+    original = module.build_strategy
+    module.build_strategy = lambda *a, cohort=False, **k: original(*a, cohort=False, **k)
+    try:
+        slow = simulate(sc, draws, **kw)
+    finally:
+        module.build_strategy = original
+    assert build.build_strategy is original
+    return fast, slow
+
+
+def _assert_same(fast, slow, rtol=1e-12):
+    assert set(fast.data_vars) == set(slow.data_vars)
+    for var in fast.data_vars:
+        if fast[var].dtype.kind == "f":
+            np.testing.assert_allclose(fast[var].values, slow[var].values, rtol=rtol,
+                                       atol=1e-14, err_msg=var)
+
+
+@pytest.mark.parametrize("kw", [{}, {"trace": True}, {"per_cycle": True}])
+def test_the_chain_equals_the_combined_model(kw):
+    sc = load_scenario(DATA / "small.yaml")
+    fast, slow = _forms(sc, sample_draws(sc, 40, seed=5), **kw)
+    _assert_same(fast, slow)
+
+
+def test_the_chain_with_attribute_profiles_equals_the_combined_model(tmp_path):
+    sc = _population_with_a_step(tmp_path)
+    fast, slow = _forms(sc, sample_draws(sc, 30, seed=2), trace=True)
+    _assert_same(fast, slow)
+
+
+def test_the_default_scenario_merged_and_chained_equals_every_profile_built():
+    """The default scenario's rurality changes only the IPP's engagement shares: its strata
+    are built once for both levels (and once for the stepped strategy, which it does not
+    touch), and the subgroup results equal those of every profile built."""
+    from vbhc_model.model.build import build_model, build_strategy
+    from vbhc_model.scenario import default_scenario_path
+
+    sc = load_scenario(default_scenario_path())
+    draws = sample_draws(sc, 20, seed=9)
+    fast, slow = _forms(sc, draws, per_cycle=True)
+    _assert_same(fast, slow)
+    inputs = build_model(sc, draws, strategies=False)
+    for name in ("usual_care", "ipp", "stepped_care"):
+        strat = build_strategy(sc, name, draws, inputs, cohort=True)
+        assert strat.expand is not None, name
+        assert strat.n_strata == 2 * len(strat.levels)  # every profile's strata reported
+
+
+def test_a_step_can_set_parameters_for_the_switched_patients(tmp_path):
+    """A step's ``parameters`` apply to the switched patients only: the same as a target
+    strategy that sets them itself."""
+    data = yaml.safe_load((DATA / "small.yaml").read_text())
+    data["strategies"]["stepped"]["steps"][0]["parameters"] = {"rr": 0.3}
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(data))
+    data["strategies"]["stepped"]["steps"][0].pop("parameters")
+    data["strategies"]["new"]["parameters"]["rr"] = 0.3
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(data))
+    a = simulate(load_scenario(tmp_path / "a.yaml"), base_draws(load_scenario(tmp_path / "a.yaml")))
+    b = simulate(load_scenario(tmp_path / "b.yaml"), base_draws(load_scenario(tmp_path / "b.yaml")))
+    for var in ("total_cost", "qalys"):
+        np.testing.assert_allclose(a[var].sel(strategy="stepped").values,
+                                   b[var].sel(strategy="stepped").values, rtol=1e-12)
+        assert not np.allclose(a[var].sel(strategy="new").values,
+                               b[var].sel(strategy="new").values)  # only the switched
+
+
+def test_the_sparse_product_is_the_dense_product_bit_for_bit():
+    from vbhc_model.engines.cohort import _product
+
+    rng = np.random.default_rng(1)
+    for n, density in ((4, 0.4), (8, 0.3), (12, 0.2)):
+        mask = rng.random((n, n)) < density
+        np.fill_diagonal(mask, True)
+        p = rng.random((n, n, 500)) * mask[:, :, None]
+        row = rng.random((n, 500))
+        dense, sparse = np.empty((n, 500)), np.empty((n, 500))
+        np.einsum("sb,stb->tb", row, p, out=dense)
+        _product(mask, n, 500)(row, p, sparse)
+        assert np.array_equal(dense, sparse)
+
+
+def test_the_cohort_keeps_the_trace_rows_asked_for():
+    from vbhc_model.engines.base import Outputs
+    from vbhc_model.engines.cohort import CohortEngine
+    from vbhc_model.pipeline.simulate import _prepare
+
+    sc = load_scenario(DATA / "small.yaml")
+    _, prepare = _prepare(sc, base_draws(sc), False, None)
+    _, inputs = prepare("standard")
+    full = CohortEngine().run(inputs, Outputs(trace=True))
+    _, inputs = prepare("standard")
+    some = CohortEngine().run(inputs, Outputs(rows=(0, 3)))
+    assert some.trace is None and set(some.rows) == {0, 3}
+    for j in (0, 3):
+        assert np.array_equal(some.rows[j], full.trace[:, j].T)

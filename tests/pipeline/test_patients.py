@@ -14,7 +14,6 @@ from tests.pipeline.test_replay import HAND, write_csv
 from vbhc_model import api
 from vbhc_model.cli import app
 from vbhc_model.pipeline.run import MAX_PATIENT_STATES
-from vbhc_model.scenario import default_scenario_path
 
 runner = CliRunner()
 
@@ -70,7 +69,9 @@ def check_means(result):
 
 
 @pytest.mark.parametrize("path, patients", [
-    (default_scenario_path(), 400),  # engagement levels, unit costs, half-cycle
+    # engagement levels, unit costs, half-cycle (the default scenario has a population:
+    # section, and a per-patient file with one is not there yet)
+    (SCENARIOS / "pain_course_au.yaml", 400),
     (SCENARIOS / "reference" / "thr_dmhee.yaml", 400),
 ])
 def test_the_mean_over_patients_is_the_runs_total(path, patients):
@@ -139,13 +140,14 @@ def test_the_cohort_writes_no_per_patient_file(tmp_path):
 
 
 def test_a_per_patient_file_too_large_is_refused_before_any_work(tmp_path):
-    # the default scenario: 61 cycles x 4 strategies x 5 engagement levels (with 'all')
-    n = MAX_PATIENT_STATES // (61 * 4 * 5) + 1
-    result = runner.invoke(app, ["run", "--engine", "microsim", "--patients", str(n),
-                                 "--patient-file", "--out", str(tmp_path / "r")])
+    # the Pain Course: 37 cycles x 2 strategies x 4 engagement levels (with 'all')
+    n = MAX_PATIENT_STATES // (37 * 2 * 4) + 1
+    result = runner.invoke(app, ["run", str(SCENARIOS / "pain_course_au.yaml"), "--engine",
+                                 "microsim", "--patients", str(n), "--patient-file", "--out",
+                                 str(tmp_path / "r")])
     assert result.exit_code == 2, result.output
-    assert (f"--patient-file (settings.patient_output): {n:,} patients x 61 cycles (0..60) x 4 "
-            f"strategies x 5 engagement levels is {n * 1220:,} patient-states, more than the "
+    assert (f"--patient-file (settings.patient_output): {n:,} patients x 37 cycles (0..36) x 2 "
+            f"strategies x 4 engagement levels is {n * 296:,} patient-states, more than the "
             f"50,000,000 a per-patient file may hold: run at most {n - 1:,} patients"
             ) in result.output
     assert not (tmp_path / "r").exists()

@@ -53,7 +53,7 @@ def draws_per_chunk(scenario: Scenario, chunk_size: int) -> int:
     >>> sc = load_scenario(default_scenario_path())
     >>> draws_per_chunk(sc, 10_000), draws_per_chunk(sc.with_settings(engine="microsim",
     ...                                                             patients=1_000_000), 10_000)
-    (10000, 11)
+    (10000, 3)
     """
     s = scenario.settings
     if not get_engine(s.engine).individual:
