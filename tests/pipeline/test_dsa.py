@@ -245,3 +245,37 @@ def test_a_microsimulation_dsa_gives_every_variation_the_same_patients(tmp_path)
     with xr.open_dataset(tmp_path / "d" / "dsa.nc", engine="h5netcdf") as saved:
         assert saved.attrs["engine"] == "microsim" and saved.attrs["n_patients"] == 300
         assert saved.attrs["currency"] == "GBP" and saved.attrs["scenario"] == "thr_dmhee"
+
+
+def test_the_default_scenario_leaves_out_only_fixed_parameters_with_their_reasons():
+    """Issue 14: every ASSUMPTION of the default scenario has a distribution or a range; the
+    parameters the one-way analysis does not vary say why (``fixed:``), and it prints it."""
+    from vbhc_model.parameters.ranges import describe_left_out, ranges_and_left_out
+    from vbhc_model.scenario import default_scenario_path, load_scenario
+
+    sc = load_scenario(default_scenario_path())
+    _, left = ranges_and_left_out(sc)
+    assert left, "the default scenario has design constants"
+    for name, reason in left.items():
+        assert sc.parameters[name].fixed, name
+        assert reason == f"fixed: {sc.parameters[name].fixed}"
+    assert "no range" not in describe_left_out(left)
+    for name, p in sc.parameters.items():  # an ASSUMPTION is uncertain or says why not
+        if "ASSUMPTION" in p.source and p.value.is_constant:
+            assert (p.distribution or p.range or p.posterior or p.samples
+                    or p.fixed), name
+
+
+def test_fixed_with_a_distribution_is_an_error(tmp_path):
+    import yaml
+
+    from vbhc_model.errors import ScenarioError
+    from vbhc_model.scenario import default_scenario_path, load_scenario
+
+    data = yaml.safe_load(default_scenario_path().read_text())
+    data["parameters"]["effect_dropout"]["fixed"] = "a constant"
+    path = tmp_path / "s.yaml"
+    fits = default_scenario_path().parent / "fits"
+    path.write_text(yaml.safe_dump(data).replace("file: fits/", f"file: {fits}/"))
+    with pytest.raises(ScenarioError, match="effect_dropout.*the parameter is not uncertain"):
+        load_scenario(path)

@@ -125,6 +125,8 @@ def _range(scenario: Scenario, name: str, member: tuple | None) -> tuple[float, 
             raise _LeftOut("no range and a fixed distribution", _ADD_RANGE)
         lo, hi = dist.ppf(INTERVAL[0]), dist.ppf(INTERVAL[1])
         basis = "95% interval"
+    elif p.fixed is not None:
+        raise _LeftOut(f"fixed: {p.fixed}")
     else:
         raise _LeftOut("no range and no distribution to vary it over", _ADD_RANGE)
     if member is not None and member[1].type == "dirichlet" and not 0 <= lo < hi <= 1:

@@ -359,6 +359,12 @@ class Parameter(_Model):
         description="Low and high values for one-way sensitivity analysis (default: the "
         "distribution's 2.5% and 97.5% quantiles).",
     )
+    fixed: str | None = Field(
+        None, min_length=1,
+        description="Why the parameter is not uncertain (a design constant, a strategy "
+        "switch, a reporting-only figure); the one-way sensitivity analysis prints it "
+        "beside the parameter instead of 'no range'.",
+    )
     unit: str = ""
     description: str = ""
 
@@ -376,6 +382,9 @@ class Parameter(_Model):
         if len(given) > 1:
             raise ValueError(f"give one of distribution, posterior and samples, not "
                              f"{' and '.join(given)}")
+        if self.fixed is not None and (given or self.range is not None):
+            raise ValueError("'fixed' says the parameter is not uncertain: drop it, or drop "
+                             "the " + " and ".join(given + (["range"] if self.range else [])))
         return self
 
 
