@@ -401,3 +401,19 @@ def test_property_matches_python(expr):
     with np.errstate(all="ignore"):
         expected = np.array([_safe(f, i) for i in range(7)])
     np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9, equal_nan=True)
+
+
+def test_where_with_one_answer_everywhere_is_a_broadcast_of_it():
+    """A block of cycles all inside (or all after) a programme: the chosen branch, as a
+    read-only view that does not vary along the cycles (the model builder writes such a
+    cell once per block)."""
+    from vbhc_model.scenario.expressions import _where
+
+    cycles = np.arange(4.0, 10.0)[:, None, None]
+    after = np.array([0.1, 0.2, 0.3])
+    x = _where(cycles <= 3, 0, after)
+    assert x.shape == (6, 1, 3) and x.strides[0] == 0 and not x.flags.writeable
+    np.testing.assert_array_equal(x, np.where(cycles <= 3, 0, after))
+    assert x.dtype == np.where(cycles <= 3, 0, after).dtype
+    mixed = _where(np.arange(1.0, 7.0)[:, None, None] <= 3, 0, after)
+    np.testing.assert_array_equal(mixed, np.where(np.arange(1.0, 7.0)[:, None, None] <= 3, 0, after))

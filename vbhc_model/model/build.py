@@ -273,8 +273,16 @@ class _Evaluator:
             raise ScenarioError([self.source.issue(path, str(exc))]) from None
         if env is self.env_draw and self.n_levels > 1 and out.ndim and \
                 out.shape[-1] == self.n_draws > 1:
+            if out.ndim == 3 and out.shape[0] > 1 and out.strides[0] == 0:
+                out = out[:1]  # the same in every cycle (a broadcast): tiled once
             out = np.tile(out, (1,) * (out.ndim - 1) + (self.n_levels,))
         return np.broadcast_to(out, (len(cycles), n_sub, self.batch))
+
+
+def _constant(x: np.ndarray) -> bool:
+    """Whether ``x[cycle, ...]`` is the same in every cycle of its block (one cycle, or a
+    broadcast along the cycles)."""
+    return x.shape[0] == 1 or x.strides[0] == 0
 
 
 def _time_dependent(exprs) -> bool:
@@ -718,7 +726,9 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
                                              n_sub=labels)
                 x = seen[key]
                 out.append((sub, dest, x, False))
-                total = x if total is None else total + x
+                # a total of cells constant over the block is formed once and broadcast
+                x_total = x[:1] if _constant(x) else x
+                total = x_total if total is None else total + x_total
             if total is None:
                 total = np.zeros((1, n_sub, 1))
             if rest is None:
@@ -732,7 +742,8 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
                 checks.check_row_sum(checks.compact(total), has_complement=True, source=src,
                                      path=row_path, strategy=sname, state=frm, cycle=cycles,
                                      n_draws=n_draws, n_sub=labels)
-            out.append((sub, rest, total, True))
+            out.append((sub, rest, np.broadcast_to(total, (len(cycles),) + total.shape[1:])
+                        if total.shape[0] == 1 else total, True))
         return out
 
     def put(p: np.ndarray, sub, dest, x: np.ndarray, is_rest: bool) -> None:
@@ -787,7 +798,10 @@ def _transitions(scenario: Scenario, sname: str, layout: _Layout, ev: _Evaluator
             state["cells"] = evaluate_rows(np.arange(k, min(k + block, n_cycles + 1)), True)
         i = k - first
         for sub, dest, x, is_rest in state["cells"]:
-            put(buffer, sub, dest, x[i if x.shape[0] > 1 else 0], is_rest)
+            # a cell constant over the block keeps what its first cycle wrote (the cells of
+            # a row are distinct, and nothing else writes them)
+            if i == 0 or not _constant(x):
+                put(buffer, sub, dest, x[i if x.shape[0] > 1 else 0], is_rest)
         return buffer
 
     return transition_at, pattern

@@ -48,7 +48,17 @@ _INF = float("inf")
 
 # ---------------------------------------------------------------- builtin functions
 def _where(cond, a, b):
-    """``where(cond, a, b)``: ``a`` where ``cond`` is true (non-zero), else ``b``."""
+    """``where(cond, a, b)``: ``a`` where ``cond`` is true (non-zero), else ``b``.
+
+    When ``cond`` is the same everywhere (a block of cycles all inside or all after a
+    programme), the chosen branch comes back as a read-only broadcast view (stride 0 where
+    it does not vary), which later stages recognise as constant along those axes."""
+    if isinstance(cond, np.ndarray) and cond.size > 1:
+        chosen = a if cond.all() else b if not cond.any() else None
+        if chosen is not None:
+            shape = np.broadcast_shapes(np.shape(cond), np.shape(a), np.shape(b))
+            dtype = np.result_type(a, b)
+            return np.broadcast_to(np.asarray(chosen, dtype=dtype), shape)
     return np.where(cond, a, b)
 
 
