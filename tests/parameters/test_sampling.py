@@ -47,7 +47,7 @@ def test_marginals_match_their_distributions(scenario):
 
 def test_parameters_without_distribution_keep_base_value(scenario):
     draws = sample_draws(scenario, 100)
-    assert (draws.sel(parameter="r_death_59").values == 0.010).all()
+    assert (draws.sel(parameter="coach_sessions").values == 8).all()  # fixed: a design constant
 
 
 def test_uniforms_are_open_unit_interval():

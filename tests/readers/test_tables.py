@@ -98,9 +98,9 @@ def test_default_scenario_exported_gives_the_native_results(default_native, layo
     # Order kept: usual_care stays the reference (first) strategy, not coach_cbt.
     assert list(psa["strategy"].values) == list(native["strategy"].values)
     assert psa["strategy"].values[0] == "usual_care"
-    # Every parameter kept, including effect_retention_12m (no cost_ partner) and in order.
+    # Every parameter kept, including benefit_persistence_12m (no cost_ partner) and in order.
     assert list(psa["parameter"].values) == list(native["parameter"].values)
-    assert "effect_retention_12m" in psa["parameter"].values
+    assert "benefit_persistence_12m" in psa["parameter"].values
     np.testing.assert_array_equal(psa["total_cost"].values, native["total_cost"].values)
     np.testing.assert_array_equal(psa["parameters"].values, native["parameters"].values)
 
@@ -114,8 +114,8 @@ def test_default_scenario_exported_gives_the_native_results(default_native, layo
     assert list(theirs["ceaf_strategy"].values) == list(ours["ceaf_strategy"].values)
     assert not np.all(ours["p_better_than_reference"].sel(strategy="coach_cbt").values == 0)
     groups = [str(g) for g in result.evppi["group"].values]
-    assert "effect_retention_12m" in groups
-    names = ["effect_retention_12m", "rr_resp_paintrainer"]
+    assert "benefit_persistence_12m" in groups
+    names = ["benefit_persistence_12m", "rr_resp_paintrainer"]
     mine = evppi_table(native, {n: [n] for n in names}, DEFAULT_WTP)["evppi"].values
     np.testing.assert_allclose(result.evppi.sel(group=names)["evppi"].values, mine, rtol=1e-8)
 
