@@ -136,3 +136,18 @@ def test_run_engine_and_patients_override_the_scenario(tmp_path):
         assert ds.attrs["engine"] == "microsim" and int(ds.attrs["n_patients"]) == 300
     bad = runner.invoke(app, ["run", "--patients", "0", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2
+
+
+def test_the_default_tables_print_no_icer_for_a_negligible_gain(tmp_path):
+    """Issue 14: the console never prints a nine-digit ICER for a negligible difference; it
+    leads with the strategy of highest net monetary benefit."""
+    import re
+
+    result = runner.invoke(app, ["run", "--draws", "300", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    lead = next(i for i, line in enumerate(lines)
+                if line.startswith("Highest net monetary benefit: coach_cbt at 50,000"))
+    assert lines[lead + 1].startswith("strategy ")  # before the table
+    for number in re.findall(r"\d{1,3}(?:,\d{3}){2,}", result.output):  # >= 1,000,000
+        raise AssertionError(f"a seven-digit or longer figure printed: {number}")

@@ -289,3 +289,32 @@ def test_prop_optimal_between_consecutive_icers(pairs):
     wtp = (bounds[:-1] + bounds[1:]) / 2  # strictly inside each interval
     assume(np.all(wtp > 0))
     np.testing.assert_array_equal(optimal_strategy(c, e, wtp), idx)
+
+
+def test_a_negligible_gain_is_left_off_the_frontier_and_the_next_is_compared_with_the_cheaper():
+    costs, effects = [0, 100, 101, 5200], [0.0, 2.0, 2.0004, 2.5]
+    plain = compute_icers(costs, effects, ["A", "B", "C", "D"])
+    assert plain.status.values.tolist() == ["frontier"] * 4  # C at an ICER of 2,500
+    ds = compute_icers(costs, effects, ["A", "B", "C", "D"], negligible=0.001)
+    assert ds.status.values.tolist() == ["frontier", "frontier", "negligible gain", "frontier"]
+    assert np.isnan(ds.icer.sel(strategy="C").item())
+    assert str(ds.comparator.sel(strategy="D").values) == "B"  # not C
+    assert ds.icer.sel(strategy="D").item() == pytest.approx(5100 / 0.5)
+    assert str(ds.dominated_by.sel(strategy="C").values).startswith(
+        "negligible gain over B: gain 0.0004 below the tolerance 0.001")
+    assert ds.inc_effect.sel(strategy="C").item() == pytest.approx(0.0004)
+
+
+def test_a_gain_whose_interval_straddles_zero_by_far_is_negligible():
+    rng = np.random.default_rng(0)
+    base = rng.normal(1.0, 0.05, 4000)
+    draws = np.column_stack([base, base + 0.02 + rng.normal(0, 0.001, 4000),
+                             base + 0.0205 + rng.normal(0, 0.02, 4000)])
+    ds = compute_icers([0, 100, 3000], draws.mean(axis=0), ["A", "B", "C"],
+                       effect_draws=draws)
+    assert ds.status.values.tolist() == ["frontier", "frontier", "negligible gain"]
+    assert "straddles zero by far" in str(ds.dominated_by.sel(strategy="C").values)
+    # a clear gain with a wide interval that excludes zero stays
+    draws[:, 2] = base + 0.06 + rng.normal(0, 0.01, 4000)
+    ds = compute_icers([0, 100, 3000], draws.mean(axis=0), ["A", "B", "C"], effect_draws=draws)
+    assert ds.status.values.tolist() == ["frontier", "frontier", "frontier"]

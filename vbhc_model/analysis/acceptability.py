@@ -60,7 +60,8 @@ def wtp_grid(wtp: Sequence[float], n: int = WTP_GRID_POINTS) -> np.ndarray:
 
 
 def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys",
-                population: float | None = None, frontier: bool = True) -> xr.Dataset:
+                population: float | None = None, frontier: bool = True,
+                negligible: float = 0.0) -> xr.Dataset:
     """Acceptability (with the acceptability frontier), EVPI and 95% intervals of a PSA.
 
     Parameters
@@ -73,6 +74,9 @@ def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys",
     frontier : bool
         Add the frontier on the means (:func:`mean_frontier`; quantiles over all draws, so
         the curves on a WTP grid leave it out).
+    negligible : float
+        The smallest gain in effect that counts on that frontier (a gain whose interval over
+        the draws straddles zero by far does not count either).
 
     Returns
     -------
@@ -118,17 +122,19 @@ def analyse_psa(psa: xr.Dataset, wtp: Sequence[float], effect: str = "qalys",
         out[f"{name}_low"] = (dims.STRATEGY, np.quantile(values, INTERVAL[0], axis=0))
         out[f"{name}_high"] = (dims.STRATEGY, np.quantile(values, INTERVAL[1], axis=0))
     if frontier:
-        out = out.merge(mean_frontier(costs, effects, strategies))
+        out = out.merge(mean_frontier(costs, effects, strategies, negligible))
     if population:
         out["population_evpi"] = (dims.WTP, out["evpi"].values * population,
                                   {"units": "total", "effective_population": population})
     if "strategy_label" in psa.coords:
         out = out.assign_coords(strategy_label=psa["strategy_label"])
-    out.attrs = {"effect": effect, "n_draws": int(costs.shape[0])}
+    out.attrs = {"effect": effect, "n_draws": int(costs.shape[0]),
+                 **{k: psa.attrs[k] for k in ("currency", "price_year") if k in psa.attrs}}
     return out
 
 
-def mean_frontier(costs: np.ndarray, effects: np.ndarray, strategies) -> xr.Dataset:
+def mean_frontier(costs: np.ndarray, effects: np.ndarray, strategies,
+                  negligible: float = 0.0) -> xr.Dataset:
     """The incremental analysis on the PSA's mean costs and effects, with 95% intervals of
     the increments.
 
@@ -148,7 +154,8 @@ def mean_frontier(costs: np.ndarray, effects: np.ndarray, strategies) -> xr.Data
         comparator).
     """
     names = [str(x) for x in strategies]
-    f = compute_icers(costs.mean(axis=0), effects.mean(axis=0), names)
+    f = compute_icers(costs.mean(axis=0), effects.mean(axis=0), names, negligible=negligible,
+                      effect_draws=effects)
     comparator, last = {}, ""
     for name, status, comp in zip(f[dims.STRATEGY].values, f["status"].values,
                                   f["comparator"].values):
@@ -160,6 +167,8 @@ def mean_frontier(costs: np.ndarray, effects: np.ndarray, strategies) -> xr.Data
         {"frontier_status": (dims.STRATEGY, [str(f["status"].sel({dims.STRATEGY: n}).values)
                                              for n in names]),
          "comparator": (dims.STRATEGY, comps),
+         "frontier_note": (dims.STRATEGY, [str(f["dominated_by"].sel({dims.STRATEGY: n}).values)
+                                           for n in names]),
          "icer": (dims.STRATEGY, [float(f["icer"].sel({dims.STRATEGY: n})) for n in names])},
         coords={dims.STRATEGY: strategies},
     )

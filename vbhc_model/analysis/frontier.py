@@ -21,9 +21,15 @@ from numpy.typing import ArrayLike
 
 from vbhc_model.errors import VbhcError
 
-__all__ = ["FrontierInputError", "compute_icers", "net_monetary_benefit", "optimal_strategy"]
+__all__ = ["NEGLIGIBLE", "FrontierInputError", "compute_icers", "net_monetary_benefit",
+           "optimal_strategy"]
 
 FRONTIER, DOMINATED, EXTENDED = "frontier", "dominated", "extendedly dominated"
+#: A strategy whose gain in effect over the previous frontier strategy is too small to count
+#: (below the scenario's tolerance, or, over PSA draws, an interval straddling zero by far):
+#: left off the frontier, without an ICER (an ICER of millions on a difference of 1e-4 QALY
+#: says nothing a reader can use); it is compared with the cheaper strategy on net benefit.
+NEGLIGIBLE = "negligible gain"
 
 METHOD = (
     "Incremental analysis with strong and extended dominance: sort by cost ascending (ties: "
@@ -92,7 +98,24 @@ def _frontier_kernel(c: np.ndarray, e: np.ndarray):
     return status, dom_by
 
 
-def compute_icers(costs: ArrayLike, effects: ArrayLike, strategies: Sequence[str]) -> xr.Dataset:
+def _negligible(a: int, b: int, e: np.ndarray, tolerance: float,
+                draws: np.ndarray | None) -> str:
+    """Why the gain of sorted strategy b over a does not count ("" if it does)."""
+    gain = e[b] - e[a]
+    if gain < tolerance:
+        return f"gain {gain:.2g} below the tolerance {tolerance:g}"
+    if draws is not None:
+        d = draws[:, b] - draws[:, a]
+        lo, hi = np.quantile(d, [0.025, 0.975])
+        if lo < 0 < hi and abs(d.mean()) < (hi - lo) / 8:
+            return (f"gain {d.mean():.2g}, 95% interval {lo:.2g} to {hi:.2g}: straddles zero "
+                    "by far")
+    return ""
+
+
+def compute_icers(costs: ArrayLike, effects: ArrayLike, strategies: Sequence[str], *,
+                  negligible: float = 0.0, effect_draws: ArrayLike | None = None
+                  ) -> xr.Dataset:
     """Incremental analysis with strong and extended dominance.
 
     Parameters
@@ -101,6 +124,15 @@ def compute_icers(costs: ArrayLike, effects: ArrayLike, strategies: Sequence[str
         One (mean or base-case) cost and effect per strategy. Must be finite.
     strategies : sequence of str
         Unique strategy names, in the same order as `costs` and `effects`.
+    negligible : float
+        The smallest gain in effect over the previous frontier strategy that counts (per
+        person; default 0: any gain). A more costly strategy with a smaller gain is left off
+        the frontier with status ``"negligible gain"`` and no ICER, and the frontier is
+        recomputed without it (the next strategy is compared with the cheaper one).
+    effect_draws : array_like, shape (draw, n_strategies), optional
+        PSA draws of the effects (input order): a gain whose 95% interval over the draws
+        straddles zero by far (its mean under an eighth of the interval's width) is
+        negligible too.
 
     Returns
     -------
@@ -119,7 +151,8 @@ def compute_icers(costs: ArrayLike, effects: ArrayLike, strategies: Sequence[str
         ``icer``
             ``inc_cost / inc_effect`` for frontier strategies after the first; else NaN.
         ``status``
-            ``"frontier"``, ``"dominated"`` or ``"extendedly dominated"``.
+            ``"frontier"``, ``"dominated"``, ``"extendedly dominated"`` or ``"negligible
+            gain"``.
         ``comparator``
             Name of the previous frontier strategy for frontier strategies; ``""`` for the
             first frontier strategy and for non-frontier strategies.
@@ -127,7 +160,8 @@ def compute_icers(costs: ArrayLike, effects: ArrayLike, strategies: Sequence[str
             For strongly dominated strategies the name of the cheapest strategy with
             cost <= and effect >= (one strict, or an earlier exact duplicate); it is never
             itself strongly dominated. For extendedly dominated ones the note
-            ``"extended: between X and Y"`` naming the bracketing frontier strategies.
+            ``"extended: between X and Y"`` naming the bracketing frontier strategies; for a
+            negligible gain, ``"negligible gain over X: ..."`` with the reason.
             ``""`` for frontier strategies.
 
         ``attrs["method"]`` describes the algorithm.
@@ -147,15 +181,33 @@ def compute_icers(costs: ArrayLike, effects: ArrayLike, strategies: Sequence[str
     400.0
     >>> str(ds.dominated_by.sel(strategy="C").values)
     'B'
+    >>> compute_icers([0, 100, 5000], [0.0, 2.0, 2.0004], ["A", "B", "C"],
+    ...               negligible=0.001).status.values.tolist()
+    ['frontier', 'frontier', 'negligible gain']
     """
     c_in, e_in, names_in = _validate(costs, effects, strategies)
     order = np.lexsort((-e_in, c_in))  # stable: exact ties keep input order
     c, e = c_in[order], e_in[order]
     names = [names_in[i] for i in order]
-    status, dom_by = _frontier_kernel(c, e)
-
+    draws = None if effect_draws is None else np.asarray(effect_draws, dtype=float)[:, order]
+    # The frontier without the strategies whose gain is negligible, one at a time (each
+    # removal changes the next strategy's comparator).
     n = len(c)
-    front = np.flatnonzero(status == 0)
+    why: dict[int, str] = {}
+    while True:
+        keep = np.flatnonzero([j not in why for j in range(n)])
+        kept_status, kept_dom = _frontier_kernel(c[keep], e[keep])
+        status = np.full(n, 3)
+        status[keep] = kept_status
+        dom_by = np.full(n, -1)
+        dom_by[keep] = np.where(kept_dom >= 0, keep[np.maximum(kept_dom, 0)], -1)
+        front = np.flatnonzero(status == 0)
+        found = next(((b, r) for a, b in zip(front[:-1], front[1:])
+                      if (r := _negligible(a, b, e, negligible, draws))), None)
+        if found is None:
+            break
+        why[found[0]] = found[1]
+
     # prev[j] / nxt[j]: last frontier position before j / first after j (-1 if none).
     k = np.searchsorted(front, np.arange(n))  # number of frontier positions < j
     prev = np.where(k > 0, front[np.maximum(k - 1, 0)], -1)
@@ -168,13 +220,15 @@ def compute_icers(costs: ArrayLike, effects: ArrayLike, strategies: Sequence[str
     with np.errstate(divide="ignore", invalid="ignore"):
         icer = np.where(on_front & has_prev, inc_cost / inc_effect, np.nan)
 
-    labels = np.array([FRONTIER, DOMINATED, EXTENDED])[status]
+    labels = np.array([FRONTIER, DOMINATED, EXTENDED, NEGLIGIBLE])[status]
     comparator = [names[prev[j]] if on_front[j] and has_prev[j] else "" for j in range(n)]
     dominated_by = [
         names[dom_by[j]]
         if status[j] == 1
         else f"extended: between {names[prev[j]]} and {names[nxt[j]]}"
         if status[j] == 2
+        else f"negligible gain over {names[prev[j]]}: {why[j]}"
+        if status[j] == 3
         else ""
         for j in range(n)
     ]

@@ -47,7 +47,7 @@ def has_subgroups(outcomes: xr.Dataset) -> bool:
 
 
 def by_subgroup(outcomes: xr.Dataset, wtp: Sequence[float], effect: str = "qalys",
-                psa: xr.Dataset | None = None) -> xr.Dataset:
+                psa: xr.Dataset | None = None, negligible: float = 0.0) -> xr.Dataset:
     """The decision in each subgroup.
 
     Parameters
@@ -96,7 +96,8 @@ def by_subgroup(outcomes: xr.Dataset, wtp: Sequence[float], effect: str = "qalys
         if not (np.isfinite(cost[g]).all() and np.isfinite(eff[g]).all()):
             rows.append(_empty(strategies))  # no patients in this subgroup (share 0)
             continue
-        table = compute_icers(cost[g], eff[g], strategies).sel({dims.STRATEGY: strategies})
+        table = compute_icers(cost[g], eff[g], strategies, negligible=negligible).sel(
+            {dims.STRATEGY: strategies})
         rows.append(table[list(_TABLE)].drop_vars("input_index", errors="ignore"))
     out = xr.concat(rows, dim=dims.SUBGROUP)
     nmb = net_monetary_benefit(cost, eff, wtp_arr)  # [subgroup, strategy, wtp]

@@ -11,7 +11,8 @@ from vbhc_model import dims
 from vbhc_model.analysis.frontier import compute_icers, net_monetary_benefit
 
 
-def summarise(outcomes: xr.Dataset, wtp: Sequence[float], effect: str = "qalys") -> xr.Dataset:
+def summarise(outcomes: xr.Dataset, wtp: Sequence[float], effect: str = "qalys",
+              negligible: float = 0.0) -> xr.Dataset:
     """The incremental analysis of a run, on the means over draws.
 
     Parameters
@@ -22,6 +23,9 @@ def summarise(outcomes: xr.Dataset, wtp: Sequence[float], effect: str = "qalys")
         Willingness-to-pay values per unit of effect.
     effect : {"qalys", "life_years"}
         The effect measure of the frontier.
+    negligible : float
+        The smallest gain in effect that counts on the frontier (``settings.negligible_effect``;
+        :func:`~vbhc_model.analysis.frontier.compute_icers`).
 
     Returns
     -------
@@ -42,7 +46,8 @@ def summarise(outcomes: xr.Dataset, wtp: Sequence[float], effect: str = "qalys")
     """
     means = outcomes.mean(dims.DRAW)
     table = compute_icers(
-        means["total_cost"].values, means[effect].values, means[dims.STRATEGY].values
+        means["total_cost"].values, means[effect].values, means[dims.STRATEGY].values,
+        negligible=negligible,
     )
     order = table[dims.STRATEGY].values
     means = means.sel({dims.STRATEGY: order})

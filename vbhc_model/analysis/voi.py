@@ -545,6 +545,8 @@ def evppi_table(psa: xr.Dataset, groups: dict[str, Sequence[str]], wtp: Sequence
         },
         coords={"group": list(groups), dims.WTP: lam,
                 "members": ("group", [",".join(v) for v in groups.values()])},
-        attrs={"method": method, "method_description": METHODS[method], "units": "per person"},
+        attrs={"method": method, "method_description": METHODS[method], "units": "per person",
+               "effect": effect,
+               **{k: psa.attrs[k] for k in ("currency", "price_year") if k in psa.attrs}},
     )
     return out

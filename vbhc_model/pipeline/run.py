@@ -181,8 +181,9 @@ def run(
             check_replay_draws(scenario, supplied, draws)
     outcomes = simulate(scenario, base_draws(scenario, 1), trace=trace, per_cycle=trace)
     s = scenario.settings
-    table = summarise(outcomes, s.wtp, s.effect)
-    groups = by_subgroup(outcomes, s.wtp, s.effect) if has_subgroups(outcomes) else None
+    table = summarise(outcomes, s.wtp, s.effect, s.negligible_effect)
+    groups = (by_subgroup(outcomes, s.wtp, s.effect, negligible=s.negligible_effect)
+              if has_subgroups(outcomes) else None)
     patients = (simulate_patients(scenario, base_draws(scenario, 1))
                 if s.patient_output else None)
     if not draws:
@@ -193,10 +194,11 @@ def run(
     psa = run_psa(scenario, draws, seed=seed, method=sampling, chunk_size=chunk_size,
                   progress=progress, workers=workers, scheduler=scheduler, store=store)
     population = s.population.effective() if s.population else None
-    psa_summary = analyse_psa(psa, s.wtp, s.effect, population)
+    psa_summary = analyse_psa(psa, s.wtp, s.effect, population,
+                              negligible=s.negligible_effect)
     curves = analyse_psa(psa, wtp_grid(s.wtp), s.effect, population, frontier=False)
     if groups is not None:
-        groups = by_subgroup(outcomes, s.wtp, s.effect, psa)
+        groups = by_subgroup(outcomes, s.wtp, s.effect, psa, s.negligible_effect)
     result = RunResult(scenario, outcomes, table, psa, psa_summary, curves, notes,
                        subgroups=groups, patients=patients,
                        montecarlo=_variance_split(scenario, psa))

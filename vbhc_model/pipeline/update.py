@@ -60,7 +60,7 @@ def decision(scenario, draws: int, seed: int | None,
 
     psa = run_psa(scenario, draws, seed=seed, posteriors=posteriors)
     s = scenario.settings
-    res = analyse_psa(psa, s.wtp, s.effect)
+    res = analyse_psa(psa, s.wtp, s.effect, negligible=s.negligible_effect)
     strategies = [str(v) for v in psa["strategy"].values]
     cost = psa["total_cost"].mean("draw").values
     eff = psa[s.effect].mean("draw").values

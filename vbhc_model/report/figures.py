@@ -14,13 +14,27 @@ import xarray as xr  # noqa: E402
 
 from vbhc_model import dims  # noqa: E402
 from vbhc_model.defaults import PLANE_POINTS as MAX_POINTS  # noqa: E402 (per strategy)
-from vbhc_model.report.table import short_label  # noqa: E402
+from vbhc_model.report.table import money, short_label  # noqa: E402
 
 
 def _labels(ds: xr.Dataset) -> list[str]:
     if "strategy_label" in ds.coords:
         return [str(v) for v in ds["strategy_label"].values]
     return [str(v) for v in ds[dims.STRATEGY].values]
+
+
+#: How an effect variable is named on an axis: (one, several).
+EFFECT_UNITS = {"qalys": ("QALY", "QALYs"), "life_years": ("life year", "life years")}
+
+
+def units(ds: xr.Dataset, effect: str | None = None) -> tuple[str, str, str]:
+    """``(money, per effect, effects)`` for axis labels, from a result's attrs: ``"USD 2025"``,
+    ``"USD 2025 per QALY"``, ``"QALYs"`` (the currency and price year when the result carries
+    them; plain "cost" units otherwise)."""
+    cost = money(ds.attrs) or "cost units"
+    name = effect or str(ds.attrs.get("effect", "qalys"))
+    one, several = EFFECT_UNITS.get(name, (name.replace("_", " "), name.replace("_", " ")))
+    return cost, f"{cost} per {one}", several
 
 
 def ce_plane(psa: xr.Dataset, effect: str = "qalys", reference: int = 0) -> plt.Figure:
@@ -40,9 +54,9 @@ def ce_plane(psa: xr.Dataset, effect: str = "qalys", reference: int = 0) -> plt.
                    edgecolor="black")
     ax.axhline(0, color="grey", lw=0.8)
     ax.axvline(0, color="grey", lw=0.8)
-    cur = psa.attrs.get("currency", "")
-    ax.set_xlabel(f"incremental {effect.replace('_', ' ')} vs {labels[reference]}")
-    ax.set_ylabel(f"incremental cost ({cur})")
+    money, _, effects = units(psa, effect)
+    ax.set_xlabel(f"incremental {effects} vs {labels[reference]}")
+    ax.set_ylabel(f"incremental cost ({money})")
     ax.set_title("Cost-effectiveness plane (X: means)")
     ax.legend(markerscale=3, fontsize=8)
     fig.tight_layout()
@@ -58,7 +72,7 @@ def acceptability_curves(summary: xr.Dataset) -> plt.Figure:
     ax.plot(wtp, summary["ceaf"].values, color="black", lw=3, alpha=0.35,
             label="acceptability frontier")
     ax.set_ylim(0, 1)
-    ax.set_xlabel("willingness to pay per unit of effect")
+    ax.set_xlabel(f"willingness to pay ({units(summary)[1]})")
     ax.set_ylabel("probability cost-effective")
     ax.set_title("Cost-effectiveness acceptability curves")
     ax.legend(fontsize=8)
@@ -71,12 +85,13 @@ def evpi_curve(summary: xr.Dataset) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(7, 4))
     wtp = summary[dims.WTP].values
     ax.plot(wtp, summary["evpi"].values)
-    ax.set_xlabel("willingness to pay per unit of effect")
-    ax.set_ylabel("EVPI per person")
+    money, per, _ = units(summary)
+    ax.set_xlabel(f"willingness to pay ({per})")
+    ax.set_ylabel(f"EVPI per person ({money})")
     if "population_evpi" in summary:
         right = ax.twinx()
         right.plot(wtp, summary["population_evpi"].values, alpha=0)  # same curve, second scale
-        right.set_ylabel("EVPI for the population")
+        right.set_ylabel(f"EVPI for the population ({money})")
     ax.set_title("Expected value of perfect information")
     fig.tight_layout()
     return fig
@@ -88,8 +103,9 @@ def expected_loss(summary: xr.Dataset) -> plt.Figure:
     wtp = summary[dims.WTP].values
     for s, label in enumerate(_labels(summary)):
         ax.plot(wtp, summary["expected_loss"].values[s], label=label)
-    ax.set_xlabel("willingness to pay per unit of effect")
-    ax.set_ylabel("expected loss per person")
+    money, per, _ = units(summary)
+    ax.set_xlabel(f"willingness to pay ({per})")
+    ax.set_ylabel(f"expected loss per person ({money})")
     ax.set_title("Expected loss curves")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -107,7 +123,8 @@ def evppi_bars(table: xr.Dataset, wtp_index: int = 0, top: int = 15) -> plt.Figu
         ax.axvline(float(t["evpi"]), color="0.3", linestyle="--", linewidth=1)
         ax.annotate("EVPI ", (float(t["evpi"]), 0.02), xycoords=("data", "axes fraction"),
                     ha="right", va="bottom", fontsize=8, color="0.3")
-    ax.set_xlabel(f"EVPPI per person at {float(t[dims.WTP]):,.0f}")
+    money, per, _ = units(table)
+    ax.set_xlabel(f"EVPPI per person ({money}) at {float(t[dims.WTP]):,.0f} {per}")
     ax.set_title("Expected value of partial perfect information")
     fig.tight_layout()
     return fig
@@ -148,8 +165,9 @@ def tornado(one_way: xr.Dataset, top: int = 15) -> plt.Figure:
     ax.axvline(base, color="black", lw=1)
     ax.axvline(0, color="grey", lw=1, ls="--")
     ax.set_yticks(y, names)
-    ax.set_xlabel(f"incremental net benefit of {one_way.attrs['strategy']} vs the best other "
-                  f"strategy at {one_way.attrs['wtp']:,.0f}")
+    money, per, _ = units(one_way)
+    ax.set_xlabel(f"incremental net benefit ({money}) of {one_way.attrs['strategy']} vs the "
+                  f"best other strategy at {one_way.attrs['wtp']:,.0f} {per}")
     ax.set_title("One-way sensitivity analysis")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -11,6 +11,12 @@ from vbhc_model import dims
 from vbhc_model.report.frames import EFFECT_LABELS
 
 
+def money(attrs) -> str:
+    """The currency and price year a result's attrs state ("USD 2025"; "" if none)."""
+    return " ".join(str(attrs[k]) for k in ("currency", "price_year")
+                    if attrs.get(k) and attrs.get(k) != "not stated")
+
+
 def _num(x: float, digits: int) -> str:
     return "-" if x is None or math.isnan(x) else f"{x:,.{digits}f}"
 
@@ -21,7 +27,7 @@ def format_table(table: xr.Dataset) -> str:
     Examples
     --------
     >>> from vbhc_model.api import run_scenario
-    >>> print(format_table(run_scenario().table).splitlines()[2][:8])
+    >>> print(format_table(run_scenario().table).splitlines()[3][:8])
     strategy
     """
     eff = EFFECT_LABELS.get(table.attrs.get("effect", "qalys"), "effect")
@@ -45,9 +51,42 @@ def format_table(table: xr.Dataset) -> str:
 
     title = f"{table.attrs.get('scenario_title', '')}"
     note = f"per person; costs in {cur} {py}; discounted".replace(" not stated", "")
-    out = [title, note, line(header), line(["-" * w for w in widths])]
+    out = [title, note]
+    if "nmb" in table:
+        out.append(best_by_nmb(table, f"{money(table.attrs)} per {EFFECT_ONE.get(eff, eff)}"))
+    out += [line(header), line(["-" * w for w in widths])]
     out += [line(r) for r in rows]
+    out += negligible_notes(table[dims.STRATEGY].values, table["status"].values,
+                            table["dominated_by"].values, eff)
     return "\n".join(out)
+
+
+#: The effect, one unit of it, as the table's lines name it.
+EFFECT_ONE = {"QALYs": "QALY", "life years": "life year"}
+
+
+def best_by_nmb(table: xr.Dataset, per: str) -> str:
+    """One line: the strategy with the highest net monetary benefit at each threshold, the
+    thresholds with the same answer together ("coach_cbt at 50,000 and 100,000 ...")."""
+    nmb = table["nmb"].transpose(dims.STRATEGY, dims.WTP).values
+    names = [str(s) for s in table[dims.STRATEGY].values]
+    groups: dict[str, list[str]] = {}
+    for w, best in zip(table[dims.WTP].values, nmb.argmax(axis=0)):
+        groups.setdefault(names[best], []).append(f"{w:,.0f}")
+    parts = [f"{name} at {_and(ws)}" for name, ws in groups.items()]
+    return f"Highest net monetary benefit: {'; '.join(parts)} {per}".rstrip()
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def negligible_notes(names, status, notes, eff: str) -> list[str]:
+    """A line per strategy left off the frontier for a negligible gain: what it is."""
+    from vbhc_model.analysis.frontier import NEGLIGIBLE
+
+    return [f"{name}: {note} ({eff}); no ICER: compare it with the cheaper one on net monetary "
+            "benefit" for name, st, note in zip(names, status, notes) if st == NEGLIGIBLE]
 
 
 def format_psa(summary: xr.Dataset) -> str:
@@ -69,6 +108,10 @@ def format_psa(summary: xr.Dataset) -> str:
     if "frontier_status" in summary:
         lines += ["", "Frontier on the mean costs and effects; 95% intervals of the increments "
                   "over the draws", *_aligned(*_mean_frontier_rows(summary, eff))]
+        if "frontier_note" in summary:
+            lines += negligible_notes(summary[dims.STRATEGY].values,
+                                      summary["frontier_status"].values,
+                                      summary["frontier_note"].values, eff)
     return "\n".join(lines)
 
 

@@ -20,6 +20,7 @@ from vbhc_model.report.frames import (
     subgroup_frame,
     to_frame,
 )
+from vbhc_model.report.table import money
 from vbhc_model.results import (
     AnalyseResult,
     CalibrationResult,
@@ -134,9 +135,7 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
 
 def _currency(result: RunResult) -> str:
     """The currency and price year of a run's outcomes ("USD 2025")."""
-    attrs = result.outcomes.attrs
-    return " ".join(str(attrs[k]) for k in ("currency", "price_year")
-                    if attrs.get(k) and attrs.get(k) != "not stated")
+    return money(result.outcomes.attrs)
 
 
 def figure_jobs(result: RunResult) -> dict[str, tuple[str, tuple]]:
@@ -146,7 +145,7 @@ def figure_jobs(result: RunResult) -> dict[str, tuple[str, tuple]]:
     # PSA may be a lazy, file-backed million draws) and sent to the figure helper.
     step = max(1, result.psa.sizes[dims.DRAW] // PLANE_POINTS)
     plane = result.psa[["total_cost", effect]].isel({dims.DRAW: slice(None, None, step)}).load()
-    plane.attrs = {k: v for k, v in result.psa.attrs.items() if k == "currency"}
+    plane.attrs = {k: v for k, v in result.psa.attrs.items() if k in ("currency", "price_year")}
     curves = result.psa_curves
     return {"ce_plane": ("ce_plane", (plane, effect)),
             "ceac": ("acceptability_curves", (curves,)),

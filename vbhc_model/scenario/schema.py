@@ -207,6 +207,12 @@ class Settings(_Model):
     start_age: float | None = Field(None, ge=0, le=130)
     wtp: list[float] = Field(min_length=1, description="Willingness-to-pay values per unit effect.")
     effect: Literal["qalys", "life_years"] = "qalys"
+    negligible_effect: float = Field(
+        0.0, ge=0,
+        description="The smallest gain in effect per person over the previous frontier "
+        "strategy that counts: a costlier strategy with a smaller gain is reported as a "
+        "'negligible gain' without an ICER (0: any gain counts).",
+    )
     cohort_size: int = Field(1, ge=1, description="People in the cohort, for totals in tables.")
     population: Population | None = Field(None, description="For population EVPI.")
     seed: int = Field(20251122, ge=0)
