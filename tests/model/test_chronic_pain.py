@@ -73,3 +73,10 @@ def test_no_programme_arm_falls_below_usual_care(scenario, seed):
     diff12 = (improved.sel(strategy="coach_cbt") - improved.sel(strategy="usual_care")
               ).isel(cycle=12).values
     assert np.all(diff12 > 0)
+
+
+def test_ten_thousand_draws_of_the_psa_run(scenario):
+    """Every draw of a 10,000-draw PSA gives valid transition rows (a bounded 3-month
+    response leaves room for deaths whatever the relative risk and engagement drawn)."""
+    out = simulate(scenario, sample_draws(scenario, 10_000, seed=scenario.settings.seed))
+    assert np.isfinite(out["qalys"].values).all()
