@@ -18,11 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vbhc_model.defaults import CHUNK_SIZE
+from vbhc_model.errors import VbhcError
 from vbhc_model.report.files import refuse_existing
 from vbhc_model.report.write import default_folder, write, write_run
 from vbhc_model.results import (
     AnalyseResult,
     CalibrationResult,
+    CompareResult,
     DsaResult,
     FitResult,
     RunResult,
@@ -33,17 +35,18 @@ from vbhc_model.results import (
 from vbhc_model.scenario import Scenario, default_scenario_path, load_scenario
 
 __all__ = [
-    "RunResult", "calibration_target", "check_psa", "default_out_dir", "load",
+    "RunResult", "calibration_target", "check_psa", "compare_variants", "default_out_dir", "load",
     "refuse_existing", "run_analyse", "run_calibrate", "run_dsa", "run_fit", "run_scenario",
     "run_update", "run_voi", "validate", "write", "write_run",
 ]
 
 
-def load(scenario: Scenario | str | Path | None = None) -> Scenario:
-    """A loaded scenario, a scenario file, or None for the default chronic-pain scenario."""
-    if isinstance(scenario, Scenario):
-        return scenario
-    return load_scenario(scenario if scenario is not None else default_scenario_path())
+def load(scenario: Scenario | str | Path | None = None, variant: str | None = None) -> Scenario:
+    """A loaded scenario, a scenario file, or None for the default chronic-pain scenario; with
+    ``variant``, that variant of it (``variants:``)."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario if scenario is not None else default_scenario_path())
+    return scenario.with_variant(variant)
 
 
 def default_out_dir(scenario: Scenario) -> Path:
@@ -132,6 +135,30 @@ def engine_notes(scenario: Scenario, engine: str | None = None,
                      f"for each of the patient table's {rows:,} rows ({s.patients * rows:,} "
                      f"in all); --patients 1 follows each row once")
     return notes
+
+
+def compare_variants(scenario: Scenario | str | Path | None = None, *, draws: int = 0,
+                     seed: int | None = None, sampling: str = "mc",
+                     out: str | Path | None = None, force: bool = False
+                     ) -> tuple[CompareResult, Path]:
+    """The base case and every variant of a scenario (``variants:``) side by side; writes
+    ``variants.nc`` and ``variants.csv`` into ``out`` [results/<scenario>_variants/].
+
+    Returns
+    -------
+    (CompareResult, Path)
+    """
+    from vbhc_model.pipeline.compare import compare
+
+    scenario = load(scenario)
+    if not scenario.variants:
+        raise VbhcError(f"{scenario.source.file if scenario.source else 'the scenario'} has no "
+                        "'variants:' section: nothing to compare (docs/scenario-format.md, "
+                        "variants)")
+    target = Path(out) if out is not None else default_folder(CompareResult, scenario.name)
+    refuse_existing(target, force)
+    result = compare(scenario, draws=draws, seed=seed, sampling=sampling)
+    return result, write(result, target, force=force)
 
 
 def run_dsa(scenario: Scenario | str | Path | None = None, *, wtp: float | None = None,

@@ -166,6 +166,11 @@ def run(
         typer.Option("--patient-file", help="Microsimulation: also write patients.nc, each "
                      "patient's states and totals in the base case [settings.patient_output]."),
     ] = False,
+    variant: Annotated[
+        str | None,
+        typer.Option(help="Run this variant of the scenario (its variants: section) "
+                          "[results/SCENARIO_VARIANT/]."),
+    ] = None,
 ) -> None:
     """Run a scenario: print the frontier table, write outcomes.nc and summary.csv.
 
@@ -180,7 +185,7 @@ def run(
         from vbhc_model import api
         from vbhc_model.report.table import format_run, written
 
-        loaded = api.load(scenario)
+        loaded = api.load(scenario, variant)
         target = out if out is not None else api.default_out_dir(loaded)
         api.refuse_existing(target, force)  # fail before computing, not after
         for note in api.check_psa(loaded, draws, sampling.value) if draws else []:
@@ -369,6 +374,28 @@ def _check_wtp(wtp: list[float]) -> None:
     bad = [w for w in wtp if not 0 <= w < float("inf")]  # also nan
     if bad:
         raise VbhcError(f"--wtp must be a finite number >= 0, got {bad[0]:g}")
+
+
+@app.command()
+@_user_errors
+def compare(
+    scenario: Annotated[Path | None, typer.Argument(help="Scenario file [default scenario].")] = None,
+    draws: Annotated[int, typer.Option(
+        min=0, help="PSA draws for the base case and each variant (0: none).")] = 0,
+    seed: Annotated[int | None, typer.Option(
+        help="PSA seed, the same for every variant [settings.seed].")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Results directory [results/SCENARIO_variants/].")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing results directory.")] = False,
+) -> None:
+    """Run the base case and every variant of a scenario (its variants: section) side by side:
+    the strategy with the highest net monetary benefit at each threshold and the frontier of
+    each; variants.csv and variants.nc."""
+    from vbhc_model.api import compare_variants
+    from vbhc_model.report.table import format_compare, written
+
+    result, folder = compare_variants(scenario, draws=draws, seed=seed, out=out, force=force)
+    typer.echo(format_compare(result.table) + "\n\n" + written(folder))
 
 
 @app.command()

@@ -34,5 +34,7 @@ def make_attrs(scenario, *, n_draws: int, engine: str, seed: int | None = None, 
             price_year=scenario.metadata.price_year or "not stated",
             seed=int(scenario.settings.seed if seed is None else seed),
         )
+        if getattr(scenario, "variant", None):
+            attrs["variant"] = scenario.variant
     attrs.update({k: v for k, v in extra.items() if v is not None})
     return attrs

@@ -62,6 +62,23 @@ class RunResult:
 
 
 @dataclass(frozen=True)
+class CompareResult:
+    """``vbhc compare``: the base case and the scenario's variants side by side.
+
+    Attributes
+    ----------
+    scenario : Scenario
+    table : xarray.Dataset
+        Dims ``variant`` x ``strategy`` (x ``wtp``): ``cost``, ``effect``, ``status``,
+        ``icer``, ``nmb``, ``p_ce`` (with a PSA); ``optimal`` (variant x wtp)
+        (:func:`vbhc_model.pipeline.compare.compare`).
+    """
+
+    scenario: Scenario
+    table: xr.Dataset
+
+
+@dataclass(frozen=True)
 class VoiResult:
     """``vbhc voi``: EVPPI of single parameters and groups, with the EVPI they are read against.
 

@@ -116,7 +116,15 @@ def simulate(
     # that fails reports its error. On one thread the microsimulation runs them together
     # instead: their patients' uniforms (common random numbers) are made once per cycle, not
     # once per strategy.
-    sizes = [len(st.engagement or ()) or 1 for st in scenario.strategies.values()]
+    # A stepped strategy's strata are the product of its strategies' levels (and it runs
+    # each of them): it goes first.
+    strategies = scenario.strategies
+
+    def levels(st) -> int:
+        return len(st.engagement or ()) or 1
+
+    sizes = [levels(st) * int(np.prod([levels(strategies[step.switch_to]) for step in st.steps]))
+             * (1 + len(st.steps)) for st in strategies.values()]
     with one_blas_thread():  # the engine's matrix products are small; our threads use the cores
         if run_together is not None and threads_for(len(names), n_draws=inputs.n_draws,
                                                     threads=threads) == 1:

@@ -261,3 +261,25 @@ def column_dictionary(columns, currency: str, effect: str) -> pd.DataFrame:
         rows.append({"column": col, "description": desc.format(x=x, cur=currency, eff=eff),
                      "units": units.format(cur=currency, eff=eff, one=one)})
     return pd.DataFrame(rows)
+
+
+def compare_frame(table: xr.Dataset) -> pd.DataFrame:
+    """``vbhc compare``'s table as rows of (variant, strategy): label, cost, effect, status,
+    ICER, then ``nmb_<wtp>`` and (with a PSA) ``p_ce_<wtp>`` columns."""
+    rows = []
+    wtps = [float(w) for w in table[dims.WTP].values]
+    for i, v in enumerate(table["variant"].values):
+        for j, s in enumerate(table[dims.STRATEGY].values):
+            row = {"variant": str(v), "variant_label": str(table["variant_label"].values[i]),
+                   "strategy": str(s)}
+            for name in ("cost", "effect", "icer"):
+                row[name] = float(table[name].values[i, j])
+            row["status"] = str(table["status"].values[i, j])
+            for k, w in enumerate(wtps):
+                row[f"nmb_{w:g}"] = float(table["nmb"].values[i, j, k])
+                if "p_ce" in table:
+                    row[f"p_ce_{w:g}"] = float(table["p_ce"].values[i, j, k])
+                row[f"optimal_{w:g}"] = str(table["optimal"].values[i, k]) == str(s)
+            rows.append(row)
+    return pd.DataFrame(rows)
+

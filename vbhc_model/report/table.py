@@ -356,3 +356,38 @@ def format_update(result) -> str:
         shown["wtp"] = [f"{w:,.0f}" for w in shown["wtp"]]
     return ("posterior means:\n" + _frame_text(change)
             + "\n\ndecision before and after:\n" + _frame_text(shown, index=False))
+
+
+def format_compare(table: xr.Dataset) -> str:
+    """``vbhc compare``: per variant, the strategy with the highest net monetary benefit at
+    each threshold (with the probability it is cost-effective, after a PSA) and the frontier
+    with its ICERs."""
+    wtps = table[dims.WTP].values
+    header = ["variant"] + [f"optimal at {w:,.0f}" for w in wtps] + ["frontier (ICER)"]
+    rows = []
+    names = [str(s) for s in table[dims.STRATEGY].values]
+    for i, v in enumerate(table["variant"].values):
+        row = [str(v)]
+        for k in range(len(wtps)):
+            best = str(table["optimal"].values[i, k])
+            if "p_ce" in table:
+                p = float(table["p_ce"].values[i, names.index(best), k])
+                best += f" (P {p:.2f})"
+            row.append(best)
+        status, icer = table["status"].values[i], table["icer"].values[i]
+        cost = table["cost"].values[i]
+        front = sorted((cost[j], names[j], icer[j]) for j in range(len(names))
+                       if status[j] == "frontier")
+        row.append(" -> ".join(n if not np.isfinite(x) else f"{n} {x:,.0f}"
+                               for _, n, x in front))
+        rows.append(row)
+    money_ = money(table.attrs)
+    lines = [f"Variants of {table.attrs.get('scenario_title', 'the scenario')}",
+             f"per person; costs in {money_}; discounted"
+             + (f"; {table.attrs['n_draws']} PSA draws each" if table.attrs.get("n_draws")
+                else "")]
+    lines += _aligned(header, rows)
+    lines += [""] + [f"{v}: {label}" for v, label in zip(table["variant"].values,
+                                                       table["variant_label"].values)]
+    return "\n".join(lines)
+

@@ -15,6 +15,7 @@ from vbhc_model.defaults import PLANE_POINTS
 from vbhc_model.report.files import refuse_existing, write_directory, write_netcdf
 from vbhc_model.report.frames import (
     column_dictionary,
+    compare_frame,
     mcse_frame,
     psa_frame,
     subgroup_frame,
@@ -24,6 +25,7 @@ from vbhc_model.report.table import money
 from vbhc_model.results import (
     AnalyseResult,
     CalibrationResult,
+    CompareResult,
     DsaResult,
     FitResult,
     RunResult,
@@ -33,7 +35,7 @@ from vbhc_model.results import (
 
 #: The folder name of each kind of result: ``results/<name><suffix>``.
 _SUFFIX = {RunResult: "", DsaResult: "_dsa", AnalyseResult: "_analysis", FitResult: "",
-           CalibrationResult: "", UpdateResult: "_update"}
+           CalibrationResult: "", UpdateResult: "_update", CompareResult: "_variants"}
 
 
 def default_folder(kind: type, name: str) -> Path:
@@ -55,7 +57,7 @@ def default_out(result) -> Path:
     the folder it analysed."""
     if isinstance(result, VoiResult):
         return result.source
-    if isinstance(result, (RunResult, DsaResult)):
+    if isinstance(result, (RunResult, DsaResult, CompareResult)):
         name = result.scenario.name
     elif isinstance(result, AnalyseResult):
         name = result.source.stem
@@ -166,6 +168,20 @@ def write_voi(result: VoiResult, out: str | Path | None = None, *,
     write_netcdf(result.table, target)
     figures.write_figures({"evppi": figures.evppi_bars(result.table)}, folder / "figures")
     return folder
+
+
+@write.register
+def write_compare(result: CompareResult, out: str | Path | None = None, *,
+                  force: bool = False) -> Path:
+    """``variants.nc`` and ``variants.csv`` (a row per variant and strategy)."""
+    out = Path(out) if out is not None else default_out(result)
+
+    def fill(tmp: Path) -> None:
+        write_netcdf(result.table, tmp / "variants.nc")
+        compare_frame(result.table).to_csv(tmp / "variants.csv", index=False,
+                                           float_format="%.10g")
+
+    return write_directory(out, fill, force=force)
 
 
 @write.register

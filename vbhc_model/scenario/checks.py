@@ -66,6 +66,7 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
     _check_joint(scenario, add)
     _check_population(scenario, add)
     _check_steps(scenario, add)
+    _check_variants(scenario, add)
     _check_trackers(scenario, add)
     _check_posteriors(scenario, add)
     _check_samples(scenario, add)
@@ -380,6 +381,32 @@ def _check_population(scenario: Scenario, add: Any) -> None:
                     f"column '{name}' has {n} distinct values; a subgroup column may have at "
                     f"most {MAX_SUBGROUP_LEVELS} (group the values in a column of its own)")
         seen.add(name)
+
+
+def _check_variants(scenario: Scenario, add: Any) -> None:
+    """A variant sets parameters the scenario defines, none drawn jointly with others (a
+    group's draws would lose a member), and its expressions name known parameters."""
+    grouped = {p for g in scenario.joint.values() for p in g.parameters}
+    grouped |= {p for c in scenario.correlations for p in c.parameters}
+    for vname, variant in scenario.variants.items():
+        for pname, expr in variant.parameters.items():
+            path = ("variants", vname, "parameters", pname)
+            if pname not in scenario.parameters:
+                add(path, f"unknown parameter '{pname}'"
+                          f"{did_you_mean(pname, scenario.parameters)}: a variant may only set "
+                          "parameters defined under 'parameters'")
+            elif pname in grouped:
+                add(path, f"'{pname}' is drawn jointly with other parameters (joint: or "
+                          "correlations:); a variant cannot set one member of a group")
+            for name in sorted(expr.names - set(scenario.parameters)):
+                add(path, f"unknown name '{name}'{did_you_mean(name, scenario.parameters)} "
+                          "(a variant's value may use parameters only)")
+        if all(p in scenario.parameters for p in variant.parameters):
+            try:
+                parameter_order(scenario.with_variant(vname))
+            except graphlib.CycleError as exc:
+                add(("variants", vname, "parameters"),
+                    "circular definition in this variant: " + " -> ".join(exc.args[1]))
 
 
 def _check_steps(scenario: Scenario, add: Any) -> None:

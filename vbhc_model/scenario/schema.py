@@ -663,6 +663,20 @@ class Strategy(_Model):
     )
 
 
+class Variant(_Model):
+    """A structural or evidence choice run beside the base case (``vbhc compare``): the
+    scenario with some parameters set to other values or expressions."""
+
+    label: str = ""
+    description: str = ""
+    parameters: dict[str, Expr] = Field(
+        min_length=1,
+        description="Values of existing parameters in this variant; a parameter set here has "
+        "no distribution of its own in the variant (an expression of other parameters keeps "
+        "theirs).",
+    )
+
+
 class Scenario(_Model):
     """A whole scenario file. Load one with :func:`vbhc_model.scenario.load_scenario`."""
 
@@ -689,8 +703,15 @@ class Scenario(_Model):
         "ever-flags) for expressions; the microsimulation only.",
     )
     strategies: dict[str, Strategy] = Field(min_length=1)
+    variants: dict[str, Variant] = Field(
+        default_factory=dict,
+        description="Named alternatives to the base case, compared side by side by "
+        "'vbhc compare' and run one at a time by 'vbhc run --variant NAME'.",
+    )
 
     _source: Any = PrivateAttr(None)
+    #: The variant this copy runs (:meth:`with_variant`), or None.
+    _variant: str | None = PrivateAttr(None)
 
     @property
     def source(self) -> Any:
@@ -699,8 +720,15 @@ class Scenario(_Model):
 
     @property
     def name(self) -> str:
-        """A short name: the file's stem (``chronic_pain_us``)."""
-        return Path(self._source.file).stem if self._source else "scenario"
+        """A short name: the file's stem (``chronic_pain_us``), with the variant's name when
+        one is applied (``chronic_pain_us_ipp_as_coach``)."""
+        stem = Path(self._source.file).stem if self._source else "scenario"
+        return f"{stem}_{self._variant}" if self._variant else stem
+
+    @property
+    def variant(self) -> str | None:
+        """The variant applied (:meth:`with_variant`), or None for the base case."""
+        return self._variant
 
     def with_settings(self, **changes) -> Scenario:
         """A copy with some ``settings`` changed (``engine="microsim"``, ``patients=1000``),
@@ -729,6 +757,39 @@ class Scenario(_Model):
         settings = self.settings.model_copy(update=valid)
         copy = self.model_copy(update={"settings": settings})
         copy._source = self._source
+        copy._variant = self._variant
+        return copy
+
+    def with_variant(self, name: str | None) -> Scenario:
+        """A copy in which variant ``name`` (``variants:``) sets its parameters, from the same
+        source (None: the scenario itself). The parameters it sets lose their distribution,
+        posterior or samples, and say so in their source.
+
+        Raises
+        ------
+        ScenarioError
+            No variant of that name (the issue names ``variants``).
+        """
+        if name is None:
+            return self
+        if name not in self.variants:
+            from vbhc_model.suggest import did_you_mean
+
+            file = self._source.file if self._source else "scenario"
+            known = ", ".join(self.variants) or "none"
+            raise ScenarioError([Issue(file, "variants", f"no variant '{name}'"
+                                       f"{did_you_mean(name, self.variants)} (variants: "
+                                       f"{known})")])
+        variant = self.variants[name]
+        params = dict(self.parameters)
+        for pname, expr in variant.parameters.items():
+            params[pname] = Parameter(
+                value=expr, unit=params[pname].unit,
+                source=f"variant '{name}' ({variant.label or name}): "
+                       f"{expr.text if hasattr(expr, 'text') else expr}")
+        copy = self.model_copy(update={"parameters": params})
+        copy._source = self._source
+        copy._variant = name
         return copy
 
     def with_strategies(self, names: Iterable[str]) -> Scenario:
@@ -741,4 +802,5 @@ class Scenario(_Model):
         copy = self.model_copy(update={"strategies": {k: v for k, v in self.strategies.items()
                                                       if k in keep}})
         copy._source = self._source
+        copy._variant = self._variant
         return copy
