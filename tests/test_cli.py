@@ -40,7 +40,11 @@ def test_run_json_parses(tmp_path):
     result = runner.invoke(app, ["run", "--json", "--out", str(tmp_path / "r")])
     assert result.exit_code == 0
     records = json.loads(result.stdout)
-    assert [r["strategy"] for r in records][0] == "usual_care"
+    # sorted by cost: coach CBT is cost-saving against usual care in the default scenario
+    assert {r["strategy"] for r in records} == {"usual_care", "coach_cbt", "paintrainer", "ipp",
+                                               "stepped_care"}
+    costs = [r["cost"] for r in records]
+    assert costs == sorted(costs)
     for rec in records:
         assert {"strategy", "cost", "qalys", "icer", "status"} <= set(rec)
         assert rec["status"] in {"frontier", "dominated", "extendedly dominated"}
