@@ -33,6 +33,7 @@ def make_attrs(scenario, *, n_draws: int, engine: str, seed: int | None = None, 
             currency=scenario.metadata.currency,
             price_year=scenario.metadata.price_year or "not stated",
             seed=int(scenario.settings.seed if seed is None else seed),
+            perspective=scenario.settings.perspective,
         )
         if getattr(scenario, "variant", None):
             attrs["variant"] = scenario.variant

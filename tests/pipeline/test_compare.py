@@ -77,3 +77,41 @@ def test_compare_without_variants_is_a_clear_error(tmp_path):
     assert result.exit_code == 2
     assert "has no 'variants:' section: nothing to compare" in result.output
     assert not (tmp_path / "c").exists()
+
+
+def test_the_perspective_decides_what_total_cost_sums():
+    """Societal categories (productivity, patients' time) are reported by category under
+    either perspective and counted in total_cost only under the societal one."""
+    sc = load_scenario(default_scenario_path())
+    soc = sc.with_variant("societal")
+    assert soc.settings.perspective == "societal" and sc.settings.perspective == "health_care"
+    a, b = simulate(sc, base_draws(sc)).isel(draw=0), simulate(soc, base_draws(soc)).isel(draw=0)
+    societal = ["productivity", "patient_time"]
+    np.testing.assert_allclose(a["costs"].values, b["costs"].values, rtol=1e-13)
+    health = a["costs"].drop_sel(category=societal).sum("category")
+    np.testing.assert_allclose(a["total_cost"].values, health.values, rtol=1e-13)
+    np.testing.assert_allclose(b["total_cost"].values, b["costs"].sum("category").values,
+                               rtol=1e-13)
+    assert float(a["costs"].sel(category="productivity", strategy="usual_care")) > 0
+    assert a.attrs["perspective"] == "health_care" and b.attrs["perspective"] == "societal"
+
+
+def test_bad_variant_settings_and_categories_are_file_line_key_errors(tmp_path):
+    import yaml
+
+    from tests.conftest import ROOT
+
+    src = ROOT / "tests" / "data" / "bad_scenarios" / "variant_unknown_parameter.yaml"
+    data = yaml.safe_load(src.read_text())
+    data["variants"] = {"longer": {"settings": {"n_cycle": 20}},
+                        "wrong": {"settings": {"perspective": "payer"}}, "empty": {}}
+    data["cost_categories"] = {"productivity": {"perspective": "societal"}}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    out = result.output
+    assert "variants.longer.settings.n_cycle: unknown setting 'n_cycle'; did you mean 'n_cycles'?" in out
+    assert "variants.wrong.settings.perspective:" in out and "health_care" in out
+    assert "variants.empty: a variant sets parameters or settings" in out
+    assert "cost_categories.productivity: no cost uses category 'productivity'" in out

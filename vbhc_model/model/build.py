@@ -46,6 +46,9 @@ class Channels:
 
     kind: tuple[str, ...]  # cost, qalys, life_years, utilisation, clinician_hours[, switched]
     key: tuple[str, ...]  # category, service or role ('' for qalys and life years)
+    #: Cost categories left out of the total under the scenario's perspective (societal
+    #: categories under the health-care perspective); reported by category all the same.
+    outside: frozenset[str] = frozenset()
 
     def index(self, kind: str, key: str = "") -> int:
         return self.kind.index(kind) if not key else list(zip(self.kind, self.key)).index((kind, key))
@@ -55,6 +58,11 @@ class Channels:
 
     def of_kind(self, kind: str) -> np.ndarray:
         return np.array([i for i, t in enumerate(self.kind) if t == kind], dtype=int)
+
+    def in_total(self, kind: str) -> np.ndarray:
+        """The channels of ``kind`` that its total sums (cost: the perspective's)."""
+        return np.array([i for i, (t, k) in enumerate(zip(self.kind, self.key))
+                         if t == kind and not (t == "cost" and k in self.outside)], dtype=int)
 
 
 @dataclass(frozen=True)
@@ -171,7 +179,10 @@ def _channels(scenario: Scenario) -> Channels:
     if any(st.steps for st in scenario.strategies.values()):  # the share stepped up
         kind.append("switched")
         key.append("")
-    return Channels(tuple(kind), tuple(key))
+    societal = {name for name, c in scenario.cost_categories.items()
+                if c.perspective == "societal"}
+    outside = frozenset() if scenario.settings.perspective == "societal" else frozenset(societal)
+    return Channels(tuple(kind), tuple(key), outside)
 
 
 def _rates(scenario: Scenario, channels: Channels) -> np.ndarray:

@@ -417,7 +417,7 @@ def _channels_of(x: np.ndarray, var: OutcomeVariable, ch) -> np.ndarray:
     """The channels of ``var.kind`` in ``x[..., channel]``: all of them along the variable's
     last dim, their sum, or the one channel of that kind."""
     if var.sum_channels:
-        return x[..., ch.of_kind(var.kind)].sum(-1)
+        return x[..., ch.in_total(var.kind)].sum(-1)
     if var.dims and var.dims[-1] in CHANNEL_DIMS:
         return x[..., ch.of_kind(var.kind)]
     return x[..., ch.index(var.kind)]

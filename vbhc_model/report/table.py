@@ -50,7 +50,10 @@ def format_table(table: xr.Dataset) -> str:
         return "  ".join(f"{c:{a}{w}}" for c, a, w in zip(r, fmt, widths)).rstrip()
 
     title = f"{table.attrs.get('scenario_title', '')}"
-    note = f"per person; costs in {cur} {py}; discounted".replace(" not stated", "")
+    view = {"health_care": "health-care perspective", "societal": "societal perspective"}.get(
+        table.attrs.get("perspective", ""), "")
+    note = (f"per person; costs in {cur} {py}" + (f" ({view})" if view else "")
+            + "; discounted").replace(" not stated", "")
     out = [title, note]
     if "nmb" in table:
         out.append(best_by_nmb(table, f"{money(table.attrs)} per {EFFECT_ONE.get(eff, eff)}"))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from vbhc_model.distributions import DistributionError, check_distribution
-from vbhc_model.errors import Issue
+from vbhc_model.errors import Issue, ScenarioError
 from vbhc_model.readers.patients import PatientTable, PatientTableError, read_patients
 from vbhc_model.readers.posterior import PosteriorError, read_posterior, resolve
 from vbhc_model.readers.samples import SamplesError, read_samples
@@ -28,6 +28,7 @@ from vbhc_model.scenario.schema import (
     NAME_PATTERN,
     Payoffs,
     Scenario,
+    Settings,
 )
 from vbhc_model.suggest import did_you_mean
 
@@ -67,6 +68,7 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
     _check_population(scenario, add)
     _check_steps(scenario, add)
     _check_variants(scenario, add)
+    _check_cost_categories(scenario, add)
     _check_trackers(scenario, add)
     _check_posteriors(scenario, add)
     _check_samples(scenario, add)
@@ -383,12 +385,37 @@ def _check_population(scenario: Scenario, add: Any) -> None:
         seen.add(name)
 
 
+def _check_cost_categories(scenario: Scenario, add: Any) -> None:
+    """A declared cost category is one the scenario's costs use."""
+    used = set()
+    for _, block in _payoff_blocks(scenario):
+        used |= set(block.costs)
+    used |= {item.category for item in [*scenario.services.values(), *scenario.roles.values()]
+             if item.category}
+    for name in scenario.cost_categories:
+        if name not in used:
+            add(("cost_categories", name),
+                f"no cost uses category '{name}'{did_you_mean(name, used)}")
+
+
 def _check_variants(scenario: Scenario, add: Any) -> None:
     """A variant sets parameters the scenario defines, none drawn jointly with others (a
     group's draws would lose a member), and its expressions name known parameters."""
     grouped = {p for g in scenario.joint.values() for p in g.parameters}
     grouped |= {p for c in scenario.correlations for p in c.parameters}
     for vname, variant in scenario.variants.items():
+        if not variant.parameters and not variant.settings:
+            add(("variants", vname), "a variant sets parameters or settings (or both); this "
+                                     "one sets neither")
+        for key, value in variant.settings.items():
+            path = ("variants", vname, "settings", key)
+            if key not in Settings.model_fields:
+                add(path, f"unknown setting '{key}'{did_you_mean(key, Settings.model_fields)}")
+                continue
+            try:
+                scenario.with_settings(**{key: value})
+            except ScenarioError as exc:
+                add(path, "; ".join(i.message for i in exc.issues))
         for pname, expr in variant.parameters.items():
             path = ("variants", vname, "parameters", pname)
             if pname not in scenario.parameters:
@@ -401,9 +428,12 @@ def _check_variants(scenario: Scenario, add: Any) -> None:
             for name in sorted(expr.names - set(scenario.parameters)):
                 add(path, f"unknown name '{name}'{did_you_mean(name, scenario.parameters)} "
                           "(a variant's value may use parameters only)")
-        if all(p in scenario.parameters for p in variant.parameters):
+        if all(p in scenario.parameters for p in variant.parameters) and all(
+                k in Settings.model_fields for k in variant.settings):
             try:
                 parameter_order(scenario.with_variant(vname))
+            except ScenarioError:
+                pass  # its settings are reported above
             except graphlib.CycleError as exc:
                 add(("variants", vname, "parameters"),
                     "circular definition in this variant: " + " -> ".join(exc.args[1]))

@@ -207,6 +207,12 @@ class Settings(_Model):
     start_age: float | None = Field(None, ge=0, le=130)
     wtp: list[float] = Field(min_length=1, description="Willingness-to-pay values per unit effect.")
     effect: Literal["qalys", "life_years"] = "qalys"
+    perspective: Literal["health_care", "societal"] = Field(
+        "health_care",
+        description="The costs total_cost sums: the health-care sector's, or also the "
+        "categories marked societal in cost_categories (productivity, patient time); every "
+        "category is reported either way.",
+    )
     negligible_effect: float = Field(
         0.0, ge=0,
         description="The smallest gain in effect per person over the previous frontier "
@@ -663,6 +669,18 @@ class Strategy(_Model):
     )
 
 
+class CostCategory(_Model):
+    """A cost category's label and the perspective it belongs to."""
+
+    label: str = ""
+    perspective: Literal["health_care", "societal"] = Field(
+        "health_care",
+        description="societal: outside the health-care sector (productivity, patient time, "
+        "travel); counted in total_cost only under settings.perspective: societal.",
+    )
+    description: str = ""
+
+
 class Variant(_Model):
     """A structural or evidence choice run beside the base case (``vbhc compare``): the
     scenario with some parameters set to other values or expressions."""
@@ -670,10 +688,14 @@ class Variant(_Model):
     label: str = ""
     description: str = ""
     parameters: dict[str, Expr] = Field(
-        min_length=1,
+        default_factory=dict,
         description="Values of existing parameters in this variant; a parameter set here has "
         "no distribution of its own in the variant (an expression of other parameters keeps "
         "theirs).",
+    )
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Settings changed in this variant (perspective, n_cycles, discount, ...).",
     )
 
 
@@ -703,6 +725,11 @@ class Scenario(_Model):
         "ever-flags) for expressions; the microsimulation only.",
     )
     strategies: dict[str, Strategy] = Field(min_length=1)
+    cost_categories: dict[str, CostCategory] = Field(
+        default_factory=dict,
+        description="Labels and perspectives of cost categories (undeclared ones: health "
+        "care).",
+    )
     variants: dict[str, Variant] = Field(
         default_factory=dict,
         description="Named alternatives to the base case, compared side by side by "
@@ -790,7 +817,7 @@ class Scenario(_Model):
         copy = self.model_copy(update={"parameters": params})
         copy._source = self._source
         copy._variant = name
-        return copy
+        return copy.with_settings(**variant.settings)
 
     def with_strategies(self, names: Iterable[str]) -> Scenario:
         """A copy with only the strategies in ``names`` (in the scenario's order), from the same
