@@ -137,6 +137,25 @@ def engine_notes(scenario: Scenario, engine: str | None = None,
     return notes
 
 
+def make_report(results: str | Path, *, out: str | Path | None = None,
+                force: bool = False) -> Path:
+    """``report.html`` (self-contained) and ``report.xlsx`` from a ``vbhc run`` results folder,
+    written into ``out`` [RESULTS/report/]. Returns the folder written."""
+    from vbhc_model.report.files import write_directory
+    from vbhc_model.report.html import build_report, report_workbook
+
+    results = Path(results)
+    target = Path(out) if out is not None else results / "report"
+    refuse_existing(target, force)
+    page = build_report(results)  # before writing anything: a bad folder fails here
+
+    def fill(tmp: Path) -> None:
+        (tmp / "report.html").write_text(page, encoding="utf-8")
+        report_workbook(results, tmp / "report.xlsx")
+
+    return write_directory(target, fill, force=force)
+
+
 def compare_variants(scenario: Scenario | str | Path | None = None, *, draws: int = 0,
                      seed: int | None = None, sampling: str = "mc",
                      out: str | Path | None = None, force: bool = False

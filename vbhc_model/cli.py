@@ -378,6 +378,23 @@ def _check_wtp(wtp: list[float]) -> None:
 
 @app.command()
 @_user_errors
+def report(
+    results: Annotated[Path, typer.Argument(help="A results folder written by 'vbhc run'.")],
+    out: Annotated[Path | None, typer.Option(help="Where to write [RESULTS/report/].")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing report folder.")] = False,
+) -> None:
+    """Write report.html (one self-contained file: the decision, the PSA, the figures, the
+    subgroups, the quadruple-aim outcomes, the model and its sources, a CHEERS 2022 checklist)
+    and report.xlsx (the same tables) from a run's results."""
+    from vbhc_model.api import make_report
+    from vbhc_model.report.table import written
+
+    folder = make_report(results, out=out, force=force)
+    typer.echo(written(folder))
+
+
+@app.command()
+@_user_errors
 def compare(
     scenario: Annotated[Path | None, typer.Argument(help="Scenario file [default scenario].")] = None,
     draws: Annotated[int, typer.Option(

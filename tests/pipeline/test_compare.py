@@ -115,3 +115,11 @@ def test_bad_variant_settings_and_categories_are_file_line_key_errors(tmp_path):
     assert "variants.wrong.settings.perspective:" in out and "health_care" in out
     assert "variants.empty: a variant sets parameters or settings" in out
     assert "cost_categories.productivity: no cost uses category 'productivity'" in out
+
+
+def test_compare_force_replaces_its_own_results(tmp_path):
+    out = tmp_path / "cmp"
+    assert runner.invoke(app, ["compare", "--out", str(out)]).exit_code == 0
+    again = runner.invoke(app, ["compare", "--out", str(out)])
+    assert again.exit_code == 2 and "already exists" in again.output
+    assert runner.invoke(app, ["compare", "--out", str(out), "--force"]).exit_code == 0

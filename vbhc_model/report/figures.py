@@ -48,10 +48,10 @@ def ce_plane(psa: xr.Dataset, effect: str = "qalys", reference: int = 0) -> plt.
         if s == reference:
             continue
         dc, de = cost[::step, s] - cost[::step, reference], eff[::step, s] - eff[::step, reference]
-        # rasterized: thousands of points stay light in the SVG
-        cloud = ax.scatter(de, dc, s=4, alpha=0.3, label=labels[s], rasterized=True)
-        ax.scatter(de.mean(), dc.mean(), s=70, marker="X", color=cloud.get_facecolor()[0][:3],
-                   edgecolor="black")
+        # rasterized: thousands of points stay light in the SVG; colour C<s> as in every
+        # other figure (a strategy keeps its colour whichever is the reference)
+        ax.scatter(de, dc, s=4, alpha=0.3, label=labels[s], rasterized=True, color=f"C{s}")
+        ax.scatter(de.mean(), dc.mean(), s=70, marker="X", color=f"C{s}", edgecolor="black")
     ax.axhline(0, color="grey", lw=0.8)
     ax.axvline(0, color="grey", lw=0.8)
     money, _, effects = units(psa, effect)
