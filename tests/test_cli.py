@@ -155,3 +155,17 @@ def test_the_default_tables_print_no_icer_for_a_negligible_gain(tmp_path):
     assert lines[lead + 1].startswith("strategy ")  # before the table
     for number in re.findall(r"\d{1,3}(?:,\d{3}){2,}", result.output):  # >= 1,000,000
         raise AssertionError(f"a seven-digit or longer figure printed: {number}")
+
+
+def test_run_reports_value_based_prices(tmp_path):
+    """Issue 15: each programme's value-based price, in the console and prices.csv."""
+    import csv
+
+    out = tmp_path / "r"
+    result = runner.invoke(app, ["run", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Value-based price (the highest programme cost per person offered" in result.output
+    rows = list(csv.DictReader((out / "prices.csv").open()))
+    coach = [r for r in rows if r["strategy"] == "coach_cbt"]
+    assert len(coach) == 3 and float(coach[0]["price"]) > float(coach[0]["programme_cost"]) > 0
+

@@ -47,6 +47,9 @@ class RunResult:
     patients : xarray.Dataset, optional
         A microsimulation's base case patient by patient: states and totals
         (:func:`vbhc_model.model.patients.assemble_patients`), when asked for.
+    prices : xarray.Dataset, optional
+        The value-based price of each strategy with a programme cost
+        (:func:`vbhc_model.analysis.price.value_based_price`; from the PSA when there is one).
     """
 
     scenario: Scenario
@@ -59,6 +62,7 @@ class RunResult:
     subgroups: xr.Dataset | None = None
     patients: xr.Dataset | None = None
     montecarlo: xr.Dataset | None = None
+    prices: xr.Dataset | None = None
 
 
 @dataclass(frozen=True)

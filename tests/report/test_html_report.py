@@ -76,11 +76,12 @@ def test_the_report_is_one_self_contained_page_with_every_figure(results):
         assert item in page
     assert "analyst to write" in page and "USD, price year 2025" in page
     assert "Subgroups" in page and "Parameters and their sources" in page
+    assert "Value-based price" in page
 
 
 def test_the_workbook_reads_back_to_summary_csv(results):
     wb = openpyxl.load_workbook(results / "report" / "report.xlsx", read_only=True)
-    assert {"summary", "columns", "subgroups"} <= set(wb.sheetnames)
+    assert {"summary", "columns", "subgroups", "prices"} <= set(wb.sheetnames)
     rows = list(wb["summary"].iter_rows(values_only=True))
     summary = pd.read_csv(results / "summary.csv")
     assert list(rows[0]) == list(summary.columns)

@@ -12,8 +12,12 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 
+import xarray as xr
+
+from vbhc_model import dims
 from vbhc_model.analysis.acceptability import analyse_psa, wtp_grid
 from vbhc_model.analysis.montecarlo import variance_split
+from vbhc_model.analysis.price import value_based_price
 from vbhc_model.analysis.subgroups import by_subgroup, has_subgroups
 from vbhc_model.analysis.summary import summarise
 from vbhc_model.defaults import CHUNK_SIZE
@@ -116,6 +120,21 @@ def _variance_split(scenario: Scenario, psa) -> object:
     return variance_split(psa, again, effect)
 
 
+def _prices(ds: xr.Dataset, settings) -> xr.Dataset | None:
+    """Value-based prices from per-draw outcomes (the base case or the PSA), or None when no
+    strategy has a programme cost."""
+    if "costs" not in ds or dims.CATEGORY not in ds["costs"].dims or \
+            "programme" not in ds[dims.CATEGORY].values:
+        return None
+    order = (dims.DRAW, dims.STRATEGY)
+    programme = ds["costs"].sel({dims.CATEGORY: "programme"}).transpose(*order).values
+    if not (programme > 0).any():
+        return None
+    return value_based_price(ds["total_cost"].transpose(*order).values,
+                             ds[settings.effect].transpose(*order).values, programme,
+                             settings.wtp, ds[dims.STRATEGY].values)
+
+
 def run(
     scenario: Scenario,
     *,
@@ -187,7 +206,8 @@ def run(
     patients = (simulate_patients(scenario, base_draws(scenario, 1))
                 if s.patient_output else None)
     if not draws:
-        return RunResult(scenario, outcomes, table, subgroups=groups, patients=patients)
+        return RunResult(scenario, outcomes, table, subgroups=groups, patients=patients,
+                         prices=_prices(outcomes, s))
     # More than one chunk: results go to part files read back lazily, so memory does not grow
     # with the number of draws; the files are removed with the result.
     store = Path(tempfile.mkdtemp(prefix="vbhc_psa_")) if draws > chunk_size else None
@@ -201,7 +221,7 @@ def run(
         groups = by_subgroup(outcomes, s.wtp, s.effect, psa, s.negligible_effect)
     result = RunResult(scenario, outcomes, table, psa, psa_summary, curves, notes,
                        subgroups=groups, patients=patients,
-                       montecarlo=_variance_split(scenario, psa))
+                       montecarlo=_variance_split(scenario, psa), prices=_prices(psa, s))
     if store is not None:
         weakref.finalize(result, shutil.rmtree, store, True)
     return result

@@ -55,6 +55,15 @@ def ce_plane(psa: xr.Dataset, effect: str = "qalys", reference: int = 0) -> plt.
     ax.axhline(0, color="grey", lw=0.8)
     ax.axvline(0, color="grey", lw=0.8)
     money, _, effects = units(psa, effect)
+    # the willingness-to-pay lines: below a line a strategy is cost-effective at that threshold
+    x_lo, x_hi = ax.get_xlim()
+    y_lo, y_hi = ax.get_ylim()
+    xs = np.array([x_lo, x_hi])
+    for i, lam in enumerate(np.atleast_1d(psa.attrs.get("wtp", []))):
+        ax.plot(xs, lam * xs, color="0.35", lw=0.9, ls=("--", ":", "-.")[i % 3],
+                label=f"{float(lam):,.0f} {money} per {EFFECT_UNITS.get(effect, (effect,))[0]}")
+    ax.set_xlim(x_lo, x_hi)
+    ax.set_ylim(y_lo, y_hi)
     ax.set_xlabel(f"incremental {effects} vs {labels[reference]}")
     ax.set_ylabel(f"incremental cost ({money})")
     ax.set_title("Cost-effectiveness plane (X: means)")

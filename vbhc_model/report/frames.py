@@ -283,3 +283,21 @@ def compare_frame(table: xr.Dataset) -> pd.DataFrame:
             rows.append(row)
     return pd.DataFrame(rows)
 
+
+def price_frame(prices: xr.Dataset) -> pd.DataFrame:
+    """Value-based prices as rows of (strategy, wtp): the programme cost now, the price, and
+    after a PSA ``price_p50``/``price_p80`` and ``p_best_at_current``."""
+    rows = []
+    for i, s in enumerate(prices[dims.STRATEGY].values):
+        for k, w in enumerate(prices[dims.WTP].values):
+            row = {"strategy": str(s), "wtp": float(w),
+                   "programme_cost": float(prices["programme_cost"].values[i]),
+                   "price": float(prices["price"].values[i, k])}
+            if "price_at_probability" in prices:
+                for j, p in enumerate(prices["probability"].values):
+                    row[f"price_p{100 * p:.0f}"] = float(
+                        prices["price_at_probability"].values[i, k, j])
+                row["p_best_at_current"] = float(prices["p_best_at_current"].values[i, k])
+            rows.append(row)
+    return pd.DataFrame(rows)
+

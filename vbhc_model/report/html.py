@@ -157,6 +157,8 @@ def build_report(folder: str | Path) -> str:
         parts.append("</section>")
     if (folder / "subgroups.csv").is_file():
         parts.append(_subgroups(pd.read_csv(folder / "subgroups.csv"), wtps))
+    if (folder / "prices.csv").is_file():
+        parts.append(_prices(pd.read_csv(folder / "prices.csv"), summary, cur))
     parts.append(_quadruple(summary, cur))
     parts.append(_model(scenario, why))
     parts.append(_cheers(scenario, attrs, psa is not None, why))
@@ -249,6 +251,31 @@ def _subgroups(table: pd.DataFrame, wtps: list[str]) -> str:
     return ('<section id="subgroups"><h2>Subgroups</h2>'
             + _table("The decision in each subgroup (subgroups.csv has each one's frontier)",
                      header, rows, text_cols=(0, *range(2, 2 + len(wtps)))) + "</section>")
+
+
+def _prices(prices: pd.DataFrame, summary: pd.DataFrame, cur: str) -> str:
+    labels = {r["strategy"]: _label(r) for _, r in summary.iterrows()}
+    psa = "price_p50" in prices
+    rows = []
+    for s, part in prices.groupby("strategy", sort=False):
+        now = float(part["programme_cost"].iloc[0])
+        if now <= 0:
+            continue
+        cells = []
+        for _, r in part.iterrows():
+            cell = _num(r["price"]) if r["price"] >= 0 else "none"
+            if psa:
+                cell += (f" (P50 {_num(r['price_p50']) if r['price_p50'] >= 0 else 'none'}, "
+                         f"P80 {_num(r['price_p80']) if r['price_p80'] >= 0 else 'none'})")
+            cells.append(cell)
+        rows.append([labels.get(s, _e(s)), _num(now)] + cells)
+    header = ["strategy", "programme cost now"] + [
+        f"price at {w:,.0f}" for w in prices["wtp"].drop_duplicates()]
+    return ('<section id="prices"><h2>Value-based price</h2><p>The highest programme cost per '
+            "person offered at which each strategy has the highest net monetary benefit"
+            + (" (P50, P80: with probability 50% and 80% over the PSA)" if psa else "")
+            + f"; {_e(cur)}, discounted; none: not the best even if the programme were free.</p>"
+            + _table("Value-based prices", header, rows) + "</section>")
 
 
 def _quadruple(summary: pd.DataFrame, cur: str) -> str:
@@ -353,3 +380,5 @@ def report_workbook(folder: str | Path, target: str | Path) -> None:
         if (folder / "subgroups.csv").is_file():
             pd.read_csv(folder / "subgroups.csv").to_excel(xl, sheet_name="subgroups",
                                                             index=False)
+        if (folder / "prices.csv").is_file():
+            pd.read_csv(folder / "prices.csv").to_excel(xl, sheet_name="prices", index=False)

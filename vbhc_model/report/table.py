@@ -213,9 +213,41 @@ def format_one_way(one_way: xr.Dataset, top: int = 15) -> str:
     return "\n".join(lines)
 
 
+def format_prices(prices: xr.Dataset, attrs: dict) -> str:
+    """The value-based price of each strategy with a programme cost: the highest programme
+    cost per person at which it has the highest net monetary benefit (after a PSA, also the
+    highest at which it does with probability 50% and 80%)."""
+    wtps = prices[dims.WTP].values
+    psa = "price_at_probability" in prices
+    header = ["strategy", "programme cost now"] + [f"price at {w:,.0f}" for w in wtps]
+    rows = []
+    for i, s in enumerate(prices[dims.STRATEGY].values):
+        now = float(prices["programme_cost"].values[i])
+        if now <= 0:
+            continue
+        row = [str(s), _whole(now)]
+        for k in range(len(wtps)):
+            p = float(prices["price"].values[i, k])
+            cell = _whole(p) if p >= 0 else "none"
+            if psa:
+                q = prices["price_at_probability"].values[i, k]
+                cell += " (" + ", ".join(
+                    f"P{100 * pr:.0f} {_whole(v) if v >= 0 else 'none'}"
+                    for pr, v in zip(prices["probability"].values, q)) + ")"
+            row.append(cell)
+        rows.append(row)
+    if not rows:
+        return ""
+    lines = [f"Value-based price (the highest programme cost per person offered at which each "
+             f"has the highest net monetary benefit; {money(attrs)}, discounted"
+             + ("; P50/P80: with probability 50%/80% over the PSA" if psa else "")
+             + "; none: not the best even free)"]
+    return "\n".join(lines + _aligned(header, rows))
+
+
 def format_run(result) -> str:
     """The console text of ``vbhc run``: the decision table, then the PSA's if any, then the
-    decision in each subgroup if the scenario declares subgroups."""
+    decision in each subgroup if the scenario declares subgroups, then value-based prices."""
     text = format_table(result.table)
     if "mcse_inc_total_cost" in result.outcomes:
         text += "\n" + format_mcse(result.outcomes)
@@ -225,6 +257,10 @@ def format_run(result) -> str:
         text += "\n\n" + format_montecarlo(result.montecarlo)
     if result.subgroups is not None:
         text += "\n\n" + format_subgroups(result.subgroups)
+    if getattr(result, "prices", None) is not None:
+        prices = format_prices(result.prices, result.outcomes.attrs)
+        if prices:
+            text += "\n\n" + prices
     return text
 
 

@@ -17,6 +17,7 @@ from vbhc_model.report.frames import (
     column_dictionary,
     compare_frame,
     mcse_frame,
+    price_frame,
     psa_frame,
     subgroup_frame,
     to_frame,
@@ -127,6 +128,9 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
                 tmp / "subgroups_columns.csv", index=False)
         column_dictionary(frame.columns, _currency(result), result.scenario.settings.effect).to_csv(
             tmp / "summary_columns.csv", index=False)
+        if result.prices is not None:
+            price_frame(result.prices).to_csv(tmp / "prices.csv", index=False,
+                                              float_format="%.10g")
         if drawing is not None:
             drawing.result()
         elif result.psa is not None:
@@ -148,6 +152,7 @@ def figure_jobs(result: RunResult) -> dict[str, tuple[str, tuple]]:
     step = max(1, result.psa.sizes[dims.DRAW] // PLANE_POINTS)
     plane = result.psa[["total_cost", effect]].isel({dims.DRAW: slice(None, None, step)}).load()
     plane.attrs = {k: v for k, v in result.psa.attrs.items() if k in ("currency", "price_year")}
+    plane.attrs["wtp"] = [float(w) for w in result.scenario.settings.wtp]
     curves = result.psa_curves
     return {"ce_plane": ("ce_plane", (plane, effect)),
             "ceac": ("acceptability_curves", (curves,)),
