@@ -120,3 +120,12 @@ def test_the_report_renders_in_headless_chromium_without_console_errors(results)
     assert done.stdout.count("<figure") == 4 and "CHEERS 2022 checklist" in done.stdout
     console = [line for line in done.stderr.splitlines() if "CONSOLE" in line]
     assert not console, console
+
+
+def test_a_run_with_its_trace_gets_the_markov_trace_figure(tmp_path):
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["run", "--trace", "--out", str(out)]).exit_code == 0
+    assert runner.invoke(app, ["report", str(out)]).exit_code == 0
+    page = (out / "report" / "report.html").read_text()
+    assert '<figure id="fig-trace">' in page and "Markov trace" in page
+    assert "High-impact chronic pain" in page  # the states' labels in its legend

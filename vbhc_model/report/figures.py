@@ -139,6 +139,37 @@ def evppi_bars(table: xr.Dataset, wtp_index: int = 0, top: int = 15) -> plt.Figu
     return fig
 
 
+def trace_figure(trace: xr.DataArray, strategy_labels: list[str], state_labels: list[str],
+                 cycle_length: float | None = None) -> plt.Figure:
+    """The Markov trace: the share of the cohort in each state over time, one panel per
+    strategy (stacked areas; a state keeps its colour in every panel)."""
+    tr = trace.transpose(dims.STRATEGY, dims.CYCLE, dims.STATE).values
+    n = tr.shape[0]
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.8 * rows + 0.6), sharey=True,
+                             squeeze=False)
+    x = np.arange(tr.shape[1]) * (cycle_length or 1.0)
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.set_visible(False)
+            continue
+        ax.stackplot(x, tr[i].T, labels=state_labels, colors=[f"C{k}" for k in range(tr.shape[2])],
+                     alpha=0.85)
+        label = strategy_labels[i]
+        ax.set_title(label if len(label) <= 40 else label[:39] + "…", fontsize=9)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("years" if cycle_length else "cycle", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("share of the cohort", fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    ncol = min(len(labels), 2)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=7, frameon=False)
+    fig.suptitle("Markov trace: where the cohort is over time", fontsize=10)
+    fig.tight_layout(rect=(0, 0.035 * (-(-len(labels) // ncol)) + 0.02, 1, 1))
+    return fig
+
+
 def write_figures(figures: dict[str, plt.Figure], folder: Path) -> None:
     """Save each figure as ``name.png`` and ``name.svg`` in ``folder``, then close it."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -149,11 +149,14 @@ def build_report(folder: str | Path) -> str:
     if psa is not None:
         parts.append(_uncertainty(summary, psa, cur, wtps))
     figs = [(name, cap) for name, cap in FIGURES if (folder / "figures" / f"{name}.svg").is_file()]
-    if figs:
+    trace = _trace_svg(folder, scenario)
+    if figs or trace:
         parts.append("<section id=\"figures\"><h2>Figures</h2>")
         for name, cap in figs:
             parts.append(f'<figure id="fig-{name}">{_svg(folder / "figures" / f"{name}.svg", cap)}'
                          f"<figcaption>{_e(cap)}</figcaption></figure>")
+        if trace:
+            parts.append(trace)
         parts.append("</section>")
     if (folder / "subgroups.csv").is_file():
         parts.append(_subgroups(pd.read_csv(folder / "subgroups.csv"), wtps))
@@ -167,6 +170,39 @@ def build_report(folder: str | Path) -> str:
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(title)}</title><style>{_STYLE}</style></head>\n<body>\n{body}\n"
             "</body></html>\n")
+
+
+TRACE_CAPTION = ("Markov trace: the share of the cohort in each state over time, by strategy "
+                 "(base case).")
+
+
+def _trace_svg(folder: Path, scenario) -> str:
+    """The Markov trace figure, inline, when the run kept its trace (``vbhc run --trace``)."""
+    import io
+
+    import xarray as xr
+
+    with xr.open_dataset(folder / "outcomes.nc") as ds:
+        if "trace" not in ds:
+            return ""
+        trace = ds["trace"].isel(draw=0).load()
+        labels = ([str(v) for v in ds["strategy_label"].values] if "strategy_label" in ds.coords
+                  else [str(v) for v in ds["strategy"].values])
+    from vbhc_model.report import figures
+
+    states = [str(s) for s in trace["state"].values]
+    if scenario is not None:
+        states = [scenario.states[s].label or s if s in scenario.states else s for s in states]
+    fig = figures.trace_figure(trace, labels, states,
+                               scenario.settings.cycle_length if scenario is not None else None)
+    buffer = io.StringIO()
+    figures.save(fig, buffer, "svg")
+    figures.plt.close(fig)
+    path_free = re.sub(r"^<\?xml[^>]*>\s*", "", buffer.getvalue())
+    path_free = re.sub(r"<!DOCTYPE[^>]*>\s*", "", path_free)
+    svg = re.sub(r"(<svg\b[^>]*>)", lambda m: f"{m.group(1)}<title>{_e(TRACE_CAPTION)}</title>",
+                 path_free, count=1)
+    return f'<figure id="fig-trace">{svg}<figcaption>{_e(TRACE_CAPTION)}</figcaption></figure>'
 
 
 def _provenance(attrs: dict, folder: Path) -> str:
