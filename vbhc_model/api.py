@@ -27,6 +27,7 @@ from vbhc_model.results import (
     CompareResult,
     DsaResult,
     FitResult,
+    PlanResult,
     RunResult,
     UpdateResult,
     ValidationResult,
@@ -154,6 +155,19 @@ def make_report(results: str | Path, *, out: str | Path | None = None,
         report_workbook(results, tmp / "report.xlsx")
 
     return write_directory(target, fill, force=force)
+
+
+def run_plan(scenario: Scenario | str | Path | None = None, *, draws: int = 0,
+             seed: int | None = None, out: str | Path | None = None, force: bool = False):
+    """The scenario's service plan (``plan:``) year by year; writes ``plan.nc`` and
+    ``plan.csv`` into ``out`` [results/<scenario>_plan/]. Returns (PlanResult, folder)."""
+    from vbhc_model.pipeline.plan import plan
+
+    scenario = load(scenario)
+    target = Path(out) if out is not None else default_folder(PlanResult, scenario.name)
+    refuse_existing(target, force)
+    result = plan(scenario, draws=draws, seed=seed)
+    return result, write(result, target, force=force)
 
 
 def compare_variants(scenario: Scenario | str | Path | None = None, *, draws: int = 0,

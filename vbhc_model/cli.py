@@ -378,6 +378,27 @@ def _check_wtp(wtp: list[float]) -> None:
 
 @app.command()
 @_user_errors
+def plan(
+    scenario: Annotated[Path | None, typer.Argument(help="Scenario file [default scenario].")] = None,
+    draws: Annotated[int, typer.Option(min=0, help="PSA draws for 95% intervals (0: the "
+                                                   "base case).")] = 0,
+    seed: Annotated[int | None, typer.Option(help="PSA seed [settings.seed].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results directory [results/SCENARIO_plan/].")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing results directory.")] = False,
+) -> None:
+    """The scenario's service plan (its plan: section) year by year: the budget (undiscounted)
+    of the new mix against the current one, per member per month, QALYs, patients starting
+    each strategy, FTEs needed against available; plan.nc and plan.csv."""
+    from vbhc_model.api import run_plan
+    from vbhc_model.report.frames import plan_summary
+    from vbhc_model.report.table import format_plan, written
+
+    result, folder = run_plan(scenario, draws=draws, seed=seed, out=out, force=force)
+    typer.echo(format_plan(plan_summary(result.totals)) + "\n\n" + written(folder))
+
+
+@app.command()
+@_user_errors
 def report(
     results: Annotated[Path, typer.Argument(help="A results folder written by 'vbhc run'.")],
     out: Annotated[Path | None, typer.Option(help="Where to write [RESULTS/report/].")] = None,

@@ -15,3 +15,4 @@ WTP = "wtp"
 PARAMETER = "parameter"
 PATIENT = "patient"
 SUBGROUP = "subgroup"
+YEAR = "year"  # a year of the model (a service plan's periods)

@@ -66,6 +66,21 @@ class RunResult:
 
 
 @dataclass(frozen=True)
+class PlanResult:
+    """``vbhc plan``: a service plan's budget, care, clinician time and QALYs by calendar year.
+
+    Attributes
+    ----------
+    scenario : Scenario
+    totals : xarray.Dataset
+        Per draw (:func:`vbhc_model.analysis.budget.plan_totals`).
+    """
+
+    scenario: Scenario
+    totals: xr.Dataset
+
+
+@dataclass(frozen=True)
 class CompareResult:
     """``vbhc compare``: the base case and the scenario's variants side by side.
 

@@ -52,11 +52,14 @@ def test_outputs_select_variables_in_table_order(thr):
 def test_outputs_ask_for_detail(thr):
     draws = base_draws(thr)
     out = simulate(thr, draws, outputs=Outputs(trace=True, per_cycle=True))
-    # THR declares no subgroups and no steps, and the cohort has no Monte Carlo error: every
-    # other variable
+    # THR declares no subgroups and no steps, the cohort has no Monte Carlo error, and no
+    # periods were asked for: every other variable
     assert list(out.data_vars) == [v.name for v in OUTCOMES
-                                   if not v.source.startswith(("subgroup", "mcse"))
+                                   if not v.source.startswith(("subgroup", "mcse", "period"))
                                    and v.kind != "switched"]
+    years = simulate(thr, draws, outputs=Outputs(periods=1))
+    assert [v for v in years.data_vars if v.startswith("year_")] == [
+        "year_costs", "year_qalys", "year_utilisation", "year_clinician_hours"]
     same = simulate(thr, draws, trace=True, per_cycle=True)
     assert out.identical(same.assign_attrs(created=out.attrs["created"]))
     only_trace = simulate(thr, draws, outputs=Outputs(trace=True, variables=("trace",)))

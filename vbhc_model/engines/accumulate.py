@@ -53,6 +53,12 @@ class Accumulator:
         Discount factors of cycle k's transitions (row k-1).
     keep_cycles : bool
         Keep the payoffs of each cycle.
+    period_of : ndarray of int, shape (cycle 0..n,), optional
+        Also total the undiscounted payoffs by period (a year of the model, for a service
+        plan): ``period_of[k]`` is cycle k's period, non-decreasing. At each change of period
+        the buffered rows are folded and the undiscounted occupancy contracted with the values
+        (the discounted ones keep accumulating), so the periods' totals add up to the
+        undiscounted totals (to rounding).
 
     Notes
     -----
@@ -87,6 +93,7 @@ class Accumulator:
         transition_values: TransitionValues | None = None,
         transition_discount: np.ndarray | None = None,
         keep_cycles: bool = False,
+        period_of: np.ndarray | None = None,
     ):
         by_row: dict[int, list[int]] = {}
         for i, r in enumerate(terms.row.tolist()):
@@ -124,6 +131,9 @@ class Accumulator:
         self._coefs = np.zeros((n_groups, self._R))
         self._used = 0
         self._scratch = np.empty((n_groups, n_states * batch))
+        self._period_of = None if period_of is None else np.asarray(period_of, dtype=int)
+        self._period = 0
+        self._marks: list[tuple[int, np.ndarray]] = []  # (period, undiscounted totals then)
 
     def _values(self, k: int) -> np.ndarray:
         # Terms of one trace row use at most cycles j and j + 1: keep the last two.
@@ -160,6 +170,7 @@ class Accumulator:
         """
         if not self._transition_values.carries(j):
             return  # no values on this cycle's flows
+        self._enter_period(j)
         one_off = np.einsum("pb,pcb->cb", flow, self._transition_values.values_at(j))
         disc = self._transition_discount[j - 1][:, None]
         self._acc += one_off * disc
@@ -187,6 +198,7 @@ class Accumulator:
         terms = self._terms
         for i in self._by_row.get(j, ()):
             k = int(terms.cycle[i])
+            self._enter_period(k)
             v = self._values(k)
             if self._keep_cycles:
                 contrib = terms.weight[i] * np.einsum("sb,scb->cb", row, v)
@@ -200,6 +212,29 @@ class Accumulator:
                 self._flush()
                 self._current = v
             self._coefs[:, self._used - 1] += terms.weight[i] * self._factors[:, i]
+
+    def _enter_period(self, k: int) -> None:
+        """Before a term or flow of cycle k: close the running period if k starts another."""
+        if self._period_of is None or self._keep_cycles:
+            return
+        p = int(self._period_of[k])
+        if p != self._period:
+            self._fold()
+            occupancy = self._occupancy[-1]  # undiscounted: contracted now, the rest later
+            self._acc_u += np.einsum("sb,scb->cb", occupancy, self._current)
+            occupancy[:] = 0.0
+            self._marks.append((self._period, self._acc_u.copy()))
+            self._period = p
+
+    def _periods(self) -> np.ndarray:
+        """The undiscounted totals of each period, ``[batch, period, channel]``."""
+        n = int(self._period_of.max()) + 1
+        out = np.zeros((self._acc_u.shape[1], n, self._acc_u.shape[0]))
+        last = np.zeros_like(self._acc_u)
+        for p, acc_u in self._marks + [(self._period, self._acc_u)]:
+            out[:, p] += (acc_u - last).T
+            last = acc_u
+        return out
 
     def _fold(self) -> None:
         # Row by row, in cycle order, one rounding per multiply and add: each draw's sum is
@@ -241,11 +276,19 @@ class Accumulator:
             self._fold()
             self._flush()
         keep = self._keep_cycles
+        by_period = None
+        if self._period_of is not None:
+            if keep:  # the cycles' totals summed by period
+                n = int(self._period_of.max()) + 1
+                by_period = np.stack([self._per_cycle_u[self._period_of == p].sum(axis=0)
+                                      for p in range(n)]).transpose(2, 0, 1)
+            else:
+                by_period = self._periods()
         return EngineResult(
             self._acc.T, self._acc_u.T,
             self._per_cycle.transpose(2, 0, 1) if keep else None,
             self._per_cycle_u.transpose(2, 0, 1) if keep else None,
-            trace,
+            trace, by_period=by_period,
         )
 
 

@@ -67,6 +67,9 @@ class Outputs:
     rows : tuple of int
         Keep these rows of the trace only (``EngineResult.rows``; the cohort; stepped care
         reads the row at a switch without keeping the whole trace).
+    periods : int
+        Also total the payoffs by periods of this many years (1: calendar years of the model,
+        for a service plan; 0: none); ``EngineResult.by_period``.
 
     Examples
     --------
@@ -82,6 +85,7 @@ class Outputs:
     mcse: int = 0
     paths: bool = False
     rows: tuple[int, ...] = ()
+    periods: float = 0
 
     def __post_init__(self) -> None:
         if self.variables is not None:
@@ -196,6 +200,8 @@ class EngineInputs:
     patients: PatientStreams | None = None
     next_row: np.ndarray | None = None
     pattern: np.ndarray | None = None
+    #: Each cycle's period (``Outputs.periods``), cycle 0..n; None: no periods.
+    period_of: np.ndarray | None = None
 
     def transition_at(self) -> Callable[[int], np.ndarray]:
         """The transitions as a function of the cycle, asked for in order 1..n."""
@@ -237,6 +243,8 @@ class EngineResult:
     blocks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     #: The trace rows ``Outputs.rows`` asked for: row -> ``[state, batch]``.
     rows: dict[int, np.ndarray] | None = None
+    #: The undiscounted totals by period (``Outputs.periods``), ``[batch, period, channel]``.
+    by_period: np.ndarray | None = None
 
 
 class Engine(Protocol):

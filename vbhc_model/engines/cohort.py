@@ -48,6 +48,7 @@ def run_cohort(
     keep_cycles: bool = False,
     pattern: np.ndarray | None = None,
     keep_rows: tuple[int, ...] = (),
+    period_of: np.ndarray | None = None,
 ) -> EngineResult:
     """Run a Markov cohort over ``n_cycles`` cycles and accumulate its payoffs.
 
@@ -81,6 +82,8 @@ def run_cohort(
         the same products added in the same order, the skipped ones being exact zeros).
     keep_rows : tuple of int
         Trace rows to keep (``EngineResult.rows``) without keeping the whole trace.
+    period_of : ndarray of int, optional
+        Each cycle's period: also total the payoffs by period (``EngineResult.by_period``).
 
     Returns
     -------
@@ -101,7 +104,8 @@ def run_cohort(
     n_states, batch = start.shape
     acc = Accumulator(n_states, batch, values_at, terms, discount, n_cycles=n_cycles,
                       transition_values=transition_values,
-                      transition_discount=transition_discount, keep_cycles=keep_cycles)
+                      transition_discount=transition_discount, keep_cycles=keep_cycles,
+                      period_of=period_of)
     trace = np.empty((n_cycles + 1, n_states, batch)) if keep_trace else None
     tv = transition_values
     product = _product(pattern, n_states, batch)
@@ -185,4 +189,5 @@ class CohortEngine:
             n_cycles=inputs.n_cycles, transition_values=inputs.transition_values,
             transition_discount=inputs.transition_discount, keep_trace=outputs.trace,
             keep_cycles=outputs.per_cycle, pattern=inputs.pattern, keep_rows=outputs.rows,
+            period_of=inputs.period_of if outputs.periods else None,
         )

@@ -369,7 +369,8 @@ class _Strategy:
         self.acc = Accumulator(n_states, batch, inputs.values, inputs.terms, inputs.discount,
                                n_cycles=self.n_cycles, transition_values=tv,
                                transition_discount=inputs.transition_discount,
-                               keep_cycles=outputs.per_cycle)
+                               keep_cycles=outputs.per_cycle,
+                               period_of=inputs.period_of if outputs.periods else None)
         self.trace = np.empty((self.n_cycles + 1, n_states, batch)) if outputs.trace else None
         dtype = np.int16 if n_states < 2**15 else np.int32
         # Trackers: the states are rows (state, combination); a move draws one of n_to

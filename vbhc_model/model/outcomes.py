@@ -30,7 +30,8 @@ __all__ = ["CURRENCY", "OUTCOMES", "PSA_VARIABLES", "OutcomeVariable", "assemble
 CURRENCY = "<currency>"
 
 #: Where a variable's values come from.
-SOURCES = ("total", "cycle", "engagement", "trace", "subgroup", "subgroup_share", "mcse",
+SOURCES = ("total", "cycle", "period", "engagement", "trace", "subgroup", "subgroup_share",
+           "mcse",
            "mcse_increment")
 #: Dims that index channels of one kind.
 CHANNEL_DIMS = (dims.CATEGORY, dims.SERVICE, dims.ROLE)
@@ -106,6 +107,12 @@ OUTCOMES: tuple[OutcomeVariable, ...] = (
     V("cycle_life_years", (_Y,), "cycle", "life_years", True, "years", mark_discounted=False),
     V("cycle_utilisation", (_Y, _S), "cycle", "utilisation", False, "count"),
     V("cycle_clinician_hours", (_Y, _R), "cycle", "clinician_hours", False, "hours"),
+    # Only with Outputs.periods (a service plan): undiscounted totals by year of the model.
+    V("year_costs", (dims.YEAR, _C), "period", "cost", False, CURRENCY,
+      description="undiscounted cost per person in each year of the model"),
+    V("year_qalys", (dims.YEAR,), "period", "qalys", False, "QALYs"),
+    V("year_utilisation", (dims.YEAR, _S), "period", "utilisation", False, "count"),
+    V("year_clinician_hours", (dims.YEAR, _R), "period", "clinician_hours", False, "hours"),
     V("trace", (_Y, dims.STATE), "trace", "", None, "share of cohort", mark_discounted=False,
       description="state membership after each cycle (row 0 is the start)"),
     # Only for a scenario with population.subgroups: per person in each subgroup.
@@ -169,6 +176,7 @@ def computed(outputs: Outputs) -> list[OutcomeVariable]:
     wanted = set(outputs.variables) if outputs.variables is not None else None
     return [v for v in OUTCOMES
             if (v.source != "cycle" or outputs.per_cycle) and (v.source != "trace" or outputs.trace)
+            and (v.source != "period" or outputs.periods)
             and (wanted is None or v.name in wanted)]
 
 
@@ -246,6 +254,10 @@ def _combine(strat: StrategyInputs, res: EngineResult, inputs: ModelInputs,
         for key, arr in (("cycle", res.by_cycle), ("cycle_u", res.by_cycle_undiscounted)):
             arr[:, 0] += strat.one_off
             out[key] = _apply_unit_costs(_mix(arr, strat, n), strat)
+    if outputs.periods and res.by_period is not None:
+        arr = res.by_period.copy()  # undiscounted [batch, year, channel]
+        arr[:, 0] += strat.one_off  # one-off values at time 0: the first year
+        out["period_u"] = _apply_unit_costs(_mix(arr, strat, n), strat)
     if outputs.trace:
         # stepped care: sub-state s' of arm a is s' * n_arms + a (trackers: combination c is
         # s' * n_combos + c), each state's block contiguous
@@ -351,7 +363,8 @@ def _label(scenario: Scenario, inputs: ModelInputs, results: dict, *, outputs: O
                 arrays[key] = stack({("total", True): "discounted",
                                      ("total", False): "undiscounted",
                                      ("cycle", True): "cycle",
-                                     ("cycle", False): "cycle_u"}[key])
+                                     ("cycle", False): "cycle_u",
+                                     ("period", False): "period_u"}[key])
             values = _channels_of(arrays[key], var, ch)
         attrs: dict[str, object] = {"units": cur if var.units == CURRENCY else var.units}
         if var.mark_discounted:
@@ -371,6 +384,8 @@ def _label(scenario: Scenario, inputs: ModelInputs, results: dict, *, outputs: O
         coords[dims.STATE] = list(inputs.states)
     if outputs.per_cycle or outputs.trace:
         coords[dims.CYCLE] = np.arange(scenario.settings.n_cycles + 1)
+    if outputs.periods:
+        coords[dims.YEAR] = np.arange(results[names[0]]["period_u"].shape[1])
     coords["strategy_label"] = (dims.STRATEGY, [scenario.strategies[n].label or n for n in names])
     if groups:
         coords[dims.SUBGROUP] = [g[0] for g in groups]

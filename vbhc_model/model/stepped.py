@@ -336,7 +336,13 @@ class Chain:
             for i, t in enumerate(targets):
                 combined[:, self.at[i]:, :, 1 + i] = t.trace[cols[1 + i], self.at[i]:]
             combined = combined.reshape(len(cols[0]), tr.shape[1], -1)
-        return dataclasses.replace(first, rows=None, discounted=total("discounted"),
+        by_period = None
+        if first.by_period is not None:
+            by_period = first.by_period[cols[0]]
+            for i, t in enumerate(targets):
+                by_period += t.by_period[cols[1 + i]]
+        return dataclasses.replace(first, rows=None, by_period=by_period,
+                                   discounted=total("discounted"),
                                    undiscounted=total("undiscounted"),
                                    by_cycle=total("by_cycle"),
                                    by_cycle_undiscounted=total("by_cycle_undiscounted"),

@@ -14,6 +14,7 @@ import xarray as xr
 
 from vbhc_model import dims
 from vbhc_model.defaults import CHUNK_SIZE
+from vbhc_model.engines.base import Outputs
 from vbhc_model.parameters.sampling import check_draws
 from vbhc_model.pipeline.chunk import draws_per_chunk, simulate_chunk
 from vbhc_model.scenario.schema import Scenario
@@ -57,6 +58,7 @@ def run_psa(
     scheduler: str | None = None,
     store: Path | None = None,
     posteriors: Mapping[Path, Path] | None = None,
+    outputs: Outputs | None = None,
 ) -> xr.Dataset:
     """Sample ``n_draws`` parameter draws and simulate them in chunks.
 
@@ -85,6 +87,9 @@ def run_psa(
     posteriors : mapping of Path to Path, optional
         Posterior files read in place of those the scenario names, ``{named: read}``
         (``vbhc update``).
+    outputs : Outputs, optional
+        What each draw keeps (default: the PSA's totals; a service plan asks for its years);
+        in-process only.
 
     Returns
     -------
@@ -102,6 +107,8 @@ def run_psa(
     chunk_size = draws_per_chunk(scenario, chunk_size)
     chunks = [(start, min(chunk_size, n_draws - start)) for start in range(0, n_draws, chunk_size)]
     keep = _Keeper(store)
+    if outputs is not None and (workers or scheduler):
+        raise ValueError("other outputs than the PSA's run in-process only")
     if workers or scheduler:
         from vbhc_model.pipeline.scaleout import run_chunks
 
@@ -110,7 +117,8 @@ def run_psa(
                    posteriors=posteriors)
     else:
         for i, (start, n) in enumerate(chunks):
-            keep(i, simulate_chunk(scenario, start, n, seed, method, n_draws, posteriors))
+            keep(i, simulate_chunk(scenario, start, n, seed, method, n_draws, posteriors,
+                                   **({"outputs": outputs} if outputs is not None else {})))
             if progress is not None:
                 progress(start + n, n_draws)
     psa = keep.combine()

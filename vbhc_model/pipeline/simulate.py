@@ -99,7 +99,8 @@ def simulate(
     if engine.individual and scenario.settings.patients >= MCSE_MIN_PATIENTS and (
             outputs.variables is None or any(v.startswith("mcse") for v in outputs.variables)):
         outputs = dataclasses.replace(outputs, mcse=MCSE_BLOCKS)  # Monte Carlo errors
-    inputs, prepare = _prepare(scenario, draws, engine.individual, supplied, same_patients)
+    inputs, prepare = _prepare(scenario, draws, engine.individual, supplied, same_patients,
+                               periods=outputs.periods)
 
     def run(sname: str):
         strat, engine_inputs = prepare(sname)
@@ -136,8 +137,22 @@ def simulate(
     return assemble(scenario, inputs, runs, outputs=outputs, engine=engine.name)
 
 
+def period_of_cycles(n_cycles: int, cycle_length: float, years: float) -> np.ndarray:
+    """Each cycle's period of ``years`` years: cycle k >= 1 covers model time ``[(k - 1) L,
+    k L)`` and falls in period ``floor((k - 1) L / years)``; cycle 0 (values at time 0) in the
+    first.
+
+    Examples
+    --------
+    >>> period_of_cycles(26, 1 / 12, 1).tolist()[:15]
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]
+    """
+    k = np.arange(n_cycles + 1)
+    return np.floor(np.maximum(k - 1, 0) * cycle_length / years + 1e-9).astype(int)
+
+
 def _prepare(scenario: Scenario, draws: xr.DataArray, individual: bool,
-             supplied: np.ndarray | None, same_patients: bool = False
+             supplied: np.ndarray | None, same_patients: bool = False, periods: float = 0
              ) -> tuple[ModelInputs, Callable]:
     """The model's inputs, and ``prepare(strategy) -> (StrategyInputs, EngineInputs)``."""
     if scenario.trackers and not individual:
@@ -163,6 +178,7 @@ def _prepare(scenario: Scenario, draws: xr.DataArray, individual: bool,
         inputs.rates,
     )
     n = inputs.n_draws
+    period_of = period_of_cycles(s.n_cycles, s.cycle_length, periods) if periods else None
     # A microsimulation's streams are keyed by each draw's global index (its coordinate), so
     # a draw meets the same patients in any chunk of draws.
     draw_index = np.asarray(draws[dims.DRAW].values, dtype=np.int64) if individual else None
@@ -192,7 +208,7 @@ def _prepare(scenario: Scenario, draws: xr.DataArray, individual: bool,
             strat.start if start is None else start, strat.transition_at, strat.values_at,
             terms, disc, n_cycles=s.n_cycles, transition_values=strat.transition_values,
             transition_discount=tdisc, patients=patients, next_row=strat.next_row,
-            pattern=strat.pattern,
+            pattern=strat.pattern, period_of=period_of,
         )
 
     return inputs, prepare
@@ -208,7 +224,8 @@ def expand_result(res: EngineResult, columns: np.ndarray) -> EngineResult:
                                undiscounted=take(res.undiscounted),
                                by_cycle=take(res.by_cycle),
                                by_cycle_undiscounted=take(res.by_cycle_undiscounted),
-                               trace=take(res.trace))
+                               trace=take(res.trace),
+                               by_period=take(res.by_period))
 
 
 def run_chain(engine, strat: StrategyInputs, engine_inputs: Callable,

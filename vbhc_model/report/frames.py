@@ -301,3 +301,56 @@ def price_frame(prices: xr.Dataset) -> pd.DataFrame:
             rows.append(row)
     return pd.DataFrame(rows)
 
+
+def plan_summary(totals: xr.Dataset) -> xr.Dataset:
+    """A plan's measures by mix and calendar year: mean over draws and 95% interval (equal
+    to the mean with one draw), plus the new mix's increment over the current one."""
+    from vbhc_model.defaults import INTERVAL
+
+    measures = {"total_budget": totals["total_budget"], "pmpm": totals["pmpm"],
+                "qalys": totals["qalys"]}
+    for c in totals[dims.CATEGORY].values:
+        measures[f"budget_{c}"] = totals["budget"].sel({dims.CATEGORY: c}, drop=True)
+    for r in totals[dims.ROLE].values:
+        measures[f"hours_{r}"] = totals["clinician_hours"].sel({dims.ROLE: r}, drop=True)
+    if "fte_needed" in totals:
+        for r in totals["plan_role"].values:
+            measures[f"fte_needed_{r}"] = totals["fte_needed"].sel(plan_role=r, drop=True)
+    out = {}
+    for name, x in measures.items():
+        inc = x.sel(mix="new", drop=True) - x.sel(mix="current", drop=True)
+        for label, y in ((name, x), (f"{name}_increment", inc)):
+            out[f"{label}_mean"] = y.mean(dims.DRAW)
+            out[f"{label}_low"] = y.quantile(INTERVAL[0], dims.DRAW, method="linear").drop_vars(
+                "quantile")
+            out[f"{label}_high"] = y.quantile(INTERVAL[1], dims.DRAW,
+                                              method="linear").drop_vars("quantile")
+    ds = xr.Dataset(out)
+    ds["starting"] = totals["starting"]
+    if "fte_available" in totals:
+        ds["fte_available"] = totals["fte_available"]
+    ds.attrs = dict(totals.attrs)
+    return ds
+
+
+def plan_frame(summary: xr.Dataset) -> pd.DataFrame:
+    """A plan's summary as rows of (calendar year, measure): the new mix's mean and interval,
+    the current mix's mean, and the increment's mean and interval."""
+    rows = []
+    names = sorted({k.rsplit("_", 1)[0] for k in summary.data_vars
+                    if k.endswith("_mean") and not k.rsplit("_", 1)[0].endswith("_increment")})
+    for y in summary["calendar_year"].values:
+        for name in names:
+            at = {"calendar_year": y}
+            rows.append({
+                "calendar_year": int(y), "measure": name,
+                "new": float(summary[f"{name}_mean"].sel(mix="new", **at)),
+                "new_low": float(summary[f"{name}_low"].sel(mix="new", **at)),
+                "new_high": float(summary[f"{name}_high"].sel(mix="new", **at)),
+                "current": float(summary[f"{name}_mean"].sel(mix="current", **at)),
+                "increment": float(summary[f"{name}_increment_mean"].sel(**at)),
+                "increment_low": float(summary[f"{name}_increment_low"].sel(**at)),
+                "increment_high": float(summary[f"{name}_increment_high"].sel(**at)),
+            })
+    return pd.DataFrame(rows)
+

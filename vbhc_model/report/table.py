@@ -430,3 +430,52 @@ def format_compare(table: xr.Dataset) -> str:
                                                        table["variant_label"].values)]
     return "\n".join(lines)
 
+
+def format_plan(summary: xr.Dataset) -> str:
+    """``vbhc plan``: the new mix year by year (with 95% intervals after a PSA) against the
+    current mix: the budget, per member per month, QALYs, patients starting each strategy,
+    and FTEs needed against those available."""
+    years = summary["calendar_year"].values
+    psa = int(summary.attrs.get("n_draws", 1)) > 1
+
+    def cell(name: str, y, digits: int = 0, inc: bool = False) -> str:
+        key = f"{name}_increment" if inc else name
+        at = {"calendar_year": y} if inc else {"calendar_year": y, "mix": "new"}
+        mean = float(summary[f"{key}_mean"].sel(**at))
+        text = f"{mean:,.{digits}f}"
+        if psa:
+            lo, hi = (float(summary[f"{key}_{b}"].sel(**at)) for b in ("low", "high"))
+            text += f" ({lo:,.{digits}f} to {hi:,.{digits}f})"
+        return text
+
+    header = ["calendar year", "budget, new mix", "increment over current", "PMPM, new mix",
+              "QALYs, new mix", "QALY increment"]
+    rows = [[str(y), cell("total_budget", y), cell("total_budget", y, inc=True),
+             cell("pmpm", y, 2), cell("qalys", y, 1), cell("qalys", y, 1, inc=True)]
+            for y in years]
+    cur = money(summary.attrs)
+    lines = [f"Service plan: {summary.attrs.get('scenario_title', '')}",
+             f"{cur}, undiscounted (budget impact); PMPM over {summary.attrs.get('members', 0):,.0f} "
+             f"{summary.attrs.get('members_basis', '')}"
+             + ("; 95% intervals over the PSA" if psa else "; base case"),
+             *_aligned(header, rows)]
+    start = summary["starting"].sel(mix="new")
+    rows = [[str(y)] + [f"{float(v):,.0f}" for v in start.sel(calendar_year=y).values]
+            for y in years]
+    lines += ["", "Patients starting each strategy (new mix)",
+              *_aligned(["calendar year"] + [str(s) for s in start["strategy"].values], rows)]
+    if "fte_available" in summary:
+        roles = [str(r) for r in summary["plan_role"].values]
+        header = ["calendar year"] + [f"{r}: FTE needed / available" for r in roles]
+        rows = []
+        for y in years:
+            row = [str(y)]
+            for r in roles:
+                need = cell(f"fte_needed_{r}", y, 1)
+                have = float(summary["fte_available"].sel(plan_role=r, calendar_year=y))
+                row.append(f"{need} / {have:,.1f}")
+            rows.append(row)
+        lines += ["", "Clinicians (new mix; needed = hours / productive hours per FTE)",
+                  *_aligned(header, rows)]
+    return "\n".join(lines)
+

@@ -17,6 +17,8 @@ from vbhc_model.report.frames import (
     column_dictionary,
     compare_frame,
     mcse_frame,
+    plan_frame,
+    plan_summary,
     price_frame,
     psa_frame,
     subgroup_frame,
@@ -29,6 +31,7 @@ from vbhc_model.results import (
     CompareResult,
     DsaResult,
     FitResult,
+    PlanResult,
     RunResult,
     UpdateResult,
     VoiResult,
@@ -36,7 +39,8 @@ from vbhc_model.results import (
 
 #: The folder name of each kind of result: ``results/<name><suffix>``.
 _SUFFIX = {RunResult: "", DsaResult: "_dsa", AnalyseResult: "_analysis", FitResult: "",
-           CalibrationResult: "", UpdateResult: "_update", CompareResult: "_variants"}
+           CalibrationResult: "", UpdateResult: "_update", CompareResult: "_variants",
+           PlanResult: "_plan"}
 
 
 def default_folder(kind: type, name: str) -> Path:
@@ -58,7 +62,7 @@ def default_out(result) -> Path:
     the folder it analysed."""
     if isinstance(result, VoiResult):
         return result.source
-    if isinstance(result, (RunResult, DsaResult, CompareResult)):
+    if isinstance(result, (RunResult, DsaResult, CompareResult, PlanResult)):
         name = result.scenario.name
     elif isinstance(result, AnalyseResult):
         name = result.source.stem
@@ -173,6 +177,20 @@ def write_voi(result: VoiResult, out: str | Path | None = None, *,
     write_netcdf(result.table, target)
     figures.write_figures({"evppi": figures.evppi_bars(result.table)}, folder / "figures")
     return folder
+
+
+@write.register
+def write_plan(result: PlanResult, out: str | Path | None = None, *, force: bool = False) -> Path:
+    """``plan.nc`` (the summary by mix and calendar year) and ``plan.csv`` (a row per year and
+    measure: the new mix with its 95% interval, the current mix, the increment)."""
+    out = Path(out) if out is not None else default_out(result)
+    summary = plan_summary(result.totals)
+
+    def fill(tmp: Path) -> None:
+        write_netcdf(summary, tmp / "plan.nc")
+        plan_frame(summary).to_csv(tmp / "plan.csv", index=False, float_format="%.10g")
+
+    return write_directory(out, fill, force=force)
 
 
 @write.register

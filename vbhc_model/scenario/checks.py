@@ -69,6 +69,7 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
     _check_steps(scenario, add)
     _check_variants(scenario, add)
     _check_cost_categories(scenario, add)
+    _check_plan(scenario, add)
     _check_trackers(scenario, add)
     _check_posteriors(scenario, add)
     _check_samples(scenario, add)
@@ -383,6 +384,41 @@ def _check_population(scenario: Scenario, add: Any) -> None:
                     f"column '{name}' has {n} distinct values; a subgroup column may have at "
                     f"most {MAX_SUBGROUP_LEVELS} (group the values in a column of its own)")
         seen.add(name)
+
+
+def _check_plan(scenario: Scenario, add: Any) -> None:
+    """A plan's uptake names strategies, gives one share per year when it gives a list, and
+    each year's shares sum to 1; its roles are the scenario's."""
+    plan = scenario.plan
+    if plan is None:
+        return
+    for mix in ("current", "new"):
+        shares = getattr(plan.uptake, mix)
+        path = ("plan", "uptake", mix)
+        ok = True
+        for name, v in shares.items():
+            if name not in scenario.strategies:
+                add(path + (name,), f"unknown strategy '{name}'"
+                                    f"{did_you_mean(name, scenario.strategies)}")
+                ok = False
+            elif isinstance(v, list) and len(v) != plan.years:
+                add(path + (name,), f"{len(v)} shares for a plan of {plan.years} years: give "
+                                    "one number, or one per year")
+                ok = False
+        if not ok:
+            continue
+        for y in range(plan.years):
+            total = sum(v[y] if isinstance(v, list) else v for v in shares.values())
+            if abs(total - 1.0) > 1e-9:
+                add(path, f"the shares of year {y + 1} sum to {total:.6g}, not 1")
+                break
+    for role, r in plan.roles.items():
+        path = ("plan", "roles", role)
+        if role not in scenario.roles:
+            add(path, f"unknown role '{role}'{did_you_mean(role, scenario.roles)}")
+        if isinstance(r.fte_available, list) and len(r.fte_available) != plan.years:
+            add(path + ("fte_available",), f"{len(r.fte_available)} values for a plan of "
+                                            f"{plan.years} years: give one, or one per year")
 
 
 def _check_cost_categories(scenario: Scenario, add: Any) -> None:

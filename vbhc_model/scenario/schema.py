@@ -669,6 +669,43 @@ class Strategy(_Model):
     )
 
 
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class PlanUptake(_Model):
+    """Each strategy's share of the patients starting care in each year of a plan: one number
+    for every year or a list with one per year; each year's shares sum to 1."""
+
+    current: dict[str, Share | list[Share]] = Field(
+        min_length=1, description="The mix of today (what the budget is compared with).")
+    new: dict[str, Share | list[Share]] = Field(
+        min_length=1, description="The mix the plan proposes.")
+
+
+class PlanRole(_Model):
+    """A clinician role's capacity in a plan."""
+
+    fte_available: Annotated[float, Field(ge=0)] | list[Annotated[float, Field(ge=0)]] = Field(
+        description="Full-time equivalents available, one number or one per year.")
+    hours_per_fte: float = Field(gt=0, description="Productive hours a year per FTE.")
+    source: str = Field(min_length=1)
+
+
+class Plan(_Model):
+    """A service plan (``vbhc plan``): who starts care in each year and in which strategy, and
+    the clinicians available; the budget, care and clinician time follow from the model."""
+
+    years: int = Field(ge=1, le=50, description="Calendar years of the plan.")
+    prevalent: float = Field(ge=0, description="Eligible patients starting care in year 1.")
+    incident: float = Field(ge=0, description="New eligible patients starting care each year.")
+    members: float | None = Field(
+        None, gt=0, description="People the budget is spread over for per member per month "
+        "(a health plan's membership); default: the patients in the plan.")
+    uptake: PlanUptake
+    roles: dict[str, PlanRole] = Field(default_factory=dict)
+    source: str = Field(min_length=1)
+
+
 class CostCategory(_Model):
     """A cost category's label and the perspective it belongs to."""
 
@@ -725,6 +762,7 @@ class Scenario(_Model):
         "ever-flags) for expressions; the microsimulation only.",
     )
     strategies: dict[str, Strategy] = Field(min_length=1)
+    plan: Plan | None = Field(None, description="A service plan for 'vbhc plan'.")
     cost_categories: dict[str, CostCategory] = Field(
         default_factory=dict,
         description="Labels and perspectives of cost categories (undeclared ones: health "

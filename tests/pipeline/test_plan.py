@@ -1,0 +1,115 @@
+"""``vbhc plan`` (issue 15): with unlimited capacity the plan's totals are the per-person
+results times the patients and their uptake (to 1e-9); cohorts starting in later years enter
+the model at its first year; bad plan inputs are file/line/key errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from vbhc_model.analysis.budget import plan_totals
+from vbhc_model.cli import app
+from vbhc_model.engines.base import Outputs
+from vbhc_model.parameters import base_draws
+from vbhc_model.pipeline.plan import plan
+from vbhc_model.pipeline.simulate import simulate
+from vbhc_model.scenario import default_scenario_path, load_scenario
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return load_scenario(default_scenario_path())
+
+
+def _with_plan(scenario, **changes):
+    data = scenario.plan.model_dump()
+    data.update(changes)
+    return scenario.model_copy(update={"plan": type(scenario.plan).model_validate(data)})
+
+
+def test_one_cohort_over_the_model_horizon_is_the_per_person_results_times_its_size(scenario):
+    sc = _with_plan(scenario, incident=0.0, prevalent=1000.0)
+    sc._source = scenario.source
+    totals = plan(sc).totals
+    per_person = simulate(sc, base_draws(sc)).isel(draw=0)
+    # every patient starts in year 1 (no incident patients), in the new mix's first year
+    shares = sc.plan.uptake.new
+    first = {s: (v[0] if isinstance(v, list) else v) for s, v in shares.items()}
+    assert first == {"usual_care": 0.9, "coach_cbt": 0.1}
+    societal = {"productivity", "patient_time"}
+    health = [c for c in per_person["category"].values if c not in societal]
+    want = sum(1000.0 * w * float(per_person["costs_undiscounted"].sel(strategy=s,
+                                                                      category=health).sum())
+               for s, w in first.items())
+    got = float(totals["total_budget"].sel(mix="new").isel(draw=0).sum())
+    assert got == pytest.approx(want, rel=1e-9)
+    hours = float(totals["clinician_hours"].sel(mix="new", role="health_coach").sum())
+    assert hours == pytest.approx(
+        1000.0 * 0.1 * float(per_person["clinician_hours"].sel(strategy="coach_cbt",
+                                                               role="health_coach")), rel=1e-9)
+
+
+def test_a_later_cohort_enters_the_model_at_its_first_year(scenario):
+    per_year = simulate(scenario, base_draws(scenario), outputs=Outputs(
+        periods=1, variables=("year_costs", "year_qalys", "year_utilisation",
+                              "year_clinician_hours")))
+    sc = _with_plan(scenario, prevalent=0.0, incident=100.0)
+    totals = plan_totals(per_year, sc.plan)
+    uc = per_year["year_costs"].sel(strategy="usual_care").isel(draw=0).sum("category").values
+    got = totals["total_budget"].sel(mix="current").isel(draw=0).values
+    # calendar year y holds the cohorts of years 1..y, in model years y-1..0
+    want = [100 * uc[: y + 1].sum() for y in range(5)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_plan_cli_prints_and_writes_with_intervals(tmp_path):
+    out = tmp_path / "plan"
+    result = runner.invoke(app, ["plan", "--draws", "200", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Service plan: " in result.output and "FTE needed / available" in result.output
+    assert " to " in result.output.splitlines()[4]  # intervals after a PSA
+    import csv
+    rows = list(csv.DictReader((out / "plan.csv").open()))
+    budget = [r for r in rows if r["measure"] == "total_budget"]
+    assert [int(r["calendar_year"]) for r in budget] == [1, 2, 3, 4, 5]
+    for r in budget:
+        assert float(r["new_low"]) <= float(r["new"]) <= float(r["new_high"])
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p["uptake"]["new"].update(coach_cbt=[0.1, 1.2, 0.3, 0.3, 0.3]),
+     r"plan\.uptake\.new\.coach_cbt.*less than or equal to 1"),
+    (lambda p: p["roles"]["health_coach"].update(fte_available=-1),
+     r"plan\.roles\.health_coach\.fte_available.*greater than or equal to 0"),
+    (lambda p: p["uptake"]["new"].update(coach_cbt=[0.1, 0.2, 0.3]),
+     r"plan\.uptake\.new\.coach_cbt: 3 shares for a plan of 5 years"),
+    (lambda p: p["uptake"]["new"].update(usual_care=0.5),
+     r"plan\.uptake\.new: the shares of year 1 sum to 0\.6, not 1"),
+    (lambda p: p["uptake"]["new"].update(coach=0.1),
+     r"plan\.uptake\.new\.coach: unknown strategy 'coach'; did you mean 'coach_cbt'\?"),
+])
+def test_bad_plan_inputs_are_file_line_key_errors(tmp_path, change, message):
+    import re
+
+    data = yaml.safe_load(default_scenario_path().read_text())
+    change(data["plan"])
+    fits = default_scenario_path().parent / "fits"
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False).replace("file: fits/",
+                                                                   f"file: {fits}/"))
+    result = runner.invoke(app, ["plan", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert re.search(message, result.output), result.output
+    assert "line " in result.output and not (tmp_path / "o").exists()
+
+
+def test_a_scenario_without_a_plan_is_a_clear_error(tmp_path):
+    from tests.conftest import ROOT
+
+    result = runner.invoke(app, ["plan", str(ROOT / "scenarios" / "reference" /
+                                              "thr_dmhee.yaml"), "--out", str(tmp_path / "p")])
+    assert result.exit_code == 2 and "has no 'plan:' section: nothing to plan" in result.output

@@ -1,0 +1,51 @@
+"""``vbhc plan``: the scenario's service plan (``plan:``), year by year, with PSA intervals.
+
+The model runs once per draw with its payoffs totalled by year of the model
+(``Outputs(periods=1)``: undiscounted, as budget impact is reported); the plan scales them to
+the patients starting care in each calendar year and the mix they start in
+(:mod:`vbhc_model.analysis.budget`).
+"""
+
+from __future__ import annotations
+
+from vbhc_model.analysis.budget import plan_totals
+from vbhc_model.engines.base import Outputs
+from vbhc_model.errors import VbhcError
+from vbhc_model.parameters.draws import base_draws
+from vbhc_model.pipeline.psa import run_psa
+from vbhc_model.pipeline.simulate import simulate
+from vbhc_model.results import PlanResult
+from vbhc_model.scenario.schema import Scenario
+
+__all__ = ["PLAN_OUTPUTS", "plan"]
+
+PLAN_OUTPUTS = Outputs(periods=1, variables=("total_cost", "year_costs", "year_qalys",
+                                             "year_utilisation", "year_clinician_hours"))
+
+
+def plan(scenario: Scenario, *, draws: int = 0, seed: int | None = None,
+         sampling: str = "mc") -> PlanResult:
+    """The plan's totals by calendar year: on the base case, or on ``draws`` PSA draws.
+
+    Raises
+    ------
+    VbhcError
+        The scenario has no ``plan:`` section.
+    """
+    if scenario.plan is None:
+        file = scenario.source.file if scenario.source else "the scenario"
+        raise VbhcError(f"{file} has no 'plan:' section: nothing to plan "
+                        "(docs/planning.md shows one)")
+    if draws:
+        per_year = run_psa(scenario, draws, seed=seed, method=sampling, outputs=PLAN_OUTPUTS)
+    else:
+        per_year = simulate(scenario, base_draws(scenario), outputs=PLAN_OUTPUTS)
+    outside = frozenset() if scenario.settings.perspective == "societal" else frozenset(
+        name for name, c in scenario.cost_categories.items() if c.perspective == "societal")
+    totals = plan_totals(per_year, scenario.plan, outside)
+    totals.attrs.update({k: v for k, v in per_year.attrs.items()
+                         if k in ("scenario", "scenario_title", "scenario_file",
+                                  "scenario_sha256", "currency", "price_year", "perspective",
+                                  "engine", "seed", "vbhc_model_version", "created")})
+    totals.attrs["n_draws"] = int(draws) if draws else 1
+    return PlanResult(scenario=scenario, totals=totals)
