@@ -113,3 +113,39 @@ def test_a_scenario_without_a_plan_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["plan", str(ROOT / "scenarios" / "reference" /
                                               "thr_dmhee.yaml"), "--out", str(tmp_path / "p")])
     assert result.exit_code == 2 and "has no 'plan:' section: nothing to plan" in result.output
+
+
+def test_waiting_follows_the_mmc_queue_while_the_places_suffice(scenario):
+    from vbhc_model.analysis.queue import mmc_wait
+    from vbhc_model.pipeline.plan import programme_weeks
+
+    roles = {"health_coach": {"fte_available": 2.6, "hours_per_fte": 1500.0, "source": "t"}}
+    sc = _with_plan(scenario, roles=roles)
+    sc._source = scenario.source
+    t = plan(sc).totals.isel(draw=0)
+    per = simulate(sc, base_draws(sc)).isel(draw=0)
+    h = float(per["clinician_hours"].sel(strategy="coach_cbt", role="health_coach"))
+    weeks = programme_weeks(sc)["coach_cbt"]
+    starts = float(t["starting"].sel(mix="new", strategy="coach_cbt", calendar_year=1))
+    places = 2.6 * 1500 / 52 / (h / weeks)
+    w, _, _ = mmc_wait(starts / 52, weeks, places)
+    got = float(t["wait_weeks"].sel(plan_role="health_coach", calendar_year=1))
+    assert got == pytest.approx(w, rel=1e-9)
+    assert float(t["backlog"].sel(plan_role="health_coach", calendar_year=1)) == 0
+    want_years = starts * w / 52
+    assert float(t["qalys_lost_waiting"].sel(calendar_year=1)) == pytest.approx(
+        want_years * sc.plan.waiting.utility_loss, rel=1e-9)
+
+
+def test_too_few_clinicians_leave_a_backlog_that_costs_net_benefit(scenario):
+    roles = {"health_coach": {"fte_available": [1, 1, 3, 3, 3], "hours_per_fte": 1500.0,
+                              "source": "t"}}
+    sc = _with_plan(scenario, roles=roles)
+    sc._source = scenario.source
+    t = plan(sc).totals.isel(draw=0)
+    backlog = t["backlog"].sel(plan_role="health_coach").values
+    assert backlog[0] > 0 and backlog[1] > 0 and backlog[-1] == 0  # cleared with 3 FTE
+    assert (t["occupancy"].sel(plan_role="health_coach").values[:2] > 1).all()
+    lost = t["net_benefit_lost"].values
+    assert lost[0] > 0 and lost[0] == pytest.approx(
+        sc.settings.wtp[0] * float(t["qalys_lost_waiting"].sel(calendar_year=1)))

@@ -10,9 +10,9 @@ is in year y - c of the model in calendar year y, so
 
 with cost_s[k] the undiscounted cost per person in year k of the model (zero after its
 horizon), as budget-impact analyses report (ISPOR good practice: undiscounted, by year). The
-same sum gives care used, clinician hours and QALYs by year. Capacity is unlimited here (every
-patient is treated when they start); the plan compares the hours needed with the FTEs
-available.
+same sum gives care used, clinician hours and QALYs by year. :func:`plan_totals` treats every
+patient when they start (unlimited capacity); :func:`plan_queue` adds the waiting the plan's
+clinicians imply (an M/M/c queue, or a backlog when they do not suffice) and what it costs.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import xarray as xr
 
 from vbhc_model import dims
 
-__all__ = ["MIXES", "plan_totals", "uptake_array"]
+__all__ = ["MIXES", "plan_queue", "plan_totals", "uptake_array"]
 
 MIXES = ("current", "new")
 
@@ -114,3 +114,88 @@ def plan_totals(per_year: xr.Dataset, plan, outside: frozenset[str] = frozenset(
                      else "patients in the plan", source=plan.source,
                      outside_budget=", ".join(sorted(outside)))
     return out
+
+
+def plan_queue(totals: xr.Dataset, per_year: xr.Dataset, plan, weeks: dict[str, float],
+               wtp: float) -> xr.Dataset:
+    """Waiting for the clinicians of each role in the plan, under the new mix, year by year.
+
+    A role is a pool of places: the patients its FTEs can carry at once (weekly hours
+    available / the weekly hours a patient needs, averaged over the strategies that use the
+    role, weighted by their starts); a patient holds a place for its programme's duration
+    (``weeks[strategy]``). While the offered load stays below the places, the mean wait is the
+    M/M/c queue's (:func:`vbhc_model.analysis.queue.mmc_wait_array`); when it reaches them,
+    the patients the places cannot take form a backlog carried to the next year (fluid), and
+    the mean wait is the backlog over the throughput (Little's law). Waiting costs
+    ``plan.waiting.utility_loss`` QALYs and ``plan.waiting.extra_cost`` per year waited.
+
+    Returns
+    -------
+    xarray.Dataset
+        Over ``draw`` x ``plan_role`` x ``calendar_year``: ``starts_needing``, ``places``,
+        ``occupancy`` (offered load / places), ``wait_weeks``, ``backlog`` (end of year),
+        ``waiting_years`` (patient-years spent waiting); and over ``draw`` x
+        ``calendar_year``: ``qalys_lost_waiting``, ``cost_waiting``, ``net_benefit_lost``
+        (at ``wtp``).
+    """
+    from vbhc_model.analysis.queue import mmc_wait_array
+
+    roles = [r for r in plan.roles if r in list(per_year[dims.ROLE].values)]
+    strategies = [str(s) for s in per_year[dims.STRATEGY].values]
+    n_draws = per_year.sizes[dims.DRAW]
+    n_years = plan.years
+    start = totals["starting"].sel(mix="new").values  # [year, strategy]
+    hours = per_year["year_clinician_hours"].sum(dims.YEAR).transpose(
+        dims.DRAW, dims.STRATEGY, dims.ROLE)
+    wait_cost = plan.waiting or type("W", (), {"utility_loss": 0.0, "extra_cost": 0.0})()
+    shape = (n_draws, len(roles), n_years)
+    out = {k: np.zeros(shape) for k in ("starts_needing", "places", "occupancy",
+                                        "wait_weeks", "backlog", "waiting_years")}
+    for j, role in enumerate(roles):
+        h = hours.sel({dims.ROLE: role}).values  # [draw, strategy]: hours per patient
+        dur = np.array([weeks.get(s, 0.0) for s in strategies])
+        uses = (h > 0) & (dur > 0)  # [draw, strategy]
+        fte = np.broadcast_to(plan.roles[role].fte_available, (n_years,)).astype(float)
+        backlog = np.zeros(n_draws)
+        for y in range(n_years):
+            a = np.where(uses, start[y], 0.0)  # starts needing the role [draw, strategy]
+            n = a.sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean_weeks = np.where(n > 0, (a * dur).sum(axis=1) / n, 0.0)
+                weekly = np.where(n > 0, (a * h).sum(axis=1) / n / np.maximum(mean_weeks, 1e-12),
+                                  0.0)
+                places = np.where(weekly > 0, fte[y] * plan.roles[role].hours_per_fte / 52
+                                  / np.maximum(weekly, 1e-12), 0.0)
+            lam = (n + backlog) / 52  # the year's starts and last year's backlog, per week
+            w, _ = mmc_wait_array(lam, mean_weeks, places)
+            capacity = np.where(mean_weeks > 0, np.floor(places + 1e-9) * 52 /
+                                np.maximum(mean_weeks, 1e-12), 0.0)  # patients a year
+            over = ~np.isfinite(w)
+            new_backlog = np.where(over, np.maximum(n + backlog - capacity, 0.0), 0.0)
+            # fluid: the mean queue over the year / throughput; stable: M/M/c
+            with np.errstate(invalid="ignore", divide="ignore"):
+                fluid_wait = np.where(capacity > 0, (backlog + new_backlog) / 2
+                                      / np.maximum(capacity, 1e-300) * 52, np.inf)
+            wait = np.where(over, fluid_wait, w)
+            out["starts_needing"][:, j, y] = n
+            out["places"][:, j, y] = places
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out["occupancy"][:, j, y] = np.where(places > 0, lam * mean_weeks / places,
+                                                       np.nan)
+            out["wait_weeks"][:, j, y] = wait
+            out["backlog"][:, j, y] = new_backlog
+            out["waiting_years"][:, j, y] = np.where(
+                over, (backlog + new_backlog) / 2, (n + backlog) * np.where(np.isfinite(w), w, 0)
+                / 52)
+            backlog = new_backlog
+    dims3 = (dims.DRAW, "plan_role", "calendar_year")
+    ds = xr.Dataset({k: (dims3, v) for k, v in out.items()},
+                    coords={dims.DRAW: per_year[dims.DRAW].values, "plan_role": roles,
+                            "calendar_year": np.arange(1, n_years + 1)})
+    years = ds["waiting_years"].sum("plan_role")
+    ds["qalys_lost_waiting"] = years * wait_cost.utility_loss
+    ds["cost_waiting"] = years * wait_cost.extra_cost
+    ds["net_benefit_lost"] = wtp * ds["qalys_lost_waiting"] + ds["cost_waiting"]
+    ds.attrs["wtp"] = float(wtp)
+    return ds
+

@@ -8,7 +8,8 @@ the patients starting care in each calendar year and the mix they start in
 
 from __future__ import annotations
 
-from vbhc_model.analysis.budget import plan_totals
+from vbhc_model import dims
+from vbhc_model.analysis.budget import plan_queue, plan_totals
 from vbhc_model.engines.base import Outputs
 from vbhc_model.errors import VbhcError
 from vbhc_model.parameters.draws import base_draws
@@ -21,6 +22,19 @@ __all__ = ["PLAN_OUTPUTS", "plan"]
 
 PLAN_OUTPUTS = Outputs(periods=1, variables=("total_cost", "year_costs", "year_qalys",
                                              "year_utilisation", "year_clinician_hours"))
+
+
+def programme_weeks(scenario: Scenario) -> dict[str, float]:
+    """Each strategy's programme duration in weeks (a stepped strategy: its targets' longest;
+    0 without a programme): how long a patient holds a clinician's place."""
+    cycle_weeks = scenario.settings.cycle_length * 52
+
+    def own(name: str) -> float:
+        prog = scenario.strategies[name].programme
+        return prog.duration * cycle_weeks if prog is not None else 0.0
+
+    return {name: max([own(name)] + [own(step.switch_to) for step in st.steps])
+            for name, st in scenario.strategies.items()}
 
 
 def plan(scenario: Scenario, *, draws: int = 0, seed: int | None = None,
@@ -43,6 +57,10 @@ def plan(scenario: Scenario, *, draws: int = 0, seed: int | None = None,
     outside = frozenset() if scenario.settings.perspective == "societal" else frozenset(
         name for name, c in scenario.cost_categories.items() if c.perspective == "societal")
     totals = plan_totals(per_year, scenario.plan, outside)
+    if scenario.plan.roles:
+        queue = plan_queue(totals, per_year, scenario.plan, programme_weeks(scenario),
+                           scenario.settings.wtp[0])
+        totals = totals.merge(queue.drop_vars(dims.DRAW, errors="ignore"), compat="override")
     totals.attrs.update({k: v for k, v in per_year.attrs.items()
                          if k in ("scenario", "scenario_title", "scenario_file",
                                   "scenario_sha256", "currency", "price_year", "perspective",

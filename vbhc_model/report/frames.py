@@ -316,6 +316,13 @@ def plan_summary(totals: xr.Dataset) -> xr.Dataset:
     if "fte_needed" in totals:
         for r in totals["plan_role"].values:
             measures[f"fte_needed_{r}"] = totals["fte_needed"].sel(plan_role=r, drop=True)
+    queue = {}  # the new mix's waiting (not compared with the current mix)
+    if "wait_weeks" in totals:
+        for r in totals["plan_role"].values:
+            for name in ("occupancy", "wait_weeks", "backlog"):
+                queue[f"{name}_{r}"] = totals[name].sel(plan_role=r, drop=True)
+        for name in ("qalys_lost_waiting", "net_benefit_lost"):
+            queue[name] = totals[name]
     out = {}
     for name, x in measures.items():
         inc = x.sel(mix="new", drop=True) - x.sel(mix="current", drop=True)
@@ -325,6 +332,10 @@ def plan_summary(totals: xr.Dataset) -> xr.Dataset:
                 "quantile")
             out[f"{label}_high"] = y.quantile(INTERVAL[1], dims.DRAW,
                                               method="linear").drop_vars("quantile")
+    for name, x in queue.items():
+        out[f"queue_{name}_mean"] = x.mean(dims.DRAW)
+        out[f"queue_{name}_low"] = x.quantile(INTERVAL[0], dims.DRAW).drop_vars("quantile")
+        out[f"queue_{name}_high"] = x.quantile(INTERVAL[1], dims.DRAW).drop_vars("quantile")
     ds = xr.Dataset(out)
     ds["starting"] = totals["starting"]
     if "fte_available" in totals:
@@ -338,7 +349,8 @@ def plan_frame(summary: xr.Dataset) -> pd.DataFrame:
     the current mix's mean, and the increment's mean and interval."""
     rows = []
     names = sorted({k.rsplit("_", 1)[0] for k in summary.data_vars
-                    if k.endswith("_mean") and not k.rsplit("_", 1)[0].endswith("_increment")})
+                    if k.endswith("_mean") and not k.rsplit("_", 1)[0].endswith("_increment")
+                    and not k.startswith("queue_")})
     for y in summary["calendar_year"].values:
         for name in names:
             at = {"calendar_year": y}
@@ -352,5 +364,11 @@ def plan_frame(summary: xr.Dataset) -> pd.DataFrame:
                 "increment_low": float(summary[f"{name}_increment_low"].sel(**at)),
                 "increment_high": float(summary[f"{name}_increment_high"].sel(**at)),
             })
+        for key in sorted(k[: -len("_mean")] for k in summary.data_vars
+                          if k.startswith("queue_") and k.endswith("_mean")):
+            rows.append({"calendar_year": int(y), "measure": key[len("queue_"):],
+                         "new": float(summary[f"{key}_mean"].sel(calendar_year=y)),
+                         "new_low": float(summary[f"{key}_low"].sel(calendar_year=y)),
+                         "new_high": float(summary[f"{key}_high"].sel(calendar_year=y))})
     return pd.DataFrame(rows)
 

@@ -477,5 +477,27 @@ def format_plan(summary: xr.Dataset) -> str:
             rows.append(row)
         lines += ["", "Clinicians (new mix; needed = hours / productive hours per FTE)",
                   *_aligned(header, rows)]
+    if "queue_qalys_lost_waiting_mean" in summary:
+        roles = [str(r) for r in summary["plan_role"].values]
+
+        def q(name: str, y, digits: int) -> str:
+            v = float(summary[f"queue_{name}_mean"].sel(calendar_year=y))
+            return "over capacity" if not math.isfinite(v) else f"{v:,.{digits}f}"
+
+        header = ["calendar year"]
+        for r in roles:
+            header += [f"{r}: occupancy", "mean wait (weeks)", "backlog at year end"]
+        header += ["QALYs lost waiting", "net benefit lost"]
+        rows = []
+        for y in years:
+            row = [str(y)]
+            for r in roles:
+                row += [q(f"occupancy_{r}", y, 2), q(f"wait_weeks_{r}", y, 1),
+                        q(f"backlog_{r}", y, 0)]
+            row += [q("qalys_lost_waiting", y, 2), q("net_benefit_lost", y, 0)]
+            rows.append(row)
+        lines += ["", "Waiting for clinicians (new mix; M/M/c queue while the places suffice, "
+                  "a backlog carried to the next year when not; docs/planning.md)",
+                  *_aligned(header, rows)]
     return "\n".join(lines)
 

@@ -691,6 +691,15 @@ class PlanRole(_Model):
     source: str = Field(min_length=1)
 
 
+class PlanWaiting(_Model):
+    """What waiting for a programme does to a patient, per year of waiting."""
+
+    utility_loss: float = Field(0.0, ge=0, le=1, description="QALYs lost per year waiting.")
+    extra_cost: float = Field(0.0, ge=0, description="Extra care per year waiting (ED visits "
+                                                     "...), in the currency.")
+    source: str = Field(min_length=1)
+
+
 class Plan(_Model):
     """A service plan (``vbhc plan``): who starts care in each year and in which strategy, and
     the clinicians available; the budget, care and clinician time follow from the model."""
@@ -703,6 +712,8 @@ class Plan(_Model):
         "(a health plan's membership); default: the patients in the plan.")
     uptake: PlanUptake
     roles: dict[str, PlanRole] = Field(default_factory=dict)
+    waiting: PlanWaiting | None = Field(
+        None, description="What waiting does when the clinicians cannot take everyone.")
     source: str = Field(min_length=1)
 
 
