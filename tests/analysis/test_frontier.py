@@ -318,3 +318,16 @@ def test_a_gain_whose_interval_straddles_zero_by_far_is_negligible():
     draws[:, 2] = base + 0.06 + rng.normal(0, 0.01, 4000)
     ds = compute_icers([0, 100, 3000], draws.mean(axis=0), ["A", "B", "C"], effect_draws=draws)
     assert ds.status.values.tolist() == ["frontier", "frontier", "frontier"]
+
+
+def test_a_strategy_dominated_by_a_negligible_gain_stays_dominated():
+    """Leaving B off the frontier for a noisy gain must not let D, which B dominates on the
+    means, onto the frontier (found in review)."""
+    rng = np.random.default_rng(0)
+    n = 1000
+    a = rng.normal(1.0, 0.01, n)
+    draws = np.column_stack([a, a + 0.05 + rng.normal(0, 0.3, n), a + 0.04 + rng.normal(0, 0.005, n)])
+    ds = compute_icers([0.0, 100.0, 200.0], draws.mean(axis=0), ["A", "B", "D"],
+                       effect_draws=draws)
+    assert ds.status.values.tolist() == ["frontier", "negligible gain", "dominated"]
+    assert str(ds.dominated_by.sel(strategy="D").values) == "B"

@@ -149,3 +149,16 @@ def test_too_few_clinicians_leave_a_backlog_that_costs_net_benefit(scenario):
     lost = t["net_benefit_lost"].values
     assert lost[0] > 0 and lost[0] == pytest.approx(
         sc.settings.wtp[0] * float(t["qalys_lost_waiting"].sel(calendar_year=1)))
+
+
+def test_a_backlog_is_cleared_in_years_without_new_starts(scenario):
+    """A year with a backlog and no new starts keeps its clinicians' places (found in review)."""
+    roles = {"health_coach": {"fte_available": 0.5, "hours_per_fte": 1500.0, "source": "t"}}
+    sc = _with_plan(scenario, incident=0.0, roles=roles)
+    sc._source = scenario.source
+    t = plan(sc).totals.isel(draw=0).sel(plan_role="health_coach")
+    places = t["places"].values
+    assert (places == places[0]).all() and places[0] > 0
+    backlog = t["backlog"].values
+    assert backlog[0] > 0 and (np.diff(backlog) <= 0).all() and backlog[-1] == 0
+    assert np.isfinite(t["wait_weeks"].values).all()

@@ -157,15 +157,18 @@ def plan_queue(totals: xr.Dataset, per_year: xr.Dataset, plan, weeks: dict[str, 
         uses = (h > 0) & (dur > 0)  # [draw, strategy]
         fte = np.broadcast_to(plan.roles[role].fte_available, (n_years,)).astype(float)
         backlog = np.zeros(n_draws)
+        # a year without new starts keeps the last year's mix of programmes (its backlog's)
+        last_weeks, last_weekly = np.zeros(n_draws), np.zeros(n_draws)
         for y in range(n_years):
             a = np.where(uses, start[y], 0.0)  # starts needing the role [draw, strategy]
             n = a.sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                mean_weeks = np.where(n > 0, (a * dur).sum(axis=1) / n, 0.0)
+                mean_weeks = np.where(n > 0, (a * dur).sum(axis=1) / n, last_weeks)
                 weekly = np.where(n > 0, (a * h).sum(axis=1) / n / np.maximum(mean_weeks, 1e-12),
-                                  0.0)
+                                  last_weekly)
                 places = np.where(weekly > 0, fte[y] * plan.roles[role].hours_per_fte / 52
                                   / np.maximum(weekly, 1e-12), 0.0)
+            last_weeks, last_weekly = mean_weeks, weekly
             lam = (n + backlog) / 52  # the year's starts and last year's backlog, per week
             w, _ = mmc_wait_array(lam, mean_weeks, places)
             capacity = np.where(mean_weeks > 0, np.floor(places + 1e-9) * 52 /

@@ -191,15 +191,20 @@ def compute_icers(costs: ArrayLike, effects: ArrayLike, strategies: Sequence[str
     names = [names_in[i] for i in order]
     draws = None if effect_draws is None else np.asarray(effect_draws, dtype=float)[:, order]
     # The frontier without the strategies whose gain is negligible, one at a time (each
-    # removal changes the next strategy's comparator).
+    # removal changes the next strategy's comparator). Strong dominance is decided on every
+    # strategy first: one dominated by a strategy left off for a negligible gain stays
+    # dominated (it must not reach the frontier through the other's removal).
     n = len(c)
+    full_status, full_dom = _frontier_kernel(c, e)
+    dominated = full_status == 1
     why: dict[int, str] = {}
     while True:
-        keep = np.flatnonzero([j not in why for j in range(n)])
+        keep = np.flatnonzero([j not in why and not dominated[j] for j in range(n)])
         kept_status, kept_dom = _frontier_kernel(c[keep], e[keep])
         status = np.full(n, 3)
+        status[dominated] = 1
         status[keep] = kept_status
-        dom_by = np.full(n, -1)
+        dom_by = np.where(dominated, full_dom, -1)
         dom_by[keep] = np.where(kept_dom >= 0, keep[np.maximum(kept_dom, 0)], -1)
         front = np.flatnonzero(status == 0)
         found = next(((b, r) for a, b in zip(front[:-1], front[1:])
