@@ -158,12 +158,14 @@ def make_report(results: str | Path, *, out: str | Path | None = None,
 
 
 def run_plan(scenario: Scenario | str | Path | None = None, *, draws: int = 0,
-             seed: int | None = None, out: str | Path | None = None, force: bool = False):
-    """The scenario's service plan (``plan:``) year by year; writes ``plan.nc`` and
-    ``plan.csv`` into ``out`` [results/<scenario>_plan/]. Returns (PlanResult, folder)."""
+             seed: int | None = None, out: str | Path | None = None, force: bool = False,
+             variant: str | None = None):
+    """The scenario's service plan (``plan:``) year by year, or its variant's; writes
+    ``plan.nc`` and ``plan.csv`` into ``out`` [results/<scenario>_plan/]. Returns
+    (PlanResult, folder)."""
     from vbhc_model.pipeline.plan import plan
 
-    scenario = load(scenario)
+    scenario = load(scenario, variant)
     target = Path(out) if out is not None else default_folder(PlanResult, scenario.name)
     refuse_existing(target, force)
     result = plan(scenario, draws=draws, seed=seed)

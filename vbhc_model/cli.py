@@ -385,6 +385,8 @@ def plan(
     seed: Annotated[int | None, typer.Option(help="PSA seed [settings.seed].")] = None,
     out: Annotated[Path | None, typer.Option(help="Results directory [results/SCENARIO_plan/].")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing results directory.")] = False,
+    variant: Annotated[str | None, typer.Option(
+        help="Plan this variant of the scenario (its variants: section).")] = None,
 ) -> None:
     """The scenario's service plan (its plan: section) year by year: the budget (undiscounted)
     of the new mix against the current one, per member per month, QALYs, patients starting
@@ -393,7 +395,8 @@ def plan(
     from vbhc_model.report.frames import plan_summary
     from vbhc_model.report.table import format_plan, written
 
-    result, folder = run_plan(scenario, draws=draws, seed=seed, out=out, force=force)
+    result, folder = run_plan(scenario, draws=draws, seed=seed, out=out, force=force,
+                              variant=variant)
     typer.echo(format_plan(plan_summary(result.totals)) + "\n\n" + written(folder))
 
 

@@ -113,7 +113,7 @@ def test_bad_variant_settings_and_categories_are_file_line_key_errors(tmp_path):
     out = result.output
     assert "variants.longer.settings.n_cycle: unknown setting 'n_cycle'; did you mean 'n_cycles'?" in out
     assert "variants.wrong.settings.perspective:" in out and "health_care" in out
-    assert "variants.empty: a variant sets parameters or settings" in out
+    assert "variants.empty: a variant sets parameters, settings or plan keys" in out
     assert "cost_categories.productivity: no cost uses category 'productivity'" in out
 
 

@@ -122,11 +122,11 @@ def test_waiting_follows_the_mmc_queue_while_the_places_suffice(scenario):
     roles = {"health_coach": {"fte_available": 2.6, "hours_per_fte": 1500.0, "source": "t"}}
     sc = _with_plan(scenario, roles=roles)
     sc._source = scenario.source
-    t = plan(sc).totals.isel(draw=0)
+    t = plan(sc).totals.isel(draw=0).sel(mix="new")
     per = simulate(sc, base_draws(sc)).isel(draw=0)
     h = float(per["clinician_hours"].sel(strategy="coach_cbt", role="health_coach"))
     weeks = programme_weeks(sc)["coach_cbt"]
-    starts = float(t["starting"].sel(mix="new", strategy="coach_cbt", calendar_year=1))
+    starts = float(t["starting"].sel(strategy="coach_cbt", calendar_year=1))
     places = 2.6 * 1500 / 52 / (h / weeks)
     w, _, _ = mmc_wait(starts / 52, weeks, places)
     got = float(t["wait_weeks"].sel(plan_role="health_coach", calendar_year=1))
@@ -142,7 +142,7 @@ def test_too_few_clinicians_leave_a_backlog_that_costs_net_benefit(scenario):
                               "source": "t"}}
     sc = _with_plan(scenario, roles=roles)
     sc._source = scenario.source
-    t = plan(sc).totals.isel(draw=0)
+    t = plan(sc).totals.isel(draw=0).sel(mix="new")
     backlog = t["backlog"].sel(plan_role="health_coach").values
     assert backlog[0] > 0 and backlog[1] > 0 and backlog[-1] == 0  # cleared with 3 FTE
     assert (t["occupancy"].sel(plan_role="health_coach").values[:2] > 1).all()
@@ -156,9 +156,25 @@ def test_a_backlog_is_cleared_in_years_without_new_starts(scenario):
     roles = {"health_coach": {"fte_available": 0.5, "hours_per_fte": 1500.0, "source": "t"}}
     sc = _with_plan(scenario, incident=0.0, roles=roles)
     sc._source = scenario.source
-    t = plan(sc).totals.isel(draw=0).sel(plan_role="health_coach")
+    t = plan(sc).totals.isel(draw=0).sel(plan_role="health_coach", mix="new")
     places = t["places"].values
     assert (places == places[0]).all() and places[0] > 0
     backlog = t["backlog"].values
     assert backlog[0] > 0 and (np.diff(backlog) <= 0).all() and backlog[-1] == 0
     assert np.isfinite(t["wait_weeks"].values).all()
+
+
+def test_a_capacity_limit_changes_which_mix_delivers_the_most_net_benefit(scenario, tmp_path):
+    """Issue 15: with the plan's 2 coaches, offering coach-led CBT delivers the most net
+    benefit; with half a coach (the 'half_a_coach' variant) its waiting costs more than its
+    advantage, and the same uptake of painTRAINER (no clinicians) delivers more."""
+    result = runner.invoke(app, ["plan", "--variant", "half_a_coach", "--out",
+                                 str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    assert "highest: paintrainer_instead at 50,000" in result.output
+    best = {}
+    for variant in (None, "half_a_coach"):
+        nb = plan(scenario.with_variant(variant)).totals["net_benefit"].isel(draw=0).sel(
+            wtp=scenario.settings.wtp[0])
+        best[variant] = str(nb["mix"].values[int(nb.argmax("mix"))])
+    assert best == {None: "new", "half_a_coach": "paintrainer_instead"}

@@ -22,17 +22,22 @@ import xarray as xr
 
 from vbhc_model import dims
 
-__all__ = ["MIXES", "plan_queue", "plan_totals", "uptake_array"]
+__all__ = ["mixes", "plan_net_benefit", "plan_queue", "plan_totals", "uptake_array"]
 
-MIXES = ("current", "new")
+
+def mixes(plan) -> dict:
+    """The plan's mixes in order: ``current``, ``new``, then its alternatives."""
+    return {"current": plan.uptake.current, "new": plan.uptake.new,
+            **plan.uptake.alternatives}
 
 
 def uptake_array(plan, strategies) -> np.ndarray:
     """``[mix, year, strategy]`` shares from a scenario's ``plan.uptake``."""
     names = list(strategies)
-    out = np.zeros((len(MIXES), plan.years, len(names)))
-    for m, mix in enumerate(MIXES):
-        for name, v in getattr(plan.uptake, mix).items():
+    all_mixes = mixes(plan)
+    out = np.zeros((len(all_mixes), plan.years, len(names)))
+    for m, shares in enumerate(all_mixes.values()):
+        for name, v in shares.items():
             out[m, :, names.index(name)] = v
     return out
 
@@ -68,12 +73,13 @@ def plan_totals(per_year: xr.Dataset, plan, outside: frozenset[str] = frozenset(
     entrants = np.full(n_years, plan.incident, dtype=float)
     entrants[0] += plan.prevalent
     starting = entrants[None, :, None] * u  # [mix, c, s]
-    out = xr.Dataset(coords={"mix": list(MIXES), "calendar_year": np.arange(1, n_years + 1)})
+    mix_names = list(mixes(plan))
+    out = xr.Dataset(coords={"mix": mix_names, "calendar_year": np.arange(1, n_years + 1)})
 
     def scaled(var: str) -> np.ndarray:
         x = per_year[var].transpose(dims.DRAW, dims.STRATEGY, dims.YEAR, ...).values
         n_model = x.shape[2]
-        total = np.zeros((x.shape[0], len(MIXES), n_years) + x.shape[3:])
+        total = np.zeros((x.shape[0], len(mix_names), n_years) + x.shape[3:])
         for c in range(n_years):
             k = np.arange(n_years - c)  # calendar years c.. are model years 0..
             k = k[k < n_model]
@@ -132,73 +138,101 @@ def plan_queue(totals: xr.Dataset, per_year: xr.Dataset, plan, weeks: dict[str, 
     Returns
     -------
     xarray.Dataset
-        Over ``draw`` x ``plan_role`` x ``calendar_year``: ``starts_needing``, ``places``,
+        Over ``draw`` x ``mix`` x ``plan_role`` x ``calendar_year``: ``starts_needing``,
+        ``places``,
         ``occupancy`` (offered load / places), ``wait_weeks``, ``backlog`` (end of year),
-        ``waiting_years`` (patient-years spent waiting); and over ``draw`` x
+        ``waiting_years`` (patient-years spent waiting); and over ``draw`` x ``mix`` x
         ``calendar_year``: ``qalys_lost_waiting``, ``cost_waiting``, ``net_benefit_lost``
         (at ``wtp``).
     """
-    from vbhc_model.analysis.queue import mmc_wait_array
-
     roles = [r for r in plan.roles if r in list(per_year[dims.ROLE].values)]
     strategies = [str(s) for s in per_year[dims.STRATEGY].values]
     n_draws = per_year.sizes[dims.DRAW]
     n_years = plan.years
-    start = totals["starting"].sel(mix="new").values  # [year, strategy]
     hours = per_year["year_clinician_hours"].sum(dims.YEAR).transpose(
         dims.DRAW, dims.STRATEGY, dims.ROLE)
     wait_cost = plan.waiting or type("W", (), {"utility_loss": 0.0, "extra_cost": 0.0})()
-    shape = (n_draws, len(roles), n_years)
+    mix_names = [str(m) for m in totals["mix"].values]
+    dur = np.array([weeks.get(s, 0.0) for s in strategies])
+    shape = (n_draws, len(mix_names), len(roles), n_years)
     out = {k: np.zeros(shape) for k in ("starts_needing", "places", "occupancy",
                                         "wait_weeks", "backlog", "waiting_years")}
-    for j, role in enumerate(roles):
-        h = hours.sel({dims.ROLE: role}).values  # [draw, strategy]: hours per patient
-        dur = np.array([weeks.get(s, 0.0) for s in strategies])
-        uses = (h > 0) & (dur > 0)  # [draw, strategy]
-        fte = np.broadcast_to(plan.roles[role].fte_available, (n_years,)).astype(float)
-        backlog = np.zeros(n_draws)
-        # a year without new starts keeps the last year's mix of programmes (its backlog's)
-        last_weeks, last_weekly = np.zeros(n_draws), np.zeros(n_draws)
-        for y in range(n_years):
-            a = np.where(uses, start[y], 0.0)  # starts needing the role [draw, strategy]
-            n = a.sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean_weeks = np.where(n > 0, (a * dur).sum(axis=1) / n, last_weeks)
-                weekly = np.where(n > 0, (a * h).sum(axis=1) / n / np.maximum(mean_weeks, 1e-12),
-                                  last_weekly)
-                places = np.where(weekly > 0, fte[y] * plan.roles[role].hours_per_fte / 52
-                                  / np.maximum(weekly, 1e-12), 0.0)
-            last_weeks, last_weekly = mean_weeks, weekly
-            lam = (n + backlog) / 52  # the year's starts and last year's backlog, per week
-            w, _ = mmc_wait_array(lam, mean_weeks, places)
-            capacity = np.where(mean_weeks > 0, np.floor(places + 1e-9) * 52 /
-                                np.maximum(mean_weeks, 1e-12), 0.0)  # patients a year
-            over = ~np.isfinite(w)
-            new_backlog = np.where(over, np.maximum(n + backlog - capacity, 0.0), 0.0)
-            # fluid: the mean queue over the year / throughput; stable: M/M/c
-            with np.errstate(invalid="ignore", divide="ignore"):
-                fluid_wait = np.where(capacity > 0, (backlog + new_backlog) / 2
-                                      / np.maximum(capacity, 1e-300) * 52, np.inf)
-            wait = np.where(over, fluid_wait, w)
-            out["starts_needing"][:, j, y] = n
-            out["places"][:, j, y] = places
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out["occupancy"][:, j, y] = np.where(places > 0, lam * mean_weeks / places,
-                                                       np.nan)
-            out["wait_weeks"][:, j, y] = wait
-            out["backlog"][:, j, y] = new_backlog
-            out["waiting_years"][:, j, y] = np.where(
-                over, (backlog + new_backlog) / 2, (n + backlog) * np.where(np.isfinite(w), w, 0)
-                / 52)
-            backlog = new_backlog
-    dims3 = (dims.DRAW, "plan_role", "calendar_year")
-    ds = xr.Dataset({k: (dims3, v) for k, v in out.items()},
-                    coords={dims.DRAW: per_year[dims.DRAW].values, "plan_role": roles,
-                            "calendar_year": np.arange(1, n_years + 1)})
+    for i, mix in enumerate(mix_names):
+        start = totals["starting"].sel(mix=mix).values  # [year, strategy]
+        for j, role in enumerate(roles):
+            h = hours.sel({dims.ROLE: role}).values  # [draw, strategy]: hours per patient
+            fte = np.broadcast_to(plan.roles[role].fte_available, (n_years,)).astype(float)
+            found = _role_queue(start, h, dur, fte, plan.roles[role].hours_per_fte)
+            for k, v in found.items():
+                out[k][:, i, j] = v
+    dims4 = (dims.DRAW, "mix", "plan_role", "calendar_year")
+    ds = xr.Dataset({k: (dims4, v) for k, v in out.items()},
+                    coords={dims.DRAW: per_year[dims.DRAW].values, "mix": mix_names,
+                            "plan_role": roles, "calendar_year": np.arange(1, n_years + 1)})
     years = ds["waiting_years"].sum("plan_role")
     ds["qalys_lost_waiting"] = years * wait_cost.utility_loss
     ds["cost_waiting"] = years * wait_cost.extra_cost
     ds["net_benefit_lost"] = wtp * ds["qalys_lost_waiting"] + ds["cost_waiting"]
     ds.attrs["wtp"] = float(wtp)
     return ds
+
+
+def _role_queue(start: np.ndarray, h: np.ndarray, dur: np.ndarray, fte: np.ndarray,
+                hours_per_fte: float) -> dict[str, np.ndarray]:
+    """One role's queue over the plan's years for one mix: ``start[year, strategy]`` patients
+    starting, ``h[draw, strategy]`` the role's hours per patient, ``dur[strategy]`` weeks a
+    patient holds a place; each result ``[draw, year]``."""
+    from vbhc_model.analysis.queue import mmc_wait_array
+
+    n_draws, n_years = h.shape[0], start.shape[0]
+    uses = (h > 0) & (dur > 0)  # [draw, strategy]
+    out = {k: np.zeros((n_draws, n_years)) for k in ("starts_needing", "places", "occupancy",
+                                                     "wait_weeks", "backlog", "waiting_years")}
+    backlog = np.zeros(n_draws)
+    # a year without new starts keeps the last year's mix of programmes (its backlog's)
+    last_weeks, last_weekly = np.zeros(n_draws), np.zeros(n_draws)
+    for y in range(n_years):
+        a = np.where(uses, start[y], 0.0)  # starts needing the role [draw, strategy]
+        n = a.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_weeks = np.where(n > 0, (a * dur).sum(axis=1) / n, last_weeks)
+            weekly = np.where(n > 0, (a * h).sum(axis=1) / n / np.maximum(mean_weeks, 1e-12),
+                              last_weekly)
+            places = np.where(weekly > 0, fte[y] * hours_per_fte / 52
+                              / np.maximum(weekly, 1e-12), 0.0)
+        last_weeks, last_weekly = mean_weeks, weekly
+        lam = (n + backlog) / 52  # the year's starts and last year's backlog, per week
+        w, _ = mmc_wait_array(lam, mean_weeks, places)
+        capacity = np.where(mean_weeks > 0, np.floor(places + 1e-9) * 52
+                            / np.maximum(mean_weeks, 1e-12), 0.0)  # patients a year
+        over = ~np.isfinite(w)
+        new_backlog = np.where(over, np.maximum(n + backlog - capacity, 0.0), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # fluid: the mean queue over the year / throughput; stable: M/M/c
+            fluid_wait = np.where(capacity > 0, (backlog + new_backlog) / 2
+                                  / np.maximum(capacity, 1e-300) * 52, np.inf)
+            out["occupancy"][:, y] = np.where(places > 0, lam * mean_weeks / places, np.nan)
+        out["starts_needing"][:, y] = n
+        out["places"][:, y] = places
+        out["wait_weeks"][:, y] = np.where(over, fluid_wait, w)
+        out["backlog"][:, y] = new_backlog
+        out["waiting_years"][:, y] = np.where(
+            over, (backlog + new_backlog) / 2,
+            (n + backlog) * np.where(np.isfinite(w), w, 0) / 52)
+        backlog = new_backlog
+    return out
+
+
+def plan_net_benefit(totals: xr.Dataset, wtp) -> xr.DataArray:
+    """Each mix's net monetary benefit over the plan (undiscounted, as the budget):
+    ``lambda x (QALYs - QALYs lost waiting) - (budget + cost of waiting)``, summed over the
+    calendar years; ``[draw, mix, wtp]``."""
+    lam = xr.DataArray(np.asarray(list(wtp), dtype=float), dims=[dims.WTP],
+                       coords={dims.WTP: np.asarray(list(wtp), dtype=float)})
+    qalys = totals["qalys"].sum("calendar_year")
+    cost = totals["total_budget"].sum("calendar_year")
+    if "qalys_lost_waiting" in totals:
+        qalys = qalys - totals["qalys_lost_waiting"].sum("calendar_year")
+        cost = cost + totals["cost_waiting"].sum("calendar_year")
+    return (lam * qalys - cost).transpose(dims.DRAW, "mix", dims.WTP)
 

@@ -9,7 +9,7 @@ the patients starting care in each calendar year and the mix they start in
 from __future__ import annotations
 
 from vbhc_model import dims
-from vbhc_model.analysis.budget import plan_queue, plan_totals
+from vbhc_model.analysis.budget import plan_net_benefit, plan_queue, plan_totals
 from vbhc_model.engines.base import Outputs
 from vbhc_model.errors import VbhcError
 from vbhc_model.parameters.draws import base_draws
@@ -61,6 +61,7 @@ def plan(scenario: Scenario, *, draws: int = 0, seed: int | None = None,
         queue = plan_queue(totals, per_year, scenario.plan, programme_weeks(scenario),
                            scenario.settings.wtp[0])
         totals = totals.merge(queue.drop_vars(dims.DRAW, errors="ignore"), compat="override")
+    totals["net_benefit"] = plan_net_benefit(totals, scenario.settings.wtp)
     totals.attrs.update({k: v for k, v in per_year.attrs.items()
                          if k in ("scenario", "scenario_title", "scenario_file",
                                   "scenario_sha256", "currency", "price_year", "perspective",

@@ -320,9 +320,9 @@ def plan_summary(totals: xr.Dataset) -> xr.Dataset:
     if "wait_weeks" in totals:
         for r in totals["plan_role"].values:
             for name in ("occupancy", "wait_weeks", "backlog"):
-                queue[f"{name}_{r}"] = totals[name].sel(plan_role=r, drop=True)
+                queue[f"{name}_{r}"] = totals[name].sel(plan_role=r, mix="new", drop=True)
         for name in ("qalys_lost_waiting", "net_benefit_lost"):
-            queue[name] = totals[name]
+            queue[name] = totals[name].sel(mix="new", drop=True)
     out = {}
     for name, x in measures.items():
         inc = x.sel(mix="new", drop=True) - x.sel(mix="current", drop=True)
@@ -337,6 +337,14 @@ def plan_summary(totals: xr.Dataset) -> xr.Dataset:
         out[f"queue_{name}_low"] = x.quantile(INTERVAL[0], dims.DRAW).drop_vars("quantile")
         out[f"queue_{name}_high"] = x.quantile(INTERVAL[1], dims.DRAW).drop_vars("quantile")
     ds = xr.Dataset(out)
+    if "net_benefit" in totals:  # each mix over the whole plan
+        nb = totals["net_benefit"]
+        ds["net_benefit_mean"] = nb.mean(dims.DRAW)
+        ds["net_benefit_low"] = nb.quantile(INTERVAL[0], dims.DRAW).drop_vars("quantile")
+        ds["net_benefit_high"] = nb.quantile(INTERVAL[1], dims.DRAW).drop_vars("quantile")
+        best = nb.mean(dims.DRAW).argmax("mix")
+        ds["best_mix"] = (dims.WTP, [str(nb["mix"].values[int(b)]) for b in best.values])
+        ds["p_best_mix"] = (nb == nb.max("mix")).mean(dims.DRAW)
     ds["starting"] = totals["starting"]
     if "fte_available" in totals:
         ds["fte_available"] = totals["fte_available"]
@@ -350,7 +358,7 @@ def plan_frame(summary: xr.Dataset) -> pd.DataFrame:
     rows = []
     names = sorted({k.rsplit("_", 1)[0] for k in summary.data_vars
                     if k.endswith("_mean") and not k.rsplit("_", 1)[0].endswith("_increment")
-                    and not k.startswith("queue_")})
+                    and not k.startswith(("queue_", "net_benefit"))})
     for y in summary["calendar_year"].values:
         for name in names:
             at = {"calendar_year": y}

@@ -477,6 +477,22 @@ def format_plan(summary: xr.Dataset) -> str:
             rows.append(row)
         lines += ["", "Clinicians (new mix; needed = hours / productive hours per FTE)",
                   *_aligned(header, rows)]
+    if "net_benefit_mean" in summary:
+        wtps = summary[dims.WTP].values
+        header = ["mix"] + [f"net benefit at {w:,.0f}" for w in wtps]
+        rows = []
+        for m in summary["mix"].values:
+            row = [str(m)]
+            for w in wtps:
+                v = float(summary["net_benefit_mean"].sel(mix=m, wtp=w))
+                cell = f"{v:,.0f}"
+                if psa:
+                    cell += f" (P best {float(summary['p_best_mix'].sel(mix=m, wtp=w)):.2f})"
+                row.append(cell)
+            rows.append(row)
+        best = ", ".join(f"{b} at {w:,.0f}" for b, w in zip(summary["best_mix"].values, wtps))
+        lines += ["", "Net benefit over the plan by mix (undiscounted; QALYs and costs of waiting "
+                  f"included); highest: {best}", *_aligned(header, rows)]
     if "queue_qalys_lost_waiting_mean" in summary:
         roles = [str(r) for r in summary["plan_role"].values]
 

@@ -392,9 +392,13 @@ def _check_plan(scenario: Scenario, add: Any) -> None:
     plan = scenario.plan
     if plan is None:
         return
-    for mix in ("current", "new"):
-        shares = getattr(plan.uptake, mix)
-        path = ("plan", "uptake", mix)
+    mixes = [("current", plan.uptake.current, ("plan", "uptake", "current")),
+             ("new", plan.uptake.new, ("plan", "uptake", "new"))]
+    mixes += [(k, v, ("plan", "uptake", "alternatives", k))
+              for k, v in plan.uptake.alternatives.items()]
+    for mix, shares, path in mixes:
+        if mix in ("current", "new") and path[-2] == "alternatives":
+            add(path, f"'{mix}' names a mix already; give the alternative another name")
         ok = True
         for name, v in shares.items():
             if name not in scenario.strategies:
@@ -440,9 +444,11 @@ def _check_variants(scenario: Scenario, add: Any) -> None:
     grouped = {p for g in scenario.joint.values() for p in g.parameters}
     grouped |= {p for c in scenario.correlations for p in c.parameters}
     for vname, variant in scenario.variants.items():
-        if not variant.parameters and not variant.settings:
-            add(("variants", vname), "a variant sets parameters or settings (or both); this "
-                                     "one sets neither")
+        if not variant.parameters and not variant.settings and not variant.plan:
+            add(("variants", vname), "a variant sets parameters, settings or plan keys; this "
+                                     "one sets none")
+        if variant.plan and scenario.plan is None:
+            add(("variants", vname, "plan"), "the scenario has no plan: section to change")
         for key, value in variant.settings.items():
             path = ("variants", vname, "settings", key)
             if key not in Settings.model_fields:

@@ -680,6 +680,10 @@ class PlanUptake(_Model):
         min_length=1, description="The mix of today (what the budget is compared with).")
     new: dict[str, Share | list[Share]] = Field(
         min_length=1, description="The mix the plan proposes.")
+    alternatives: dict[str, dict[str, Share | list[Share]]] = Field(
+        default_factory=dict,
+        description="Other mixes to weigh against the new one (name -> shares), each with "
+        "its own waiting for the same clinicians.")
 
 
 class PlanRole(_Model):
@@ -744,6 +748,10 @@ class Variant(_Model):
     settings: dict[str, Any] = Field(
         default_factory=dict,
         description="Settings changed in this variant (perspective, n_cycles, discount, ...).",
+    )
+    plan: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keys of the plan replaced in this variant (roles, uptake, years, ...).",
     )
 
 
@@ -863,7 +871,15 @@ class Scenario(_Model):
                 value=expr, unit=params[pname].unit,
                 source=f"variant '{name}' ({variant.label or name}): "
                        f"{expr.text if hasattr(expr, 'text') else expr}")
-        copy = self.model_copy(update={"parameters": params})
+        update: dict[str, Any] = {"parameters": params}
+        if variant.plan and self.plan is not None:
+            try:
+                update["plan"] = Plan.model_validate({**self.plan.model_dump(), **variant.plan})
+            except ValidationError as exc:
+                file = self._source.file if self._source else "scenario"
+                raise ScenarioError([Issue(file, f"variants.{name}.plan", err["msg"])
+                                     for err in exc.errors()]) from None
+        copy = self.model_copy(update=update)
         copy._source = self._source
         copy._variant = name
         return copy.with_settings(**variant.settings)
