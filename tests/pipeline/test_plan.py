@@ -78,6 +78,14 @@ def test_plan_cli_prints_and_writes_with_intervals(tmp_path):
     assert [int(r["calendar_year"]) for r in budget] == [1, 2, 3, 4, 5]
     for r in budget:
         assert float(r["new_low"]) <= float(r["new"]) <= float(r["new_high"])
+    # the quadruple aim in one view, in the console and plan_dashboard.csv
+    assert "The quadruple aim (new mix, over the plan; means)" in result.output
+    board = list(csv.DictReader((out / "plan_dashboard.csv").open()))
+    assert {r["aim"] for r in board} == {"population health", "patient experience",
+                                         "per-capita cost", "clinicians"}
+    gained = next(r for r in board if r["measure"] == "QALYs gained over the current mix")
+    qalys = [r for r in rows if r["measure"] == "qalys"]
+    assert float(gained["value"]) == pytest.approx(sum(float(r["increment"]) for r in qalys))
 
 
 @pytest.mark.parametrize("change, message", [

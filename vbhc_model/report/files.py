@@ -24,7 +24,7 @@ RESULT_NAMES = frozenset({
     MARKER, "outcomes.nc", "summary.csv", "summary_columns.csv", "psa.nc", "psa_summary.nc", "psa_curves.nc",
     "figures", "dsa.nc", "two_way.nc", "evppi.nc", "posterior.nc", "posterior_summary.csv",
     "comparison.csv", "patients.nc", "subgroups.csv", "subgroups_columns.csv",
-    "psa_montecarlo.nc", "variants.nc", "variants.csv", "report", "report.html", "prices.csv", "plan.nc", "plan.csv",
+    "psa_montecarlo.nc", "variants.nc", "variants.csv", "report", "report.html", "prices.csv", "plan.nc", "plan.csv", "plan_dashboard.csv",
     "report.xlsx",
 })
 

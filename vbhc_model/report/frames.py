@@ -380,3 +380,49 @@ def plan_frame(summary: xr.Dataset) -> pd.DataFrame:
                          "new_high": float(summary[f"{key}_high"].sel(calendar_year=y))})
     return pd.DataFrame(rows)
 
+
+def plan_dashboard(summary: xr.Dataset) -> pd.DataFrame:
+    """The quadruple aim of a plan in one view (the new mix, over the plan's years, means):
+    population health, patient experience, per-capita cost and clinicians."""
+    years = summary["calendar_year"].values
+    rows = []
+
+    def add(aim: str, measure: str, value: float, unit: str, note: str = "") -> None:
+        rows.append({"aim": aim, "measure": measure, "value": value, "unit": unit,
+                     "note": note})
+
+    add("population health", "QALYs gained over the current mix",
+        float(summary["qalys_increment_mean"].sum()), "QALYs", f"years 1-{len(years)}")
+    start = summary["starting"]
+    current = set(np.asarray(start["strategy"].values)[
+        start.sel(mix="current").sum("calendar_year").values > 0])
+    new = start.sel(mix="new")
+    in_programmes = new.sel(strategy=[s for s in new["strategy"].values
+                                      if s not in current]).sum()
+    add("patient experience", "share of patients starting a new programme",
+        float(in_programmes / new.sum()), "share", "starts over the plan")
+    for key in summary.data_vars:
+        if key.startswith("queue_wait_weeks_") and key.endswith("_mean"):
+            role = key[len("queue_wait_weeks_"):-len("_mean")]
+            add("patient experience", f"longest mean wait for {role}",
+                float(summary[key].max()), "weeks", "the worst year")
+            add("patient experience", f"most patients waiting for {role} at a year's end",
+                float(summary[f"queue_backlog_{role}_mean"].max()), "patients")
+    pmpm = summary["pmpm_mean"]
+    add("per-capita cost", f"per member per month, year {years[-1]}",
+        float(pmpm.sel(mix="new", calendar_year=years[-1])), "currency",
+        f"current mix {float(pmpm.sel(mix='current', calendar_year=years[-1])):,.2f}")
+    add("per-capita cost", "budget impact over the plan (new - current)",
+        float(summary["total_budget_increment_mean"].sum()), "currency", "undiscounted")
+    if "fte_available" in summary:
+        for role in summary["plan_role"].values:
+            need = summary[f"fte_needed_{role}_mean"].sel(mix="new")
+            have = summary["fte_available"].sel(plan_role=role)
+            ratio = (need / have).values
+            add("clinicians", f"{role}: peak FTE needed / available", float(np.nanmax(ratio)),
+                "ratio", f"years over capacity: {int((ratio > 1).sum())} of {len(years)}")
+            if f"queue_occupancy_{role}_mean" in summary:
+                add("clinicians", f"{role}: peak occupancy of the places",
+                    float(summary[f"queue_occupancy_{role}_mean"].max()), "share")
+    return pd.DataFrame(rows)
+

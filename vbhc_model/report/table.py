@@ -477,6 +477,18 @@ def format_plan(summary: xr.Dataset) -> str:
             rows.append(row)
         lines += ["", "Clinicians (new mix; needed = hours / productive hours per FTE)",
                   *_aligned(header, rows)]
+    from vbhc_model.report.frames import plan_dashboard
+
+    board = plan_dashboard(summary)
+    def shown(value: float, unit: str) -> str:
+        if unit in ("ratio", "share") or (unit == "currency" and abs(value) < 1000):
+            return f"{value:,.2f}"
+        return f"{value:,.1f}" if unit in ("QALYs", "weeks") else f"{value:,.0f}"
+
+    rows = [[r.aim, r.measure, shown(r.value, r.unit), r.unit, r.note]
+            for r in board.itertuples()]
+    lines += ["", "The quadruple aim (new mix, over the plan; means)",
+              *_aligned(["aim", "measure", "value", "unit", "note"], rows)]
     if "net_benefit_mean" in summary:
         wtps = summary[dims.WTP].values
         header = ["mix"] + [f"net benefit at {w:,.0f}" for w in wtps]

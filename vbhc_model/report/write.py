@@ -17,6 +17,7 @@ from vbhc_model.report.frames import (
     column_dictionary,
     compare_frame,
     mcse_frame,
+    plan_dashboard,
     plan_frame,
     plan_summary,
     price_frame,
@@ -189,6 +190,8 @@ def write_plan(result: PlanResult, out: str | Path | None = None, *, force: bool
     def fill(tmp: Path) -> None:
         write_netcdf(summary, tmp / "plan.nc")
         plan_frame(summary).to_csv(tmp / "plan.csv", index=False, float_format="%.10g")
+        plan_dashboard(summary).to_csv(tmp / "plan_dashboard.csv", index=False,
+                                       float_format="%.10g")
 
     return write_directory(out, fill, force=force)
 
