@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from vbhc_model.errors import VbhcError
-from vbhc_model.report.table import money
+from vbhc_model.report.table import and_list, money
 
 __all__ = ["CHEERS_ITEMS", "build_report", "report_workbook"]
 
@@ -96,8 +96,12 @@ def _table(caption: str, header: list[str], rows: list[list[str]], text_cols=(0,
 
 
 def _svg(path: Path, title: str) -> str:
-    """An SVG file inline, without its XML prolog, with a <title> for screen readers."""
-    text = path.read_text(encoding="utf-8")
+    """An SVG file inline (:func:`_inline_svg`)."""
+    return _inline_svg(path.read_text(encoding="utf-8"), title)
+
+
+def _inline_svg(text: str, title: str) -> str:
+    """SVG text for inlining: without its XML prolog, with a <title> for screen readers."""
     text = re.sub(r"^<\?xml[^>]*>\s*", "", text)
     text = re.sub(r"<!DOCTYPE[^>]*>\s*", "", text)
     return re.sub(r"(<svg\b[^>]*>)", lambda m: f'{m.group(1)}<title>{_e(title)}</title>',
@@ -198,10 +202,7 @@ def _trace_svg(folder: Path, scenario) -> str:
     buffer = io.StringIO()
     figures.save(fig, buffer, "svg")
     figures.plt.close(fig)
-    path_free = re.sub(r"^<\?xml[^>]*>\s*", "", buffer.getvalue())
-    path_free = re.sub(r"<!DOCTYPE[^>]*>\s*", "", path_free)
-    svg = re.sub(r"(<svg\b[^>]*>)", lambda m: f"{m.group(1)}<title>{_e(TRACE_CAPTION)}</title>",
-                 path_free, count=1)
+    svg = _inline_svg(buffer.getvalue(), TRACE_CAPTION)
     return f'<figure id="fig-trace">{svg}<figcaption>{_e(TRACE_CAPTION)}</figcaption></figure>'
 
 
@@ -226,7 +227,7 @@ def _decision(summary: pd.DataFrame, cur: str, wtps: list[str]) -> str:
     for w in wtps:
         i = summary[f"nmb_at_{w}"].idxmax()
         best.setdefault(_label(summary.loc[i]), []).append(f"{float(w):,.0f}")
-    parts = [f"{name} at {_and(ws)}" for name, ws in best.items()]
+    parts = [f"{name} at {and_list(ws)}" for name, ws in best.items()]
     lead = f"Highest net monetary benefit: {'; '.join(parts)} {_e(cur)} per QALY."
     rows = []
     for _, r in summary.iterrows():
@@ -244,10 +245,6 @@ def _decision(summary: pd.DataFrame, cur: str, wtps: list[str]) -> str:
             + _table("Per person, discounted, on the base-case values", header, rows,
                      text_cols=(0, 6))
             + (f"<ul>{''.join(notes)}</ul>" if notes else "") + "</section>")
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _uncertainty(summary: pd.DataFrame, psa, cur: str, wtps: list[str]) -> str:

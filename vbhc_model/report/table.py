@@ -76,11 +76,12 @@ def best_by_nmb(table: xr.Dataset, per: str) -> str:
     groups: dict[str, list[str]] = {}
     for w, best in zip(table[dims.WTP].values, nmb.argmax(axis=0)):
         groups.setdefault(names[best], []).append(f"{w:,.0f}")
-    parts = [f"{name} at {_and(ws)}" for name, ws in groups.items()]
+    parts = [f"{name} at {and_list(ws)}" for name, ws in groups.items()]
     return f"Highest net monetary benefit: {'; '.join(parts)} {per}".rstrip()
 
 
-def _and(items: list[str]) -> str:
+def and_list(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
@@ -502,7 +503,10 @@ def format_plan(summary: xr.Dataset) -> str:
                     cell += f" (P best {float(summary['p_best_mix'].sel(mix=m, wtp=w)):.2f})"
                 row.append(cell)
             rows.append(row)
-        best = ", ".join(f"{b} at {w:,.0f}" for b, w in zip(summary["best_mix"].values, wtps))
+        grouped: dict[str, list[str]] = {}
+        for b, w in zip(summary["best_mix"].values, wtps):
+            grouped.setdefault(str(b), []).append(f"{w:,.0f}")
+        best = "; ".join(f"{b} at {and_list(ws)}" for b, ws in grouped.items())
         lines += ["", "Net benefit over the plan by mix (undiscounted; QALYs and costs of waiting "
                   f"included); highest: {best}", *_aligned(header, rows)]
     if "queue_qalys_lost_waiting_mean" in summary:
