@@ -195,7 +195,8 @@ def _rates(scenario: Scenario, channels: Channels) -> np.ndarray:
 class _Evaluator:
     """Evaluates expressions for one strategy over ``[cycle, sub-state, batch]``.
 
-    Parameters are 1-D arrays over the batch (the trailing axis); the time names are arrays of
+    Parameters are 1-D arrays over the batch (the trailing axis), or of one value when no draw
+    varies them (``resolve_parameters(compact=True)``); the time names are arrays of
     shape ``[cycle, 1, 1]`` over the cycles asked for; ``time_in_state`` is ``[sub, 1]``.
     """
 
@@ -217,9 +218,10 @@ class _Evaluator:
         # (draws x strata).
         self.stratum_names = ENGAGEMENT_NAMES | set(attributes or ())
         self.env_draw: dict[str, object] = dict(params)
+        # (a parameter no draw varies has one value, shape (1,), in both)
         self.env: dict[str, object] = (
-            {k: np.tile(v, n_levels) for k, v in params.items()} if n_levels > 1
-            else self.env_draw
+            {k: np.tile(v, n_levels) if v.shape[-1] > 1 else v for k, v in params.items()}
+            if n_levels > 1 else self.env_draw
         )
         self.env["engagement_effect"] = batch_effect
         self.env["engagement_resource_use"] = batch_resource
@@ -547,7 +549,7 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
     strat = scenario.strategies[sname]
     src = scenario.source
     n_draws = draws.sizes["draw"]
-    params = resolve_parameters(scenario, draws, sname, extra)
+    params = resolve_parameters(scenario, draws, sname, extra, compact=True)
     profiles = _profiles(scenario, params, n_draws)
     levels, shares, effect, resource = _engagement(scenario, sname, params, n_draws, profiles)
     n_profiles = shares.shape[0]

@@ -23,6 +23,17 @@ def free_parameters(scenario: Scenario) -> list[str]:
     return [name for name, p in scenario.parameters.items() if p.value.is_constant]
 
 
+def uncertain(scenario: Scenario) -> list[str]:
+    """The free parameters that vary between PSA draws: a distribution other than fixed, a
+    joint group, a posterior or a samples file."""
+    joint = {n for g in scenario.joint.values() for n in g.parameters}
+    return [n for n in free_parameters(scenario)
+            if n in joint or scenario.parameters[n].posterior is not None
+            or scenario.parameters[n].samples is not None
+            or (scenario.parameters[n].distribution is not None
+                and scenario.parameters[n].distribution.type != "fixed")]
+
+
 def base_draws(scenario: Scenario, n_draws: int = 1) -> xr.DataArray:
     """The base values of the free parameters, repeated for ``n_draws`` draws.
 
@@ -81,12 +92,20 @@ def _table_function(table: Table) -> Callable[[np.ndarray], np.ndarray]:
 
 def resolve_parameters(
     scenario: Scenario, draws: xr.DataArray, strategy: str | None = None,
-    extra: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None, *, compact: bool = False,
 ) -> dict[str, np.ndarray]:
     """Every parameter's values, shape ``(n_draws,)``, as seen by one strategy.
 
     Free parameters come from ``draws``; derived ones are evaluated in dependency order; a
     strategy's own ``parameters:`` replace the shared definitions.
+
+    With ``compact``, a parameter that no PSA varies (no distribution, posterior or samples
+    file: :func:`uncertain`) and whose column is the same in
+    every draw of ``draws`` has shape ``(1,)``, and so has a derived parameter computed from
+    such parameters only: expressions of them (``cycle <= programme_months``) are then
+    evaluated once, not once per draw. The choice depends on the scenario, not on the
+    chunk's values, so a draw's arithmetic is the same in every chunk of a PSA; a column an
+    analysis varies (a DSA's) is not constant and keeps its draws.
 
     Parameters
     ----------
@@ -110,6 +129,10 @@ def resolve_parameters(
     given: Mapping[str, np.ndarray] = {
         str(p): matrix[:, i] for i, p in enumerate(draws[dims.PARAMETER].values)
     }
+    if compact:
+        varied = set(uncertain(scenario))
+        given = {n: v[:1] if n not in varied and (v == v[0]).all() else v
+                 for n, v in given.items()}
     values: dict[str, np.ndarray] = {}
     for name in parameter_order(scenario):
         if name in overrides:
@@ -120,5 +143,6 @@ def resolve_parameters(
         else:
             expr = scenario.parameters[name].value
         result = np.asarray(expr.evaluate(values, functions), dtype=float)
-        values[name] = np.broadcast_to(result, (n_draws,)).copy()
+        size = 1 if compact and result.size == 1 else n_draws
+        values[name] = np.broadcast_to(result, (size,)).copy()
     return values

@@ -202,17 +202,6 @@ def _row_product(z: np.ndarray, lower: np.ndarray) -> np.ndarray:
     return out
 
 
-def uncertain(scenario: Scenario) -> list[str]:
-    """The free parameters that vary between PSA draws: a distribution other than fixed, a
-    joint group, a posterior or a samples file."""
-    joint = {n for g in scenario.joint.values() for n in g.parameters}
-    return [n for n in free_parameters(scenario)
-            if n in joint or scenario.parameters[n].posterior is not None
-            or scenario.parameters[n].samples is not None
-            or (scenario.parameters[n].distribution is not None
-                and scenario.parameters[n].distribution.type != "fixed")]
-
-
 def check_draws(scenario: Scenario, n_draws: int) -> None:
     """Refuse, before any work, more draws than a samples file read in order has rows."""
     for path, members in _file_groups(scenario, free_parameters(scenario), "samples").items():

@@ -25,8 +25,8 @@ from vbhc_model.engines.base import Outputs
 from vbhc_model.engines.registry import get_engine
 from vbhc_model.errors import VbhcError
 from vbhc_model.model.stepped import level_names
-from vbhc_model.parameters.draws import base_draws
-from vbhc_model.parameters.sampling import check_draws, uncertain
+from vbhc_model.parameters.draws import base_draws, uncertain
+from vbhc_model.parameters.sampling import check_draws
 from vbhc_model.pipeline.psa import run_psa
 from vbhc_model.pipeline.simulate import (
     check_replay_draws,
