@@ -64,6 +64,13 @@ def test_the_trace_shows_the_stated_persistence_at_12_months(scenario):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_no_programme_arm_falls_below_usual_care(scenario, seed):
     draws = base_draws(scenario) if seed == 0 else sample_draws(scenario, 200, seed=seed)
+    # The pain process alone: the arms' mortality made equal (no excess for long-term opioid
+    # therapy). With it, a draw in which the IPP's credited opioid change is a rise (its
+    # posterior allows one) has more deaths in the IPP arm, and since a row's deaths come out
+    # of its complement (staying), the living mix moves by about deaths x transition
+    # probability a month (3e-6 in seed 1's draws): the evidence, not the structure.
+    draws = draws.copy()
+    draws.loc[{"parameter": "hr_mortality_ltot"}] = 1.0
     trace = simulate(scenario, draws, trace=True)["trace"]
     improved = _shares(trace, IMPROVED)
     for s in PROGRAMMES:
@@ -80,3 +87,24 @@ def test_ten_thousand_draws_of_the_psa_run(scenario):
     response leaves room for deaths whatever the relative risk and engagement drawn)."""
     out = simulate(scenario, sample_draws(scenario, 10_000, seed=scenario.settings.seed))
     assert np.isfinite(out["qalys"].values).all()
+
+
+def test_long_term_opioid_therapy_carries_its_excess_mortality(scenario):
+    """Deaths in a month are the background rate times 1 + LTOT share x (HR - 1) (Ray et al.
+    2016), the IPP's LTOT share falls with its credited opioid change, CBT's does not
+    (rr_ltot_cbt = 1): life years differ only for the IPP, and not at all without the credit."""
+    draws = base_draws(scenario)
+    p = {k: float(v[0]) for k, v in resolve_parameters(scenario, draws).items()}
+    s = scenario.settings
+    out = simulate(scenario, draws, trace=True).isel(draw=0)
+    rate = p["r_death_59"] * np.exp(p["mortality_slope"] * (s.start_age - 58.8))
+    mult = 1 + p["p_ltot_hicp"] * (p["hr_mortality_ltot"] - 1)
+    dead_1 = float(out["trace"].sel(strategy="usual_care", state="dead").isel(cycle=1))
+    assert dead_1 == pytest.approx(1 - np.exp(-rate * mult * s.cycle_length), rel=1e-12)
+    ly = out["life_years"].to_series()
+    for strat in ("coach_cbt", "paintrainer", "stepped_care"):
+        assert ly[strat] == pytest.approx(ly["usual_care"], rel=1e-12)  # (strata summed)
+    assert ly["ipp"] > ly["usual_care"] + 1e-4  # fewer on LTOT: fewer deaths
+    plain = scenario.with_variant("ipp_no_utilisation_credit")
+    ly0 = simulate(plain, base_draws(plain)).isel(draw=0)["life_years"].to_series()
+    assert ly0["ipp"] == pytest.approx(ly0["usual_care"], rel=1e-12)
