@@ -62,9 +62,13 @@ def plan(scenario: Scenario, *, draws: int = 0, seed: int | None = None,
                            scenario.settings.wtp[0])
         totals = totals.merge(queue.drop_vars(dims.DRAW, errors="ignore"), compat="override")
     totals["net_benefit"] = plan_net_benefit(totals, scenario.settings.wtp)
+    if "plan_role" in totals.dims:  # display labels, for the dashboard and the report
+        totals = totals.assign_coords(plan_role_label=("plan_role", [
+            scenario.roles[str(r)].label or str(r) for r in totals["plan_role"].values]))
     totals.attrs.update({k: v for k, v in per_year.attrs.items()
                          if k in ("scenario", "scenario_title", "scenario_file",
                                   "scenario_sha256", "currency", "price_year", "perspective",
-                                  "engine", "seed", "vbhc_model_version", "created")})
+                                  "engine", "seed", "vbhc_model_version", "created",
+                                  "variant")})
     totals.attrs["n_draws"] = int(draws) if draws else 1
     return PlanResult(scenario=scenario, totals=totals)

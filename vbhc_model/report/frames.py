@@ -342,6 +342,11 @@ def plan_summary(totals: xr.Dataset) -> xr.Dataset:
         ds["net_benefit_mean"] = nb.mean(dims.DRAW)
         ds["net_benefit_low"] = nb.quantile(INTERVAL[0], dims.DRAW).drop_vars("quantile")
         ds["net_benefit_high"] = nb.quantile(INTERVAL[1], dims.DRAW).drop_vars("quantile")
+        gain = nb - nb.sel(mix="current")  # over the current mix, draw by draw
+        ds["net_benefit_gain_mean"] = gain.mean(dims.DRAW)
+        ds["net_benefit_gain_low"] = gain.quantile(INTERVAL[0], dims.DRAW).drop_vars("quantile")
+        ds["net_benefit_gain_high"] = gain.quantile(INTERVAL[1], dims.DRAW).drop_vars(
+            "quantile")
         best = nb.mean(dims.DRAW).argmax("mix")
         ds["best_mix"] = (dims.WTP, [str(nb["mix"].values[int(b)]) for b in best.values])
         ds["p_best_mix"] = (nb == nb.max("mix")).mean(dims.DRAW)
@@ -386,6 +391,9 @@ def plan_dashboard(summary: xr.Dataset) -> pd.DataFrame:
     population health, patient experience, per-capita cost and clinicians."""
     years = summary["calendar_year"].values
     rows = []
+    label = ({str(r): str(v) for r, v in zip(summary["plan_role"].values,
+                                             summary["plan_role_label"].values)}
+             if "plan_role_label" in summary.coords else {})
 
     def add(aim: str, measure: str, value: float, unit: str, note: str = "") -> None:
         rows.append({"aim": aim, "measure": measure, "value": value, "unit": unit,
@@ -404,9 +412,10 @@ def plan_dashboard(summary: xr.Dataset) -> pd.DataFrame:
     for key in summary.data_vars:
         if key.startswith("queue_wait_weeks_") and key.endswith("_mean"):
             role = key[len("queue_wait_weeks_"):-len("_mean")]
-            add("patient experience", f"longest mean wait for {role}",
+            name = label.get(role, role)
+            add("patient experience", f"longest mean wait for {name}",
                 float(summary[key].max()), "weeks", "the worst year")
-            add("patient experience", f"most patients waiting for {role} at a year's end",
+            add("patient experience", f"most patients waiting for {name} at a year's end",
                 float(summary[f"queue_backlog_{role}_mean"].max()), "patients")
     pmpm = summary["pmpm_mean"]
     add("per-capita cost", f"per member per month, year {years[-1]}",
@@ -419,10 +428,11 @@ def plan_dashboard(summary: xr.Dataset) -> pd.DataFrame:
             need = summary[f"fte_needed_{role}_mean"].sel(mix="new")
             have = summary["fte_available"].sel(plan_role=role)
             ratio = (need / have).values
-            add("clinicians", f"{role}: peak FTE needed / available", float(np.nanmax(ratio)),
+            name = label.get(str(role), str(role))
+            add("clinicians", f"{name}: peak FTE needed / available", float(np.nanmax(ratio)),
                 "ratio", f"years over capacity: {int((ratio > 1).sum())} of {len(years)}")
             if f"queue_occupancy_{role}_mean" in summary:
-                add("clinicians", f"{role}: peak occupancy of the places",
+                add("clinicians", f"{name}: peak occupancy of the places",
                     float(summary[f"queue_occupancy_{role}_mean"].max()), "share")
     return pd.DataFrame(rows)
 
