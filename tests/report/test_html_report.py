@@ -164,7 +164,8 @@ def test_the_plan_is_in_the_page_with_plan_nc_numbers(results):
     for text in ("Budget by calendar year", "by cost category", "Programme",
                  "mean wait (weeks)", "QALYs lost waiting", "Alternative: paintrainer instead",
                  "The quadruple aim: the new mix over the plan", "clinician",
-                 "PMPM, new mix"):
+                 "PMPM, new mix", "responding, new mix", "completion (completers / starters)",
+                 "people responding in year 5 (mean over the year)"):
         assert text in page, text
 
 

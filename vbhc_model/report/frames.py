@@ -309,6 +309,9 @@ def plan_summary(totals: xr.Dataset) -> xr.Dataset:
 
     measures = {"total_budget": totals["total_budget"], "pmpm": totals["pmpm"],
                 "qalys": totals["qalys"]}
+    for name in ("responders", "completing", "programme_starters"):
+        if name in totals:
+            measures[name] = totals[name]
     for c in totals[dims.CATEGORY].values:
         measures[f"budget_{c}"] = totals["budget"].sel({dims.CATEGORY: c}, drop=True)
     for r in totals[dims.ROLE].values:
@@ -401,6 +404,15 @@ def plan_dashboard(summary: xr.Dataset) -> pd.DataFrame:
 
     add("population health", "QALYs gained over the current mix",
         float(summary["qalys_increment_mean"].sum()), "QALYs", f"years 1-{len(years)}")
+    if "responders_mean" in summary:
+        resp = summary["responders_mean"]
+        last = years[-1]
+        add("population health", f"people responding in year {last} (mean over the year)",
+            float(resp.sel(mix="new", calendar_year=last)), "patients",
+            f"current mix {float(resp.sel(mix='current', calendar_year=last)):,.0f}")
+        add("population health", "responder-years gained over the current mix",
+            float(summary["responders_increment_mean"].sum()), "person-years",
+            f"years 1-{len(years)}")
     start = summary["starting"]
     current = set(np.asarray(start["strategy"].values)[
         start.sel(mix="current").sum("calendar_year").values > 0])
@@ -409,6 +421,12 @@ def plan_dashboard(summary: xr.Dataset) -> pd.DataFrame:
                                       if s not in current]).sum()
     add("patient experience", "share of patients starting a new programme",
         float(in_programmes / new.sum()), "share", "starts over the plan")
+    if "completing_mean" in summary:
+        done = float(summary["completing_mean"].sel(mix="new").sum())
+        began = float(summary["programme_starters_mean"].sel(mix="new").sum())
+        add("patient experience", "programme completion (completers / starters)",
+            done / began if began > 0 else float("nan"), "share",
+            f"{done:,.0f} of {began:,.0f} starters over the plan")
     for key in summary.data_vars:
         if key.startswith("queue_wait_weeks_") and key.endswith("_mean"):
             role = key[len("queue_wait_weeks_"):-len("_mean")]

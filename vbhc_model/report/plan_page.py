@@ -50,6 +50,11 @@ def find_plan(results: Path, plan: Path | None, run_attrs: dict) -> xr.Dataset |
         summary = ds.load()
     ours, theirs = run_attrs.get("scenario_sha256"), summary.attrs.get("scenario_sha256")
     if ours and theirs and ours != theirs:
+        if summary.attrs.get("scenario_file") == run_attrs.get("scenario_file"):
+            raise VbhcError(
+                f"{path} and the run in {results} come from two versions of "
+                f"{run_attrs.get('scenario_file')} (SHA-256 {theirs[:12]}... and "
+                f"{ours[:12]}...): plan and run the same version")
         raise VbhcError(
             f"{path} was planned from {summary.attrs.get('scenario_file', 'another scenario')} "
             f"(SHA-256 {theirs[:12]}...), the run in {results} from "
@@ -150,14 +155,24 @@ def plan_tables(summary: xr.Dataset, scenario=None) -> dict[str, tuple[str, pd.D
         row = {"calendar_year": y}
         for s, label in lab["strategy"].items():
             row[f"starting_{s}"] = float(start.sel(mix="new", calendar_year=y, strategy=s))
+        if "responders_mean" in summary:
+            for m in ("new", "current"):
+                row[f"responders_{m}"] = float(summary["responders_mean"].sel(
+                    mix=m, calendar_year=y))
+        if "completing_mean" in summary:
+            done, began = (float(summary[f"{k}_mean"].sel(mix="new", calendar_year=y))
+                           for k in ("completing", "programme_starters"))
+            row.update(completing=done, programme_starters=began,
+                       completion=done / began if began > 0 else float("nan"))
         for name in ("qalys_lost_waiting", "net_benefit_lost"):
             if f"queue_{name}_mean" in summary:
                 row[name] = float(summary[f"queue_{name}_mean"].sel(calendar_year=y))
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame = frame.loc[:, (frame != 0).any(axis=0) | (frame.columns == "calendar_year")]
-    out["plan_patients"] = ("Patients of the new mix starting each strategy, and what waiting "
-                            "costs", frame)
+    out["plan_patients"] = ("Patients of the new mix: starting each strategy, responding "
+                            "(in an improved state, on average over the year), completing a "
+                            "programme, and what waiting costs", frame)
 
     if "net_benefit_mean" in summary:
         rows = []
@@ -285,14 +300,19 @@ def plan_section(summary: xr.Dataset, scenario=None) -> str:
     starts = [c for c in pat.columns if c.startswith("starting_")]
     header = (["calendar year"] + [f"starting {lab['strategy'][c[len('starting_'):]]}"
                                    for c in starts])
-    waits = [k for k in ("qalys_lost_waiting", "net_benefit_lost") if k in pat]
-    header += [{"qalys_lost_waiting": "QALYs lost waiting",
-                "net_benefit_lost": f"net benefit lost waiting ({cur})"}[k] for k in waits]
+    heads = {"responders_new": "responding, new mix", "responders_current":
+             "responding, current mix", "completing": "completing a programme",
+             "completion": "completion (completers / starters)",
+             "qalys_lost_waiting": "QALYs lost waiting",
+             "net_benefit_lost": f"net benefit lost waiting ({cur})"}
+    shown = {"completion": lambda v: f"{v:.2f}", "qalys_lost_waiting": lambda v: f"{v:,.2f}",
+             "net_benefit_lost": _amount}
+    more = [k for k in heads if k in pat]
+    header += [heads[k] for k in more]
     parts.append(html_table(
         tables["plan_patients"][0], header,
         rows_of(pat, lambda r: [str(int(r["calendar_year"]))] + [f"{r[c]:,.0f}" for c in starts]
-                + [f"{r[k]:,.2f}" if k == "qalys_lost_waiting" else _amount(r[k])
-                   for k in waits])))
+                + [shown.get(k, lambda v: f"{v:,.0f}")(r[k]) for k in more])))
     if "plan_mixes" in tables:
         mixes = tables["plan_mixes"][1]
         wtps = list(dict.fromkeys(mixes["wtp"]))
