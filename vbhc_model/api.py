@@ -139,20 +139,21 @@ def engine_notes(scenario: Scenario, engine: str | None = None,
 
 
 def make_report(results: str | Path, *, out: str | Path | None = None,
-                force: bool = False) -> Path:
+                force: bool = False, plan: str | Path | None = None) -> Path:
     """``report.html`` (self-contained) and ``report.xlsx`` from a ``vbhc run`` results folder,
-    written into ``out`` [RESULTS/report/]. Returns the folder written."""
+    written into ``out`` [RESULTS/report/], with the service plan of ``plan`` (a ``vbhc plan``
+    folder; default: RESULTS/plan.nc if there). Returns the folder written."""
     from vbhc_model.report.files import write_directory
     from vbhc_model.report.html import build_report, report_workbook
 
     results = Path(results)
     target = Path(out) if out is not None else results / "report"
     refuse_existing(target, force)
-    page = build_report(results)  # before writing anything: a bad folder fails here
+    page = build_report(results, plan)  # before writing anything: a bad folder fails here
 
     def fill(tmp: Path) -> None:
         (tmp / "report.html").write_text(page, encoding="utf-8")
-        report_workbook(results, tmp / "report.xlsx")
+        report_workbook(results, tmp / "report.xlsx", plan)
 
     return write_directory(target, fill, force=force)
 

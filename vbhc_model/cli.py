@@ -406,14 +406,17 @@ def report(
     results: Annotated[Path, typer.Argument(help="A results folder written by 'vbhc run'.")],
     out: Annotated[Path | None, typer.Option(help="Where to write [RESULTS/report/].")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing report folder.")] = False,
+    plan: Annotated[Path | None, typer.Option(
+        help="A folder written by 'vbhc plan' of the same scenario: the report gets its "
+             "service plan [RESULTS/plan.nc if there].")] = None,
 ) -> None:
     """Write report.html (one self-contained file: the decision, the PSA, the figures, the
-    subgroups, the quadruple-aim outcomes, the model and its sources, a CHEERS 2022 checklist)
-    and report.xlsx (the same tables) from a run's results."""
+    subgroups, the service plan, the quadruple-aim outcomes, the model and its sources, a
+    CHEERS 2022 checklist) and report.xlsx (the same tables) from a run's results."""
     from vbhc_model.api import make_report
     from vbhc_model.report.table import written
 
-    folder = make_report(results, out=out, force=force)
+    folder = make_report(results, out=out, force=force, plan=plan)
     typer.echo(written(folder))
 
 

@@ -55,3 +55,15 @@ def test_the_array_form_is_the_scalar_form_elementwise():
         ws, _, ps = mmc_wait(lam[i], service[i], places[i])
         assert w[i] == pytest.approx(ws, rel=1e-12) if np.isfinite(ws) else np.isinf(w[i])
         assert p[i] == pytest.approx(ps, rel=1e-12)
+
+
+def test_a_load_of_exactly_the_servers_is_not_a_steady_state_by_rounding():
+    # 600 patients a year holding a place 8.67 weeks: a load of 100 places, a rounding error
+    # below it; with 100 places it is over capacity, not a wait of 10^14 weeks (the default
+    # plan's PSA met it)
+    lam, service = 600 / 52, 2 * 52 / 12
+    assert lam * service < 100
+    assert mmc_wait(lam, service, 100.4)[0] == math.inf
+    w, p = mmc_wait_array(np.array([lam, lam]), service, np.array([100.4, 101.0]))
+    assert np.isinf(w[0]) and p[0] == 1.0
+    assert w[1] == pytest.approx(mmc_wait(lam, service, 101.0)[0], rel=1e-12) and w[1] < 52

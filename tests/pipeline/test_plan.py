@@ -53,6 +53,36 @@ def test_one_cohort_over_the_model_horizon_is_the_per_person_results_times_its_s
                                                                role="health_coach")), rel=1e-9)
 
 
+def test_responders_and_completion_are_the_per_person_trace_and_engagement_times_starts(
+        scenario):
+    """One cohort of 1,000 (90% usual care, 10% coach CBT in year 1): the people responding
+    in each calendar year are the starters times each strategy's share in the improved states,
+    averaged over the year's monthly trace rows (a loop over the rows here); completers and
+    starters are the coach CBT starters times its engagement shares."""
+    sc = _with_plan(scenario, incident=0.0, prevalent=1000.0)
+    sc._source = scenario.source
+    totals = plan(sc).totals
+    run = simulate(sc, base_draws(sc), outputs=Outputs(trace=True)).isel(draw=0)
+    improved = run["trace"].sel(state=list(sc.plan.responders)).sum("state")
+    for y in range(5):
+        want = 0.0
+        for s, w in (("usual_care", 0.9), ("coach_cbt", 0.1)):
+            rows = [float(improved.sel(strategy=s, cycle=r)) for r in range(12 * y + 1,
+                                                                            12 * y + 13)]
+            want += 1000 * w * sum(rows) / 12
+        got = float(totals["responders"].sel(mix="new", calendar_year=y + 1).isel(draw=0))
+        assert got == pytest.approx(want, rel=1e-9)
+    level = run["engagement"].sel(strategy="coach_cbt")
+    completing = totals["completing"].sel(mix="new").isel(draw=0).values
+    starters = totals["programme_starters"].sel(mix="new").isel(draw=0).values
+    assert completing[0] == pytest.approx(100 * float(level.sel(level="complete")), rel=1e-12)
+    assert starters[0] == pytest.approx(100 * (1 - float(level.sel(level="non_start"))),
+                                        rel=1e-12)
+    assert (completing[1:] == 0).all() and (starters[1:] == 0).all()  # no later cohorts
+    # the current mix (usual care only) has no programme: no starters, no completers
+    assert float(totals["programme_starters"].sel(mix="current").sum()) == 0
+
+
 def test_a_later_cohort_enters_the_model_at_its_first_year(scenario):
     per_year = simulate(scenario, base_draws(scenario), outputs=Outputs(
         periods=1, variables=("year_costs", "year_qalys", "year_utilisation",
@@ -97,6 +127,11 @@ def test_plan_cli_prints_and_writes_with_intervals(tmp_path):
      r"plan\.uptake\.new\.coach_cbt: 3 shares for a plan of 5 years"),
     (lambda p: p["uptake"]["new"].update(usual_care=0.5),
      r"plan\.uptake\.new: the shares of year 1 sum to 0\.6, not 1"),
+    (lambda p: p.update(responders=["improved", "improvd"]),
+     r"plan\.responders\[1\]: unknown state 'improvd'; did you mean 'improved'\?"),
+    (lambda p: p.update(completion={"completed": ["completed"]}),
+     r"plan\.completion\.completed\[0\]: 'completed' is no strategy's engagement level; "
+     r"did you mean 'complete'\?"),
     (lambda p: p["uptake"]["new"].update(coach=0.1),
      r"plan\.uptake\.new\.coach: unknown strategy 'coach'; did you mean 'coach_cbt'\?"),
 ])

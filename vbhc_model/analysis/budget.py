@@ -22,7 +22,8 @@ import xarray as xr
 
 from vbhc_model import dims
 
-__all__ = ["mixes", "plan_net_benefit", "plan_queue", "plan_totals", "uptake_array"]
+__all__ = ["mixes", "plan_completion", "plan_net_benefit", "plan_queue", "plan_totals",
+           "responders_by_year", "uptake_array"]
 
 
 def mixes(plan) -> dict:
@@ -98,6 +99,8 @@ def plan_totals(per_year: xr.Dataset, plan, outside: frozenset[str] = frozenset(
     out["qalys"] = (base, scaled("year_qalys"))
     out["utilisation"] = (base + (dims.SERVICE,), scaled("year_utilisation"))
     out["clinician_hours"] = (base + (dims.ROLE,), scaled("year_clinician_hours"))
+    if "year_responders" in per_year:
+        out["responders"] = (base, scaled("year_responders"))
     out = out.assign_coords({dims.DRAW: per_year[dims.DRAW].values,
                              dims.CATEGORY: per_year[dims.CATEGORY].values,
                              dims.SERVICE: per_year[dims.SERVICE].values,
@@ -236,3 +239,58 @@ def plan_net_benefit(totals: xr.Dataset, wtp) -> xr.DataArray:
         cost = cost + totals["cost_waiting"].sum("calendar_year")
     return (lam * qalys - cost).transpose(dims.DRAW, "mix", dims.WTP)
 
+
+
+def responders_by_year(trace: xr.DataArray, states, cycle_length: float,
+                       n_years: int) -> xr.DataArray:
+    """The people in ``states`` per person starting, on average over each year of the model:
+    the mean of the trace rows at the ends of the year's cycles (row r, after cycle r, at
+    r x ``cycle_length`` years, is in year ceil(r x cycle_length) - 1; row 0, the start, in
+    none). ``[draw, strategy, year]``; a year past the trace is 0.
+
+    Examples
+    --------
+    >>> tr = xr.DataArray(np.array([[[[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]]]),
+    ...                   dims=("draw", "strategy", "cycle", "state"),
+    ...                   coords={"state": ["hicp", "improved"]})
+    >>> responders_by_year(tr, ["improved"], 0.5, 2).values.tolist()
+    [[[0.75, 0.0]]]
+    """
+    x = trace.sel({dims.STATE: list(states)}).sum(dims.STATE).transpose(
+        dims.DRAW, dims.STRATEGY, dims.CYCLE).values
+    rows = np.arange(1, x.shape[2])
+    year = np.ceil(rows * cycle_length - 1e-9).astype(int) - 1
+    out = np.zeros(x.shape[:2] + (n_years,))
+    for k in range(n_years):
+        at = rows[year == k]
+        if at.size:
+            out[:, :, k] = x[:, :, at].mean(axis=2)
+    return xr.DataArray(out, dims=(dims.DRAW, dims.STRATEGY, dims.YEAR),
+                        coords={dims.DRAW: trace[dims.DRAW].values,
+                                dims.STRATEGY: trace[dims.STRATEGY].values,
+                                dims.YEAR: np.arange(n_years)})
+
+
+def plan_completion(totals: xr.Dataset, engagement: xr.DataArray, completion
+                    ) -> dict[str, xr.DataArray]:
+    """Patients completing a programme and the programmes' starters, by mix and calendar
+    year: ``completing = sum_s starting[s] x completed[s]`` and ``programme_starters =
+    sum_s starting[s] x (1 - not_started[s])`` over the strategies with a completing level,
+    with ``completed[s]`` (``not_started[s]``) the share of strategy s at the plan's
+    ``completion.completed`` (``not_started``) engagement levels; a stepped strategy's
+    level ``first/second`` counts by its first part. ``[draw, mix, calendar_year]`` each."""
+    first = [str(lv).split("/")[0] for lv in engagement[dims.LEVEL].values]
+
+    def share(levels) -> xr.DataArray:
+        mask = xr.DataArray([f in levels for f in first], dims=[dims.LEVEL],
+                            coords={dims.LEVEL: engagement[dims.LEVEL].values})
+        return (engagement * mask).sum(dims.LEVEL)
+
+    completed = share(set(completion.completed))
+    programme = completed.max(dims.DRAW) > 0
+    starters = (1 - share(set(completion.not_started))).where(programme, 0.0)
+    starting = totals["starting"]  # [mix, calendar_year, strategy]
+    return {"completing": (starting * completed).sum(dims.STRATEGY).transpose(
+                dims.DRAW, "mix", "calendar_year"),
+            "programme_starters": (starting * starters).sum(dims.STRATEGY).transpose(
+                dims.DRAW, "mix", "calendar_year")}

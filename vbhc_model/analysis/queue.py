@@ -24,6 +24,11 @@ import numpy as np
 
 __all__ = ["erlang_c", "mmc_wait", "mmc_wait_array"]
 
+#: A load within this relative distance of the servers is taken as reaching them: a plan's
+#: load is often exactly a whole number of places (600 patients a year, 8.67 weeks each: 100),
+#: and a rounding error below it would give a steady-state wait of 10^14 weeks.
+_ROUNDING = 1e-9
+
 
 def erlang_c(c: int, a: float) -> float:
     """Erlang's C: the probability that an arrival waits, ``c`` servers, offered load ``a``
@@ -69,7 +74,7 @@ def mmc_wait(lam: float, service: float, places: float) -> tuple[float, float, f
     a = lam * service
     if lam <= 0:
         return 0.0, 0.0, 0.0
-    if c < 1 or a >= c:
+    if c < 1 or a >= c * (1 - _ROUNDING):
         return math.inf, math.inf, 1.0
     p = erlang_c(c, a)
     w = p * service / (c - a)
@@ -84,7 +89,7 @@ def mmc_wait_array(lam, service, places) -> tuple[np.ndarray, np.ndarray]:
                                                   for x in (lam, service, places)))
     c = np.floor(places + 1e-9).astype(int)
     a = lam * service
-    stable = (c >= 1) & (a < c)
+    stable = (c >= 1) & (a < c * (1 - _ROUNDING))
     b = np.ones_like(a)
     for k in range(1, int(c.max(initial=0)) + 1):
         b = np.where(k <= c, a * b / (k + a * b), b)

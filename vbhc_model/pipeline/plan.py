@@ -9,7 +9,13 @@ the patients starting care in each calendar year and the mix they start in
 from __future__ import annotations
 
 from vbhc_model import dims
-from vbhc_model.analysis.budget import plan_net_benefit, plan_queue, plan_totals
+from vbhc_model.analysis.budget import (
+    plan_completion,
+    plan_net_benefit,
+    plan_queue,
+    plan_totals,
+    responders_by_year,
+)
 from vbhc_model.engines.base import Outputs
 from vbhc_model.errors import VbhcError
 from vbhc_model.parameters.draws import base_draws
@@ -21,7 +27,11 @@ from vbhc_model.scenario.schema import Scenario
 __all__ = ["PLAN_OUTPUTS", "plan"]
 
 PLAN_OUTPUTS = Outputs(periods=1, variables=("total_cost", "year_costs", "year_qalys",
-                                             "year_utilisation", "year_clinician_hours"))
+                                             "year_utilisation", "year_clinician_hours",
+                                             "engagement"))
+#: With plan.responders: the state trace too (read into responders by year, then dropped).
+PLAN_TRACE_OUTPUTS = Outputs(periods=1, trace=True,
+                             variables=PLAN_OUTPUTS.variables + ("trace",))
 
 
 def programme_weeks(scenario: Scenario) -> dict[str, float]:
@@ -50,10 +60,16 @@ def plan(scenario: Scenario, *, draws: int = 0, seed: int | None = None,
         file = scenario.source.file if scenario.source else "the scenario"
         raise VbhcError(f"{file} has no 'plan:' section: nothing to plan "
                         "(docs/planning.md shows one)")
+    outputs = PLAN_TRACE_OUTPUTS if scenario.plan.responders else PLAN_OUTPUTS
     if draws:
-        per_year = run_psa(scenario, draws, seed=seed, method=sampling, outputs=PLAN_OUTPUTS)
+        per_year = run_psa(scenario, draws, seed=seed, method=sampling, outputs=outputs)
     else:
-        per_year = simulate(scenario, base_draws(scenario), outputs=PLAN_OUTPUTS)
+        per_year = simulate(scenario, base_draws(scenario), outputs=outputs)
+    if scenario.plan.responders:
+        per_year["year_responders"] = responders_by_year(
+            per_year["trace"], scenario.plan.responders, scenario.settings.cycle_length,
+            per_year.sizes[dims.YEAR])
+        per_year = per_year.drop_vars("trace")
     outside = frozenset() if scenario.settings.perspective == "societal" else frozenset(
         name for name, c in scenario.cost_categories.items() if c.perspective == "societal")
     totals = plan_totals(per_year, scenario.plan, outside)
@@ -61,10 +77,17 @@ def plan(scenario: Scenario, *, draws: int = 0, seed: int | None = None,
         queue = plan_queue(totals, per_year, scenario.plan, programme_weeks(scenario),
                            scenario.settings.wtp[0])
         totals = totals.merge(queue.drop_vars(dims.DRAW, errors="ignore"), compat="override")
+    if scenario.plan.completion is not None:
+        totals = totals.assign(plan_completion(totals, per_year["engagement"],
+                                               scenario.plan.completion))
     totals["net_benefit"] = plan_net_benefit(totals, scenario.settings.wtp)
+    if "plan_role" in totals.dims:  # display labels, for the dashboard and the report
+        totals = totals.assign_coords(plan_role_label=("plan_role", [
+            scenario.roles[str(r)].label or str(r) for r in totals["plan_role"].values]))
     totals.attrs.update({k: v for k, v in per_year.attrs.items()
                          if k in ("scenario", "scenario_title", "scenario_file",
                                   "scenario_sha256", "currency", "price_year", "perspective",
-                                  "engine", "seed", "vbhc_model_version", "created")})
+                                  "engine", "seed", "vbhc_model_version", "created",
+                                  "variant")})
     totals.attrs["n_draws"] = int(draws) if draws else 1
     return PlanResult(scenario=scenario, totals=totals)

@@ -170,6 +170,54 @@ def trace_figure(trace: xr.DataArray, strategy_labels: list[str], state_labels: 
     return fig
 
 
+def plan_figure(summary: xr.Dataset, role_labels: dict[str, str], cost: str,
+                intervals: bool) -> plt.Figure:
+    """A service plan by calendar year (``plan.nc``): the budget impact (the new mix's budget
+    less the current mix's), and each role's FTE needed against those available (95%
+    intervals as error bars when the plan had draws)."""
+    years = summary["calendar_year"].values
+    roles = list(role_labels)
+    fig, axes = plt.subplots(1, 2 if roles else 1, figsize=(9.6 if roles else 5.0, 3.6),
+                             squeeze=False)
+    ax = axes[0][0]
+    scale, word = (1e6, "millions") if float(abs(summary["total_budget_increment_mean"]).max()
+                                             ) >= 1e6 else (1e3, "thousands")
+    inc = summary["total_budget_increment_mean"].values / scale
+    err = None
+    if intervals:
+        err = np.vstack([inc - summary["total_budget_increment_low"].values / scale,
+                         summary["total_budget_increment_high"].values / scale - inc])
+    ax.bar(years, inc, 0.6, yerr=err, capsize=3, color=["C3" if v > 0 else "C2" for v in inc])
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(years)
+    ax.set_xlabel("calendar year")
+    ax.set_ylabel(f"{cost} {word} (undiscounted)")
+    ax.set_title("Budget impact: new mix - current mix", fontsize=10)
+    if roles:
+        ax = axes[0][1]
+        width = 0.8 / len(roles)
+        for k, role in enumerate(roles):
+            x = years + (k - (len(roles) - 1) / 2) * width
+            need = summary[f"fte_needed_{role}_mean"].sel(mix="new").values
+            err = None
+            if intervals:
+                lo = summary[f"fte_needed_{role}_low"].sel(mix="new").values
+                hi = summary[f"fte_needed_{role}_high"].sel(mix="new").values
+                err = np.vstack([need - lo, hi - need])
+            ax.bar(x, need, width, yerr=err, capsize=3, color=f"C{k + 1}",
+                   label=f"{role_labels[role]}: needed")
+            have = summary["fte_available"].sel(plan_role=role).values
+            ax.plot(x, have, "_", markersize=22, markeredgewidth=2.5, color="black",
+                    label="available" if k == 0 else None)
+        ax.set_xticks(years)
+        ax.set_xlabel("calendar year")
+        ax.set_ylabel("full-time equivalents (FTE)")
+        ax.set_title("Clinicians needed (new mix) and available", fontsize=10)
+        ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def write_figures(figures: dict[str, plt.Figure], folder: Path) -> None:
     """Save each figure as ``name.png`` and ``name.svg`` in ``folder``, then close it."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -309,6 +309,9 @@ def plan_summary(totals: xr.Dataset) -> xr.Dataset:
 
     measures = {"total_budget": totals["total_budget"], "pmpm": totals["pmpm"],
                 "qalys": totals["qalys"]}
+    for name in ("responders", "completing", "programme_starters"):
+        if name in totals:
+            measures[name] = totals[name]
     for c in totals[dims.CATEGORY].values:
         measures[f"budget_{c}"] = totals["budget"].sel({dims.CATEGORY: c}, drop=True)
     for r in totals[dims.ROLE].values:
@@ -342,6 +345,11 @@ def plan_summary(totals: xr.Dataset) -> xr.Dataset:
         ds["net_benefit_mean"] = nb.mean(dims.DRAW)
         ds["net_benefit_low"] = nb.quantile(INTERVAL[0], dims.DRAW).drop_vars("quantile")
         ds["net_benefit_high"] = nb.quantile(INTERVAL[1], dims.DRAW).drop_vars("quantile")
+        gain = nb - nb.sel(mix="current")  # over the current mix, draw by draw
+        ds["net_benefit_gain_mean"] = gain.mean(dims.DRAW)
+        ds["net_benefit_gain_low"] = gain.quantile(INTERVAL[0], dims.DRAW).drop_vars("quantile")
+        ds["net_benefit_gain_high"] = gain.quantile(INTERVAL[1], dims.DRAW).drop_vars(
+            "quantile")
         best = nb.mean(dims.DRAW).argmax("mix")
         ds["best_mix"] = (dims.WTP, [str(nb["mix"].values[int(b)]) for b in best.values])
         ds["p_best_mix"] = (nb == nb.max("mix")).mean(dims.DRAW)
@@ -386,6 +394,9 @@ def plan_dashboard(summary: xr.Dataset) -> pd.DataFrame:
     population health, patient experience, per-capita cost and clinicians."""
     years = summary["calendar_year"].values
     rows = []
+    label = ({str(r): str(v) for r, v in zip(summary["plan_role"].values,
+                                             summary["plan_role_label"].values)}
+             if "plan_role_label" in summary.coords else {})
 
     def add(aim: str, measure: str, value: float, unit: str, note: str = "") -> None:
         rows.append({"aim": aim, "measure": measure, "value": value, "unit": unit,
@@ -393,6 +404,15 @@ def plan_dashboard(summary: xr.Dataset) -> pd.DataFrame:
 
     add("population health", "QALYs gained over the current mix",
         float(summary["qalys_increment_mean"].sum()), "QALYs", f"years 1-{len(years)}")
+    if "responders_mean" in summary:
+        resp = summary["responders_mean"]
+        last = years[-1]
+        add("population health", f"people responding in year {last} (mean over the year)",
+            float(resp.sel(mix="new", calendar_year=last)), "patients",
+            f"current mix {float(resp.sel(mix='current', calendar_year=last)):,.0f}")
+        add("population health", "responder-years gained over the current mix",
+            float(summary["responders_increment_mean"].sum()), "person-years",
+            f"years 1-{len(years)}")
     start = summary["starting"]
     current = set(np.asarray(start["strategy"].values)[
         start.sel(mix="current").sum("calendar_year").values > 0])
@@ -401,12 +421,19 @@ def plan_dashboard(summary: xr.Dataset) -> pd.DataFrame:
                                       if s not in current]).sum()
     add("patient experience", "share of patients starting a new programme",
         float(in_programmes / new.sum()), "share", "starts over the plan")
+    if "completing_mean" in summary:
+        done = float(summary["completing_mean"].sel(mix="new").sum())
+        began = float(summary["programme_starters_mean"].sel(mix="new").sum())
+        add("patient experience", "programme completion (completers / starters)",
+            done / began if began > 0 else float("nan"), "share",
+            f"{done:,.0f} of {began:,.0f} starters over the plan")
     for key in summary.data_vars:
         if key.startswith("queue_wait_weeks_") and key.endswith("_mean"):
             role = key[len("queue_wait_weeks_"):-len("_mean")]
-            add("patient experience", f"longest mean wait for {role}",
+            name = label.get(role, role)
+            add("patient experience", f"longest mean wait for {name}",
                 float(summary[key].max()), "weeks", "the worst year")
-            add("patient experience", f"most patients waiting for {role} at a year's end",
+            add("patient experience", f"most patients waiting for {name} at a year's end",
                 float(summary[f"queue_backlog_{role}_mean"].max()), "patients")
     pmpm = summary["pmpm_mean"]
     add("per-capita cost", f"per member per month, year {years[-1]}",
@@ -419,10 +446,11 @@ def plan_dashboard(summary: xr.Dataset) -> pd.DataFrame:
             need = summary[f"fte_needed_{role}_mean"].sel(mix="new")
             have = summary["fte_available"].sel(plan_role=role)
             ratio = (need / have).values
-            add("clinicians", f"{role}: peak FTE needed / available", float(np.nanmax(ratio)),
+            name = label.get(str(role), str(role))
+            add("clinicians", f"{name}: peak FTE needed / available", float(np.nanmax(ratio)),
                 "ratio", f"years over capacity: {int((ratio > 1).sum())} of {len(years)}")
             if f"queue_occupancy_{role}_mean" in summary:
-                add("clinicians", f"{role}: peak occupancy of the places",
+                add("clinicians", f"{name}: peak occupancy of the places",
                     float(summary[f"queue_occupancy_{role}_mean"].max()), "share")
     return pd.DataFrame(rows)
 

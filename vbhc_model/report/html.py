@@ -16,14 +16,14 @@ scenario file the results name (when it is still there and unchanged: its SHA-25
 from __future__ import annotations
 
 import hashlib
-import html
-import math
-import re
 from pathlib import Path
 
 import pandas as pd
+import xarray as xr
 
 from vbhc_model.errors import VbhcError
+from vbhc_model.report.markup import esc, html_table, inline_svg, num
+from vbhc_model.report.plan_page import find_plan, plan_section, plan_tables
 from vbhc_model.report.table import and_list, money
 
 __all__ = ["CHEERS_ITEMS", "build_report", "report_workbook"]
@@ -70,42 +70,9 @@ height:auto}figcaption{font-size:0.9rem;color:#333}.lead{font-size:1.1rem;font-w
 """
 
 
-def _e(x) -> str:
-    return html.escape(str(x))
-
-
-def _num(x, digits: int = 0) -> str:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return _e(x)
-    return "" if math.isnan(v) else f"{v:,.{digits}f}"
-
-
-def _table(caption: str, header: list[str], rows: list[list[str]], text_cols=(0,)) -> str:
-    """An HTML table with a caption and column headers (already escaped cells)."""
-    head = "".join(f'<th scope="col" class="{"t" if i in text_cols else ""}">{_e(h)}</th>'
-                   for i, h in enumerate(header))
-    body = "".join(
-        "<tr>" + "".join(
-            (f'<th scope="row" class="t">{c}</th>' if i == 0 else
-             f'<td class="{"t" if i in text_cols else ""}">{c}</td>')
-            for i, c in enumerate(r)) + "</tr>" for r in rows)
-    return (f"<table><caption>{_e(caption)}</caption><thead><tr>{head}</tr></thead>"
-            f"<tbody>{body}</tbody></table>")
-
-
 def _svg(path: Path, title: str) -> str:
-    """An SVG file inline (:func:`_inline_svg`)."""
-    return _inline_svg(path.read_text(encoding="utf-8"), title)
-
-
-def _inline_svg(text: str, title: str) -> str:
-    """SVG text for inlining: without its XML prolog, with a <title> for screen readers."""
-    text = re.sub(r"^<\?xml[^>]*>\s*", "", text)
-    text = re.sub(r"<!DOCTYPE[^>]*>\s*", "", text)
-    return re.sub(r"(<svg\b[^>]*>)", lambda m: f'{m.group(1)}<title>{_e(title)}</title>',
-                  text, count=1)
+    """An SVG file inline (:func:`vbhc_model.report.markup.inline_svg`)."""
+    return inline_svg(path.read_text(encoding="utf-8"), title)
 
 
 def _scenario(attrs: dict):
@@ -122,13 +89,15 @@ def _scenario(attrs: dict):
     return (scenario.with_variant(variant) if variant else scenario), ""
 
 
-def build_report(folder: str | Path) -> str:
-    """The HTML report of a ``vbhc run`` results folder.
+def build_report(folder: str | Path, plan: str | Path | None = None) -> str:
+    """The HTML report of a ``vbhc run`` results folder, with the service plan of ``plan``
+    (a ``vbhc plan`` folder; default: ``plan.nc`` in the results folder, if there).
 
     Raises
     ------
     VbhcError
-        The folder is not a run's results (no ``outcomes.nc`` or ``summary.csv``).
+        The folder is not a run's results (no ``outcomes.nc`` or ``summary.csv``), or the
+        plan is not there or is another scenario's (:func:`find_plan`).
     """
     import xarray as xr
 
@@ -143,12 +112,13 @@ def build_report(folder: str | Path) -> str:
     if (folder / "psa_summary.nc").is_file():
         with xr.open_dataset(folder / "psa_summary.nc") as p:
             psa = p.load()
+    planned = find_plan(folder, Path(plan) if plan is not None else None, attrs)
     scenario, why = _scenario(attrs)
     cur = money(attrs) or "cost units"
     title = attrs.get("scenario_title") or attrs.get("scenario", "Results")
     wtps = [c[len("nmb_at_"):] for c in summary.columns if c.startswith("nmb_at_")]
 
-    parts = [f"<header><h1>{_e(title)}</h1>", _provenance(attrs, folder), "</header>"]
+    parts = [f"<header><h1>{esc(title)}</h1>", _provenance(attrs, folder), "</header>"]
     parts.append(_decision(summary, cur, wtps))
     if psa is not None:
         parts.append(_uncertainty(summary, psa, cur, wtps))
@@ -158,7 +128,7 @@ def build_report(folder: str | Path) -> str:
         parts.append("<section id=\"figures\"><h2>Figures</h2>")
         for name, cap in figs:
             parts.append(f'<figure id="fig-{name}">{_svg(folder / "figures" / f"{name}.svg", cap)}'
-                         f"<figcaption>{_e(cap)}</figcaption></figure>")
+                         f"<figcaption>{esc(cap)}</figcaption></figure>")
         if trace:
             parts.append(trace)
         parts.append("</section>")
@@ -166,13 +136,15 @@ def build_report(folder: str | Path) -> str:
         parts.append(_subgroups(pd.read_csv(folder / "subgroups.csv"), wtps))
     if (folder / "prices.csv").is_file():
         parts.append(_prices(pd.read_csv(folder / "prices.csv"), summary, cur))
+    if planned is not None:
+        parts.append(plan_section(planned, scenario))
     parts.append(_quadruple(summary, cur))
     parts.append(_model(scenario, why))
     parts.append(_cheers(scenario, attrs, psa is not None, why))
     body = "\n".join(parts)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_e(title)}</title><style>{_STYLE}</style></head>\n<body>\n{body}\n"
+            f"<title>{esc(title)}</title><style>{_STYLE}</style></head>\n<body>\n{body}\n"
             "</body></html>\n")
 
 
@@ -202,8 +174,8 @@ def _trace_svg(folder: Path, scenario) -> str:
     buffer = io.StringIO()
     figures.save(fig, buffer, "svg")
     figures.plt.close(fig)
-    svg = _inline_svg(buffer.getvalue(), TRACE_CAPTION)
-    return f'<figure id="fig-trace">{svg}<figcaption>{_e(TRACE_CAPTION)}</figcaption></figure>'
+    svg = inline_svg(buffer.getvalue(), TRACE_CAPTION)
+    return f'<figure id="fig-trace">{svg}<figcaption>{esc(TRACE_CAPTION)}</figcaption></figure>'
 
 
 def _provenance(attrs: dict, folder: Path) -> str:
@@ -214,12 +186,12 @@ def _provenance(attrs: dict, folder: Path) -> str:
              ("Currency and price year", money(attrs)),
              ("vbhc_model", attrs.get("vbhc_model_version", "")),
              ("Written", attrs.get("created", "")), ("Results folder", str(folder))]
-    return ('<p class="muted">' + "; ".join(f"{_e(k)}: {_e(v)}" for k, v in items if v)
+    return ('<p class="muted">' + "; ".join(f"{esc(k)}: {esc(v)}" for k, v in items if v)
             + "</p>")
 
 
 def _label(row) -> str:
-    return _e(row.get("label") if isinstance(row.get("label"), str) else row["strategy"])
+    return esc(row.get("label") if isinstance(row.get("label"), str) else row["strategy"])
 
 
 def _decision(summary: pd.DataFrame, cur: str, wtps: list[str]) -> str:
@@ -228,21 +200,21 @@ def _decision(summary: pd.DataFrame, cur: str, wtps: list[str]) -> str:
         i = summary[f"nmb_at_{w}"].idxmax()
         best.setdefault(_label(summary.loc[i]), []).append(f"{float(w):,.0f}")
     parts = [f"{name} at {and_list(ws)}" for name, ws in best.items()]
-    lead = f"Highest net monetary benefit: {'; '.join(parts)} {_e(cur)} per QALY."
+    lead = f"Highest net monetary benefit: {'; '.join(parts)} {esc(cur)} per QALY."
     rows = []
     for _, r in summary.iterrows():
-        rows.append([_label(r), _num(r["cost"]), _num(r["effect"], 4), _num(r["inc_cost"]),
-                     _num(r["inc_effect"], 4), _num(r["icer"]), _e(r["status"])]
-                    + [_num(r[f"nmb_at_{w}"]) for w in wtps])
+        rows.append([_label(r), num(r["cost"]), num(r["effect"], 4), num(r["inc_cost"]),
+                     num(r["inc_effect"], 4), num(r["icer"]), esc(r["status"])]
+                    + [num(r[f"nmb_at_{w}"]) for w in wtps])
     header = ["strategy", f"cost ({cur})", "QALYs", "incremental cost", "incremental QALYs",
               f"ICER ({cur} per QALY)", "status"] + [f"NMB at {float(w):,.0f}" for w in wtps]
-    notes = [f"<li>{_label(r)}: {_e(r['dominated_by'])}</li>"
+    notes = [f"<li>{_label(r)}: {esc(r['dominated_by'])}</li>"
              for _, r in summary.iterrows()
              if isinstance(r.get("dominated_by"), str) and r["dominated_by"].startswith(
                  "negligible gain")]
     return ('<section id="decision"><h2>Decision</h2>'
             f'<p class="lead">{lead}</p>'
-            + _table("Per person, discounted, on the base-case values", header, rows,
+            + html_table("Per person, discounted, on the base-case values", header, rows,
                      text_cols=(0, 6))
             + (f"<ul>{''.join(notes)}</ul>" if notes else "") + "</section>")
 
@@ -251,19 +223,19 @@ def _uncertainty(summary: pd.DataFrame, psa, cur: str, wtps: list[str]) -> str:
     rows = []
     for _, r in summary.iterrows():
         rows.append([_label(r),
-                     f"{_num(r['psa_cost_mean'])} ({_num(r['psa_cost_low'])} to "
-                     f"{_num(r['psa_cost_high'])})",
-                     f"{_num(r['psa_effect_mean'], 4)} ({_num(r['psa_effect_low'], 4)} to "
-                     f"{_num(r['psa_effect_high'], 4)})"]
-                    + [_num(r[f"p_ce_at_{w}"], 3) for w in wtps])
+                     f"{num(r['psa_cost_mean'])} ({num(r['psa_cost_low'])} to "
+                     f"{num(r['psa_cost_high'])})",
+                     f"{num(r['psa_effect_mean'], 4)} ({num(r['psa_effect_low'], 4)} to "
+                     f"{num(r['psa_effect_high'], 4)})"]
+                    + [num(r[f"p_ce_at_{w}"], 3) for w in wtps])
     header = ["strategy", f"cost, mean (95% interval), {cur}", "QALYs, mean (95% interval)"]
     header += [f"P(cost-effective) at {float(w):,.0f}" for w in wtps]
-    evpi = "; ".join(f"{_num(v, 2)} at {float(w):,.0f}"
+    evpi = "; ".join(f"{num(v, 2)} at {float(w):,.0f}"
                      for w, v in zip(psa["wtp"].values, psa["evpi"].values))
     return ('<section id="uncertainty"><h2>Uncertainty</h2>'
-            + _table(f"Probabilistic analysis, {psa.attrs.get('n_draws', '')} draws", header,
+            + html_table(f"Probabilistic analysis, {psa.attrs.get('n_draws', '')} draws", header,
                      rows)
-            + f"<p>Expected value of perfect information per person ({_e(cur)}): {evpi}.</p>"
+            + f"<p>Expected value of perfect information per person ({esc(cur)}): {evpi}.</p>"
             + "</section>")
 
 
@@ -276,13 +248,13 @@ def _subgroups(table: pd.DataFrame, wtps: list[str]) -> str:
         for w in wtps:
             col = f"nmb_at_{w}"
             if col in part and part[col].notna().any():
-                best.append(_e(part.loc[part[col].idxmax(), "strategy"]))
+                best.append(esc(part.loc[part[col].idxmax(), "strategy"]))
             else:
                 best.append("")
-        rows.append([_e(label), _num(100 * share, 0) + "%"] + best)
+        rows.append([esc(label), num(100 * share, 0) + "%"] + best)
     header = ["subgroup", "share"] + [f"highest NMB at {float(w):,.0f}" for w in wtps]
     return ('<section id="subgroups"><h2>Subgroups</h2>'
-            + _table("The decision in each subgroup (subgroups.csv has each one's frontier)",
+            + html_table("The decision in each subgroup (subgroups.csv has each one's frontier)",
                      header, rows, text_cols=(0, *range(2, 2 + len(wtps)))) + "</section>")
 
 
@@ -296,19 +268,19 @@ def _prices(prices: pd.DataFrame, summary: pd.DataFrame, cur: str) -> str:
             continue
         cells = []
         for _, r in part.iterrows():
-            cell = _num(r["price"]) if r["price"] >= 0 else "none"
+            cell = num(r["price"]) if r["price"] >= 0 else "none"
             if psa:
-                cell += (f" (P50 {_num(r['price_p50']) if r['price_p50'] >= 0 else 'none'}, "
-                         f"P80 {_num(r['price_p80']) if r['price_p80'] >= 0 else 'none'})")
+                cell += (f" (P50 {num(r['price_p50']) if r['price_p50'] >= 0 else 'none'}, "
+                         f"P80 {num(r['price_p80']) if r['price_p80'] >= 0 else 'none'})")
             cells.append(cell)
-        rows.append([labels.get(s, _e(s)), _num(now)] + cells)
+        rows.append([labels.get(s, esc(s)), num(now)] + cells)
     header = ["strategy", "programme cost now"] + [
         f"price at {w:,.0f}" for w in prices["wtp"].drop_duplicates()]
     return ('<section id="prices"><h2>Value-based price</h2><p>The highest programme cost per '
             "person offered at which each strategy has the highest net monetary benefit"
             + (" (P50, P80: with probability 50% and 80% over the PSA)" if psa else "")
-            + f"; {_e(cur)}, discounted; none: not the best even if the programme were free.</p>"
-            + _table("Value-based prices", header, rows) + "</section>")
+            + f"; {esc(cur)}, discounted; none: not the best even if the programme were free.</p>"
+            + html_table("Value-based prices", header, rows) + "</section>")
 
 
 def _quadruple(summary: pd.DataFrame, cur: str) -> str:
@@ -321,16 +293,16 @@ def _quadruple(summary: pd.DataFrame, cur: str) -> str:
                tuple(c for c in summary.columns if c.startswith("share_")
                      and summary[c].abs().sum() > 0)))
     out = ['<section id="outcomes"><h2>Outcomes: the quadruple aim</h2>',
-           f"<p>Per person over the horizon; costs in {_e(cur)}, discounted; counts and hours "
+           f"<p>Per person over the horizon; costs in {esc(cur)}, discounted; counts and hours "
            "undiscounted.</p>"]
     for caption, cols in groups:
         if not cols:
             continue
-        rows = [[_label(r)] + [_num(r[c], 3 if not c.startswith("cost_") else 0) for c in cols]
+        rows = [[_label(r)] + [num(r[c], 3 if not c.startswith("cost_") else 0) for c in cols]
                 for _, r in summary.iterrows()]
         header = ["strategy"] + [c.split("_", 1)[1] if "_" in c and c.split("_")[0] in (
             "cost", "use", "hours", "share") else c for c in cols]
-        out.append(_table(caption, header, rows))
+        out.append(html_table(caption, header, rows))
     out.append("</section>")
     return "".join(out)
 
@@ -338,27 +310,27 @@ def _quadruple(summary: pd.DataFrame, cur: str) -> str:
 def _model(scenario, why: str) -> str:
     if scenario is None:
         return ('<section id="model"><h2>The model</h2><p class="flag">Not shown: '
-                f"{_e(why)}.</p></section>")
+                f"{esc(why)}.</p></section>")
     s = scenario.settings
-    strat = [[_e(n), _e(st.label or n), _e(st.description or "")]
+    strat = [[esc(n), esc(st.label or n), esc(st.description or "")]
              for n, st in scenario.strategies.items()]
-    states = [[_e(n), _e(st.label or n)] for n, st in scenario.states.items()]
+    states = [[esc(n), esc(st.label or n)] for n, st in scenario.states.items()]
     params = []
     for name, p in scenario.parameters.items():
         unc = ("posterior" if p.posterior else "samples" if p.samples else
                p.distribution.type if p.distribution else f"range {p.range}" if p.range else
                f"fixed: {p.fixed}" if p.fixed else "")
         value = p.value.text if hasattr(p.value, "text") else p.value
-        params.append([_e(name), _e(value), _e(unc), _e(p.source)])
+        params.append([esc(name), esc(value), esc(unc), esc(p.source)])
     return ('<section id="model"><h2>The model</h2>'
             f"<p>A Markov model with {len(scenario.states)} states, cycles of "
-            f"{_e(s.cycle_length)} year(s) over {s.n_cycles} cycles, within-cycle correction "
-            f"{_e(s.within_cycle_correction)}, discounting {_e(s.discount.costs)} (costs) and "
-            f"{_e(s.discount.effects)} (effects) a year.</p>"
-            + _table("Strategies", ["strategy", "label", "description"], strat,
+            f"{esc(s.cycle_length)} year(s) over {s.n_cycles} cycles, within-cycle correction "
+            f"{esc(s.within_cycle_correction)}, discounting {esc(s.discount.costs)} (costs) and "
+            f"{esc(s.discount.effects)} (effects) a year.</p>"
+            + html_table("Strategies", ["strategy", "label", "description"], strat,
                      text_cols=(0, 1, 2))
-            + _table("States", ["state", "label"], states, text_cols=(0, 1))
-            + _table("Parameters and their sources", ["parameter", "value", "uncertainty",
+            + html_table("States", ["state", "label"], states, text_cols=(0, 1))
+            + html_table("Parameters and their sources", ["parameter", "value", "uncertainty",
                                                        "source"], params, text_cols=(0, 1, 2, 3))
             + "</section>")
 
@@ -392,19 +364,26 @@ def _cheers(scenario, attrs: dict, has_psa: bool, why: str) -> str:
     rows = []
     for i, item in enumerate(CHEERS_ITEMS, start=1):
         text = filled.get(i, "")
-        cell = _e(text) if text else '<span class="flag">analyst to write</span>'
-        rows.append([str(i), _e(item), cell])
-    note = "" if scenario is not None else f'<p class="flag">Partly filled: {_e(why)}.</p>'
+        cell = esc(text) if text else '<span class="flag">analyst to write</span>'
+        rows.append([str(i), esc(item), cell])
+    note = "" if scenario is not None else f'<p class="flag">Partly filled: {esc(why)}.</p>'
     return ('<section id="cheers"><h2>CHEERS 2022 checklist</h2>' + note
-            + _table("Husereau et al. Value Health 2022;25(1):3-9: filled from the scenario "
+            + html_table("Husereau et al. Value Health 2022;25(1):3-9: filled from the scenario "
                      "where it says it", ["item", "topic", "in this report"], rows,
                      text_cols=(1, 2)) + "</section>")
 
 
-def report_workbook(folder: str | Path, target: str | Path) -> None:
+def report_workbook(folder: str | Path, target: str | Path,
+                    plan: str | Path | None = None) -> None:
     """The report's tables as an Excel workbook: ``summary`` (summary.csv), ``columns`` (its
-    data dictionary), and ``subgroups`` when there are subgroups."""
+    data dictionary), ``subgroups`` when there are subgroups, ``prices``, and with a plan
+    (as :func:`build_report` finds it) its ``plan_*`` tables (:func:`plan_tables`)."""
     folder = Path(folder)
+    planned = None
+    if plan is not None or (folder / "plan.nc").is_file():
+        with xr.open_dataset(folder / "outcomes.nc") as ds:
+            attrs = dict(ds.attrs)
+        planned = find_plan(folder, Path(plan) if plan is not None else None, attrs)
     with pd.ExcelWriter(target, engine="openpyxl") as xl:
         pd.read_csv(folder / "summary.csv").to_excel(xl, sheet_name="summary", index=False)
         if (folder / "summary_columns.csv").is_file():
@@ -415,3 +394,7 @@ def report_workbook(folder: str | Path, target: str | Path) -> None:
                                                             index=False)
         if (folder / "prices.csv").is_file():
             pd.read_csv(folder / "prices.csv").to_excel(xl, sheet_name="prices", index=False)
+        if planned is not None:
+            scenario, _ = _scenario(attrs)
+            for name, (_, frame) in plan_tables(planned, scenario).items():
+                frame.to_excel(xl, sheet_name=name, index=False)

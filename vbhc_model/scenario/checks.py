@@ -423,6 +423,18 @@ def _check_plan(scenario: Scenario, add: Any) -> None:
         if isinstance(r.fte_available, list) and len(r.fte_available) != plan.years:
             add(path + ("fte_available",), f"{len(r.fte_available)} values for a plan of "
                                             f"{plan.years} years: give one, or one per year")
+    for i, state in enumerate(plan.responders):
+        if state not in scenario.states:
+            add(("plan", "responders", i), f"unknown state '{state}'"
+                                           f"{did_you_mean(state, scenario.states)}")
+    if plan.completion is not None:
+        levels = {lv for st in scenario.strategies.values() for lv in (st.engagement or {})}
+        for key in ("completed", "not_started"):
+            for i, level in enumerate(getattr(plan.completion, key)):
+                if level not in levels:
+                    add(("plan", "completion", key, i),
+                        f"'{level}' is no strategy's engagement level"
+                        f"{did_you_mean(level, sorted(levels))}")
 
 
 def _check_cost_categories(scenario: Scenario, add: Any) -> None:

@@ -704,6 +704,17 @@ class PlanWaiting(_Model):
     source: str = Field(min_length=1)
 
 
+class PlanCompletion(_Model):
+    """Which engagement levels complete a programme, and which never start it: the plan's
+    completion (completers / starters) by year."""
+
+    completed: list[str] = Field(min_length=1, description="Engagement levels that complete "
+                                 "the programme (a stepped strategy's 'first/second' levels "
+                                 "are matched by their first part).")
+    not_started: list[str] = Field(default_factory=list, description="Engagement levels that "
+                                   "never start it (not counted among the starters).")
+
+
 class Plan(_Model):
     """A service plan (``vbhc plan``): who starts care in each year and in which strategy, and
     the clinicians available; the budget, care and clinician time follow from the model."""
@@ -718,6 +729,12 @@ class Plan(_Model):
     roles: dict[str, PlanRole] = Field(default_factory=dict)
     waiting: PlanWaiting | None = Field(
         None, description="What waiting does when the clinicians cannot take everyone.")
+    responders: list[str] = Field(
+        default_factory=list, description="States counted as responding (e.g. >= 30% pain "
+        "reduction): the people in them, on average over each calendar year.")
+    completion: PlanCompletion | None = Field(
+        None, description="Engagement levels that complete a programme and that never start "
+        "it: completers and completion by year.")
     source: str = Field(min_length=1)
 
 
