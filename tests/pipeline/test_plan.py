@@ -56,9 +56,10 @@ def test_one_cohort_over_the_model_horizon_is_the_per_person_results_times_its_s
 def test_responders_and_completion_are_the_per_person_trace_and_engagement_times_starts(
         scenario):
     """One cohort of 1,000 (90% usual care, 10% coach CBT in year 1): the people responding
-    in each calendar year are the starters times each strategy's share in the improved states,
-    averaged over the year's monthly trace rows (a loop over the rows here); completers and
-    starters are the coach CBT starters times its engagement shares."""
+    in each calendar year are the starters times each strategy's person-years in the improved
+    states within the year, under the scenario's half-cycle correction (cycle k: the mean of
+    trace rows k - 1 and k; a loop over the rows here); completers and starters are the coach
+    CBT starters times its engagement shares."""
     sc = _with_plan(scenario, incident=0.0, prevalent=1000.0)
     sc._source = scenario.source
     totals = plan(sc).totals
@@ -67,9 +68,9 @@ def test_responders_and_completion_are_the_per_person_trace_and_engagement_times
     for y in range(5):
         want = 0.0
         for s, w in (("usual_care", 0.9), ("coach_cbt", 0.1)):
-            rows = [float(improved.sel(strategy=s, cycle=r)) for r in range(12 * y + 1,
-                                                                            12 * y + 13)]
-            want += 1000 * w * sum(rows) / 12
+            assert sc.settings.within_cycle_correction == "half_cycle"
+            row = [float(improved.sel(strategy=s, cycle=r)) for r in range(12 * y, 12 * y + 13)]
+            want += 1000 * w * sum((row[k - 1] + row[k]) / 2 for k in range(1, 13)) / 12
         got = float(totals["responders"].sel(mix="new", calendar_year=y + 1).isel(draw=0))
         assert got == pytest.approx(want, rel=1e-9)
     level = run["engagement"].sel(strategy="coach_cbt")
@@ -221,3 +222,28 @@ def test_a_capacity_limit_changes_which_mix_delivers_the_most_net_benefit(scenar
             wtp=scenario.settings.wtp[0])
         best[variant] = str(nb["mix"].values[int(nb.argmax("mix"))])
     assert best == {None: "new", "half_a_coach": "paintrainer_instead"}
+
+
+@pytest.mark.parametrize("engine", ["cohort", "microsim"])
+def test_occupancy_of_every_living_state_is_the_life_years(scenario, engine):
+    """The person-time channel (Outputs.occupancy) over all living states, summed over the
+    years, is the undiscounted life years, for every strategy (stepped care's chained arms
+    included) and in both engines; over no responder state's complement it adds up too."""
+    sc = scenario
+    if engine == "microsim":
+        sc = sc.model_copy(update={"settings": sc.settings.model_copy(
+            update={"engine": "microsim", "patients": 2000})})
+    alive = [s for s, st in sc.states.items() if st.alive]
+    out = simulate(sc, base_draws(sc), outputs=Outputs(
+        periods=1, occupancy=tuple(alive),
+        variables=("year_occupancy", "life_years_undiscounted"))).isel(draw=0)
+    np.testing.assert_allclose(out["year_occupancy"].sum("year"),
+                               out["life_years_undiscounted"], rtol=1e-12)
+    part = simulate(sc, base_draws(sc), outputs=Outputs(
+        periods=1, occupancy=tuple(sc.plan.responders),
+        variables=("year_occupancy",))).isel(draw=0)["year_occupancy"]
+    rest = [s for s in alive if s not in sc.plan.responders]
+    other = simulate(sc, base_draws(sc), outputs=Outputs(
+        periods=1, occupancy=tuple(rest), variables=("year_occupancy",))).isel(draw=0)
+    np.testing.assert_allclose(part + other["year_occupancy"], out["year_occupancy"],
+                               rtol=1e-12)

@@ -241,34 +241,21 @@ def plan_net_benefit(totals: xr.Dataset, wtp) -> xr.DataArray:
 
 
 
-def responders_by_year(trace: xr.DataArray, states, cycle_length: float,
-                       n_years: int) -> xr.DataArray:
-    """The people in ``states`` per person starting, on average over each year of the model:
-    the mean of the trace rows at the ends of the year's cycles (row r, after cycle r, at
-    r x ``cycle_length`` years, is in year ceil(r x cycle_length) - 1; row 0, the start, in
-    none). ``[draw, strategy, year]``; a year past the trace is 0.
+def responders_by_year(occupancy: xr.DataArray, horizon: float) -> xr.DataArray:
+    """The people responding per person starting, on average over each year of the model:
+    the person-years in the responder states within the year (``year_occupancy``, with the
+    model's within-cycle correction, as its QALYs) over the year's length within the
+    ``horizon`` (years; a last, partial year by the part modelled).
 
     Examples
     --------
-    >>> tr = xr.DataArray(np.array([[[[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]]]),
-    ...                   dims=("draw", "strategy", "cycle", "state"),
-    ...                   coords={"state": ["hicp", "improved"]})
-    >>> responders_by_year(tr, ["improved"], 0.5, 2).values.tolist()
-    [[[0.75, 0.0]]]
+    >>> occ = xr.DataArray([[[0.6, 0.2]]], dims=("draw", "strategy", "year"))
+    >>> responders_by_year(occ, 1.5).values.tolist()
+    [[[0.6, 0.4]]]
     """
-    x = trace.sel({dims.STATE: list(states)}).sum(dims.STATE).transpose(
-        dims.DRAW, dims.STRATEGY, dims.CYCLE).values
-    rows = np.arange(1, x.shape[2])
-    year = np.ceil(rows * cycle_length - 1e-9).astype(int) - 1
-    out = np.zeros(x.shape[:2] + (n_years,))
-    for k in range(n_years):
-        at = rows[year == k]
-        if at.size:
-            out[:, :, k] = x[:, :, at].mean(axis=2)
-    return xr.DataArray(out, dims=(dims.DRAW, dims.STRATEGY, dims.YEAR),
-                        coords={dims.DRAW: trace[dims.DRAW].values,
-                                dims.STRATEGY: trace[dims.STRATEGY].values,
-                                dims.YEAR: np.arange(n_years)})
+    years = np.arange(occupancy.sizes[dims.YEAR])
+    span = np.clip(horizon - years, 0.0, 1.0)
+    return occupancy / xr.DataArray(np.where(span > 0, span, 1.0), dims=[dims.YEAR])
 
 
 def plan_completion(totals: xr.Dataset, engagement: xr.DataArray, completion

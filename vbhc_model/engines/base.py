@@ -70,6 +70,9 @@ class Outputs:
     periods : int
         Also total the payoffs by periods of this many years (1: calendar years of the model,
         for a service plan; 0: none); ``EngineResult.by_period``.
+    occupancy : tuple of str
+        Also total the person-time in these states (the channel ``occupancy``, in years, like
+        life years: a service plan's responders); empty: no such channel.
 
     Examples
     --------
@@ -86,12 +89,14 @@ class Outputs:
     paths: bool = False
     rows: tuple[int, ...] = ()
     periods: float = 0
+    occupancy: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.variables is not None:
             if isinstance(self.variables, str):
                 raise TypeError("Outputs.variables is a tuple of names, not one string")
             object.__setattr__(self, "variables", tuple(self.variables))
+        object.__setattr__(self, "occupancy", tuple(self.occupancy))
 
 
 @dataclass(frozen=True)

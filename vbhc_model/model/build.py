@@ -44,11 +44,14 @@ NO_ENGAGEMENT = "all"
 class Channels:
     """The outcome channels accumulated by the engine, in order."""
 
-    kind: tuple[str, ...]  # cost, qalys, life_years, utilisation, clinician_hours[, switched]
+    kind: tuple[str, ...]  # cost, qalys, life_years, utilisation, clinician_hours[, switched,
+    # occupancy]
     key: tuple[str, ...]  # category, service or role ('' for qalys and life years)
     #: Cost categories left out of the total under the scenario's perspective (societal
     #: categories under the health-care perspective); reported by category all the same.
     outside: frozenset[str] = frozenset()
+    #: The states whose person-time the channel ``occupancy`` totals (Outputs.occupancy).
+    occupancy: tuple[str, ...] = ()
 
     def index(self, kind: str, key: str = "") -> int:
         return self.kind.index(kind) if not key else list(zip(self.kind, self.key)).index((kind, key))
@@ -155,7 +158,7 @@ class ModelInputs:
     trackers: Trackers | None = None
 
 
-def _channels(scenario: Scenario) -> Channels:
+def _channels(scenario: Scenario, occupancy: tuple[str, ...] = ()) -> Channels:
     categories: list[str] = []
 
     def add(cat: str | None) -> None:
@@ -179,10 +182,13 @@ def _channels(scenario: Scenario) -> Channels:
     if any(st.steps for st in scenario.strategies.values()):  # the share stepped up
         kind.append("switched")
         key.append("")
+    if occupancy:  # person-time in some states (a plan's responders)
+        kind.append("occupancy")
+        key.append("")
     societal = {name for name, c in scenario.cost_categories.items()
                 if c.perspective == "societal"}
     outside = frozenset() if scenario.settings.perspective == "societal" else frozenset(societal)
-    return Channels(tuple(kind), tuple(key), outside)
+    return Channels(tuple(kind), tuple(key), outside, tuple(occupancy))
 
 
 def _rates(scenario: Scenario, channels: Channels) -> np.ndarray:
@@ -302,7 +308,8 @@ def _time_dependent(exprs) -> bool:
     return any(e is not COMPLEMENT and e.names & TIME_NAMES for e in exprs)
 
 
-def build_model(scenario: Scenario, draws: xr.DataArray, *, strategies: bool = True) -> ModelInputs:
+def build_model(scenario: Scenario, draws: xr.DataArray, *, strategies: bool = True,
+                occupancy: tuple[str, ...] = ()) -> ModelInputs:
     """Build every strategy's transition and payoff functions from parameter draws.
 
     Parameters
@@ -310,6 +317,8 @@ def build_model(scenario: Scenario, draws: xr.DataArray, *, strategies: bool = T
     scenario : Scenario
     draws : xarray.DataArray
         Free parameter values, dims ``(draw, parameter)``.
+    occupancy : tuple of str
+        States whose person-time a channel ``occupancy`` totals (Outputs.occupancy).
 
     Returns
     -------
@@ -325,7 +334,7 @@ def build_model(scenario: Scenario, draws: xr.DataArray, *, strategies: bool = T
     tunnel = np.array([scenario.states[s].tunnel for s in names])
     offset = dict(zip(names, np.concatenate([[0], np.cumsum(tunnel)[:-1]]).tolist()))
     substate_of = np.repeat(np.arange(len(names)), tunnel)
-    channels = _channels(scenario)
+    channels = _channels(scenario, occupancy)
     n_draws = draws.sizes["draw"]
     trackers = build_trackers(scenario)
     layout = _Layout(names, tunnel, offset, int(tunnel.sum()), trackers, substate_of)
@@ -862,6 +871,12 @@ def _values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
     homogeneous = not _time_dependent(e[3] for e in entries)
     cache: dict[object, np.ndarray] = {}
     ly = channels.index("life_years")
+    occupied = None
+    if channels.occupancy:  # person-time in the states asked for, like life years
+        occupied = np.zeros((layout.n_rows, 1))
+        for state in channels.occupancy:
+            occupied[layout.rows(state)] = L
+        oc = channels.index("occupancy")
 
     def values_at(k: int) -> np.ndarray:
         in_programme = 1 <= k - ev.clock_offset <= duration
@@ -870,6 +885,8 @@ def _values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
             return cache[key]
         v = np.zeros((layout.n_rows, len(channels.kind), ev.batch))  # [row, channel, batch]
         v[:, ly] = alive
+        if occupied is not None:
+            v[:, oc] = occupied
         for state, c, kind, expr, path, scale, programme_only in entries:
             if programme_only and not in_programme:
                 continue

@@ -113,6 +113,10 @@ OUTCOMES: tuple[OutcomeVariable, ...] = (
     V("year_qalys", (dims.YEAR,), "period", "qalys", False, "QALYs"),
     V("year_utilisation", (dims.YEAR, _S), "period", "utilisation", False, "count"),
     V("year_clinician_hours", (dims.YEAR, _R), "period", "clinician_hours", False, "hours"),
+    # Only with Outputs.occupancy as well: person-time in those states in each year.
+    V("year_occupancy", (dims.YEAR,), "period", "occupancy", False, "years",
+      description="person-years per person in the states of Outputs.occupancy (a plan's "
+                  "responders) in each year of the model"),
     V("trace", (_Y, dims.STATE), "trace", "", None, "share of cohort", mark_discounted=False,
       description="state membership after each cycle (row 0 is the start)"),
     # Only for a scenario with population.subgroups: per person in each subgroup.
@@ -336,8 +340,8 @@ def _label(scenario: Scenario, inputs: ModelInputs, results: dict, *, outputs: O
     for var in _every_computed(outputs):
         if var.source.startswith("subgroup") and not groups:
             continue
-        if var.kind == "switched" and "switched" not in ch.kind:  # no stepped care
-            continue
+        if var.kind in ("switched", "occupancy") and var.kind not in ch.kind:
+            continue  # no stepped care; no occupancy asked for
         if var.source.startswith("mcse") and "blocks" not in results[names[0]]:
             continue
         if var.source == "engagement":

@@ -8,6 +8,8 @@ the patients starting care in each calendar year and the mix they start in
 
 from __future__ import annotations
 
+import dataclasses
+
 from vbhc_model import dims
 from vbhc_model.analysis.budget import (
     plan_completion,
@@ -29,9 +31,6 @@ __all__ = ["PLAN_OUTPUTS", "plan"]
 PLAN_OUTPUTS = Outputs(periods=1, variables=("total_cost", "year_costs", "year_qalys",
                                              "year_utilisation", "year_clinician_hours",
                                              "engagement"))
-#: With plan.responders: the state trace too (read into responders by year, then dropped).
-PLAN_TRACE_OUTPUTS = Outputs(periods=1, trace=True,
-                             variables=PLAN_OUTPUTS.variables + ("trace",))
 
 
 def programme_weeks(scenario: Scenario) -> dict[str, float]:
@@ -60,16 +59,18 @@ def plan(scenario: Scenario, *, draws: int = 0, seed: int | None = None,
         file = scenario.source.file if scenario.source else "the scenario"
         raise VbhcError(f"{file} has no 'plan:' section: nothing to plan "
                         "(docs/planning.md shows one)")
-    outputs = PLAN_TRACE_OUTPUTS if scenario.plan.responders else PLAN_OUTPUTS
+    outputs = PLAN_OUTPUTS
+    if scenario.plan.responders:  # the person-time in those states, by year
+        outputs = dataclasses.replace(outputs, occupancy=tuple(scenario.plan.responders),
+                                      variables=outputs.variables + ("year_occupancy",))
     if draws:
         per_year = run_psa(scenario, draws, seed=seed, method=sampling, outputs=outputs)
     else:
         per_year = simulate(scenario, base_draws(scenario), outputs=outputs)
     if scenario.plan.responders:
         per_year["year_responders"] = responders_by_year(
-            per_year["trace"], scenario.plan.responders, scenario.settings.cycle_length,
-            per_year.sizes[dims.YEAR])
-        per_year = per_year.drop_vars("trace")
+            per_year["year_occupancy"], scenario.settings.n_cycles * scenario.settings.cycle_length)
+        per_year = per_year.drop_vars("year_occupancy")
     outside = frozenset() if scenario.settings.perspective == "societal" else frozenset(
         name for name, c in scenario.cost_categories.items() if c.perspective == "societal")
     totals = plan_totals(per_year, scenario.plan, outside)

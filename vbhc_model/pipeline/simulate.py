@@ -100,7 +100,7 @@ def simulate(
             outputs.variables is None or any(v.startswith("mcse") for v in outputs.variables)):
         outputs = dataclasses.replace(outputs, mcse=MCSE_BLOCKS)  # Monte Carlo errors
     inputs, prepare = _prepare(scenario, draws, engine.individual, supplied, same_patients,
-                               periods=outputs.periods)
+                               periods=outputs.periods, occupancy=outputs.occupancy)
 
     def run(sname: str):
         strat, engine_inputs = prepare(sname)
@@ -152,8 +152,8 @@ def period_of_cycles(n_cycles: int, cycle_length: float, years: float) -> np.nda
 
 
 def _prepare(scenario: Scenario, draws: xr.DataArray, individual: bool,
-             supplied: np.ndarray | None, same_patients: bool = False, periods: float = 0
-             ) -> tuple[ModelInputs, Callable]:
+             supplied: np.ndarray | None, same_patients: bool = False, periods: float = 0,
+             occupancy: tuple[str, ...] = ()) -> tuple[ModelInputs, Callable]:
     """The model's inputs, and ``prepare(strategy) -> (StrategyInputs, EngineInputs)``."""
     if scenario.trackers and not individual:
         name = next(iter(scenario.trackers))
@@ -167,7 +167,7 @@ def _prepare(scenario: Scenario, draws: xr.DataArray, individual: bool,
         src = scenario.source
         raise ScenarioError([src.issue(("trackers", name), message) if src
                              else Issue(scenario.name, f"trackers.{name}", message)])
-    inputs = build_model(scenario, draws, strategies=False)
+    inputs = build_model(scenario, draws, strategies=False, occupancy=occupancy)
     s = scenario.settings
     terms = quadrature_terms(s.n_cycles, s.cycle_length, s.within_cycle_correction,
                              s.count_start, s.discount_timing)
