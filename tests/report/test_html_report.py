@@ -144,8 +144,10 @@ def test_a_run_with_its_trace_gets_the_markov_trace_figure(tmp_path):
 def test_the_plan_is_in_the_page_with_plan_nc_numbers(results):
     import xarray as xr
 
+    from vbhc_model.report.frames import unstack_stats
+
     page = (results / "report" / "report.html").read_text()
-    plan = xr.open_dataset(results.parent / "plan" / "plan.nc")
+    plan = unstack_stats(xr.load_dataset(results.parent / "plan" / "plan.nc"))
     assert '<section id="plan"><h2>Service plan</h2>' in page
     # the lead line: the budget impact over the plan is the sum of the years' increments
     impact = float(plan["total_budget_increment_mean"].sum())
@@ -172,10 +174,12 @@ def test_the_plan_is_in_the_page_with_plan_nc_numbers(results):
 def test_the_workbook_has_the_plan_tables_with_plan_nc_numbers(results):
     import xarray as xr
 
+    from vbhc_model.report.frames import unstack_stats
+
     wb = openpyxl.load_workbook(results / "report" / "report.xlsx", read_only=True)
     assert {"plan_budget", "plan_categories", "plan_clinicians", "plan_patients",
             "plan_mixes", "plan_dashboard"} <= set(wb.sheetnames)
-    plan = xr.open_dataset(results.parent / "plan" / "plan.nc")
+    plan = unstack_stats(xr.load_dataset(results.parent / "plan" / "plan.nc"))
     rows = list(wb["plan_budget"].iter_rows(values_only=True))
     col = {name: i for i, name in enumerate(rows[0])}
     for row in rows[1:]:

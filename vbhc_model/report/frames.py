@@ -326,30 +326,26 @@ def plan_summary(totals: xr.Dataset) -> xr.Dataset:
                 queue[f"{name}_{r}"] = totals[name].sel(plan_role=r, mix="new", drop=True)
         for name in ("qalys_lost_waiting", "net_benefit_lost"):
             queue[name] = totals[name].sel(mix="new", drop=True)
-    out = {}
+    # every measure's mean and interval at once (np.quantile over the draws, one call)
+    stats = {}
     for name, x in measures.items():
-        inc = x.sel(mix="new", drop=True) - x.sel(mix="current", drop=True)
-        for label, y in ((name, x), (f"{name}_increment", inc)):
-            out[f"{label}_mean"] = y.mean(dims.DRAW)
-            out[f"{label}_low"] = y.quantile(INTERVAL[0], dims.DRAW, method="linear").drop_vars(
-                "quantile")
-            out[f"{label}_high"] = y.quantile(INTERVAL[1], dims.DRAW,
-                                              method="linear").drop_vars("quantile")
-    for name, x in queue.items():
-        out[f"queue_{name}_mean"] = x.mean(dims.DRAW)
-        out[f"queue_{name}_low"] = x.quantile(INTERVAL[0], dims.DRAW).drop_vars("quantile")
-        out[f"queue_{name}_high"] = x.quantile(INTERVAL[1], dims.DRAW).drop_vars("quantile")
+        stats[name] = x
+        stats[f"{name}_increment"] = x.sel(mix="new", drop=True) - x.sel(mix="current", drop=True)
+    stats.update({f"queue_{name}": x for name, x in queue.items()})
+    nb = totals["net_benefit"] if "net_benefit" in totals else None
+    if nb is not None:  # each mix over the whole plan, and its gain over the current mix
+        stats["net_benefit"] = nb
+        stats["net_benefit_gain"] = nb - nb.sel(mix="current")  # draw by draw
+    stats = xr.Dataset(stats)
+    mean = stats.mean(dims.DRAW)
+    bounds = stats.quantile(list(INTERVAL), dims.DRAW, method="linear", skipna=False)
+    out = {}
+    for name in stats.data_vars:
+        out[f"{name}_mean"] = mean[name]
+        out[f"{name}_low"] = bounds[name].isel(quantile=0, drop=True)
+        out[f"{name}_high"] = bounds[name].isel(quantile=1, drop=True)
     ds = xr.Dataset(out)
-    if "net_benefit" in totals:  # each mix over the whole plan
-        nb = totals["net_benefit"]
-        ds["net_benefit_mean"] = nb.mean(dims.DRAW)
-        ds["net_benefit_low"] = nb.quantile(INTERVAL[0], dims.DRAW).drop_vars("quantile")
-        ds["net_benefit_high"] = nb.quantile(INTERVAL[1], dims.DRAW).drop_vars("quantile")
-        gain = nb - nb.sel(mix="current")  # over the current mix, draw by draw
-        ds["net_benefit_gain_mean"] = gain.mean(dims.DRAW)
-        ds["net_benefit_gain_low"] = gain.quantile(INTERVAL[0], dims.DRAW).drop_vars("quantile")
-        ds["net_benefit_gain_high"] = gain.quantile(INTERVAL[1], dims.DRAW).drop_vars(
-            "quantile")
+    if nb is not None:
         best = nb.mean(dims.DRAW).argmax("mix")
         ds["best_mix"] = (dims.WTP, [str(nb["mix"].values[int(b)]) for b in best.values])
         ds["p_best_mix"] = (nb == nb.max("mix")).mean(dims.DRAW)
@@ -358,6 +354,47 @@ def plan_summary(totals: xr.Dataset) -> xr.Dataset:
         ds["fte_available"] = totals["fte_available"]
     ds.attrs = dict(totals.attrs)
     return ds
+
+
+STATS = ("mean", "low", "high")
+
+
+def stack_stats(summary: xr.Dataset) -> xr.Dataset:
+    """A plan summary as written to ``plan.nc``: each measure's ``<name>_mean``, ``_low`` and
+    ``_high`` as one variable ``<name>`` with a dimension ``stat`` (mean, low, high): a third
+    of the variables (h5netcdf's cost is per variable) and the layout a reader expects.
+    :func:`unstack_stats` undoes it.
+
+    Examples
+    --------
+    >>> s = xr.Dataset({"x_mean": 1.0, "x_low": 0.5, "x_high": 2.0, "starting": 3.0})
+    >>> stacked = stack_stats(s)
+    >>> stacked["x"].sel(stat="low").item(), sorted(stacked.data_vars)
+    (0.5, ['starting', 'x'])
+    >>> unstack_stats(stacked).identical(s[["x_mean", "x_low", "x_high", "starting"]])
+    True
+    """
+    out, done = {}, set()
+    for name in summary.data_vars:
+        base = str(name)[:-len("_mean")]
+        parts = [f"{base}_{s}" for s in STATS]
+        if str(name).endswith("_mean") and all(p in summary for p in parts):
+            out[base] = xr.concat([summary[p] for p in parts], dim="stat").assign_coords(
+                stat=list(STATS))
+            done.update(parts)
+    rest = {k: v for k, v in summary.data_vars.items() if k not in done}
+    return xr.Dataset({**out, **rest}, attrs=summary.attrs)
+
+
+def unstack_stats(stacked: xr.Dataset) -> xr.Dataset:
+    """``plan.nc``'s layout back to the summary's: ``<name>_mean``, ``_low``, ``_high``."""
+    out = {}
+    for name, x in stacked.data_vars.items():
+        if "stat" in x.dims:
+            out.update({f"{name}_{s}": x.sel(stat=s, drop=True) for s in STATS})
+        else:
+            out[name] = x
+    return xr.Dataset(out, attrs=stacked.attrs).drop_vars("stat", errors="ignore")
 
 
 def plan_frame(summary: xr.Dataset) -> pd.DataFrame:

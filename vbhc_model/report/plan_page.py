@@ -18,6 +18,7 @@ import xarray as xr
 
 from vbhc_model import dims
 from vbhc_model.errors import VbhcError
+from vbhc_model.report.frames import unstack_stats
 from vbhc_model.report.markup import esc, html_table, inline_svg
 from vbhc_model.report.table import and_list, money
 
@@ -47,7 +48,7 @@ def find_plan(results: Path, plan: Path | None, run_attrs: dict) -> xr.Dataset |
     if not path.is_file():
         raise VbhcError(f"{plan}: no plan.nc here; give --plan a folder written by 'vbhc plan'")
     with xr.open_dataset(path) as ds:
-        summary = ds.load()
+        summary = unstack_stats(ds.load())
     ours, theirs = run_attrs.get("scenario_sha256"), summary.attrs.get("scenario_sha256")
     if ours and theirs and ours != theirs:
         if summary.attrs.get("scenario_file") == run_attrs.get("scenario_file"):

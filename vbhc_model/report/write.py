@@ -22,6 +22,7 @@ from vbhc_model.report.frames import (
     plan_summary,
     price_frame,
     psa_frame,
+    stack_stats,
     subgroup_frame,
     to_frame,
 )
@@ -188,7 +189,7 @@ def write_plan(result: PlanResult, out: str | Path | None = None, *, force: bool
     summary = plan_summary(result.totals)
 
     def fill(tmp: Path) -> None:
-        write_netcdf(summary, tmp / "plan.nc")
+        write_netcdf(stack_stats(summary), tmp / "plan.nc")
         plan_frame(summary).to_csv(tmp / "plan.csv", index=False, float_format="%.10g")
         plan_dashboard(summary).to_csv(tmp / "plan_dashboard.csv", index=False,
                                        float_format="%.10g")
