@@ -128,6 +128,11 @@ class StrategyInputs:
     #: column ``expand[b]`` is column b of every profile's strata (``shares``, ``one_off``
     #: and ``profiles`` are every profile's). None: no merging.
     expand: np.ndarray | None = None
+    #: The channels ``values_at`` and the transition values hold, in this order (the cohort
+    #: builds each strategy's payoffs on the channels it fills: a third to a half of them);
+    #: the engine's totals are then those channels', expanded to every channel with zeros
+    #: (pipeline/simulate.py). None: every channel.
+    channels: np.ndarray | None = None
 
     @property
     def n_strata(self) -> int:
@@ -357,7 +362,7 @@ def build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray,
     steps = scenario.strategies[sname].steps
     if not steps:
         return _build_strategy(scenario, sname, draws, inputs.layout, inputs.channels,
-                               merge_profiles=cohort)
+                               merge_profiles=cohort, own_channels=cohort)
     chained = cohort and inputs.trackers is None
     # Profiles merged for the chain when some attributes appear nowhere in the strategy or
     # its targets (not even in engagement shares): the chain runs one profile per class,
@@ -372,11 +377,13 @@ def build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray,
         params = resolve_parameters(scenario, draws, sname)
         merged = _profile_classes(_profiles(scenario, params, draws.sizes["draw"]), used)
     keep = None if merged is None else merged[0]
+    # the chain's arms on their own channels, with those their unit costs fold into
+    own = "folded" if chained else False
     strat = _build_strategy(scenario, sname, draws, inputs.layout, inputs.channels,
-                            only_profiles=keep)
+                            only_profiles=keep, own_channels=own)
     arms = [_build_strategy(scenario, step.switch_to, draws, inputs.layout, inputs.channels,
                             clock_offset=step.at_cycle, extra=step.parameters,
-                            only_profiles=keep)
+                            only_profiles=keep, own_channels=own)
             for step in steps]
     form = stepped.chain if chained else stepped.combine
     out = form(strat, arms, steps, inputs.substate_of, list(inputs.states),
@@ -554,7 +561,12 @@ def _engagement(scenario: Scenario, sname: str, params: dict[str, np.ndarray], n
 def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout: _Layout,
                     channels: Channels, clock_offset: int = 0,
                     extra: dict | None = None, merge_profiles: bool = False,
-                    only_profiles: np.ndarray | None = None) -> StrategyInputs:
+                    only_profiles: np.ndarray | None = None,
+                    own_channels: bool | str = False) -> StrategyInputs:
+    """One strategy's inputs; with ``own_channels``, its payoffs on the channels it fills
+    (``StrategyInputs.channels``), and with ``own_channels="folded"`` (an arm of stepped
+    care's chain, which folds unit costs into the cost channels before accumulating) also
+    those its unit costs and one-off values fill and the ``switched`` channel."""
     strat = scenario.strategies[sname]
     src = scenario.source
     n_draws = draws.sizes["draw"]
@@ -617,7 +629,12 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
             start[layout.start_row(s)] = start_shares[:, i]
 
     transition_at, pattern = _transitions(scenario, sname, layout, ev, n_draws)
-    values_at = _values(scenario, sname, layout, channels, ev, resource_b, n_draws)
+    entries = _value_entries(scenario, sname, layout, channels, resource_b)
+    tv_entries = _transition_entries(scenario, layout, channels)
+    cols = None
+    if own_channels:  # payoffs on the channels this strategy fills (StrategyInputs.channels)
+        cols = _filled(channels, entries, tv_entries[2] if tv_entries else [])
+    values_at = None  # (below, once the folded channels are known)
 
     one_off = np.zeros((batch, len(channels.kind)))
     if strat.programme is not None:
@@ -643,6 +660,13 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
                                 strategy=sname, state=None, cycle=0, n_draws=n_draws)
             unit_costs.append((channels.index(kind, name), channels.index("cost", item.category),
                                value))
+    if own_channels == "folded":
+        folded = {dst for src, dst, _ in unit_costs if src in cols}
+        folded |= set(np.flatnonzero(one_off.any(axis=0)).tolist())
+        if "switched" in channels.kind:
+            folded.add(channels.index("switched"))
+        cols = np.union1d(cols, np.array(sorted(folded), dtype=int))
+    values_at = _values(scenario, sname, layout, channels, ev, entries, n_draws, cols)
 
     return StrategyInputs(
         name=sname,
@@ -652,7 +676,8 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
         transition_at=transition_at,
         values_at=values_at,
         one_off=one_off,
-        transition_values=_transition_values(scenario, sname, layout, channels, ev, n_draws),
+        transition_values=_transition_values(scenario, sname, layout, tv_entries, channels,
+                                             ev, n_draws, cols),
         unit_costs=unit_costs,
         profiles=profiles,
         level_shares=shares.transpose(1, 0, 2),
@@ -660,6 +685,7 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
         next_row=layout.next_row,
         pattern=pattern,
         expand=None if class_of is None else _expand(class_of, len(levels), n_draws),
+        channels=cols,
     )
 
 
@@ -837,10 +863,20 @@ def _block_entries(block) -> list[tuple[str, str, str, Expression]]:
     return out
 
 
-def _values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
-            ev: _Evaluator, resource_b: np.ndarray, n_draws: int):
+def _filled(channels: Channels, entries: list, tv_entries: list) -> np.ndarray:
+    """The channels a strategy's payoffs can fill: its payoffs' and transition payoffs',
+    life years and the occupancy channel (in channel order)."""
+    cols = {channels.index("life_years")} | {e[1] for e in entries} | {e[2] for e in tv_entries}
+    if channels.occupancy:
+        cols.add(channels.index("occupancy"))
+    return np.array(sorted(cols), dtype=int)
+
+
+def _value_entries(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
+                   resource_b: np.ndarray) -> list[tuple]:
+    """(state, channel index, kind, expression, path, scale, in-programme-only) of each payoff
+    a strategy has in each state."""
     strat = scenario.strategies[sname]
-    src = scenario.source
     L = scenario.settings.cycle_length
     # (state, channel index, kind, expression, path, scale, in-programme-only)
     entries: list[tuple] = []
@@ -863,6 +899,20 @@ def _values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
             for kind, field_, key, expr in _block_entries(strat.programme.per_cycle):
                 path = ("strategies", sname, "programme", "per_cycle", field_, key)
                 entries.append((state, channels.index(kind, key), kind, expr, path, resource_b, True))
+    return entries
+
+
+def _values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
+            ev: _Evaluator, entries: list[tuple], n_draws: int, cols: np.ndarray | None):
+    """``values_at(k)``: ``[row, channel, batch]``, on the channels ``cols`` (in that order)
+    or every channel (None)."""
+    strat = scenario.strategies[sname]
+    src = scenario.source
+    L = scenario.settings.cycle_length
+    pos = {c: i for i, c in enumerate(cols)} if cols is not None else None
+    if pos is not None:
+        entries = [(e[0], pos[e[1]]) + e[2:] for e in entries]
+    n_channels = len(channels.kind) if cols is None else len(cols)
     alive = np.zeros((layout.n_rows, 1))
     for state in layout.names:
         if scenario.states[state].alive:
@@ -871,19 +921,21 @@ def _values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
     homogeneous = not _time_dependent(e[3] for e in entries)
     cache: dict[object, np.ndarray] = {}
     ly = channels.index("life_years")
+    ly = ly if pos is None else pos[ly]
     occupied = None
     if channels.occupancy:  # person-time in the states asked for, like life years
         occupied = np.zeros((layout.n_rows, 1))
         for state in channels.occupancy:
             occupied[layout.rows(state)] = L
         oc = channels.index("occupancy")
+        oc = oc if pos is None else pos[oc]
 
     def values_at(k: int) -> np.ndarray:
         in_programme = 1 <= k - ev.clock_offset <= duration
         key = in_programme if homogeneous else k
         if key in cache:
             return cache[key]
-        v = np.zeros((layout.n_rows, len(channels.kind), ev.batch))  # [row, channel, batch]
+        v = np.zeros((layout.n_rows, n_channels, ev.batch))  # [row, channel, batch]
         v[:, ly] = alive
         if occupied is not None:
             v[:, oc] = occupied
@@ -902,11 +954,11 @@ def _values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
     return values_at
 
 
-def _transition_values(scenario: Scenario, sname: str, layout: _Layout, channels: Channels,
-                       ev: _Evaluator, n_draws: int) -> TransitionValues | None:
+def _transition_entries(scenario: Scenario, layout: _Layout, channels: Channels):
+    """The transition payoffs' pairs ``(from rows, to rows)`` and entries ``(pair slice, from
+    state, channel, kind, expr, path)``; None without transition payoffs."""
     if not scenario.transition_payoffs:
         return None
-    src = scenario.source
     pairs_from: list[np.ndarray] = []
     pairs_to: list[np.ndarray] = []
     entries = []  # (pair slice, from state, channel, kind, expr, path)
@@ -925,10 +977,27 @@ def _transition_values(scenario: Scenario, sname: str, layout: _Layout, channels
             if tp.qalys is not None:
                 entries.append((sl, frm, channels.index("qalys"), "qalys", tp.qalys,
                                 ("transition_payoffs", i, "qalys")))
+    return np.concatenate(pairs_from), np.concatenate(pairs_to), entries
+
+
+def _transition_values(scenario: Scenario, sname: str, layout: _Layout, found,
+                       channels: Channels, ev: _Evaluator, n_draws: int,
+                       cols: np.ndarray | None = None) -> TransitionValues | None:
+    """One-off payoffs on transitions (``found``: :func:`_transition_entries`), on the
+    channels ``cols`` (in that order) or every channel (None)."""
+    if found is None:
+        return None
+    src = scenario.source
+    pairs_from, pairs_to, entries = found
+    n = len(pairs_from)
+    if cols is not None:
+        pos = {c: i for i, c in enumerate(cols)}
+        entries = [(sl, frm, pos[c], *rest) for sl, frm, c, *rest in entries]
+    n_channels = len(channels.kind) if cols is None else len(cols)
     labels = {frm: layout.row_labels(frm) for frm in layout.names}
 
     def values_at(k: int) -> np.ndarray:
-        out = np.zeros((n, len(channels.kind), ev.batch))  # [pair, channel, batch]
+        out = np.zeros((n, n_channels, ev.batch))  # [pair, channel, batch]
         for sl, frm, c, kind, expr, path in entries:
             x = ev(expr, k, sl.stop - sl.start, path=path, combos=True)
             checks.check_payoff(x, kind=kind, source=src, path=path, strategy=sname, state=frm,
@@ -936,5 +1005,5 @@ def _transition_values(scenario: Scenario, sname: str, layout: _Layout, channels
             out[sl, c] += x[0]
         return out
 
-    return TransitionValues(np.concatenate(pairs_from), np.concatenate(pairs_to), values_at)
+    return TransitionValues(pairs_from, pairs_to, values_at)
 

@@ -406,6 +406,7 @@ def chain(base, arms: list, steps: list, substate_of: np.ndarray, state_names: l
         level_shares=None,
         n_arms=1 + len(arms),
         pattern=None,
+        channels=None,  # the runner expands the arms' results to every channel
         chain=Chain(first, targets, tuple(at), tuple(limbo), tuple(moved), tuple(cols),
                     base.level_shares, n_sub),
     )
@@ -414,6 +415,22 @@ def chain(base, arms: list, steps: list, substate_of: np.ndarray, state_names: l
 def _draw_of(x) -> np.ndarray:
     n_draws, n_strata = x.shares.shape
     return np.tile(np.arange(n_draws), n_strata)
+
+
+def _local(x) -> list:
+    """``x.unit_costs`` as positions in ``x.channels`` (the channels its arrays hold; every
+    channel when None); a count channel it does not fill adds nothing and is left out."""
+    if x.channels is None:
+        return x.unit_costs
+    pos = {int(c): i for i, c in enumerate(x.channels)}
+    return [(pos[src], pos[dst], cost) for src, dst, cost in x.unit_costs if src in pos]
+
+
+def _own(x, channel: int | None) -> int | None:
+    """The position of ``channel`` among ``x.channels``."""
+    if channel is None or x.channels is None:
+        return channel
+    return int(np.searchsorted(x.channels, channel))
 
 
 def _folded(values_at, unit_costs: list, draw_of: np.ndarray):
@@ -454,7 +471,7 @@ def _first_arm(base, at: list, moved: list, limbo: list, n_sub: int, n_rows: int
                 matrix[:n_sub, limbo[i]] = 0.0
         return matrix
 
-    own = _folded(base.values_at, base.unit_costs, draw_of)
+    own = _folded(base.values_at, _local(base), draw_of)
     memo: dict = {"key": None, "values": None}
 
     def values_at(k: int) -> np.ndarray:
@@ -481,7 +498,7 @@ def _first_arm(base, at: list, moved: list, limbo: list, n_sub: int, n_rows: int
         f, t = np.asarray(tv.from_index), np.asarray(tv.to_index)
         rows = [np.flatnonzero(np.isin(t, m)) for m in moved]
         to_limbo = [limbo[i][np.searchsorted(moved[i], t[r])] for i, r in enumerate(rows)]
-        base_tv = _folded(tv.values_at, base.unit_costs, draw_of)
+        base_tv = _folded(tv.values_at, _local(base), draw_of)
 
         def tv_values(k: int) -> np.ndarray:
             v = base_tv(k)
@@ -507,7 +524,7 @@ def _target_arm(arm, at: int, moved: np.ndarray, n_sub: int, switched: int | Non
     def transition_at(k: int) -> np.ndarray:
         return identity if k <= at else arm.transition_at(k)
 
-    own = _folded(arm.values_at, arm.unit_costs, draw_of)
+    own = _folded(arm.values_at, _local(arm), draw_of)
     nothing: list = []
 
     def values_at(k: int) -> np.ndarray:
@@ -517,8 +534,9 @@ def _target_arm(arm, at: int, moved: np.ndarray, n_sub: int, switched: int | Non
             nothing.append(np.zeros((n_sub,) + own(at + 1).shape[1:]))
         return nothing[0]
 
-    one_off = arm.one_off.copy()  # [batch, channel]
-    _fold_unit_costs(one_off.T, arm.unit_costs, draw_of)
+    one_off = _take(arm.one_off, arm.channels).copy()  # [batch, channel]: its own channels
+    _fold_unit_costs(one_off.T, _local(arm), draw_of)
+    switched = _own(arm, switched)
     if switched is not None:
         one_off[:, switched] = 1.0
     carries = one_off.any() or arm.transition_values is not None
@@ -530,7 +548,7 @@ def _target_arm(arm, at: int, moved: np.ndarray, n_sub: int, switched: int | Non
             tv = TransitionValues(moved, moved, lambda k: on_switch, frozenset({at}))
         else:
             f, t = np.asarray(own_tv.from_index), np.asarray(own_tv.to_index)
-            folded = _folded(own_tv.values_at, arm.unit_costs, draw_of)
+            folded = _folded(own_tv.values_at, _local(arm), draw_of)
             idle = np.zeros((len(f),) + one_off.T.shape)
 
             def tv_values(k: int) -> np.ndarray:

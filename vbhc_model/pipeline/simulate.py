@@ -105,9 +105,11 @@ def simulate(
     def run(sname: str):
         strat, engine_inputs = prepare(sname)
         if strat.chain is not None:
-            res = run_chain(engine, strat, engine_inputs, outputs)
+            res = run_chain(engine, strat, engine_inputs, outputs, len(inputs.channels.kind))
         else:
             res = engine.run(engine_inputs, outputs)
+        if strat.channels is not None:
+            res = every_channel(res, strat.channels, len(inputs.channels.kind))
         return strat, res if strat.expand is None else expand_result(res, strat.expand)
 
     names = list(scenario.strategies)
@@ -131,6 +133,8 @@ def simulate(
                                                     threads=threads) == 1:
             prepared = [prepare(sname) for sname in names]
             results = run_together([engine_inputs for _, engine_inputs in prepared], outputs)
+            # (an individual engine's strategies are built on every channel)
+            assert all(strat.channels is None for strat, _ in prepared)
             runs = [(strat, res) for (strat, _), res in zip(prepared, results)]
         else:
             runs = thread_map(run, names, n_draws=inputs.n_draws, threads=threads, sizes=sizes)
@@ -204,14 +208,35 @@ def _prepare(scenario: Scenario, draws: xr.DataArray, individual: bool,
 
     def engine_inputs(strat: StrategyInputs, patients: PatientStreams | None = None,
                       start: np.ndarray | None = None) -> EngineInputs:
+        cols = slice(None) if strat.channels is None else strat.channels  # its own channels
         return EngineInputs(
             strat.start if start is None else start, strat.transition_at, strat.values_at,
-            terms, disc, n_cycles=s.n_cycles, transition_values=strat.transition_values,
-            transition_discount=tdisc, patients=patients, next_row=strat.next_row,
-            pattern=strat.pattern, period_of=period_of,
+            terms, disc[:, cols], n_cycles=s.n_cycles,
+            transition_values=strat.transition_values, transition_discount=tdisc[:, cols],
+            patients=patients, next_row=strat.next_row, pattern=strat.pattern,
+            period_of=period_of,
         )
 
     return inputs, prepare
+
+
+def every_channel(res: EngineResult, channels: np.ndarray, n_channels: int) -> EngineResult:
+    """An engine's result on some channels (``StrategyInputs.channels``) on every channel, the
+    others 0 (nothing filled them)."""
+    def full(x):
+        if x is None:
+            return None
+        out = np.zeros(x.shape[:-1] + (n_channels,))
+        out[..., channels] = x
+        return out
+
+    return dataclasses.replace(res, discounted=full(res.discounted),
+                               undiscounted=full(res.undiscounted),
+                               by_cycle=full(res.by_cycle),
+                               by_cycle_undiscounted=full(res.by_cycle_undiscounted),
+                               by_period=full(res.by_period),
+                               blocks=None if res.blocks is None else
+                               (full(res.blocks[0]), full(res.blocks[1]), res.blocks[2]))
 
 
 def expand_result(res: EngineResult, columns: np.ndarray) -> EngineResult:
@@ -229,17 +254,22 @@ def expand_result(res: EngineResult, columns: np.ndarray) -> EngineResult:
 
 
 def run_chain(engine, strat: StrategyInputs, engine_inputs: Callable,
-              outputs: Outputs) -> EngineResult:
+              outputs: Outputs, n_channels: int) -> EngineResult:
     """Run a stepped strategy in its chained form (:class:`vbhc_model.model.stepped.Chain`):
     the first strategy, keeping the trace rows at the switches, then each target from the
     mass that switched into it; the combined strata's result."""
     ch = strat.chain
     keep = dataclasses.replace(outputs, rows=tuple(sorted(set(ch.at))))
-    first = engine.run(engine_inputs(ch.first), keep)
+
+    def full(res: EngineResult, arm) -> EngineResult:  # an arm on its own channels
+        return res if arm.channels is None else every_channel(res, arm.channels, n_channels)
+
+    first = full(engine.run(engine_inputs(ch.first), keep), ch.first)
     targets = []
     for i, target in enumerate(ch.targets):
         switched = first.rows[ch.at[i]][ch.limbo[i]].T  # [batch, moved state]
-        targets.append(engine.run(engine_inputs(target, start=ch.start(i, switched)), outputs))
+        targets.append(full(engine.run(engine_inputs(target, start=ch.start(i, switched)),
+                                       outputs), target))
     return ch.result(first, targets, trace=outputs.trace)
 
 
