@@ -279,3 +279,33 @@ def test_with_strategies_keeps_the_named_strategies_in_order_and_the_source():
     assert list(stepped.strategies) == ["coach_cbt", "stepped_care"]
     assert sub.source is sc.source and sub.name == sc.name
     assert list(sc.strategies) == names  # the original is left as it was
+
+
+def test_payoffs_on_own_channels_equal_every_channel(monkeypatch):
+    """The cohort builds each strategy's payoffs on the channels it fills (its own, and for
+    stepped care's chained arms those its unit costs fold into): the totals, per cycle and
+    by year, are bit for bit those of the arrays on every channel."""
+    from vbhc_model.engines.base import Outputs
+    from vbhc_model.model import build
+    from vbhc_model.parameters.sampling import sample_draws
+
+    sc = load_scenario(SCENARIOS / "chronic_pain_us.yaml")
+    draws = sample_draws(sc, 20, seed=3)
+    outputs = Outputs(per_cycle=True, periods=1)
+    own = simulate(sc, draws, outputs=outputs)
+    sizes = []
+    real = build._filled
+
+    def spy(channels, entries, tv_entries):
+        cols = real(channels, entries, tv_entries)
+        sizes.append(len(cols))
+        return cols
+
+    monkeypatch.setattr(build, "_filled", spy)
+    simulate(sc, draws, outputs=outputs)
+    n = len(build._channels(sc).kind)
+    assert sizes and max(sizes) < n  # the arrays really are narrower
+    monkeypatch.setattr(build, "_filled", lambda channels, e, t: np.arange(len(channels.kind)))
+    every = simulate(sc, draws, outputs=outputs)
+    for name in own.data_vars:
+        np.testing.assert_array_equal(own[name].values, every[name].values, err_msg=name)
