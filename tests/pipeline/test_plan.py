@@ -37,8 +37,8 @@ def test_one_cohort_over_the_model_horizon_is_the_per_person_results_times_its_s
     totals = plan(sc).totals
     per_person = simulate(sc, base_draws(sc)).isel(draw=0)
     # every patient starts in year 1 (no incident patients), in the new mix's first year
-    shares = sc.plan.uptake.new
-    first = {s: (v[0] if isinstance(v, list) else v) for s, v in shares.items()}
+    shares = sc.plan.uptake.by_year(sc.plan.years)["new"]
+    first = {s: float(v[0]) for s, v in shares.items()}
     assert first == {"usual_care": 0.9, "coach_cbt": 0.1}
     societal = {"productivity", "patient_time"}
     health = [c for c in per_person["category"].values if c not in societal]
@@ -82,6 +82,47 @@ def test_responders_and_completion_are_the_per_person_trace_and_engagement_times
     assert (completing[1:] == 0).all() and (starters[1:] == 0).all()  # no later cohorts
     # the current mix (usual care only) has no programme: no starters, no completers
     assert float(totals["programme_starters"].sel(mix="current").sum()) == 0
+
+
+def test_a_linear_ramp_and_its_complement_are_the_same_plan_as_the_per_year_lists(scenario):
+    """The default plan's uptake, {linear: {start: 0.1, end: 0.3, years: 3}} with usual care
+    as the complement, is the plan of the lists [0.1, 0.2, 0.3, 0.3, 0.3] and [0.9, 0.8, 0.7,
+    0.7, 0.7] (shares and every total to 1e-12)."""
+    from vbhc_model.analysis.budget import uptake_array
+
+    lists = {"usual_care": [0.9, 0.8, 0.7, 0.7, 0.7], "coach_cbt": [0.1, 0.2, 0.3, 0.3, 0.3]}
+    new = scenario.plan.uptake.new
+    assert new["usual_care"] == "complement" and new["coach_cbt"].linear is not None
+    listed = _with_plan(scenario, uptake={**scenario.plan.uptake.model_dump(), "new": lists})
+    strategies = list(scenario.strategies)
+    np.testing.assert_allclose(uptake_array(scenario.plan, strategies),
+                               uptake_array(listed.plan, strategies), rtol=0, atol=1e-12)
+    per_year = simulate(scenario, base_draws(scenario), outputs=Outputs(
+        periods=1, variables=("year_costs", "year_qalys", "year_utilisation",
+                              "year_clinician_hours")))
+    ramp, lst = plan_totals(per_year, scenario.plan), plan_totals(per_year, listed.plan)
+    for var in ("total_budget", "qalys", "clinician_hours", "starting"):
+        np.testing.assert_allclose(ramp[var].values, lst[var].values, rtol=1e-12)
+
+
+def test_a_logistic_ramp_is_its_closed_form_and_the_complement_takes_the_rest(scenario):
+    """{logistic: {start: 0.05, end: 0.4, midpoint: 3, steepness: 1.5}}: the share in
+    calendar year y is 0.05 + 0.35 / (1 + exp(-1.5 (y - 3))) (0.225 at the midpoint), and
+    usual care, the complement, one minus it."""
+    import math
+
+    from vbhc_model.analysis.budget import uptake_array
+
+    ramp = {"logistic": {"start": 0.05, "end": 0.4, "midpoint": 3, "steepness": 1.5}}
+    sc = _with_plan(scenario, uptake={**scenario.plan.uptake.model_dump(), "new": {
+        "usual_care": "complement", "coach_cbt": ramp}})
+    u = uptake_array(sc.plan, list(sc.strategies))[1]  # the new mix [year, strategy]
+    want = [0.05 + 0.35 / (1 + math.exp(-1.5 * (y - 3))) for y in range(1, 6)]
+    coach, usual = list(sc.strategies).index("coach_cbt"), list(sc.strategies).index("usual_care")
+    np.testing.assert_allclose(u[:, coach], want, rtol=0, atol=1e-12)
+    assert u[2, coach] == pytest.approx(0.225, abs=1e-15)
+    np.testing.assert_allclose(u[:, usual], 1 - np.array(want), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(u.sum(axis=1), 1.0, rtol=0, atol=1e-12)
 
 
 def test_a_later_cohort_enters_the_model_at_its_first_year(scenario):
@@ -135,6 +176,25 @@ def test_plan_cli_prints_and_writes_with_intervals(tmp_path):
      r"did you mean 'complete'\?"),
     (lambda p: p["uptake"]["new"].update(coach=0.1),
      r"plan\.uptake\.new\.coach: unknown strategy 'coach'; did you mean 'coach_cbt'\?"),
+    (lambda p: p["uptake"]["new"].update(coach_cbt={"linear": {"start": 0.1, "end": 1.3,
+                                                                "years": 3}}),
+     r"plan\.uptake\.new\.coach_cbt\.linear\.end: input should be less than or equal to 1"),
+    (lambda p: p["uptake"]["new"].update(coach_cbt={"linear": {"start": 0.1, "end": 0.3,
+                                                                "yers": 3}}),
+     r"plan\.uptake\.new\.coach_cbt\.linear\.yers: unknown key 'yers'; did you mean "
+     r"'years'\?"),
+    (lambda p: p["uptake"]["new"].update(coach_cbt={"linar": {"start": 0.1}}),
+     r"plan\.uptake\.new\.coach_cbt\.linar: unknown key 'linar'; did you mean 'linear'\?"),
+    (lambda p: p["uptake"]["new"].update(coach_cbt={"logistic": {
+        "start": 0.05, "end": 0.4, "midpoint": 3, "steepness": -1}}),
+     r"plan\.uptake\.new\.coach_cbt\.logistic\.steepness: input should be greater than 0"),
+    (lambda p: p["uptake"]["new"].update(usual_care="complment"),
+     r"plan\.uptake\.new\.usual_care: must be one of 'complement'; got 'complment'"),
+    (lambda p: p["uptake"]["new"].update(coach_cbt="complement"),
+     r"plan\.uptake\.new\.coach_cbt: 'complement' is given to usual_care and coach_cbt"),
+    (lambda p: p["uptake"]["new"].update(paintrainer=[0.5, 0.5, 0.5, 0.8, 0.5]),
+     r"plan\.uptake\.new\.usual_care: the other shares of year 4 sum to 1\.1: nothing is "
+     r"left for 'complement'"),
 ])
 def test_bad_plan_inputs_are_file_line_key_errors(tmp_path, change, message):
     import re

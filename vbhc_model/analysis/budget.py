@@ -28,14 +28,14 @@ __all__ = ["mixes", "plan_completion", "plan_net_benefit", "plan_queue", "plan_t
 
 def mixes(plan) -> dict:
     """The plan's mixes in order: ``current``, ``new``, then its alternatives."""
-    return {"current": plan.uptake.current, "new": plan.uptake.new,
-            **plan.uptake.alternatives}
+    return plan.uptake.mixes()
 
 
 def uptake_array(plan, strategies) -> np.ndarray:
-    """``[mix, year, strategy]`` shares from a scenario's ``plan.uptake``."""
+    """``[mix, year, strategy]`` shares from a scenario's ``plan.uptake`` (numbers, lists,
+    ramps and a complement resolved year by year: ``plan.uptake.by_year``)."""
     names = list(strategies)
-    all_mixes = mixes(plan)
+    all_mixes = plan.uptake.by_year(plan.years)
     out = np.zeros((len(all_mixes), plan.years, len(names)))
     for m, shares in enumerate(all_mixes.values()):
         for name, v in shares.items():
