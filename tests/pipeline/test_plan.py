@@ -192,15 +192,25 @@ def test_plan_cli_prints_and_writes_with_intervals(tmp_path):
      r"plan\.uptake\.new\.usual_care: must be one of 'complement'; got 'complment'"),
     (lambda p: p["uptake"]["new"].update(coach_cbt="complement"),
      r"plan\.uptake\.new\.coach_cbt: 'complement' is given to usual_care and coach_cbt"),
+    (lambda p: p["waiting"].update(dropout=1),
+     r"plan\.waiting\.dropout: input should be less than 1"),
+    (lambda p: p["waiting"].update(dropout=-0.1),
+     r"plan\.waiting\.dropout: input should be greater than or equal to 0"),
     (lambda p: p["uptake"]["new"].update(paintrainer=[0.5, 0.5, 0.5, 0.8, 0.5]),
      r"plan\.uptake\.new\.usual_care: the other shares of year 4 sum to 1\.1: nothing is "
      r"left for 'complement'"),
 ])
 def test_bad_plan_inputs_are_file_line_key_errors(tmp_path, change, message):
-    import re
-
     data = yaml.safe_load(default_scenario_path().read_text())
     change(data["plan"])
+    _plan_fails(data, tmp_path, message)
+
+
+def _plan_fails(data: dict, tmp_path, message: str) -> None:
+    """``vbhc plan`` of the default scenario changed to ``data`` is a located error (exit 2)
+    matching ``message`` that writes nothing."""
+    import re
+
     fits = default_scenario_path().parent / "fits"
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False).replace("file: fits/",
@@ -307,3 +317,115 @@ def test_occupancy_of_every_living_state_is_the_life_years(scenario, engine):
         periods=1, occupancy=tuple(rest), variables=("year_occupancy",))).isel(draw=0)
     np.testing.assert_allclose(part + other["year_occupancy"], out["year_occupancy"],
                                rtol=1e-12)
+
+
+def _waiting(sc, **changes):
+    return {**sc.plan.waiting.model_dump(), **changes}
+
+
+def test_without_dropout_the_plan_is_unchanged(scenario):
+    """dropout: 0 is the plan without the key, to the bit, and adds no variable."""
+    sc = _with_plan(scenario, waiting=_waiting(scenario, dropout=0.0))
+    sc._source = scenario.source
+    base, zero = plan(scenario).totals, plan(sc).totals
+    for ds in (base, zero):
+        ds.attrs.pop("created")  # the time it was made
+    assert zero.identical(base)
+    assert "dropped_out" not in zero and "dropped_out_by_strategy" not in zero
+
+
+def test_giving_up_shrinks_the_backlog_by_the_stated_share(scenario):
+    """One role, two years: 600 patients come for coach CBT in year 1 (10% of 6,000), the
+    half coach's places take K a year, and a share p = 0.3 of those waiting a whole year give
+    up (a hazard r = -ln(1 - p)). The fluid backlog dQ/dt = 600 - K - r Q from 0 ends year 1
+    at B1 = (600 - K)(1 - e^-r) / r and loses the rest, 600 - K - B1; with no coach and no
+    new patients in year 2 it shrinks by the stated share: B2 = 0.7 B1, 0.3 B1 giving up.
+    They get usual care instead: each year's budget moves by those who gave up times usual
+    care's per-person costs less coach CBT's, from the year they gave up (1e-9)."""
+    import math
+
+    from vbhc_model.pipeline.plan import programme_weeks
+
+    roles = {"health_coach": {"fte_available": [0.5, 0.0], "hours_per_fte": 1500.0,
+                              "source": "t"}}
+    common = dict(years=2, prevalent=6000.0, incident=0.0, roles=roles)
+    no = _with_plan(scenario, **common, waiting=_waiting(scenario, utility_loss=0.0))
+    sc = _with_plan(scenario, **common, waiting=_waiting(scenario, utility_loss=0.0,
+                                                          dropout=0.3))
+    no._source = sc._source = scenario.source
+    t = plan(sc).totals.isel(draw=0).sel(mix="new", plan_role="health_coach")
+    t0 = plan(no).totals.isel(draw=0).sel(mix="new", plan_role="health_coach")
+    per = simulate(sc, base_draws(sc), outputs=Outputs(
+        periods=1, variables=("year_costs", "year_clinician_hours"))).isel(draw=0)
+    weeks = programme_weeks(sc)["coach_cbt"]
+    h = float(per["year_clinician_hours"].sel(strategy="coach_cbt", role="health_coach").sum())
+    places = 0.5 * 1500 / 52 / (h / weeks)
+    assert float(t["places"].sel(calendar_year=1)) == pytest.approx(places, rel=1e-12)
+    k = math.floor(places) * 52 / weeks  # patients a year through the places
+    r = -math.log(0.7)
+    b1 = (600 - k) * (1 - math.exp(-r)) / r
+    got = t["backlog"].values
+    assert got[0] == pytest.approx(b1, rel=1e-12)
+    assert got[1] == pytest.approx(0.7 * b1, rel=1e-12)
+    gave_up = t["dropped_out"].values
+    np.testing.assert_allclose(gave_up, [600 - k - b1, 0.3 * b1], rtol=1e-12)
+    np.testing.assert_allclose(t["waiting_years"].values, gave_up / r, rtol=1e-12)
+    assert t0["backlog"].values[1] == pytest.approx(600 - k, rel=1e-12)  # nobody gives up
+    # the budget: those who gave up cost usual care's, not coach CBT's, from that year on
+    health = [c for c in per["category"].values if c not in ("productivity", "patient_time")]
+    cost = per["year_costs"].sel(category=health).sum("category")
+    diff = (cost.sel(strategy="usual_care") - cost.sel(strategy="coach_cbt")).values
+    want = [gave_up[0] * diff[0], gave_up[0] * diff[1] + gave_up[1] * diff[0]]
+    np.testing.assert_allclose(t["total_budget"].values - t0["total_budget"].values, want,
+                               rtol=1e-9)
+    # the coach's hours are not spent on them
+    hours = per["year_clinician_hours"].sel(strategy="coach_cbt", role="health_coach").values
+    np.testing.assert_allclose(
+        (t0["clinician_hours"] - t["clinician_hours"]).sel(role="health_coach").values,
+        [gave_up[0] * hours[0], gave_up[0] * hours[1] + gave_up[1] * hours[0]], rtol=1e-9)
+
+
+def test_giving_up_costs_the_programmes_net_benefit(scenario):
+    """With nothing lost while waiting, patients giving up coach CBT for usual care lose its
+    net benefit: the new mix's falls, the current mix (no coach) is unchanged."""
+    roles = {"health_coach": {"fte_available": 0.5, "hours_per_fte": 1500.0, "source": "t"}}
+    free = dict(utility_loss=0.0, extra_cost=0.0)
+    out = {}
+    for p in (0.0, 0.2):
+        sc = _with_plan(scenario, roles=roles, waiting=_waiting(scenario, **free, dropout=p))
+        sc._source = scenario.source
+        out[p] = plan(sc).totals["net_benefit"].isel(draw=0)
+    assert float(out[0.2].sel(mix="current", wtp=50000)) == float(
+        out[0.0].sel(mix="current", wtp=50000))
+    assert (out[0.2].sel(mix="new") < out[0.0].sel(mix="new")).all()
+
+
+def test_patients_who_gave_up_are_in_the_plan_files(tmp_path):
+    """The half_a_coach variant ships a drop-out (an ASSUMPTION): plan.csv, plan.nc, the
+    console and the dashboard report those who gave up."""
+    import csv
+
+    import xarray as xr
+
+    out = tmp_path / "p"
+    result = runner.invoke(app, ["plan", "--variant", "half_a_coach", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "gave up waiting" in result.output
+    rows = [r for r in csv.DictReader((out / "plan.csv").open())
+            if r["measure"] == "dropped_out_health_coach"]
+    nc = xr.load_dataset(out / "plan.nc")
+    got = nc["queue_dropped_out_health_coach"].sel(stat="mean").values
+    assert len(rows) == 5 and (got > 0).all()
+    np.testing.assert_allclose([float(r["new"]) for r in rows], got, rtol=1e-9)  # csv: 10 digits
+    board = list(csv.DictReader((out / "plan_dashboard.csv").open()))
+    gave = next(r for r in board if r["measure"].startswith("patients who gave up waiting"))
+    assert float(gave["value"]) == pytest.approx(got.sum())
+
+
+def test_giving_up_needs_usual_care_first(tmp_path):
+    data = yaml.safe_load(default_scenario_path().read_text())
+    data["plan"]["waiting"]["dropout"] = 0.2
+    strategies = data["strategies"]
+    data["strategies"] = {"coach_cbt": strategies.pop("coach_cbt"), **strategies}
+    _plan_fails(data, tmp_path, r"plan\.waiting\.dropout: those who give up waiting get the "
+                r"scenario's first strategy, 'coach_cbt', which is a programme")

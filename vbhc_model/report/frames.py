@@ -322,8 +322,9 @@ def plan_summary(totals: xr.Dataset) -> xr.Dataset:
     queue = {}  # the new mix's waiting (not compared with the current mix)
     if "wait_weeks" in totals:
         for r in totals["plan_role"].values:
-            for name in ("occupancy", "wait_weeks", "backlog"):
-                queue[f"{name}_{r}"] = totals[name].sel(plan_role=r, mix="new", drop=True)
+            for name in ("occupancy", "wait_weeks", "backlog", "dropped_out"):
+                if name in totals:
+                    queue[f"{name}_{r}"] = totals[name].sel(plan_role=r, mix="new", drop=True)
         for name in ("qalys_lost_waiting", "net_benefit_lost"):
             queue[name] = totals[name].sel(mix="new", drop=True)
     # every measure's mean and interval at once (np.quantile over the draws, one call)
@@ -472,6 +473,12 @@ def plan_dashboard(summary: xr.Dataset) -> pd.DataFrame:
                 float(summary[key].max()), "weeks", "the worst year")
             add("patient experience", f"most patients waiting for {name} at a year's end",
                 float(summary[f"queue_backlog_{role}_mean"].max()), "patients")
+            if f"queue_dropped_out_{role}_mean" in summary:
+                gave_up = summary[f"queue_dropped_out_{role}_mean"]
+                add("patient experience", f"patients who gave up waiting for {name}",
+                    float(gave_up.sum()), "patients",
+                    f"over the plan; most in a year {float(gave_up.max()):,.0f}; usual care "
+                    "instead")
     pmpm = summary["pmpm_mean"]
     add("per-capita cost", f"per member per month, year {years[-1]}",
         float(pmpm.sel(mix="new", calendar_year=years[-1])), "currency",

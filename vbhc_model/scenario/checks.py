@@ -438,6 +438,12 @@ def _check_plan(scenario: Scenario, add: Any) -> None:
         if isinstance(r.fte_available, list) and len(r.fte_available) != plan.years:
             add(path + ("fte_available",), f"{len(r.fte_available)} values for a plan of "
                                             f"{plan.years} years: give one, or one per year")
+    if plan.waiting is not None and plan.waiting.dropout > 0:
+        first = next(iter(scenario.strategies))
+        if scenario.strategies[first].programme is not None:
+            add(("plan", "waiting", "dropout"),
+                f"those who give up waiting get the scenario's first strategy, '{first}', "
+                "which is a programme: list usual care (the comparator) first")
     for i, state in enumerate(plan.responders):
         if state not in scenario.states:
             add(("plan", "responders", i), f"unknown state '{state}'"

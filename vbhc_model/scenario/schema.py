@@ -827,6 +827,10 @@ class PlanWaiting(_Model):
     utility_loss: float = Field(0.0, ge=0, le=1, description="QALYs lost per year waiting.")
     extra_cost: float = Field(0.0, ge=0, description="Extra care per year waiting (ED visits "
                                                      "...), in the currency.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="The share of waiting patients who "
+                           "give up in a year of waiting (an annual probability, taken as a "
+                           "constant hazard); they get the scenario's first strategy (usual "
+                           "care) instead of the programme.")
     source: str = Field(min_length=1)
 
 
