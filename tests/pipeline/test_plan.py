@@ -192,6 +192,8 @@ def test_plan_cli_prints_and_writes_with_intervals(tmp_path):
      r"plan\.uptake\.new\.usual_care: must be one of 'complement'; got 'complment'"),
     (lambda p: p["uptake"]["new"].update(coach_cbt="complement"),
      r"plan\.uptake\.new\.coach_cbt: 'complement' is given to usual_care and coach_cbt"),
+    (lambda p: p["roles"]["health_coach"].update(caseload_limit=0),
+     r"plan\.roles\.health_coach\.caseload_limit: input should be greater than 0"),
     (lambda p: p["waiting"].update(dropout=1),
      r"plan\.waiting\.dropout: input should be less than 1"),
     (lambda p: p["waiting"].update(dropout=-0.1),
@@ -429,3 +431,32 @@ def test_giving_up_needs_usual_care_first(tmp_path):
     data["strategies"] = {"coach_cbt": strategies.pop("coach_cbt"), **strategies}
     _plan_fails(data, tmp_path, r"plan\.waiting\.dropout: those who give up waiting get the "
                 r"scenario's first strategy, 'coach_cbt', which is a programme")
+
+
+def test_caseload_per_fte_and_a_caseload_limit(scenario):
+    """Caseload per FTE is the patients holding a place on average over the year (served x
+    weeks held / 52) per FTE available: within 2.6 coaches' places, year 1's 600 coach CBT
+    patients x its weeks / 52 / 2.6. A caseload limit of 20 per FTE caps 2 coaches' places at
+    40 (their hours give more): the places are full (20 per FTE) and the year's backlog is the
+    600 less the 40 x 52 / weeks the places take."""
+    from vbhc_model.pipeline.plan import programme_weeks
+
+    weeks = programme_weeks(scenario)["coach_cbt"]
+    roles = {"health_coach": {"fte_available": 2.6, "hours_per_fte": 1500.0, "source": "t"}}
+    sc = _with_plan(scenario, roles=roles)
+    sc._source = scenario.source
+    t = plan(sc).totals.isel(draw=0).sel(mix="new", plan_role="health_coach")
+    assert float(t["backlog"].sel(calendar_year=1)) == 0
+    assert float(t["caseload_per_fte"].sel(calendar_year=1)) == pytest.approx(
+        600 * weeks / 52 / 2.6, rel=1e-12)
+    free = plan(scenario).totals.isel(draw=0).sel(mix="new", plan_role="health_coach")
+    assert float(free["places"].sel(calendar_year=1)) > 40
+    roles = {"health_coach": {"fte_available": 2, "hours_per_fte": 1500.0,
+                              "caseload_limit": 20, "source": "t"}}
+    sc = _with_plan(scenario, roles=roles)
+    sc._source = scenario.source
+    t = plan(sc).totals.isel(draw=0).sel(mix="new", plan_role="health_coach")
+    np.testing.assert_allclose(t["places"].values, 40.0, rtol=1e-12)
+    assert float(t["caseload_per_fte"].sel(calendar_year=1)) == pytest.approx(20, rel=1e-12)
+    assert float(t["backlog"].sel(calendar_year=1)) == pytest.approx(600 - 40 * 52 / weeks,
+                                                                     rel=1e-12)

@@ -192,7 +192,9 @@ def plan_queue(totals: xr.Dataset, per_year: xr.Dataset, plan, weeks: dict[str, 
         Over ``draw`` x ``mix`` x ``plan_role`` x ``calendar_year``: ``starts_needing``,
         ``places``,
         ``occupancy`` (offered load / places), ``wait_weeks``, ``backlog`` (end of year),
-        ``waiting_years`` (patient-years spent waiting), with ``plan.waiting.dropout``
+        ``waiting_years`` (patient-years spent waiting), ``caseload_per_fte`` (patients
+        holding a place at a time, on average over the year, per FTE available), with a role's
+        ``caseload_limit`` the places capped at it x FTE, with ``plan.waiting.dropout``
         ``dropped_out`` (patients giving up waiting; ``dropped_out_by_strategy`` over
         ``draw`` x ``mix`` x ``calendar_year`` x ``strategy``: the programmes they gave up);
         and over ``draw`` x ``mix`` x ``calendar_year``: ``qalys_lost_waiting``,
@@ -210,7 +212,8 @@ def plan_queue(totals: xr.Dataset, per_year: xr.Dataset, plan, weeks: dict[str, 
     # an annual probability of giving up as a constant hazard (per year waited)
     rate = -np.log1p(-getattr(wait_cost, "dropout", 0.0))
     shape = (n_draws, len(mix_names), len(roles), n_years)
-    names = ["starts_needing", "places", "occupancy", "wait_weeks", "backlog", "waiting_years"]
+    names = ["starts_needing", "places", "occupancy", "wait_weeks", "backlog", "waiting_years",
+             "caseload_per_fte"]
     out = {k: np.zeros(shape) for k in names + (["dropped_out"] if rate > 0 else [])}
     moved = np.zeros((n_draws, len(mix_names), n_years, len(strategies)))
     for i, mix in enumerate(mix_names):
@@ -218,7 +221,8 @@ def plan_queue(totals: xr.Dataset, per_year: xr.Dataset, plan, weeks: dict[str, 
         for j, role in enumerate(roles):
             h = hours.sel({dims.ROLE: role}).values  # [draw, strategy]: hours per patient
             fte = np.broadcast_to(plan.roles[role].fte_available, (n_years,)).astype(float)
-            found = _role_queue(start, h, dur, fte, plan.roles[role].hours_per_fte, rate)
+            found = _role_queue(start, h, dur, fte, plan.roles[role].hours_per_fte, rate,
+                                plan.roles[role].caseload_limit)
             if rate > 0:
                 moved[:, i] += found.pop("dropped_by_strategy")
             for k, v in found.items():
@@ -227,6 +231,9 @@ def plan_queue(totals: xr.Dataset, per_year: xr.Dataset, plan, weeks: dict[str, 
     ds = xr.Dataset({k: (dims4, v) for k, v in out.items()},
                     coords={dims.DRAW: per_year[dims.DRAW].values, "mix": mix_names,
                             "plan_role": roles, "calendar_year": np.arange(1, n_years + 1)})
+    limits = [plan.roles[r].caseload_limit for r in roles]
+    if any(v is not None for v in limits):
+        ds["caseload_limit"] = ("plan_role", [np.nan if v is None else v for v in limits])
     if rate > 0:  # summed over the roles (a strategy using two roles would count twice)
         ds["dropped_out_by_strategy"] = ((dims.DRAW, "mix", "calendar_year", dims.STRATEGY),
                                          moved)
@@ -240,17 +247,22 @@ def plan_queue(totals: xr.Dataset, per_year: xr.Dataset, plan, weeks: dict[str, 
 
 
 def _role_queue(start: np.ndarray, h: np.ndarray, dur: np.ndarray, fte: np.ndarray,
-                hours_per_fte: float, rate: float = 0.0) -> dict[str, np.ndarray]:
+                hours_per_fte: float, rate: float = 0.0, caseload_limit: float | None = None
+                ) -> dict[str, np.ndarray]:
     """One role's queue over the plan's years for one mix: ``start[year, strategy]`` patients
     starting, ``h[draw, strategy]`` the role's hours per patient, ``dur[strategy]`` weeks a
-    patient holds a place, ``rate`` the hazard of giving up while waiting (per year); each
-    result ``[draw, year]`` (with a rate: ``dropped_out``, and ``dropped_by_strategy``
-    ``[draw, year, strategy]``: split as the year's starts needing the role)."""
+    patient holds a place, ``rate`` the hazard of giving up while waiting (per year),
+    ``caseload_limit`` the most patients an FTE carries at once (the places are the fewer of
+    the hours' and the caseload's); each result ``[draw, year]`` (with a rate:
+    ``dropped_out``, and ``dropped_by_strategy`` ``[draw, year, strategy]``: split as the
+    year's starts needing the role). ``caseload_per_fte``: the patients holding a place on
+    average over the year (those served x weeks held / 52) per FTE available."""
     from vbhc_model.analysis.queue import mmc_wait_array
 
     n_draws, n_years = h.shape[0], start.shape[0]
     uses = (h > 0) & (dur > 0)  # [draw, strategy]
-    names = ["starts_needing", "places", "occupancy", "wait_weeks", "backlog", "waiting_years"]
+    names = ["starts_needing", "places", "occupancy", "wait_weeks", "backlog", "waiting_years",
+             "caseload_per_fte"]
     if rate > 0:
         names.append("dropped_out")
     out = {k: np.zeros((n_draws, n_years)) for k in names}
@@ -269,6 +281,8 @@ def _role_queue(start: np.ndarray, h: np.ndarray, dur: np.ndarray, fte: np.ndarr
                               last_weekly)
             places = np.where(weekly > 0, fte[y] * hours_per_fte / 52
                               / np.maximum(weekly, 1e-12), 0.0)
+        if caseload_limit is not None:
+            places = np.minimum(places, fte[y] * caseload_limit)
         last_weeks, last_weekly = mean_weeks, weekly
         lam = (n + backlog) / 52  # the year's starts and last year's backlog, per week
         w, p_wait = mmc_wait_array(lam, mean_weeks, places)
@@ -286,6 +300,7 @@ def _role_queue(start: np.ndarray, h: np.ndarray, dur: np.ndarray, fte: np.ndarr
             out["dropped_out"][:, y] = dropped
             out["dropped_by_strategy"][:, y] = dropped[:, None] * share
         else:
+            dropped = 0.0
             new_backlog = np.where(over, np.maximum(n + backlog - capacity, 0.0), 0.0)
             with np.errstate(invalid="ignore", divide="ignore"):
                 # fluid: the mean queue over the year / throughput; stable: M/M/c
@@ -293,8 +308,11 @@ def _role_queue(start: np.ndarray, h: np.ndarray, dur: np.ndarray, fte: np.ndarr
                                       / np.maximum(capacity, 1e-300) * 52, np.inf)
             years = np.where(over, (backlog + new_backlog) / 2,
                              (n + backlog) * np.where(np.isfinite(w), w, 0) / 52)
+        served = n + backlog - dropped - new_backlog  # this year (over capacity: K)
         with np.errstate(invalid="ignore", divide="ignore"):
             out["occupancy"][:, y] = np.where(places > 0, lam * mean_weeks / places, np.nan)
+            out["caseload_per_fte"][:, y] = (served * mean_weeks / 52 / fte[y] if fte[y] > 0
+                                             else np.nan)
         out["starts_needing"][:, y] = n
         out["places"][:, y] = places
         out["wait_weeks"][:, y] = np.where(over, fluid_wait, w)

@@ -322,7 +322,8 @@ def plan_summary(totals: xr.Dataset) -> xr.Dataset:
     queue = {}  # the new mix's waiting (not compared with the current mix)
     if "wait_weeks" in totals:
         for r in totals["plan_role"].values:
-            for name in ("occupancy", "wait_weeks", "backlog", "dropped_out"):
+            for name in ("occupancy", "wait_weeks", "backlog", "dropped_out",
+                         "caseload_per_fte"):
                 if name in totals:
                     queue[f"{name}_{r}"] = totals[name].sel(plan_role=r, mix="new", drop=True)
         for name in ("qalys_lost_waiting", "net_benefit_lost"):
@@ -351,8 +352,9 @@ def plan_summary(totals: xr.Dataset) -> xr.Dataset:
         ds["best_mix"] = (dims.WTP, [str(nb["mix"].values[int(b)]) for b in best.values])
         ds["p_best_mix"] = (nb == nb.max("mix")).mean(dims.DRAW)
     ds["starting"] = totals["starting"]
-    if "fte_available" in totals:
-        ds["fte_available"] = totals["fte_available"]
+    for name in ("fte_available", "caseload_limit"):
+        if name in totals:
+            ds[name] = totals[name]
     ds.attrs = dict(totals.attrs)
     return ds
 
@@ -496,5 +498,12 @@ def plan_dashboard(summary: xr.Dataset) -> pd.DataFrame:
             if f"queue_occupancy_{role}_mean" in summary:
                 add("clinicians", f"{name}: peak occupancy of the places",
                     float(summary[f"queue_occupancy_{role}_mean"].max()), "share")
+            if f"queue_caseload_per_fte_{role}_mean" in summary:
+                limit = (float(summary["caseload_limit"].sel(plan_role=role))
+                         if "caseload_limit" in summary else float("nan"))
+                add("clinicians", f"{name}: peak caseload per FTE",
+                    float(summary[f"queue_caseload_per_fte_{role}_mean"].max()), "patients",
+                    "patients in the programme at a time per FTE available"
+                    + (f"; limit {limit:,.0f}" if math.isfinite(limit) else ""))
     return pd.DataFrame(rows)
 

@@ -818,6 +818,10 @@ class PlanRole(_Model):
     fte_available: Annotated[float, Field(ge=0)] | list[Annotated[float, Field(ge=0)]] = Field(
         description="Full-time equivalents available, one number or one per year.")
     hours_per_fte: float = Field(gt=0, description="Productive hours a year per FTE.")
+    caseload_limit: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="The most patients one FTE carries at "
+        "once (optional): the role's places are the fewer of those its hours give and this "
+        "times the FTEs.")
     source: str = Field(min_length=1)
 
 
