@@ -108,8 +108,11 @@ def _cohort_sum(per_person: xr.DataArray, starting: np.ndarray) -> np.ndarray:
     the plan's calendar years; ``starting`` is ``[mix, c, s]``, or ``[draw, mix, c, s]`` (the
     drop-outs' moves, which differ by draw). Returns ``[draw, mix, calendar year, ...]``."""
     x = per_person.transpose(dims.DRAW, dims.STRATEGY, dims.YEAR, ...).values
-    n_model, n_years = x.shape[2], starting.shape[-2]
     per_draw = starting.ndim == 4
+    if per_draw:  # only the strategies moved (a batched product over draws is the cost)
+        used = np.flatnonzero(np.any(starting != 0, axis=(0, 1, 2)))
+        x, starting = x[:, used], starting[..., used]
+    n_model, n_years = x.shape[2], starting.shape[-2]
     total = np.zeros((x.shape[0], starting.shape[-3], n_years) + x.shape[3:])
     for c in range(n_years):
         k = np.arange(n_years - c)  # calendar years c.. are model years 0..
@@ -118,7 +121,9 @@ def _cohort_sum(per_person: xr.DataArray, starting: np.ndarray) -> np.ndarray:
             continue
         # [draw, mix, year in model, ...]
         if per_draw:
-            part = np.einsum("dms,dsk...->dmk...", starting[:, :, c], x[:, :, k])
+            xk = x[:, :, k]
+            part = np.matmul(starting[:, :, c], xk.reshape(xk.shape[0], xk.shape[1], -1)
+                             ).reshape((xk.shape[0], starting.shape[1]) + xk.shape[2:])
         else:
             part = np.einsum("ms,dsk...->dmk...", starting[:, c], x[:, :, k])
         total[:, :, c + k] += part
