@@ -37,8 +37,8 @@ def test_one_cohort_over_the_model_horizon_is_the_per_person_results_times_its_s
     totals = plan(sc).totals
     per_person = simulate(sc, base_draws(sc)).isel(draw=0)
     # every patient starts in year 1 (no incident patients), in the new mix's first year
-    shares = sc.plan.uptake.new
-    first = {s: (v[0] if isinstance(v, list) else v) for s, v in shares.items()}
+    shares = sc.plan.uptake.by_year(sc.plan.years)["new"]
+    first = {s: float(v[0]) for s, v in shares.items()}
     assert first == {"usual_care": 0.9, "coach_cbt": 0.1}
     societal = {"productivity", "patient_time"}
     health = [c for c in per_person["category"].values if c not in societal]
@@ -82,6 +82,47 @@ def test_responders_and_completion_are_the_per_person_trace_and_engagement_times
     assert (completing[1:] == 0).all() and (starters[1:] == 0).all()  # no later cohorts
     # the current mix (usual care only) has no programme: no starters, no completers
     assert float(totals["programme_starters"].sel(mix="current").sum()) == 0
+
+
+def test_a_linear_ramp_and_its_complement_are_the_same_plan_as_the_per_year_lists(scenario):
+    """The default plan's uptake, {linear: {start: 0.1, end: 0.3, years: 3}} with usual care
+    as the complement, is the plan of the lists [0.1, 0.2, 0.3, 0.3, 0.3] and [0.9, 0.8, 0.7,
+    0.7, 0.7] (shares and every total to 1e-12)."""
+    from vbhc_model.analysis.budget import uptake_array
+
+    lists = {"usual_care": [0.9, 0.8, 0.7, 0.7, 0.7], "coach_cbt": [0.1, 0.2, 0.3, 0.3, 0.3]}
+    new = scenario.plan.uptake.new
+    assert new["usual_care"] == "complement" and new["coach_cbt"].linear is not None
+    listed = _with_plan(scenario, uptake={**scenario.plan.uptake.model_dump(), "new": lists})
+    strategies = list(scenario.strategies)
+    np.testing.assert_allclose(uptake_array(scenario.plan, strategies),
+                               uptake_array(listed.plan, strategies), rtol=0, atol=1e-12)
+    per_year = simulate(scenario, base_draws(scenario), outputs=Outputs(
+        periods=1, variables=("year_costs", "year_qalys", "year_utilisation",
+                              "year_clinician_hours")))
+    ramp, lst = plan_totals(per_year, scenario.plan), plan_totals(per_year, listed.plan)
+    for var in ("total_budget", "qalys", "clinician_hours", "starting"):
+        np.testing.assert_allclose(ramp[var].values, lst[var].values, rtol=1e-12)
+
+
+def test_a_logistic_ramp_is_its_closed_form_and_the_complement_takes_the_rest(scenario):
+    """{logistic: {start: 0.05, end: 0.4, midpoint: 3, steepness: 1.5}}: the share in
+    calendar year y is 0.05 + 0.35 / (1 + exp(-1.5 (y - 3))) (0.225 at the midpoint), and
+    usual care, the complement, one minus it."""
+    import math
+
+    from vbhc_model.analysis.budget import uptake_array
+
+    ramp = {"logistic": {"start": 0.05, "end": 0.4, "midpoint": 3, "steepness": 1.5}}
+    sc = _with_plan(scenario, uptake={**scenario.plan.uptake.model_dump(), "new": {
+        "usual_care": "complement", "coach_cbt": ramp}})
+    u = uptake_array(sc.plan, list(sc.strategies))[1]  # the new mix [year, strategy]
+    want = [0.05 + 0.35 / (1 + math.exp(-1.5 * (y - 3))) for y in range(1, 6)]
+    coach, usual = list(sc.strategies).index("coach_cbt"), list(sc.strategies).index("usual_care")
+    np.testing.assert_allclose(u[:, coach], want, rtol=0, atol=1e-12)
+    assert u[2, coach] == pytest.approx(0.225, abs=1e-15)
+    np.testing.assert_allclose(u[:, usual], 1 - np.array(want), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(u.sum(axis=1), 1.0, rtol=0, atol=1e-12)
 
 
 def test_a_later_cohort_enters_the_model_at_its_first_year(scenario):
@@ -135,12 +176,43 @@ def test_plan_cli_prints_and_writes_with_intervals(tmp_path):
      r"did you mean 'complete'\?"),
     (lambda p: p["uptake"]["new"].update(coach=0.1),
      r"plan\.uptake\.new\.coach: unknown strategy 'coach'; did you mean 'coach_cbt'\?"),
+    (lambda p: p["uptake"]["new"].update(coach_cbt={"linear": {"start": 0.1, "end": 1.3,
+                                                                "years": 3}}),
+     r"plan\.uptake\.new\.coach_cbt\.linear\.end: input should be less than or equal to 1"),
+    (lambda p: p["uptake"]["new"].update(coach_cbt={"linear": {"start": 0.1, "end": 0.3,
+                                                                "yers": 3}}),
+     r"plan\.uptake\.new\.coach_cbt\.linear\.yers: unknown key 'yers'; did you mean "
+     r"'years'\?"),
+    (lambda p: p["uptake"]["new"].update(coach_cbt={"linar": {"start": 0.1}}),
+     r"plan\.uptake\.new\.coach_cbt\.linar: unknown key 'linar'; did you mean 'linear'\?"),
+    (lambda p: p["uptake"]["new"].update(coach_cbt={"logistic": {
+        "start": 0.05, "end": 0.4, "midpoint": 3, "steepness": -1}}),
+     r"plan\.uptake\.new\.coach_cbt\.logistic\.steepness: input should be greater than 0"),
+    (lambda p: p["uptake"]["new"].update(usual_care="complment"),
+     r"plan\.uptake\.new\.usual_care: must be one of 'complement'; got 'complment'"),
+    (lambda p: p["uptake"]["new"].update(coach_cbt="complement"),
+     r"plan\.uptake\.new\.coach_cbt: 'complement' is given to usual_care and coach_cbt"),
+    (lambda p: p["roles"]["health_coach"].update(caseload_limit=0),
+     r"plan\.roles\.health_coach\.caseload_limit: input should be greater than 0"),
+    (lambda p: p["waiting"].update(dropout=1),
+     r"plan\.waiting\.dropout: input should be less than 1"),
+    (lambda p: p["waiting"].update(dropout=-0.1),
+     r"plan\.waiting\.dropout: input should be greater than or equal to 0"),
+    (lambda p: p["uptake"]["new"].update(paintrainer=[0.5, 0.5, 0.5, 0.8, 0.5]),
+     r"plan\.uptake\.new\.usual_care: the other shares of year 4 sum to 1\.1: nothing is "
+     r"left for 'complement'"),
 ])
 def test_bad_plan_inputs_are_file_line_key_errors(tmp_path, change, message):
-    import re
-
     data = yaml.safe_load(default_scenario_path().read_text())
     change(data["plan"])
+    _plan_fails(data, tmp_path, message)
+
+
+def _plan_fails(data: dict, tmp_path, message: str) -> None:
+    """``vbhc plan`` of the default scenario changed to ``data`` is a located error (exit 2)
+    matching ``message`` that writes nothing."""
+    import re
+
     fits = default_scenario_path().parent / "fits"
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False).replace("file: fits/",
@@ -247,3 +319,144 @@ def test_occupancy_of_every_living_state_is_the_life_years(scenario, engine):
         periods=1, occupancy=tuple(rest), variables=("year_occupancy",))).isel(draw=0)
     np.testing.assert_allclose(part + other["year_occupancy"], out["year_occupancy"],
                                rtol=1e-12)
+
+
+def _waiting(sc, **changes):
+    return {**sc.plan.waiting.model_dump(), **changes}
+
+
+def test_without_dropout_the_plan_is_unchanged(scenario):
+    """dropout: 0 is the plan without the key, to the bit, and adds no variable."""
+    sc = _with_plan(scenario, waiting=_waiting(scenario, dropout=0.0))
+    sc._source = scenario.source
+    base, zero = plan(scenario).totals, plan(sc).totals
+    for ds in (base, zero):
+        ds.attrs.pop("created")  # the time it was made
+    assert zero.identical(base)
+    assert "dropped_out" not in zero and "dropped_out_by_strategy" not in zero
+
+
+def test_giving_up_shrinks_the_backlog_by_the_stated_share(scenario):
+    """One role, two years: 600 patients come for coach CBT in year 1 (10% of 6,000), the
+    half coach's places take K a year, and a share p = 0.3 of those waiting a whole year give
+    up (a hazard r = -ln(1 - p)). The fluid backlog dQ/dt = 600 - K - r Q from 0 ends year 1
+    at B1 = (600 - K)(1 - e^-r) / r and loses the rest, 600 - K - B1; with no coach and no
+    new patients in year 2 it shrinks by the stated share: B2 = 0.7 B1, 0.3 B1 giving up.
+    They get usual care instead: each year's budget moves by those who gave up times usual
+    care's per-person costs less coach CBT's, from the year they gave up (1e-9)."""
+    import math
+
+    from vbhc_model.pipeline.plan import programme_weeks
+
+    roles = {"health_coach": {"fte_available": [0.5, 0.0], "hours_per_fte": 1500.0,
+                              "source": "t"}}
+    common = dict(years=2, prevalent=6000.0, incident=0.0, roles=roles)
+    no = _with_plan(scenario, **common, waiting=_waiting(scenario, utility_loss=0.0))
+    sc = _with_plan(scenario, **common, waiting=_waiting(scenario, utility_loss=0.0,
+                                                          dropout=0.3))
+    no._source = sc._source = scenario.source
+    t = plan(sc).totals.isel(draw=0).sel(mix="new", plan_role="health_coach")
+    t0 = plan(no).totals.isel(draw=0).sel(mix="new", plan_role="health_coach")
+    per = simulate(sc, base_draws(sc), outputs=Outputs(
+        periods=1, variables=("year_costs", "year_clinician_hours"))).isel(draw=0)
+    weeks = programme_weeks(sc)["coach_cbt"]
+    h = float(per["year_clinician_hours"].sel(strategy="coach_cbt", role="health_coach").sum())
+    places = 0.5 * 1500 / 52 / (h / weeks)
+    assert float(t["places"].sel(calendar_year=1)) == pytest.approx(places, rel=1e-12)
+    k = math.floor(places) * 52 / weeks  # patients a year through the places
+    r = -math.log(0.7)
+    b1 = (600 - k) * (1 - math.exp(-r)) / r
+    got = t["backlog"].values
+    assert got[0] == pytest.approx(b1, rel=1e-12)
+    assert got[1] == pytest.approx(0.7 * b1, rel=1e-12)
+    gave_up = t["dropped_out"].values
+    np.testing.assert_allclose(gave_up, [600 - k - b1, 0.3 * b1], rtol=1e-12)
+    np.testing.assert_allclose(t["waiting_years"].values, gave_up / r, rtol=1e-12)
+    assert t0["backlog"].values[1] == pytest.approx(600 - k, rel=1e-12)  # nobody gives up
+    # the budget: those who gave up cost usual care's, not coach CBT's, from that year on
+    health = [c for c in per["category"].values if c not in ("productivity", "patient_time")]
+    cost = per["year_costs"].sel(category=health).sum("category")
+    diff = (cost.sel(strategy="usual_care") - cost.sel(strategy="coach_cbt")).values
+    want = [gave_up[0] * diff[0], gave_up[0] * diff[1] + gave_up[1] * diff[0]]
+    np.testing.assert_allclose(t["total_budget"].values - t0["total_budget"].values, want,
+                               rtol=1e-9)
+    # the coach's hours are not spent on them
+    hours = per["year_clinician_hours"].sel(strategy="coach_cbt", role="health_coach").values
+    np.testing.assert_allclose(
+        (t0["clinician_hours"] - t["clinician_hours"]).sel(role="health_coach").values,
+        [gave_up[0] * hours[0], gave_up[0] * hours[1] + gave_up[1] * hours[0]], rtol=1e-9)
+
+
+def test_giving_up_costs_the_programmes_net_benefit(scenario):
+    """With nothing lost while waiting, patients giving up coach CBT for usual care lose its
+    net benefit: the new mix's falls, the current mix (no coach) is unchanged."""
+    roles = {"health_coach": {"fte_available": 0.5, "hours_per_fte": 1500.0, "source": "t"}}
+    free = dict(utility_loss=0.0, extra_cost=0.0)
+    out = {}
+    for p in (0.0, 0.2):
+        sc = _with_plan(scenario, roles=roles, waiting=_waiting(scenario, **free, dropout=p))
+        sc._source = scenario.source
+        out[p] = plan(sc).totals["net_benefit"].isel(draw=0)
+    assert float(out[0.2].sel(mix="current", wtp=50000)) == float(
+        out[0.0].sel(mix="current", wtp=50000))
+    assert (out[0.2].sel(mix="new") < out[0.0].sel(mix="new")).all()
+
+
+def test_patients_who_gave_up_are_in_the_plan_files(tmp_path):
+    """The half_a_coach variant ships a drop-out (an ASSUMPTION): plan.csv, plan.nc, the
+    console and the dashboard report those who gave up."""
+    import csv
+
+    import xarray as xr
+
+    out = tmp_path / "p"
+    result = runner.invoke(app, ["plan", "--variant", "half_a_coach", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "gave up waiting" in result.output
+    rows = [r for r in csv.DictReader((out / "plan.csv").open())
+            if r["measure"] == "dropped_out_health_coach"]
+    nc = xr.load_dataset(out / "plan.nc")
+    got = nc["queue_dropped_out_health_coach"].sel(stat="mean").values
+    assert len(rows) == 5 and (got > 0).all()
+    np.testing.assert_allclose([float(r["new"]) for r in rows], got, rtol=1e-9)  # csv: 10 digits
+    board = list(csv.DictReader((out / "plan_dashboard.csv").open()))
+    gave = next(r for r in board if r["measure"].startswith("patients who gave up waiting"))
+    assert float(gave["value"]) == pytest.approx(got.sum())
+
+
+def test_giving_up_needs_usual_care_first(tmp_path):
+    data = yaml.safe_load(default_scenario_path().read_text())
+    data["plan"]["waiting"]["dropout"] = 0.2
+    strategies = data["strategies"]
+    data["strategies"] = {"coach_cbt": strategies.pop("coach_cbt"), **strategies}
+    _plan_fails(data, tmp_path, r"plan\.waiting\.dropout: those who give up waiting get the "
+                r"scenario's first strategy, 'coach_cbt', which is a programme")
+
+
+def test_caseload_per_fte_and_a_caseload_limit(scenario):
+    """Caseload per FTE is the patients holding a place on average over the year (served x
+    weeks held / 52) per FTE available: within 2.6 coaches' places, year 1's 600 coach CBT
+    patients x its weeks / 52 / 2.6. A caseload limit of 20 per FTE caps 2 coaches' places at
+    40 (their hours give more): the places are full (20 per FTE) and the year's backlog is the
+    600 less the 40 x 52 / weeks the places take."""
+    from vbhc_model.pipeline.plan import programme_weeks
+
+    weeks = programme_weeks(scenario)["coach_cbt"]
+    roles = {"health_coach": {"fte_available": 2.6, "hours_per_fte": 1500.0, "source": "t"}}
+    sc = _with_plan(scenario, roles=roles)
+    sc._source = scenario.source
+    t = plan(sc).totals.isel(draw=0).sel(mix="new", plan_role="health_coach")
+    assert float(t["backlog"].sel(calendar_year=1)) == 0
+    assert float(t["caseload_per_fte"].sel(calendar_year=1)) == pytest.approx(
+        600 * weeks / 52 / 2.6, rel=1e-12)
+    free = plan(scenario).totals.isel(draw=0).sel(mix="new", plan_role="health_coach")
+    assert float(free["places"].sel(calendar_year=1)) > 40
+    roles = {"health_coach": {"fte_available": 2, "hours_per_fte": 1500.0,
+                              "caseload_limit": 20, "source": "t"}}
+    sc = _with_plan(scenario, roles=roles)
+    sc._source = scenario.source
+    t = plan(sc).totals.isel(draw=0).sel(mix="new", plan_role="health_coach")
+    np.testing.assert_allclose(t["places"].values, 40.0, rtol=1e-12)
+    assert float(t["caseload_per_fte"].sel(calendar_year=1)) == pytest.approx(20, rel=1e-12)
+    assert float(t["backlog"].sel(calendar_year=1)) == pytest.approx(600 - 40 * 52 / weeks,
+                                                                     rel=1e-12)

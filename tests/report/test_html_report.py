@@ -224,3 +224,29 @@ def test_a_plan_folder_without_a_plan_or_of_another_scenario_is_a_clear_error(re
                                  str(tmp_path / "r")])
     assert result.exit_code == 2 and "plan and run the same scenario file" in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_the_plan_section_reports_patients_who_gave_up_waiting_and_caseload_per_fte():
+    """The half_a_coach variant's plan (a drop-out while waiting, an ASSUMPTION): the page's
+    clinicians table and the workbook's plan_clinicians sheet carry plan.nc's numbers of the
+    patients who gave up and the caseload per FTE."""
+    import numpy as np
+
+    from vbhc_model.pipeline.plan import plan
+    from vbhc_model.report.frames import plan_summary, stack_stats, unstack_stats
+    from vbhc_model.report.plan_page import plan_section, plan_tables
+    from vbhc_model.scenario import load_scenario
+
+    sc = load_scenario(default_scenario_path()).with_variant("half_a_coach")
+    summary = unstack_stats(stack_stats(plan_summary(plan(sc).totals)))
+    clin = plan_tables(summary, sc)["plan_clinicians"][1]
+    want = summary["queue_dropped_out_health_coach_mean"].values
+    assert (want > 0).all()
+    np.testing.assert_allclose(clin["dropped_out"].values, want, rtol=1e-12)
+    np.testing.assert_allclose(clin["caseload_per_fte"].values,
+                               summary["queue_caseload_per_fte_health_coach_mean"].values,
+                               rtol=1e-12)
+    page = plan_section(summary, sc)
+    assert "patients who gave up waiting (usual care instead)" in page
+    assert "patients in the programme at a time per FTE" in page
+    assert f"{want[0]:,.0f}" in page

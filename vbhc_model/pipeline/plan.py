@@ -13,6 +13,7 @@ import dataclasses
 from vbhc_model import dims
 from vbhc_model.analysis.budget import (
     plan_completion,
+    plan_dropouts,
     plan_net_benefit,
     plan_queue,
     plan_totals,
@@ -78,6 +79,9 @@ def plan(scenario: Scenario, *, draws: int = 0, seed: int | None = None,
         queue = plan_queue(totals, per_year, scenario.plan, programme_weeks(scenario),
                            scenario.settings.wtp[0])
         totals = totals.merge(queue.drop_vars(dims.DRAW, errors="ignore"), compat="override")
+        if "dropped_out_by_strategy" in totals:  # they get the first strategy (usual care)
+            totals = plan_dropouts(totals, per_year, scenario.plan, outside,
+                                   next(iter(scenario.strategies)))
     if scenario.plan.completion is not None:
         totals = totals.assign(plan_completion(totals, per_year["engagement"],
                                                scenario.plan.completion))

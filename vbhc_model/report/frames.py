@@ -322,8 +322,10 @@ def plan_summary(totals: xr.Dataset) -> xr.Dataset:
     queue = {}  # the new mix's waiting (not compared with the current mix)
     if "wait_weeks" in totals:
         for r in totals["plan_role"].values:
-            for name in ("occupancy", "wait_weeks", "backlog"):
-                queue[f"{name}_{r}"] = totals[name].sel(plan_role=r, mix="new", drop=True)
+            for name in ("occupancy", "wait_weeks", "backlog", "dropped_out",
+                         "caseload_per_fte"):
+                if name in totals:
+                    queue[f"{name}_{r}"] = totals[name].sel(plan_role=r, mix="new", drop=True)
         for name in ("qalys_lost_waiting", "net_benefit_lost"):
             queue[name] = totals[name].sel(mix="new", drop=True)
     # every measure's mean and interval at once (np.quantile over the draws, one call)
@@ -350,8 +352,9 @@ def plan_summary(totals: xr.Dataset) -> xr.Dataset:
         ds["best_mix"] = (dims.WTP, [str(nb["mix"].values[int(b)]) for b in best.values])
         ds["p_best_mix"] = (nb == nb.max("mix")).mean(dims.DRAW)
     ds["starting"] = totals["starting"]
-    if "fte_available" in totals:
-        ds["fte_available"] = totals["fte_available"]
+    for name in ("fte_available", "caseload_limit"):
+        if name in totals:
+            ds[name] = totals[name]
     ds.attrs = dict(totals.attrs)
     return ds
 
@@ -472,6 +475,12 @@ def plan_dashboard(summary: xr.Dataset) -> pd.DataFrame:
                 float(summary[key].max()), "weeks", "the worst year")
             add("patient experience", f"most patients waiting for {name} at a year's end",
                 float(summary[f"queue_backlog_{role}_mean"].max()), "patients")
+            if f"queue_dropped_out_{role}_mean" in summary:
+                gave_up = summary[f"queue_dropped_out_{role}_mean"]
+                add("patient experience", f"patients who gave up waiting for {name}",
+                    float(gave_up.sum()), "patients",
+                    f"over the plan; most in a year {float(gave_up.max()):,.0f}; usual care "
+                    "instead")
     pmpm = summary["pmpm_mean"]
     add("per-capita cost", f"per member per month, year {years[-1]}",
         float(pmpm.sel(mix="new", calendar_year=years[-1])), "currency",
@@ -489,5 +498,12 @@ def plan_dashboard(summary: xr.Dataset) -> pd.DataFrame:
             if f"queue_occupancy_{role}_mean" in summary:
                 add("clinicians", f"{name}: peak occupancy of the places",
                     float(summary[f"queue_occupancy_{role}_mean"].max()), "share")
+            if f"queue_caseload_per_fte_{role}_mean" in summary:
+                limit = (float(summary["caseload_limit"].sel(plan_role=role))
+                         if "caseload_limit" in summary else float("nan"))
+                add("clinicians", f"{name}: peak caseload per FTE",
+                    float(summary[f"queue_caseload_per_fte_{role}_mean"].max()), "patients",
+                    "patients in the programme at a time per FTE available"
+                    + (f"; limit {limit:,.0f}" if math.isfinite(limit) else ""))
     return pd.DataFrame(rows)
 

@@ -140,14 +140,18 @@ def plan_tables(summary: xr.Dataset, scenario=None) -> dict[str, tuple[str, pd.D
                    "fte_needed_low": need[1], "fte_needed_high": need[2],
                    "fte_available": float(summary["fte_available"].sel(plan_role=r,
                                                                        calendar_year=y))}
-            for name in ("occupancy", "wait_weeks", "backlog"):
+            for name in ("occupancy", "caseload_per_fte", "wait_weeks", "backlog",
+                         "dropped_out"):
                 if f"queue_{name}_{r}_mean" in summary:
                     row[name] = float(summary[f"queue_{name}_{r}_mean"].sel(calendar_year=y))
             rows.append(row)
     if rows:
         out["plan_clinicians"] = ("Clinicians of the new mix: FTE needed (hours / productive "
                                   "hours per FTE) against available; occupancy of the places, "
-                                  "mean wait (weeks) and patients waiting at the year's end",
+                                  "caseload per FTE (patients in the programme at a time), "
+                                  "mean wait (weeks), patients waiting at the year's end"
+                                  + (" and who gave up waiting" if any(
+                                      "dropped_out" in r for r in rows) else ""),
                                   pd.DataFrame(rows))
 
     start = summary["starting"]
@@ -285,10 +289,16 @@ def plan_section(summary: xr.Dataset, scenario=None) -> str:
         clin = tables["plan_clinicians"][1]
         one = _fixed(1)
         header = ["calendar year", "role", "FTE needed", "FTE available"]
-        extra = [k for k in ("occupancy", "wait_weeks", "backlog") if k in clin]
-        header += [{"occupancy": "occupancy of the places", "wait_weeks": "mean wait (weeks)",
-                    "backlog": "patients waiting at year end"}[k] for k in extra]
-        digits = {"occupancy": 2, "wait_weeks": 1, "backlog": 0}
+        extra = [k for k in ("occupancy", "caseload_per_fte", "wait_weeks", "backlog",
+                             "dropped_out") if k in clin]
+        header += [{"occupancy": "occupancy of the places",
+                    "caseload_per_fte": "patients in the programme at a time per FTE",
+                    "wait_weeks": "mean wait (weeks)",
+                    "backlog": "patients waiting at year end",
+                    "dropped_out": "patients who gave up waiting (usual care instead)"}[k]
+                   for k in extra]
+        digits = {"occupancy": 2, "caseload_per_fte": 1, "wait_weeks": 1, "backlog": 0,
+                  "dropped_out": 0}
         parts.append(html_table(
             tables["plan_clinicians"][0], header,
             rows_of(clin, lambda r: [str(int(r["calendar_year"])), esc(r["label"]),

@@ -517,15 +517,19 @@ def format_plan(summary: xr.Dataset) -> str:
             return "over capacity" if not math.isfinite(v) else f"{v:,.{digits}f}"
 
         header = ["calendar year"]
+        gave_up = {r for r in roles if f"queue_dropped_out_{r}_mean" in summary}
         for r in roles:
-            header += [f"{r}: occupancy", "mean wait (weeks)", "backlog at year end"]
+            header += [f"{r}: occupancy", "caseload per FTE", "mean wait (weeks)",
+                       "backlog at year end"]
+            header += ["gave up waiting"] if r in gave_up else []
         header += ["QALYs lost waiting", "net benefit lost"]
         rows = []
         for y in years:
             row = [str(y)]
             for r in roles:
-                row += [q(f"occupancy_{r}", y, 2), q(f"wait_weeks_{r}", y, 1),
-                        q(f"backlog_{r}", y, 0)]
+                row += [q(f"occupancy_{r}", y, 2), q(f"caseload_per_fte_{r}", y, 1),
+                        q(f"wait_weeks_{r}", y, 1), q(f"backlog_{r}", y, 0)]
+                row += [q(f"dropped_out_{r}", y, 0)] if r in gave_up else []
             row += [q("qalys_lost_waiting", y, 2), q("net_benefit_lost", y, 0)]
             rows.append(row)
         lines += ["", "Waiting for clinicians (new mix; M/M/c queue while the places suffice, "

@@ -29,6 +29,7 @@ from vbhc_model.scenario.schema import (
     Payoffs,
     Scenario,
     Settings,
+    yearly_shares,
 )
 from vbhc_model.suggest import did_you_mean
 
@@ -387,8 +388,9 @@ def _check_population(scenario: Scenario, add: Any) -> None:
 
 
 def _check_plan(scenario: Scenario, add: Any) -> None:
-    """A plan's uptake names strategies, gives one share per year when it gives a list, and
-    each year's shares sum to 1; its roles are the scenario's."""
+    """A plan's uptake names strategies, gives one share per year when it gives a list, at
+    most one 'complement' a mix, and each year's shares sum to 1 (the others at most 1 beside a
+    complement); its roles are the scenario's."""
     plan = scenario.plan
     if plan is None:
         return
@@ -407,12 +409,25 @@ def _check_plan(scenario: Scenario, add: Any) -> None:
                 ok = False
             elif isinstance(v, list) and len(v) != plan.years:
                 add(path + (name,), f"{len(v)} shares for a plan of {plan.years} years: give "
-                                    "one number, or one per year")
+                                    "one number, one per year, or a ramp")
                 ok = False
+        rest = [name for name, v in shares.items() if isinstance(v, str)]
+        if len(rest) > 1:
+            add(path + (rest[1],), f"'complement' is given to {rest[0]} and {rest[1]}: one "
+                                   "strategy of a mix takes the rest")
+            ok = False
         if not ok:
             continue
+        by_year = yearly_shares(shares, plan.years)
         for y in range(plan.years):
-            total = sum(v[y] if isinstance(v, list) else v for v in shares.values())
+            if rest:
+                others = sum(float(v[y]) for k, v in by_year.items() if k != rest[0])
+                if others > 1.0 + 1e-9:
+                    add(path + (rest[0],), f"the other shares of year {y + 1} sum to "
+                                           f"{others:.6g}: nothing is left for 'complement'")
+                    break
+                continue
+            total = sum(float(v[y]) for v in by_year.values())
             if abs(total - 1.0) > 1e-9:
                 add(path, f"the shares of year {y + 1} sum to {total:.6g}, not 1")
                 break
@@ -423,6 +438,12 @@ def _check_plan(scenario: Scenario, add: Any) -> None:
         if isinstance(r.fte_available, list) and len(r.fte_available) != plan.years:
             add(path + ("fte_available",), f"{len(r.fte_available)} values for a plan of "
                                             f"{plan.years} years: give one, or one per year")
+    if plan.waiting is not None and plan.waiting.dropout > 0:
+        first = next(iter(scenario.strategies))
+        if scenario.strategies[first].programme is not None:
+            add(("plan", "waiting", "dropout"),
+                f"those who give up waiting get the scenario's first strategy, '{first}', "
+                "which is a programme: list usual care (the comparator) first")
     for i, state in enumerate(plan.responders):
         if state not in scenario.states:
             add(("plan", "responders", i), f"unknown state '{state}'"

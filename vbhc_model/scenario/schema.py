@@ -18,9 +18,11 @@ import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PlainValidator,
     PrivateAttr,
+    Tag,
     TypeAdapter,
     ValidationError,
     WithJsonSchema,
@@ -672,18 +674,142 @@ class Strategy(_Model):
 Share = Annotated[float, Field(ge=0, le=1)]
 
 
+class LinearRamp(_Model):
+    """A share changing in a straight line: ``start`` in year 1, ``end`` in year ``years``
+    and after it."""
+
+    start: Share = Field(description="The share in year 1 of the plan.")
+    end: Share = Field(description="The share from year `years` on.")
+    years: int = Field(ge=2, description="The year of the plan the ramp reaches `end` in "
+                                          "(year 1 has `start`).")
+
+    def shares(self, n_years: int) -> np.ndarray:
+        """The share in each of ``n_years`` years.
+
+        Examples
+        --------
+        >>> LinearRamp(start=0.1, end=0.3, years=3).shares(5).tolist()
+        [0.1, 0.2, 0.3, 0.3, 0.3]
+        """
+        return np.interp(np.arange(n_years), [0, self.years - 1], [self.start, self.end])
+
+
+class LogisticRamp(_Model):
+    """A share following a logistic (S-shaped) curve over the plan's calendar years y = 1, 2,
+    ...: ``start + (end - start) * expit(steepness * (y - midpoint))`` (the diffusion curve
+    of an innovation's uptake)."""
+
+    start: Share = Field(description="The share long before the midpoint (the lower level).")
+    end: Share = Field(description="The share it levels off at.")
+    midpoint: float = Field(allow_inf_nan=False, description="The calendar year (year 1 is "
+                            "the plan's first) of the halfway share, (start + end) / 2.")
+    steepness: float = Field(gt=0, allow_inf_nan=False,
+                             description="Growth rate per year (logistic slope).")
+
+    def shares(self, n_years: int) -> np.ndarray:
+        """The share in each of ``n_years`` years.
+
+        Examples
+        --------
+        >>> LogisticRamp(start=0.0, end=0.4, midpoint=2, steepness=1.0).shares(3).round(4).tolist()
+        [0.1076, 0.2, 0.2924]
+        """
+        from scipy.special import expit  # lazily: only plans with a logistic ramp need it
+
+        y = np.arange(1, n_years + 1)
+        return self.start + (self.end - self.start) * expit(self.steepness * (y - self.midpoint))
+
+
+class UptakeRamp(_Model):
+    """A strategy's share that changes over a plan's years: ``{linear: {...}}`` or
+    ``{logistic: {...}}``."""
+
+    linear: LinearRamp | None = None
+    logistic: LogisticRamp | None = None
+
+    @model_validator(mode="after")
+    def _one_ramp(self) -> UptakeRamp:
+        if (self.linear is None) == (self.logistic is None):
+            raise ValueError("give one ramp: {linear: {start, end, years}} or "
+                             "{logistic: {start, end, midpoint, steepness}}")
+        return self
+
+    def shares(self, n_years: int) -> np.ndarray:
+        """The share in each of ``n_years`` years."""
+        return (self.linear or self.logistic).shares(n_years)
+
+
+def _uptake_kind(value: Any) -> str:
+    """Which form of a strategy's uptake a value is (the tags name it in error locations,
+    where the loader drops them)."""
+    if isinstance(value, (list, tuple)):
+        return "shares[list]"
+    if isinstance(value, (dict, UptakeRamp)):
+        return "shares[ramp]"
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return "shares[complement]"
+    return "shares[number]"
+
+
+#: A strategy's share of a plan's starts: one number for every year, one per year, a ramp,
+#: or 'complement' (one minus the mix's other shares, each year).
+UptakeShares = Annotated[
+    Annotated[Share, Tag("shares[number]")]
+    | Annotated[list[Share], Tag("shares[list]")]
+    | Annotated[UptakeRamp, Tag("shares[ramp]")]
+    | Annotated[Literal["complement"], Tag("shares[complement]")],
+    Discriminator(_uptake_kind),
+]
+
+
+def yearly_shares(shares: dict[str, Any], n_years: int) -> dict[str, np.ndarray]:
+    """A mix's shares (``plan.uptake.new`` ...) as one array of ``n_years`` per strategy, in
+    the mix's order; a ``complement`` share is one minus the others, year by year.
+
+    Examples
+    --------
+    >>> ramp = UptakeRamp(linear=LinearRamp(start=0.1, end=0.3, years=3))
+    >>> {k: v.tolist() for k, v in yearly_shares({"a": "complement", "b": ramp}, 4).items()}
+    {'a': [0.9, 0.8, 0.7, 0.7], 'b': [0.1, 0.2, 0.3, 0.3]}
+    """
+    out: dict[str, np.ndarray] = {}
+    rest = [name for name, v in shares.items() if isinstance(v, str)]
+    for name, v in shares.items():
+        if isinstance(v, UptakeRamp):
+            out[name] = v.shares(n_years)
+        elif not isinstance(v, str):
+            out[name] = np.broadcast_to(np.asarray(v, dtype=float), (n_years,)).copy()
+    for name in rest:  # the checks allow one
+        given = list(out.values())
+        out[name] = 1.0 - (np.sum(given, axis=0) if given else np.zeros(n_years))
+    return {name: out[name] for name in shares}
+
+
 class PlanUptake(_Model):
     """Each strategy's share of the patients starting care in each year of a plan: one number
-    for every year or a list with one per year; each year's shares sum to 1."""
+    for every year, a list with one per year, a ramp (``{linear: {start, end, years}}`` or
+    ``{logistic: {start, end, midpoint, steepness}}``) or ``complement`` (the rest); each
+    year's shares sum to 1."""
 
-    current: dict[str, Share | list[Share]] = Field(
+    current: dict[str, UptakeShares] = Field(
         min_length=1, description="The mix of today (what the budget is compared with).")
-    new: dict[str, Share | list[Share]] = Field(
+    new: dict[str, UptakeShares] = Field(
         min_length=1, description="The mix the plan proposes.")
-    alternatives: dict[str, dict[str, Share | list[Share]]] = Field(
+    alternatives: dict[str, dict[str, UptakeShares]] = Field(
         default_factory=dict,
         description="Other mixes to weigh against the new one (name -> shares), each with "
         "its own waiting for the same clinicians.")
+
+    def mixes(self) -> dict[str, dict[str, Any]]:
+        """The mixes in order: ``current``, ``new``, then the alternatives."""
+        return {"current": self.current, "new": self.new, **self.alternatives}
+
+    def by_year(self, n_years: int) -> dict[str, dict[str, np.ndarray]]:
+        """Every mix's shares by year (:func:`yearly_shares`), in :meth:`mixes` order."""
+        return {m: yearly_shares(shares, n_years) for m, shares in self.mixes().items()}
 
 
 class PlanRole(_Model):
@@ -692,6 +818,10 @@ class PlanRole(_Model):
     fte_available: Annotated[float, Field(ge=0)] | list[Annotated[float, Field(ge=0)]] = Field(
         description="Full-time equivalents available, one number or one per year.")
     hours_per_fte: float = Field(gt=0, description="Productive hours a year per FTE.")
+    caseload_limit: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="The most patients one FTE carries at "
+        "once (optional): the role's places are the fewer of those its hours give and this "
+        "times the FTEs.")
     source: str = Field(min_length=1)
 
 
@@ -701,6 +831,10 @@ class PlanWaiting(_Model):
     utility_loss: float = Field(0.0, ge=0, le=1, description="QALYs lost per year waiting.")
     extra_cost: float = Field(0.0, ge=0, description="Extra care per year waiting (ED visits "
                                                      "...), in the currency.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="The share of waiting patients who "
+                           "give up in a year of waiting (an annual probability, taken as a "
+                           "constant hazard); they get the scenario's first strategy (usual "
+                           "care) instead of the programme.")
     source: str = Field(min_length=1)
 
 
