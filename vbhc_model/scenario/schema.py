@@ -250,11 +250,18 @@ class Population(_Model):
         return self.size + sum(self.annual_incidence * (1 + self.discount) ** -t for t in years)
 
 
+#: The most cycles a scenario may have. The engines evaluate each cycle's expressions one
+#: cycle after another (about 1-3 ms per cycle and strategy): 100,000 cycles took over 15
+#: minutes to validate (issue 11); 6,000 take about 8 s for the HIV reference model.
+MAX_CYCLES = 6_000
+
+
 class Settings(_Model):
     """How the cohort model is run."""
 
     cycle_length: Years = Field(description="Cycle length: '1 month', '1 year', or years.")
-    n_cycles: int = Field(ge=1, le=100_000, description="Number of cycles (transitions).")
+    n_cycles: int = Field(ge=1, le=MAX_CYCLES, description="Number of cycles (transitions); "
+                          f"at most {MAX_CYCLES:,} (over 100 years of weekly cycles).")
     discount: Discount
     within_cycle_correction: Correction = Field(
         "none", description="'none', 'half_cycle', 'trapezoidal', 'simpson', or "
@@ -317,6 +324,16 @@ class Settings(_Model):
         """The row weights of a correction given as weights (else None)."""
         c = self.within_cycle_correction
         return None if isinstance(c, str) else c.vector(self.n_cycles)
+
+    @field_validator("n_cycles", mode="before")
+    @classmethod
+    def _cycles_bounded(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > MAX_CYCLES:
+            raise ValueError(
+                f"{v:g} cycles is more than the {MAX_CYCLES:,} a run can finish in reasonable "
+                f"time (each cycle is evaluated one after another); use a longer cycle_length "
+                f"(e.g. '1 month' or '1 year') for a long horizon")
+        return v
 
     @field_validator("wtp")
     @classmethod
