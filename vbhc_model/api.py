@@ -101,16 +101,18 @@ def run_scenario(
 def run_voi(results: str | Path, *, params: str | Sequence[str] | None = None,
             groups: Sequence[str | Sequence[str]] | None = None,
             wtp: Sequence[float] | None = None, se: bool = False, force: bool = False,
-            method: str = "gam") -> VoiResult:
+            method: str = "gam", progress=None) -> VoiResult:
     """EVPI and EVPPI of the PSA in a results folder; writes ``evppi.nc`` and its figure there.
 
-    ``params`` and each group may be comma-separated names (as on the command line).
+    ``params`` and each group may be comma-separated names (as on the command line);
+    ``progress(done, total)`` is called after each EVPPI estimate.
     """
     from vbhc_model.pipeline.voi import voi
 
     refuse_existing(Path(results) / "evppi.nc", force, option="")
     result = voi(results, params=_names(params) if params else None,
-                 groups=[_names(g) for g in groups or []], wtp=wtp, se=se, method=method)
+                 groups=[_names(g) for g in groups or []], wtp=wtp, se=se, method=method,
+                 progress=progress)
     write(result, force=force)
     return result
 
@@ -160,7 +162,7 @@ def make_report(results: str | Path, *, out: str | Path | None = None,
 
 def run_plan(scenario: Scenario | str | Path | None = None, *, draws: int = 0,
              seed: int | None = None, out: str | Path | None = None, force: bool = False,
-             variant: str | None = None):
+             variant: str | None = None, progress=None):
     """The scenario's service plan (``plan:``) year by year, or its variant's; writes
     ``plan.nc`` and ``plan.csv`` into ``out`` [results/<scenario>_plan/]. Returns
     (PlanResult, folder)."""
@@ -169,13 +171,13 @@ def run_plan(scenario: Scenario | str | Path | None = None, *, draws: int = 0,
     scenario = load(scenario, variant)
     target = Path(out) if out is not None else default_folder(PlanResult, scenario.name)
     refuse_existing(target, force)
-    result = plan(scenario, draws=draws, seed=seed)
+    result = plan(scenario, draws=draws, seed=seed, progress=progress)
     return result, write(result, target, force=force)
 
 
 def compare_variants(scenario: Scenario | str | Path | None = None, *, draws: int = 0,
                      seed: int | None = None, sampling: str = "mc",
-                     out: str | Path | None = None, force: bool = False
+                     out: str | Path | None = None, force: bool = False, progress=None
                      ) -> tuple[CompareResult, Path]:
     """The base case and every variant of a scenario (``variants:``) side by side; writes
     ``variants.nc`` and ``variants.csv`` into ``out`` [results/<scenario>_variants/].
@@ -193,7 +195,7 @@ def compare_variants(scenario: Scenario | str | Path | None = None, *, draws: in
                         "variants)")
     target = Path(out) if out is not None else default_folder(CompareResult, scenario.name)
     refuse_existing(target, force)
-    result = compare(scenario, draws=draws, seed=seed, sampling=sampling)
+    result = compare(scenario, draws=draws, seed=seed, sampling=sampling, progress=progress)
     return result, write(result, target, force=force)
 
 

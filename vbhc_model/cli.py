@@ -221,11 +221,15 @@ def _figure_helper(draws: int):
 
 
 @contextlib.contextmanager
-def _progress(draws: int):
-    """A progress bar on stderr for the PSA's draws (hidden without them)."""
-    with typer.progressbar(length=draws, label="PSA draws", file=sys.stderr,
-                           hidden=not draws) as bar:
-        yield lambda done, total: bar.update(done - bar.pos)
+def _progress(total: int, label: str = "PSA draws"):
+    """A progress bar on stderr, only on a terminal (hidden without work to count):
+    ``progress(done, total)``; a caller's first call may set the total."""
+    with typer.progressbar(length=max(total, 1), label=label, file=sys.stderr,
+                           hidden=not total or not sys.stderr.isatty()) as bar:
+        def update(done: int, of: int) -> None:
+            bar.length = of  # the total is known only once the work starts (voi, compare)
+            bar.update(done - bar.pos)
+        yield update
 
 
 def _psa_options(draws, seed, sampling, chunk_size, workers, scheduler) -> None:
@@ -363,8 +367,9 @@ def voi(
     from vbhc_model.report.table import format_voi
 
     _check_wtp(wtp or [])
-    result = run_voi(results, params=params, groups=group, wtp=wtp, se=se, force=force,
-                     method=method.value)
+    with _progress(1, "EVPPI") as progress:
+        result = run_voi(results, params=params, groups=group, wtp=wtp, se=se, force=force,
+                         method=method.value, progress=progress)
     typer.echo(format_voi(result.table, result.evpi))
     typer.echo(f"\nwrote {results / 'evppi.nc'}")
 
@@ -395,8 +400,9 @@ def plan(
     from vbhc_model.report.frames import plan_summary
     from vbhc_model.report.table import format_plan, written
 
-    result, folder = run_plan(scenario, draws=draws, seed=seed, out=out, force=force,
-                              variant=variant)
+    with _progress(draws, "PSA draws") as progress:
+        result, folder = run_plan(scenario, draws=draws, seed=seed, out=out, force=force,
+                                  variant=variant, progress=progress)
     typer.echo(format_plan(plan_summary(result.totals)) + "\n\n" + written(folder))
 
 
@@ -438,7 +444,9 @@ def compare(
     from vbhc_model.api import compare_variants
     from vbhc_model.report.table import format_compare, written
 
-    result, folder = compare_variants(scenario, draws=draws, seed=seed, out=out, force=force)
+    with _progress(1, "variants") as progress:
+        result, folder = compare_variants(scenario, draws=draws, seed=seed, out=out,
+                                          force=force, progress=progress)
     typer.echo(format_compare(result.table) + "\n\n" + written(folder))
 
 

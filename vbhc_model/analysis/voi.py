@@ -501,8 +501,11 @@ def _evppi(costs: np.ndarray, effects: np.ndarray, params: np.ndarray, wtp: Sequ
 
 
 def evppi_table(psa: xr.Dataset, groups: dict[str, Sequence[str]], wtp: Sequence[float],
-                effect: str = "qalys", method: str = "gam", **kwargs) -> xr.Dataset:
+                effect: str = "qalys", method: str = "gam", progress=None,
+                **kwargs) -> xr.Dataset:
     """EVPPI of several parameters or groups, ranked, as a Dataset (dims ``group`` x ``wtp``).
+
+    ``progress(done, total)``, if given, is called after each group's estimate.
 
     ``groups`` maps a label to parameter names in ``psa["parameters"]``; a single parameter
     is a group of one. ``method`` ("gam" or "gp") and ``kwargs`` go to :func:`evppi`; the
@@ -523,6 +526,8 @@ def evppi_table(psa: xr.Dataset, groups: dict[str, Sequence[str]], wtp: Sequence
     for names in groups.values():
         x = psa["parameters"].sel({dims.PARAMETER: list(names)}).transpose(dims.DRAW, ...).values
         rows.append(evppi(costs, effects, x, wtp, method=method, **kwargs))
+        if progress is not None:
+            progress(len(rows), len(groups))
     lam = np.asarray(list(wtp), dtype=float)
     # The EVPPI of any parameters cannot exceed the EVPI; an estimate that does shows the
     # metamodel's error (an additive spline regression of many parameters, or a poor fit).

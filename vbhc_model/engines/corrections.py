@@ -11,7 +11,8 @@ correction is the quadrature rule that turns those rows into the integral:
   "life-table" method);
 - ``trapezoidal``: the trapezoid rule on rows 0..n, each row valued and discounted at its own
   time (Elbasha & Chhatwal, Med Decis Making 2016;36(1):115-131);
-- ``simpson``: Simpson's 1/3 rule on rows 0..n (n even), as above (Elbasha & Chhatwal 2016).
+- ``simpson``: Simpson's 1/3 rule on rows 0..n (n even), as above (Elbasha & Chhatwal 2016);
+- ``weights``: any rule given row by row, weights w_0..w_n (in cycles), as above.
 
 For the cycle-based rules the payoffs of cycle k are discounted at the start, middle or end of
 the cycle (``discount_timing``). Discounting is discrete and annual: factor (1 + r)^-t for t in
@@ -24,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-METHODS = ("none", "half_cycle", "trapezoidal", "simpson")
+METHODS = ("none", "half_cycle", "trapezoidal", "simpson", "weights")
+NODE_METHODS = ("trapezoidal", "simpson", "weights")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ def quadrature_terms(
     method: str = "none",
     count_start: bool = False,
     timing: str | None = None,
+    weights: np.ndarray | None = None,
 ) -> Terms:
     """The quadrature terms of a within-cycle correction.
 
@@ -59,11 +62,13 @@ def quadrature_terms(
         Number of cycles n; the trace has rows 0..n.
     cycle_length : float
         Cycle length in years.
-    method : {"none", "half_cycle", "trapezoidal", "simpson"}
+    method : {"none", "half_cycle", "trapezoidal", "simpson", "weights"}
     count_start : bool
         With ``"none"``: cycle k counts row k-1 instead of row k.
     timing : {"start", "middle", "end"}, optional
         When cycle k is discounted, for the cycle-based methods.
+    weights : numpy.ndarray, optional
+        With ``"weights"``: the weight of each trace row 0..n (n + 1 values, in cycles).
 
     Returns
     -------
@@ -78,9 +83,13 @@ def quadrature_terms(
     n = n_cycles
     k = np.arange(1, n + 1)
     timing = timing or default_timing(method, count_start)
-    if method in ("trapezoidal", "simpson"):
+    if method in NODE_METHODS:
         rows = np.arange(n + 1)
-        if method == "trapezoidal":
+        if method == "weights":
+            w = np.asarray(weights, dtype=float)
+            if w.shape != rows.shape:
+                raise ValueError(f"expected {n + 1} weights (trace rows 0..{n}), got {w.size}")
+        elif method == "trapezoidal":
             w = np.ones(n + 1)
             w[[0, -1]] = 0.5
         else:

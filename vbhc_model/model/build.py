@@ -243,7 +243,7 @@ class _Evaluator:
         self.source = scenario.source
         self.cycle_length = s.cycle_length
         self.start_age = s.start_age or 0.0
-        self.node_based = s.within_cycle_correction in ("trapezoidal", "simpson")
+        self.node_based = s.correction_method in ("trapezoidal", "simpson", "weights")
         #: The rule for ``**`` of each environment (by id): None (the language's own) outside
         #: a :meth:`power_memo` block.
         self.powers: dict[int, PowerMemo] | None = None

@@ -401,7 +401,7 @@ def _label(scenario: Scenario, inputs: ModelInputs, results: dict, *, outputs: O
     ds.attrs = make_attrs(
         scenario, n_draws=inputs.n_draws, engine=engine,
         effect=scenario.settings.effect,
-        within_cycle_correction=scenario.settings.within_cycle_correction,
+        within_cycle_correction=str(scenario.settings.within_cycle_correction),
         cohort_size=scenario.settings.cohort_size,
         n_patients=scenario.settings.patients if engine == "microsim" else None,
         uniforms=scenario.settings.uniforms if engine == "microsim" else None,

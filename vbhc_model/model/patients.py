@@ -99,7 +99,7 @@ def assemble_patients(scenario: Scenario, inputs: ModelInputs, runs, *,
     s = scenario.settings
     ds.attrs = make_attrs(
         scenario, n_draws=1, engine=engine, effect=s.effect,
-        within_cycle_correction=s.within_cycle_correction, n_patients=n_patients,
+        within_cycle_correction=str(s.within_cycle_correction), n_patients=n_patients,
         uniforms=s.uniforms,
         description="the base case, patient by patient: totals mix engagement levels by "
                     "their shares; their mean over patients is the total in outcomes.nc")

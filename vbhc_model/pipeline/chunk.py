@@ -5,6 +5,7 @@ dask cluster (vbhc_model.pipeline.scaleout), so results do not depend on where a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from vbhc_model import dims
 from vbhc_model.defaults import MICROSIM_CHUNK_CELLS, MICROSIM_CHUNK_STATES
 from vbhc_model.engines.base import Outputs
 from vbhc_model.engines.registry import get_engine
+from vbhc_model.errors import VbhcError
 from vbhc_model.model.outcomes import PSA_VARIABLES
 from vbhc_model.model.stepped import level_names
 from vbhc_model.model.trackers import build_trackers
@@ -64,6 +66,56 @@ def draws_per_chunk(scenario: Scenario, chunk_size: int) -> int:
     cells = sub * sub * (trackers.n_combos if trackers is not None else 1) * per_draw
     return max(1, min(chunk_size, MICROSIM_CHUNK_STATES // (s.patients * per_draw),
                       MICROSIM_CHUNK_CELLS // cells))
+
+
+def chunk_bytes(scenario: Scenario, n_draws: int) -> int:
+    """An estimate of the bytes a chunk of ``n_draws`` holds at once: for each batch column
+    (strategy x engagement level x attribute profile, :func:`columns`) and draw, one cycle's
+    transition matrix (sub-states x sub-states), the occupancy before and after it, and in a
+    microsimulation each patient's state, all as 8-byte numbers.
+
+    Examples
+    --------
+    >>> from vbhc_model.scenario import load_scenario, default_scenario_path
+    >>> sc = load_scenario(default_scenario_path())
+    >>> chunk_bytes(sc, 10_000) < 2**30
+    True
+    """
+    s = scenario.settings
+    sub = sum(state.tunnel for state in scenario.states.values())
+    per_column = sub * sub + 2 * sub
+    if get_engine(s.engine).individual:
+        per_column += s.patients
+    return 8 * n_draws * columns(scenario) * per_column
+
+
+def memory_bytes() -> int | None:
+    """This machine's physical memory in bytes (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(scenario: Scenario, n_draws: int) -> None:
+    """Refuse, before anything runs, a chunk of ``n_draws`` whose arrays would not fit in
+    this machine's memory (:func:`chunk_bytes`), suggesting a ``--chunk-size`` that would.
+
+    Raises
+    ------
+    VbhcError
+        The estimate exceeds the physical memory.
+    """
+    need, have = chunk_bytes(scenario, n_draws), memory_bytes()
+    if have is None or need <= have:
+        return
+    fits = max(1, int(n_draws * 0.5 * have / need))
+    raise VbhcError(
+        f"a chunk of {n_draws:,} draws would hold about {need / 2**30:,.1f} GiB at once "
+        f"({columns(scenario)} strategy columns x {n_draws:,} draws x "
+        f"{chunk_bytes(scenario, 1) // (8 * columns(scenario)):,} numbers each), more than "
+        f"this machine's {have / 2**30:,.1f} GiB of memory: run with --chunk-size {fits:,} "
+        f"(results do not depend on it)")
 
 
 def columns(scenario: Scenario) -> int:

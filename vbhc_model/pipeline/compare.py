@@ -26,7 +26,7 @@ BASE = "base case"
 
 
 def compare(scenario: Scenario, *, draws: int = 0, seed: int | None = None,
-            sampling: str = "mc") -> CompareResult:
+            sampling: str = "mc", progress=None) -> CompareResult:
     """Run the base case and each variant; their decisions side by side.
 
     Parameters
@@ -37,6 +37,9 @@ def compare(scenario: Scenario, *, draws: int = 0, seed: int | None = None,
     seed : int, optional
         The PSAs' seed [settings.seed]: the same for every variant.
     sampling : str
+    progress : callable, optional
+        ``progress(done, total)``: PSA draws done over all variants (with ``draws``), or
+        variants done.
 
     Returns
     -------
@@ -47,9 +50,15 @@ def compare(scenario: Scenario, *, draws: int = 0, seed: int | None = None,
     """
     names = [None, *scenario.variants]
     rows = []
-    for name in names:
-        result = run(scenario.with_variant(name), draws=draws, seed=seed, sampling=sampling)
+    total = len(names) * draws if draws else len(names)
+    for i, name in enumerate(names):
+        step = None if progress is None or not draws else (
+            lambda done, _, i=i: progress(i * draws + done, total))
+        result = run(scenario.with_variant(name), draws=draws, seed=seed, sampling=sampling,
+                     progress=step)
         rows.append(_row(result))
+        if progress is not None:
+            progress((i + 1) * draws if draws else i + 1, total)
     table = xr.concat(rows, dim="variant", coords="minimal", compat="override")
     labels = [BASE] + [scenario.variants[n].label or n for n in names[1:]]
     table = table.assign_coords(variant=["base"] + names[1:], variant_label=("variant", labels))

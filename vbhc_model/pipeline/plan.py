@@ -48,8 +48,9 @@ def programme_weeks(scenario: Scenario) -> dict[str, float]:
 
 
 def plan(scenario: Scenario, *, draws: int = 0, seed: int | None = None,
-         sampling: str = "mc") -> PlanResult:
-    """The plan's totals by calendar year: on the base case, or on ``draws`` PSA draws.
+         sampling: str = "mc", progress=None) -> PlanResult:
+    """The plan's totals by calendar year: on the base case, or on ``draws`` PSA draws
+    (``progress(done, draws)`` after each chunk of them).
 
     Raises
     ------
@@ -65,7 +66,8 @@ def plan(scenario: Scenario, *, draws: int = 0, seed: int | None = None,
         outputs = dataclasses.replace(outputs, occupancy=tuple(scenario.plan.responders),
                                       variables=outputs.variables + ("year_occupancy",))
     if draws:
-        per_year = run_psa(scenario, draws, seed=seed, method=sampling, outputs=outputs)
+        per_year = run_psa(scenario, draws, seed=seed, method=sampling, outputs=outputs,
+                           progress=progress)
     else:
         per_year = simulate(scenario, base_draws(scenario), outputs=outputs)
     if scenario.plan.responders:

@@ -16,7 +16,7 @@ from vbhc_model import dims
 from vbhc_model.defaults import CHUNK_SIZE
 from vbhc_model.engines.base import Outputs
 from vbhc_model.parameters.sampling import check_draws
-from vbhc_model.pipeline.chunk import draws_per_chunk, simulate_chunk
+from vbhc_model.pipeline.chunk import check_memory, draws_per_chunk, simulate_chunk
 from vbhc_model.scenario.schema import Scenario
 
 
@@ -105,6 +105,7 @@ def run_psa(
     # the seed keys the microsimulation's patient streams too (settings.seed), on every worker
     scenario = scenario.with_settings(seed=seed)
     chunk_size = draws_per_chunk(scenario, chunk_size)
+    check_memory(scenario, min(chunk_size, n_draws))  # before anything runs
     chunks = [(start, min(chunk_size, n_draws - start)) for start in range(0, n_draws, chunk_size)]
     keep = _Keeper(store)
     if outputs is not None and (workers or scheduler):

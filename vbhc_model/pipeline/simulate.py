@@ -173,11 +173,11 @@ def _prepare(scenario: Scenario, draws: xr.DataArray, individual: bool,
                              else Issue(scenario.name, f"trackers.{name}", message)])
     inputs = build_model(scenario, draws, strategies=False, occupancy=occupancy)
     s = scenario.settings
-    terms = quadrature_terms(s.n_cycles, s.cycle_length, s.within_cycle_correction,
-                             s.count_start, s.discount_timing)
+    terms = quadrature_terms(s.n_cycles, s.cycle_length, s.correction_method,
+                             s.count_start, s.discount_timing, s.correction_weights())
     disc = discount_factors(terms.time, inputs.rates)
     tdisc = discount_factors(
-        transition_times(s.n_cycles, s.cycle_length, s.within_cycle_correction,
+        transition_times(s.n_cycles, s.cycle_length, s.correction_method,
                          s.discount_timing, s.count_start),
         inputs.rates,
     )

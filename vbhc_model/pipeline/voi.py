@@ -15,7 +15,7 @@ from vbhc_model.results import VoiResult
 
 def voi(results: str | Path, *, params: Sequence[str] | None = None,
         groups: Sequence[Sequence[str]] = (), wtp: Sequence[float] | None = None,
-        se: bool = False, method: str = "gam") -> VoiResult:
+        se: bool = False, method: str = "gam", progress=None) -> VoiResult:
     """EVPI and EVPPI of the PSA in ``results`` (a folder written by ``vbhc run --draws``).
 
     Parameters
@@ -31,6 +31,8 @@ def voi(results: str | Path, *, params: Sequence[str] | None = None,
     se : bool
         Standard errors of the EVPPI estimates.
     method : {"gam", "gp"}
+    progress : callable, optional
+        ``progress(done, total)`` after each parameter's or group's EVPPI.
 
     Returns
     -------
@@ -58,7 +60,7 @@ def voi(results: str | Path, *, params: Sequence[str] | None = None,
                         "values), so there is no EVPPI to estimate; give the scenario's "
                         "parameters distributions and rerun 'vbhc run --draws N'")
     table = evppi_table(psa, wanted, lam, effect, n_se=SE_SIMULATIONS if se else 0,
-                        method=method)
+                        method=method, progress=progress)
     table = table.sortby(-table["evppi"].isel(wtp=0))
     table.attrs.update({k: v for k, v in psa.attrs.items() if k.startswith("scenario")})
     # The EVPI of the same draws (evppi_table computes it for its check).

@@ -176,7 +176,9 @@ def _check_states_use(scenario: Scenario, add: Any) -> None:
 
 def _check_settings(scenario: Scenario, add: Any) -> None:
     st = scenario.settings
-    method = st.within_cycle_correction
+    method = st.correction_method
+    if method == "weights":
+        _check_weights(st, add)
     if st.count_start and method != "none":
         add(("settings", "count_start"),
             f"count_start applies only to within_cycle_correction 'none' (got '{method}', "
@@ -184,15 +186,36 @@ def _check_settings(scenario: Scenario, add: Any) -> None:
     if method == "simpson" and st.n_cycles % 2:
         add(("settings", "n_cycles"), f"Simpson's 1/3 rule needs an even n_cycles, got "
                                       f"{st.n_cycles}")
-    if st.discount_timing and method in ("trapezoidal", "simpson"):
+    if st.discount_timing and method in ("trapezoidal", "simpson", "weights"):
         add(("settings", "discount_timing"),
-            "discount_timing applies to 'none' and 'half_cycle'; trapezoidal and Simpson "
-            "discount at each trace row's own time")
+            "discount_timing applies to 'none' and 'half_cycle'; trapezoidal, Simpson and "
+            "weights discount at each trace row's own time")
     if st.uniforms is not None:  # the file, at load (the engine may still be overridden)
         try:
             read_uniforms(resolve(st.uniforms, scenario.source.file), st.n_cycles)
         except UniformsError as exc:
             add(("settings", "uniforms"), str(exc))
+
+
+def _check_weights(st: Settings, add: Any) -> None:
+    """Within-cycle weights: one per trace row 0..n, finite, >= 0, summing to n (a rule that
+    integrates a constant payoff exactly: n cycles of it)."""
+    path = ("settings", "within_cycle_correction", "weights")
+    n = st.n_cycles
+    w = st.correction_weights()
+    if w.size != n + 1:
+        add(path, f"expected {n + 1} weights, one per trace row 0..{n} (n_cycles = {n}), got "
+                  f"{w.size}")
+        return
+    bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0)))
+    if bad.size:
+        add(path, f"weight of row {bad[0]} is {w[bad[0]]:g}: weights must be finite and >= 0")
+        return
+    total = float(w.sum())
+    if not math.isclose(total, n, rel_tol=1e-9, abs_tol=1e-9):
+        add(path, f"weights sum to {total:.10g}, not n_cycles = {n}: a rule that counts a "
+                  f"constant payoff once per cycle sums to n (scale them by {n / total:.6g}?)"
+            if total > 0 else f"weights sum to {total:g}, not n_cycles = {n}")
 
 
 def _check_joint(scenario: Scenario, add: Any) -> None:
@@ -491,6 +514,14 @@ def _check_variants(scenario: Scenario, add: Any) -> None:
                 scenario.with_settings(**{key: value})
             except ScenarioError as exc:
                 add(path, "; ".join(i.message for i in exc.issues))
+        if {"n_cycles", "within_cycle_correction"} & set(variant.settings):
+            try:  # weights given row by row must still fit the variant's n_cycles
+                changed = scenario.with_settings(**variant.settings).settings
+            except (ScenarioError, KeyError):
+                changed = None  # reported above
+            if changed is not None and changed.correction_method == "weights":
+                _check_weights(changed, lambda p, m, v=vname: add(
+                    ("variants", v, "settings") + p[1:], m))
         for pname, expr in variant.parameters.items():
             path = ("variants", vname, "parameters", pname)
             if pname not in scenario.parameters:

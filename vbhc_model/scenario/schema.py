@@ -31,7 +31,8 @@ from pydantic import (
 )
 
 from vbhc_model.errors import ExpressionError, Issue, ScenarioError
-from vbhc_model.scenario.expressions import Expression, parse_expression
+from vbhc_model.scenario.expressions import BUILTIN_FUNCTIONS, Expression, parse_expression
+from vbhc_model.suggest import did_you_mean
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -140,6 +141,69 @@ class _Model(BaseModel):
         return value
 
 
+CORRECTIONS = ("none", "half_cycle", "trapezoidal", "simpson")
+_FiniteWeight = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+_WEIGHT_LIST = TypeAdapter(list[_FiniteWeight])
+
+
+def _to_weights(value: Any) -> tuple[float, ...] | Expression:
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("expected one weight per trace row 0..n_cycles, got an empty list")
+        return tuple(_WEIGHT_LIST.validate_python(value))  # errors located at weights[i]
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError("expected a list of weights (one per trace row 0..n_cycles) or an "
+                         f"expression of the row k and n (= n_cycles), got {value!r}")
+    expr = _to_expression(value)
+    unknown = sorted(expr.names - {"k", "n"}) + sorted(expr.functions - BUILTIN_FUNCTIONS.keys())
+    if unknown:
+        raise ValueError(f"the weights expression {expr.text!r} may use only k (the trace row, "
+                         f"0..n), n (n_cycles) and the builtin functions; got '{unknown[0]}'")
+    return expr
+
+
+class WithinCycleWeights(_Model):
+    """An arbitrary quadrature rule over the trace: one weight per trace row 0..n, each row
+    valued and discounted at its own time (as trapezoidal and Simpson)."""
+
+    weights: Annotated[Any, PlainValidator(_to_weights), WithJsonSchema({
+        "anyOf": [{"type": "array", "items": {"type": "number", "minimum": 0}},
+                  {"type": "string"}],
+        "description": "One weight per trace row 0..n_cycles, or an expression of k (the "
+                       "row) and n (n_cycles); they should sum to n_cycles.",
+    })]
+
+    def vector(self, n_cycles: int) -> np.ndarray:
+        """The weights of rows 0..n_cycles (a list as given; an expression evaluated)."""
+        if isinstance(self.weights, tuple):
+            return np.asarray(self.weights, dtype=float)
+        k = np.arange(n_cycles + 1, dtype=float)
+        out = self.weights.evaluate({"k": k, "n": float(n_cycles)})
+        return np.array(np.broadcast_to(out, k.shape), dtype=float)
+
+    def __str__(self) -> str:
+        w = self.weights
+        return f"weights {list(w)}" if isinstance(w, tuple) else f"weights {w.text}"
+
+
+def _to_correction(value: Any) -> str | WithinCycleWeights:
+    if isinstance(value, dict):
+        return WithinCycleWeights.model_validate(value)
+    if isinstance(value, str) and value in CORRECTIONS:
+        return value
+    options = ", ".join(f"'{c}'" for c in CORRECTIONS)
+    hint = did_you_mean(value, CORRECTIONS) if isinstance(value, str) else ""
+    raise ValueError(f"must be one of {options} or a mapping {{weights: [...]}}; got "
+                     f"{value!r}{hint}")
+
+
+Correction = Annotated[Any, PlainValidator(_to_correction), WithJsonSchema({
+    "anyOf": [{"enum": list(CORRECTIONS)},
+              {"type": "object", "properties": {"weights": {}}, "required": ["weights"]}],
+    "description": "A named within-cycle correction, or {weights: list or expression of k, n}.",
+})]
+
+
 class Metadata(_Model):
     """Who and what the scenario is for; shown in results and reports."""
 
@@ -188,13 +252,22 @@ class Population(_Model):
         return self.size + sum(self.annual_incidence * (1 + self.discount) ** -t for t in years)
 
 
+#: The most cycles a scenario may have. The engines evaluate each cycle's expressions one
+#: cycle after another (about 1-3 ms per cycle and strategy): 100,000 cycles took over 15
+#: minutes to validate (issue 11); 6,000 take about 8 s for the HIV reference model.
+MAX_CYCLES = 6_000
+
+
 class Settings(_Model):
     """How the cohort model is run."""
 
     cycle_length: Years = Field(description="Cycle length: '1 month', '1 year', or years.")
-    n_cycles: int = Field(ge=1, le=100_000, description="Number of cycles (transitions).")
+    n_cycles: int = Field(ge=1, le=MAX_CYCLES, description="Number of cycles (transitions); "
+                          f"at most {MAX_CYCLES:,} (over 100 years of weekly cycles).")
     discount: Discount
-    within_cycle_correction: Literal["none", "half_cycle", "trapezoidal", "simpson"] = "none"
+    within_cycle_correction: Correction = Field(
+        "none", description="'none', 'half_cycle', 'trapezoidal', 'simpson', or "
+        "{weights: [w0, ..., wn]} (or an expression of k and n): see docs/methods.md.")
     count_start: bool = Field(
         False,
         description="With within_cycle_correction 'none': count the starting distribution "
@@ -242,6 +315,27 @@ class Settings(_Model):
         False, description="Microsimulation: also write patients.nc, each patient's states "
         "and totals in the base case.",
     )
+
+    @property
+    def correction_method(self) -> str:
+        """The within-cycle correction's name: 'weights' for a rule given row by row."""
+        c = self.within_cycle_correction
+        return c if isinstance(c, str) else "weights"
+
+    def correction_weights(self) -> np.ndarray | None:
+        """The row weights of a correction given as weights (else None)."""
+        c = self.within_cycle_correction
+        return None if isinstance(c, str) else c.vector(self.n_cycles)
+
+    @field_validator("n_cycles", mode="before")
+    @classmethod
+    def _cycles_bounded(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > MAX_CYCLES:
+            raise ValueError(
+                f"{v:g} cycles is more than the {MAX_CYCLES:,} a run can finish in reasonable "
+                f"time (each cycle is evaluated one after another); use a longer cycle_length "
+                f"(e.g. '1 month' or '1 year') for a long horizon")
+        return v
 
     @field_validator("wtp")
     @classmethod
