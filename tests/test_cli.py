@@ -69,9 +69,10 @@ def test_run_trace_keeps_trace(tmp_path):
 def test_force_replaces_existing_results(tmp_path):
     # An earlier result (here one with a PSA) is replaced whole; a folder holding anything
     # vbhc did not write is refused instead (tests/report/test_files.py, issue 11).
-    out = tmp_path / "r"
-    out.mkdir()
-    (out / "psa.nc").write_text("an earlier run's")
+    from vbhc_model.report.files import write_directory
+
+    out = write_directory(tmp_path / "r",
+                          lambda tmp: (tmp / "psa.nc").write_text("an earlier run's"))
     result = runner.invoke(app, ["run", "--out", str(out), "--force"])
     assert result.exit_code == 0
     assert not (out / "psa.nc").exists() and (out / "outcomes.nc").exists()

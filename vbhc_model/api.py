@@ -19,7 +19,7 @@ from pathlib import Path
 
 from vbhc_model.defaults import CHUNK_SIZE
 from vbhc_model.errors import VbhcError
-from vbhc_model.report.files import refuse_existing
+from vbhc_model.report.files import refuse_existing, work_path
 from vbhc_model.report.write import default_folder, write, write_run
 from vbhc_model.results import (
     AnalyseResult,
@@ -37,8 +37,8 @@ from vbhc_model.scenario import Scenario, default_scenario_path, load_scenario
 
 __all__ = [
     "RunResult", "calibration_target", "check_psa", "compare_variants", "default_out_dir", "load",
-    "refuse_existing", "run_analyse", "run_calibrate", "run_dsa", "run_fit", "run_scenario",
-    "run_update", "run_voi", "validate", "write", "write_run",
+    "refuse_existing", "resumable", "run_analyse", "run_folder", "run_calibrate", "run_dsa", "run_fit", "run_scenario",
+    "run_update", "run_voi", "validate", "work_path", "write", "write_run",
 ]
 
 
@@ -78,6 +78,8 @@ def run_scenario(
     patients: int | None = None,
     uniforms: str | Path | None = None,
     patient_file: bool = False,
+    store: Path | None = None,
+    resume: bool = False,
 ) -> RunResult:
     """Run the deterministic base case of a scenario, its incremental analysis and a PSA.
 
@@ -95,7 +97,24 @@ def run_scenario(
 
     return run(load(scenario), trace=trace, draws=draws, seed=seed, sampling=sampling,
                chunk_size=chunk_size, progress=progress, workers=workers, scheduler=scheduler,
-               engine=engine, patients=patients, uniforms=uniforms, patient_file=patient_file)
+               engine=engine, patients=patients, uniforms=uniforms, patient_file=patient_file,
+               store=store, resume=resume)
+
+
+def run_folder(out: str | Path, *, resume: bool = False):
+    """The locked work folder beside the results folder ``out`` for a run (a context manager
+    yielding its path; :func:`vbhc_model.report.files.work_folder`): pass ``WORK / "psa"`` as
+    :func:`run_scenario`'s ``store`` and write the result inside the block. With ``resume``
+    the part files of an interrupted PSA found there are kept for it; otherwise an earlier
+    run's work folder is cleaned."""
+    from vbhc_model.report.files import work_folder
+
+    return work_folder(Path(out), keep=("psa",), resume=resume)
+
+
+def resumable(out: str | Path) -> int:
+    """The finished chunks of an interrupted PSA in the work folder beside ``out``."""
+    return len(list((work_path(Path(out)) / "psa").glob("part_*.nc")))
 
 
 def run_voi(results: str | Path, *, params: str | Sequence[str] | None = None,

@@ -69,8 +69,11 @@ def _user_errors(func):
             n = len(exc.issues) if isinstance(exc, ScenarioError) else 1
             typer.echo(f"error: {exc}" if n == 1 else f"{n} errors:\n{exc}", err=True)
             raise typer.Exit(getattr(exc, "exit_code", USER_ERROR)) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort):
             raise
+        except KeyboardInterrupt:
+            typer.echo("interrupted: nothing was written", err=True)
+            raise typer.Exit(130) from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             if os.environ.get("VBHC_DEBUG"):
                 raise
@@ -171,13 +174,16 @@ def run(
         typer.Option(help="Run this variant of the scenario (its variants: section) "
                           "[results/SCENARIO_VARIANT/]."),
     ] = None,
+    resume: Annotated[bool, typer.Option(
+        help="Continue a PSA that was interrupted (Ctrl-C, kill, power cut) from its finished "
+             "chunks in OUT.vbhc-work/; the same scenario and options are required.")] = False,
 ) -> None:
     """Run a scenario: print the frontier table, write outcomes.nc and summary.csv.
 
     With --draws, also run the probabilistic analysis: psa.nc, psa_summary.nc, and means,
     95% intervals and probabilities of being cost-effective in summary.csv.
     """
-    _psa_options(draws, seed, sampling, chunk_size, workers, scheduler)
+    _psa_options(draws, seed, sampling, chunk_size, workers, scheduler, resume)
     # The figure helper is forked first, while this process is single-threaded (numpy's BLAS
     # starts threads): it imports matplotlib while the model runs.
     with _figure_helper(draws) as renderer:
@@ -192,20 +198,35 @@ def run(
             typer.echo(f"note: {note}", err=True)
         for note in api.engine_notes(loaded, engine.value if engine else None, patients):
             typer.echo(f"note: {note}", err=True)
-        with _progress(draws) as progress:
-            result = api.run_scenario(loaded, trace=trace, draws=draws, seed=seed,
-                                      sampling=sampling.value, chunk_size=chunk_size,
-                                      progress=progress, workers=workers, scheduler=scheduler,
-                                      engine=engine.value if engine else None,
-                                      patients=patients, uniforms=uniforms,
-                                      patient_file=patient_file)
-        folder = api.write_run(result, target, force=force, renderer=renderer)
-    if as_json:
-        from vbhc_model.report.frames import run_records
+        try:
+            # The PSA's part files go to the work folder beside the results (locked: no other
+            # command writes there meanwhile), kept after Ctrl-C or kill -9 for --resume.
+            with api.run_folder(target, resume=resume) as work, \
+                    _progress(draws) as progress:
+                result = api.run_scenario(loaded, trace=trace, draws=draws, seed=seed,
+                                          sampling=sampling.value, chunk_size=chunk_size,
+                                          progress=progress, workers=workers,
+                                          scheduler=scheduler,
+                                          engine=engine.value if engine else None,
+                                          patients=patients, uniforms=uniforms,
+                                          patient_file=patient_file, store=work / "psa",
+                                          resume=resume)
+                folder = api.write_run(result, target, force=force, renderer=renderer)
+                text = (json.dumps(_records(result), indent=2) if as_json
+                        else format_run(result) + "\n\n" + written(folder))
+        except KeyboardInterrupt:
+            kept = api.resumable(target)
+            typer.echo(f"interrupted: nothing was written to {target}"
+                       + (f"; vbhc run --resume continues from the {kept} finished chunks in "
+                          f"{api.work_path(target)}" if kept else ""), err=True)
+            raise typer.Exit(130) from None
+    typer.echo(text)
 
-        typer.echo(json.dumps(run_records(result), indent=2))
-    else:
-        typer.echo(format_run(result) + "\n\n" + written(folder))
+
+def _records(result) -> list:
+    from vbhc_model.report.frames import run_records
+
+    return run_records(result)
 
 
 @contextlib.contextmanager
@@ -232,13 +253,14 @@ def _progress(total: int, label: str = "PSA draws"):
         yield update
 
 
-def _psa_options(draws, seed, sampling, chunk_size, workers, scheduler) -> None:
+def _psa_options(draws, seed, sampling, chunk_size, workers, scheduler, resume=False) -> None:
     """PSA options need --draws; a cluster is local or remote."""
     given = [name for name, on in (("--seed", seed is not None),
                                    ("--sampling", sampling is not Sampling.mc),
                                    ("--chunk-size", chunk_size != CHUNK_SIZE),
                                    ("--workers", workers is not None),
-                                   ("--scheduler", scheduler is not None)) if on]
+                                   ("--scheduler", scheduler is not None),
+                                   ("--resume", resume)) if on]
     if given and not draws:
         raise VbhcError(f"{given[0]} applies to the probabilistic analysis: add --draws N")
     if workers is not None and scheduler is not None:

@@ -64,15 +64,19 @@ def test_force_onto_a_file_or_a_link_is_refused_and_leaves_nothing(tmp_path, kin
     assert not list(tmp_path.glob(".t.*"))  # no half-written temporary, no .t.old
 
 
-def test_force_replaces_a_result_written_before_markers_existed(tmp_path):
+def test_force_refuses_a_folder_without_the_marker_even_with_vbhc_names(tmp_path):
+    # A folder of vbhc's names but no marker may be a user's own summary.csv (issue 11, F1):
+    # without the list of the files vbhc wrote, --force replaces nothing.
     legacy = tmp_path / "old"
     (legacy / "figures").mkdir(parents=True)
     (legacy / "outcomes.nc").write_text("old")
     (legacy / "summary.csv").write_text("old")
-    refuse_existing(legacy, True)  # recognised by its names
+    with pytest.raises(OutputExistsError, match=r"\(outcomes.nc, summary.csv\) \(it has no "
+                                                r"readable \.vbhc_result"):
+        refuse_existing(legacy, True)
     result = CliRunner().invoke(app, ["run", str(THR), "--out", str(legacy), "--force"])
-    assert result.exit_code == 0, result.output
-    assert (legacy / MARKER).is_file()
+    assert result.exit_code == 2, result.output
+    assert (legacy / "summary.csv").read_text() == "old" and not (legacy / MARKER).exists()
 
 
 def test_force_replaces_a_named_posterior_file_but_not_a_folder_of_that_name(tmp_path):

@@ -7,6 +7,8 @@ totals are kept (never the trace), so memory is bounded by the chunk size plus t
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -15,25 +17,52 @@ import xarray as xr
 from vbhc_model import dims
 from vbhc_model.defaults import CHUNK_SIZE
 from vbhc_model.engines.base import Outputs
+from vbhc_model.errors import VbhcError
 from vbhc_model.parameters.sampling import check_draws
 from vbhc_model.pipeline.chunk import check_memory, draws_per_chunk, simulate_chunk
 from vbhc_model.scenario.schema import Scenario
 
+#: What a PSA's part files were made with (``run.json`` beside them): a resume with other
+#: settings would mix two analyses.
+RUN_RECORD = "run.json"
+
 
 class _Keeper:
-    """Collects chunk results in memory, or writes each to ``store`` as it arrives."""
+    """Collects chunk results in memory, or writes each to ``store`` as it arrives (atomically:
+    a part file is complete or absent, so a killed run can be resumed from them)."""
 
-    def __init__(self, store: Path | None):
+    def __init__(self, store: Path | None, record: dict | None = None, resume: bool = False,
+                 n_chunks: int = 0):
         self.store = Path(store) if store is not None else None
         self.parts: dict[int, object] = {}
+        if self.store is None:
+            return
+        self.store.mkdir(parents=True, exist_ok=True)
+        self.record = record or {}
+        file = self.store / RUN_RECORD
+        if resume and file.is_file():
+            _check_record(json.loads(file.read_text()), self.record, self.store)
+            self.parts = {i: self._path(i) for i in range(n_chunks) if self._path(i).is_file()}
+        else:
+            for old in [*self.store.glob("part_*.nc"), file]:
+                old.unlink(missing_ok=True)
+
+    def _path(self, index: int) -> Path:
+        return self.store / f"part_{index:06d}.nc"
 
     def __call__(self, index: int, part: xr.Dataset) -> None:
         if self.store is None:
             self.parts[index] = part
         else:
-            path = self.store / f"part_{index:06d}.nc"
-            part.to_netcdf(path, engine="h5netcdf")  # scratch: removed with the result
-            self.parts[index] = path
+            from vbhc_model.report.files import write_netcdf
+
+            file = self.store / RUN_RECORD
+            if not file.is_file():  # written with the first part: what they are made with
+                tmp = file.with_name(f".{RUN_RECORD}.tmp")
+                tmp.write_text(json.dumps(self.record, indent=1))
+                os.replace(tmp, file)
+            write_netcdf(part, self._path(index))  # via a temporary file renamed into place
+            self.parts[index] = self._path(index)
 
     def combine(self) -> xr.Dataset:
         ordered = [self.parts[i] for i in sorted(self.parts)]
@@ -59,6 +88,7 @@ def run_psa(
     store: Path | None = None,
     posteriors: Mapping[Path, Path] | None = None,
     outputs: Outputs | None = None,
+    resume: bool = False,
 ) -> xr.Dataset:
     """Sample ``n_draws`` parameter draws and simulate them in chunks.
 
@@ -84,6 +114,11 @@ def run_psa(
     store : Path, optional
         A directory for the chunks' results: each is written there as it arrives and the
         returned Dataset reads them lazily (dask), so memory does not grow with the draws.
+        What the part files were made with is recorded beside them (``run.json``).
+    resume : bool
+        Continue from the part files in ``store`` of an earlier, interrupted call with the
+        same scenario and settings (refused otherwise); only the missing chunks are run, and
+        the result is identical to an uninterrupted run's.
     posteriors : mapping of Path to Path, optional
         Posterior files read in place of those the scenario names, ``{named: read}``
         (``vbhc update``).
@@ -107,17 +142,20 @@ def run_psa(
     chunk_size = draws_per_chunk(scenario, chunk_size)
     check_memory(scenario, min(chunk_size, n_draws))  # before anything runs
     chunks = [(start, min(chunk_size, n_draws - start)) for start in range(0, n_draws, chunk_size)]
-    keep = _Keeper(store)
+    keep = _Keeper(store, _record(scenario, n_draws, seed, method, chunk_size, posteriors),
+                   resume, len(chunks))
+    todo = [(i, chunk) for i, chunk in enumerate(chunks) if i not in keep.parts]
     if outputs is not None and (workers or scheduler):
         raise ValueError("other outputs than the PSA's run in-process only")
-    if workers or scheduler:
+    if (workers or scheduler) and todo:
         from vbhc_model.pipeline.scaleout import run_chunks
 
-        run_chunks(scenario, chunks, seed=seed, method=method, total=n_draws,
-                   workers=workers, scheduler=scheduler, progress=progress, keep=keep,
-                   posteriors=posteriors)
+        indices = [i for i, _ in todo]
+        run_chunks(scenario, [chunk for _, chunk in todo], seed=seed, method=method,
+                   total=n_draws, workers=workers, scheduler=scheduler, progress=progress,
+                   keep=lambda j, part: keep(indices[j], part), posteriors=posteriors)
     else:
-        for i, (start, n) in enumerate(chunks):
+        for i, (start, n) in todo:
             keep(i, simulate_chunk(scenario, start, n, seed, method, n_draws, posteriors,
                                    **({"outputs": outputs} if outputs is not None else {})))
             if progress is not None:
@@ -128,3 +166,25 @@ def run_psa(
                      execution=f"dask ({scheduler or f'LocalCluster, {workers} workers'})"
                      if workers or scheduler else "in-process")
     return psa
+
+
+def _record(scenario: Scenario, n_draws: int, seed: int, method: str, chunk_size: int,
+            posteriors: Mapping[Path, Path] | None) -> dict:
+    """What a PSA's chunks depend on: the scenario file (its SHA-256 and variant), the seed,
+    the draws, the chunk size, the sampling, the engine and its patients."""
+    s = scenario.settings
+    return {"scenario_sha256": scenario.source.sha256 if scenario.source else None,
+            "scenario_name": scenario.name, "seed": seed, "draws": n_draws,
+            "chunk_size": chunk_size, "sampling": method, "engine": s.engine,
+            "patients": s.patients, "uniforms": s.uniforms,
+            "posteriors": {str(k): str(v) for k, v in (posteriors or {}).items()}}
+
+
+def _check_record(theirs: dict, ours: dict, store: Path) -> None:
+    """Refuse to resume part files made with other settings, naming the first that differs."""
+    for key, value in ours.items():
+        if theirs.get(key) != value:
+            raise VbhcError(
+                f"--resume: the unfinished run in {store.parent} was made with {key} "
+                f"{theirs.get(key)!r}, this one with {value!r}; resume with the same scenario "
+                "and options, or run without --resume to start again")

@@ -150,6 +150,8 @@ def run(
     patients: int | None = None,
     uniforms: str | Path | None = None,
     patient_file: bool = False,
+    store: Path | None = None,
+    resume: bool = False,
 ) -> RunResult:
     """Run the deterministic base case of a scenario, its incremental analysis and a PSA.
 
@@ -180,6 +182,12 @@ def run(
     patient_file : bool
         Also return each patient of the base case (``RunResult.patients``; the same as
         ``settings.patient_output: true``).
+    store : Path, optional
+        The folder for the PSA's part files (a chunk's results each), kept by the caller
+        (``vbhc run``: the work folder beside the results); by default a temporary folder
+        removed with the result. Used when the PSA has more than one chunk.
+    resume : bool
+        Continue the PSA from the part files in ``store`` (:func:`vbhc_model.pipeline.psa.run_psa`).
 
     Returns
     -------
@@ -210,9 +218,14 @@ def run(
                          prices=_prices(outcomes, s))
     # More than one chunk: results go to part files read back lazily, so memory does not grow
     # with the number of draws; the files are removed with the result.
-    store = Path(tempfile.mkdtemp(prefix="vbhc_psa_")) if draws > chunk_size else None
+    owned = store is None
+    if draws <= chunk_size:
+        store = None
+    elif store is None:
+        store = Path(tempfile.mkdtemp(prefix="vbhc_psa_"))
     psa = run_psa(scenario, draws, seed=seed, method=sampling, chunk_size=chunk_size,
-                  progress=progress, workers=workers, scheduler=scheduler, store=store)
+                  progress=progress, workers=workers, scheduler=scheduler, store=store,
+                  resume=resume)
     population = s.population.effective() if s.population else None
     psa_summary = analyse_psa(psa, s.wtp, s.effect, population,
                               negligible=s.negligible_effect)
@@ -222,6 +235,6 @@ def run(
     result = RunResult(scenario, outcomes, table, psa, psa_summary, curves, notes,
                        subgroups=groups, patients=patients,
                        montecarlo=_variance_split(scenario, psa), prices=_prices(psa, s))
-    if store is not None:
+    if store is not None and owned:
         weakref.finalize(result, shutil.rmtree, store, True)
     return result

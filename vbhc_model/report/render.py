@@ -39,7 +39,7 @@ def render_split(jobs: Jobs, folder: str | Path) -> list[str]:
     available) is drawn here."""
     names = sorted(jobs)
     theirs = {n: jobs[n] for n in names[1::2]}
-    pid = -1
+    pid, parent = -1, os.getpid()
     # Python started no thread here; the one other thread is OpenBLAS's idle pool (numpy
     # starts it at import), which re-creates itself in a child (pthread_atfork), and the child
     # never calls BLAS. Python 3.12 warns about any fork of a process with threads.
@@ -55,6 +55,7 @@ def render_split(jobs: Jobs, folder: str | Path) -> list[str]:
     if pid == 0:  # the child: draw its half and leave without running any exit handler
         code = 1
         try:
+            die_with_parent(parent)
             render(theirs, folder)
             code = 0
         finally:
@@ -64,6 +65,30 @@ def render_split(jobs: Jobs, folder: str | Path) -> list[str]:
     if status != 0:
         render(theirs, folder)
     return names
+
+
+def die_with_parent(parent: int) -> None:
+    """End this (helper) process when its parent ends, however it ends (kill -9 included).
+
+    A pool worker waits on a pipe whose writing end it holds itself (fork), so it never sees
+    its parent go and would live on, orphaned (issue 11). On Linux the kernel sends it SIGKILL
+    when the parent dies (``prctl(PR_SET_PDEATHSIG)``); if the parent is already gone (it
+    died before this ran), it leaves at once. Elsewhere the pool's own checks apply.
+    """
+    if os.getppid() != parent:
+        os._exit(1)
+    if not os.uname().sysname == "Linux":
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        return
+    if os.getppid() != parent:  # the parent died between the check and the prctl
+        os._exit(1)
 
 
 def _single_threaded() -> bool:
@@ -100,7 +125,8 @@ class Renderer:
         self.method = method
         n = workers or 1
         self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
-            max_workers=n, mp_context=multiprocessing.get_context(method))
+            max_workers=n, mp_context=multiprocessing.get_context(method),
+            initializer=die_with_parent, initargs=(os.getpid(),))
         for _ in range(n):
             self._pool.submit(_warm_up)
 

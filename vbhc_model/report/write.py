@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vbhc_model import dims
 from vbhc_model.defaults import PLANE_POINTS
-from vbhc_model.report.files import refuse_existing, write_directory, write_netcdf
+from vbhc_model.report.files import add_to_marker, refuse_existing, write_directory, write_netcdf
 from vbhc_model.report.frames import (
     column_dictionary,
     compare_frame,
@@ -178,6 +178,7 @@ def write_voi(result: VoiResult, out: str | Path | None = None, *,
     folder.mkdir(parents=True, exist_ok=True)
     write_netcdf(result.table, target)
     figures.write_figures({"evppi": figures.evppi_bars(result.table)}, folder / "figures")
+    add_to_marker(folder, ["evppi.nc", "figures/evppi.png", "figures/evppi.svg"])
     return folder
 
 
