@@ -263,6 +263,9 @@ def fit(
     fit file may make the gate stricter, not looser), saying what failed and what to try.
     Scenarios refuse posteriors written with --allow-unconverged. A shipped posterior is
     replaced only when named: --out scenarios/fits/NAME.nc --force.
+
+    The custom family runs the Python file its fit file names (model: FILE.py) as it is:
+    use it with trusted code only. An error raised in that file is reported as yours.
     """
     from vbhc_model.api import run_fit
     from vbhc_model.report.table import format_fit, written
