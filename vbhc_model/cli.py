@@ -373,10 +373,13 @@ def voi(
 
 
 def _check_wtp(wtp: list[float]) -> None:
-    """--wtp values as the scenario schema takes them: finite and not negative."""
-    bad = [w for w in wtp if not 0 <= w < float("inf")]  # also nan
+    """--wtp values as the scenario schema takes them: from 0 to MAX_WTP (not nan)."""
+    from vbhc_model.scenario.schema import MAX_WTP
+
+    bad = [w for w in wtp if not 0 <= w <= MAX_WTP]  # also nan and inf
     if bad:
-        raise VbhcError(f"--wtp must be a finite number >= 0, got {bad[0]:g}")
+        raise VbhcError(f"--wtp must be a finite number >= 0 and at most {MAX_WTP:g}, "
+                        f"got {bad[0]:g}")
 
 
 @app.command()
@@ -513,6 +516,8 @@ def validate(
         if f.ok:
             typer.echo(f"ok: {f.path} ({f.strategies} strategies, {f.states} states, "
                        f"{f.parameters} parameters)")
+            for note in f.notes:
+                typer.echo(f"  note: {note}")
     if result.issues:
         raise ScenarioError(result.issues)
 
