@@ -548,8 +548,9 @@ def _engagement(scenario: Scenario, sname: str, params: dict[str, np.ndarray], n
         effect[..., i] = np.broadcast_to(lvl.effect.evaluate(env, functions), shape)
         resource[..., i] = np.broadcast_to(lvl.resource_use.evaluate(env, functions), shape)
         for kind, vals in (("effect", effect), ("resource_use", resource)):  # finite (issue 11)
-            checks.check_engagement(vals[..., i], source=scenario.source, kind=kind, strategy=sname,
-                                    path=("strategies", sname, "engagement", name, kind), n_draws=n_draws)
+            checks.check_engagement(vals[..., i], source=scenario.source, kind=kind,
+                                    path=("strategies", sname, "engagement", name, kind),
+                                    strategy=sname, n_draws=n_draws)
     if rest is not None:
         shares[..., rest] = 1.0 - shares.sum(axis=-1)
     labels = None if profiles is None else profiles.labels  # built once: a table has 4,096

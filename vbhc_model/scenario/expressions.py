@@ -39,7 +39,8 @@ from vbhc_model.errors import ExpressionError
 from vbhc_model.suggest import did_you_mean
 
 __all__ = ["BUILTIN_FUNCTIONS", "Expression", "check_names", "exp_log_applies",
-           "explain_nonfinite", "non_ascii", "nonfinite_draws", "parse_expression", "power", "special_base"]
+           "explain_nonfinite", "non_ascii", "nonfinite_draws", "parse_expression", "power",
+           "special_base"]
 
 MAX_LENGTH = 2000  # characters
 MAX_DEPTH = 100  # levels of nesting below the top node (a sum of n terms nests n deep)

@@ -250,8 +250,8 @@ class Settings(_Model):
     def _wtp_non_negative(cls, v: list[float]) -> list[float]:
         bad = [w for w in v if not (0 <= w <= MAX_WTP)]  # also inf and nan
         if bad:
-            raise ValueError(f"willingness-to-pay values must be finite numbers from 0 to {MAX_WTP:g}, "
-                             f"got {bad[0]:g}")
+            raise ValueError(f"willingness-to-pay values must be finite numbers from 0 to "
+                             f"{MAX_WTP:g}, got {bad[0]:g}")
         return v
 
 
