@@ -289,6 +289,9 @@ def fit(
     fit file may make the gate stricter, not looser), saying what failed and what to try.
     Scenarios refuse posteriors written with --allow-unconverged. A shipped posterior is
     replaced only when named: --out scenarios/fits/NAME.nc --force.
+
+    The custom family runs the Python file its fit file names (model: FILE.py) as it is:
+    use it with trusted code only. An error raised in that file is reported as yours.
     """
     from vbhc_model.api import run_fit
     from vbhc_model.report.table import format_fit, written
@@ -397,10 +400,13 @@ def voi(
 
 
 def _check_wtp(wtp: list[float]) -> None:
-    """--wtp values as the scenario schema takes them: finite and not negative."""
-    bad = [w for w in wtp if not 0 <= w < float("inf")]  # also nan
+    """--wtp values as the scenario schema takes them: from 0 to MAX_WTP (not nan)."""
+    from vbhc_model.scenario.schema import MAX_WTP
+
+    bad = [w for w in wtp if not 0 <= w <= MAX_WTP]  # also nan and inf
     if bad:
-        raise VbhcError(f"--wtp must be a finite number >= 0, got {bad[0]:g}")
+        raise VbhcError(f"--wtp must be a finite number >= 0 and at most {MAX_WTP:g}, "
+                        f"got {bad[0]:g}")
 
 
 @app.command()
@@ -540,6 +546,8 @@ def validate(
         if f.ok:
             typer.echo(f"ok: {f.path} ({f.strategies} strategies, {f.states} states, "
                        f"{f.parameters} parameters)")
+            for note in f.notes:
+                typer.echo(f"  note: {note}")
     if result.issues:
         raise ScenarioError(result.issues)
 

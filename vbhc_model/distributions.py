@@ -301,7 +301,12 @@ def check_distribution(family: str, params: Mapping[str, Any]) -> Distribution |
         if key != "interval" and not (isinstance(value, (int, float)) and not isinstance(value, bool)
                                       and math.isfinite(value)):
             raise DistributionError(f"{family} {key} must be a finite number, got {value!r}")
-    dist = _FAMILIES[family](params)
+    try:
+        dist = _FAMILIES[family](params)
+    except OverflowError:  # e.g. a gamma's shape mean**2 / se**2 with a mean of 1e308
+        given = ", ".join(f"{k} {v:g}" for k, v in params.items() if k != "interval")
+        raise DistributionError(f"{family} with {given}: the numbers are too large to compute "
+                                f"its parameters (they overflow); check the units") from None
     if dist is None:
         raise DistributionError(f"{family} needs {FORMS[family]}; got {', '.join(params) or 'nothing'}")
     return dist

@@ -21,6 +21,27 @@ class ExpressionError(VbhcError):
     """
 
 
+#: Messages quote at most this many characters of a user's file (a cell, a header, a line).
+EXCERPT_CHARS = 80
+
+
+def excerpt(text: object, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` as a message quotes it: at most ``limit`` characters, '...' for the rest.
+
+    A file may be large or not meant to be shown (a cell of 10 MB, a line of a system file),
+    so a message never echoes more than a short excerpt of it.
+
+    Examples
+    --------
+    >>> excerpt("abc")
+    'abc'
+    >>> excerpt("x" * 100, 10)
+    'xxxxxxx...'
+    """
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 @dataclass(frozen=True)
 class Issue:
     """One problem found in a scenario file."""

@@ -196,6 +196,8 @@ class FileCheck:
     states: int = 0
     parameters: int = 0
     issues: tuple = ()
+    #: Things to know that are not mistakes (files read from outside the scenario's folder).
+    notes: tuple = ()
 
 
 @dataclass(frozen=True)

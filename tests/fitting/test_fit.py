@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import subprocess
 import sys
 
@@ -246,6 +247,30 @@ def test_custom_model_file_runs_through_the_gate(tmp_path):
     res = fit(write_fit(tmp_path, f"family: custom\nmodel: my_model.py\noptions: {{sigma: 1.0}}\n"
                         f"data:\n{rows}{QUICK}"))
     assert not res.failures and covers(res, "mu", 2.5)
+
+
+@pytest.mark.parametrize(("code", "expect"), [
+    ("def build(data, options):\n    raise ValueError('my own mistake')\n",
+     r"line 2, in build: raise ValueError\('my own mistake'\)"),
+    ("x = 1 / 0\n", r"ZeroDivisionError: division by zero\n  .*my_model\.py, line 1, in <module>"),
+    ("def build(data, options):\n    return 3\n", r"returned int, not a pm\.Model"),
+])
+def test_custom_model_errors_are_the_users_not_a_bug(tmp_path, code, expect):
+    # issue 11 (F5): the user's exception is theirs: exit 2, their file's lines, no "bug"
+    (tmp_path / "my_model.py").write_text(code)
+    path = write_fit(tmp_path, "family: custom\nmodel: my_model.py\ndata:\n  - {y: 1}\n" + QUICK)
+    result = CliRunner().invoke(app, ["fit", str(path), "--out", str(tmp_path / "o.nc")])
+    assert result.exit_code == 2, result.output
+    assert "bug" not in result.output and "Traceback" not in result.output
+    assert re.search(expect, result.output), result.output
+    if "raise" in code or "/ 0" in code:
+        assert "error in your model file" in result.output
+    assert not (tmp_path / "o.nc").exists()
+
+
+def test_fit_help_says_the_custom_family_runs_the_given_file():
+    result = CliRunner().invoke(app, ["fit", "--help"], terminal_width=200)
+    assert "trusted code only" in " ".join(result.output.split())
 
 
 def test_nma_correlates_the_arms_of_each_multi_arm_study_whatever_the_row_order():

@@ -131,6 +131,10 @@ def test_dsa_varies_a_samples_parameter_over_its_sample_interval(tmp_path):
     ("a,b\n1,2\n3,\n", None),  # an empty cell in a column nobody asks for
     ("id,a\nx1,0.1\nx2,0.2\n", None),  # a text column beside the samples
     ("a,b\n", "no data rows, only a header"),
+    # issue 11 (F2): with a trailing comma 'a' would be read from the next column
+    ("a,b\n0.1,5,\n0.2,6,\n", "line 2: 3 fields, but the header .line 1. has 2"),
+    ("b,c\n1,2\n", "no column 'a'; it has 'b', 'c'"),
+    ("x" * 500 + "\n1\n", "no column 'a'; it has 'x{76}\\.\\.\\.$"),
 ])
 def test_samples_table_edge_cases(tmp_path, text, expected):
     from vbhc_model.readers.samples import SamplesError, read_samples

@@ -171,9 +171,20 @@ LONG = "draw,strategy,cost,effect\n"
     (WIDE + "0,1,2,3,4,5\n", ["one draw"]),
     ("", ["the file is empty"]),
     (WIDE, ["no data rows, only a header"]),
+    # issue 11 (F2): a trailing comma would shift every column; a short row; a ragged row
+    (WIDE + "0,1,2,3,4,5,\n1,1,2,3,4,6,\n", ["line 2: 7 fields, but the header (line 1) has 6",
+                                             "a comma at the end of the line"]),
+    (WIDE + "0,1,2,3,4,5\n1,1,2,3,4\n", ["line 3: 5 fields, but the header (line 1) has 6"]),
+    (WIDE + "0,1,2,3,4,5\n\n1,1,2,3,4,6,7\n", ["line 4: 7 fields"]),
+    # F9: a spreadsheet's CSV in a locale with decimal commas
+    ("draw;cost_a;effect_a;cost_b;effect_b\n0;1,5;2;3;4\n1;1;2;3;4,5\n",
+     ["seems separated by ';'", "'.' as the decimal point"]),
+    ("cost_a,effect_a,cost_b,effect_b\n" + "x" * 5000 + ",2,3,4\n1,2,3,4\n",
+     ["line 2, column 'cost_a': 'xxx", "...' is not a finite number"]),
 ], ids=["text-cost", "empty-cost", "text-parameter", "empty-parameter", "inf", "NA-long",
         "duplicate-row", "missing-strategy", "parameter-varies", "one-strategy",
-        "two-effect-columns", "one-draw", "empty-file", "header-only"])
+        "two-effect-columns", "one-draw", "empty-file", "header-only", "trailing-comma",
+        "short-row", "long-row", "semicolons", "huge-cell"])
 def test_bad_cells_and_rows_are_user_errors(tmp_path, text, expected):
     path = _write(tmp_path, text)
     result = CliRunner().invoke(app, ["analyse", str(path), "--wtp", "1000",
@@ -183,7 +194,26 @@ def test_bad_cells_and_rows_are_user_errors(tmp_path, text, expected):
     for fragment in expected:
         assert fragment in result.output
     assert "Traceback" not in result.output and "bug" not in result.output
+    assert max(map(len, result.output.splitlines())) < 400  # an excerpt of a cell, never all
     assert not (tmp_path / "o").exists()
+
+
+def test_r_row_names_are_read_and_lines_numbered_from_the_file(tmp_path):
+    # R's write.table(sep=","): each row starts with a row name the header does not name
+    head = '"cost_a","effect_a","cost_b","effect_b"\n'
+    path = _write(tmp_path, head + '"1",1,2,3,4\n"2",1.5,2,3,4.5\n')
+    psa = read_psa_csv(path)
+    np.testing.assert_array_equal(psa["total_cost"].values, [[1, 3], [1.5, 3]])
+    path = _write(tmp_path, head + '"1",1,2,3,4\n"2",1.5,x,3,4.5\n')
+    with pytest.raises(VbhcError, match="line 3, column 'effect_a'"):
+        read_psa_csv(path)
+
+
+def test_a_cell_past_the_csv_field_limit_is_refused_without_echoing_it(tmp_path):
+    path = _write(tmp_path, "cost_a,effect_a,cost_b,effect_b\n" + "9" * 200_000 + ",2,3,4\n")
+    with pytest.raises(VbhcError, match="line 2: not a readable CSV table") as info:
+        read_psa_csv(path)
+    assert len(str(info.value)) < 300
 
 
 @pytest.mark.parametrize("wtp", ["-1", "nan", "inf"])

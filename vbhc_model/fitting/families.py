@@ -31,6 +31,7 @@ Every family names its outputs as scalar variables a scenario can use directly
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -403,6 +404,9 @@ def _connected(names: list[str], by_study: dict, treatments: list[str], r: _Rows
 
 
 def _custom(spec, r: _Rows, source, fit_dir):
+    """The user's own model: ``build(data, options) -> pm.Model`` from the Python file named
+    by ``model:``. That file is run as it is (trusted code only, like any script you run);
+    an exception raised in it is the user's, reported with the last lines of their file."""
     import importlib.util
 
     if not spec.model:
@@ -412,13 +416,44 @@ def _custom(spec, r: _Rows, source, fit_dir):
     try:
         module_spec = importlib.util.spec_from_file_location("vbhc_custom_fit", path)
         module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
     except (OSError, AttributeError) as exc:
         raise ScenarioError([source.issue(("model",), f"cannot load {path}: {exc}")]) from None
+    try:
+        module_spec.loader.exec_module(module)
+    except FileNotFoundError as exc:
+        raise ScenarioError([source.issue(("model",), f"cannot load {path}: {exc}")]) from None
+    except Exception as exc:  # noqa: BLE001 - the user's code: any exception is theirs
+        raise _user_error(source, path, exc) from None
     if not callable(getattr(module, "build", None)):
         raise ScenarioError([source.issue(("model",), f"{path} has no function build(data, "
                                           "options)")])
     rows = [{k: v for k, v in row.items() if k != ORIGIN} for row in r.rows]
-    model = module.build(rows, dict(spec.options))
+    try:
+        model = module.build(rows, dict(spec.options))
+    except Exception as exc:  # noqa: BLE001 - the user's code: any exception is theirs
+        raise _user_error(source, path, exc) from None
+    if not (hasattr(model, "free_RVs") and hasattr(model, "deterministics")):
+        raise ScenarioError([source.issue(("model",), f"build() in {path} returned "
+                                          f"{type(model).__name__}, not a pm.Model")])
     outputs = [v.name for v in model.free_RVs] + [v.name for v in model.deterministics]
     return model, {}, outputs
+
+
+def _user_error(source, path, exc: BaseException) -> ScenarioError:
+    """An exception raised by the user's model file, as theirs: its type and message and the
+    last frames in their file (not a bug of vbhc_model)."""
+    import traceback
+
+    from vbhc_model.errors import excerpt
+
+    mine = str(Path(path).resolve())
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if f.filename and Path(f.filename).resolve() == Path(mine)]
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        where = [f"  {path}, line {exc.lineno}"]
+    else:
+        where = [f"  {path}, line {f.lineno}, in {f.name}: {excerpt((f.line or '').strip())}"
+                 for f in frames[-3:]]
+    message = (f"error in your model file {path}: {type(exc).__name__}: {excerpt(exc, 300)}"
+               + "".join("\n" + w for w in where))
+    return ScenarioError([source.issue(("model",), message)])

@@ -547,6 +547,10 @@ def _engagement(scenario: Scenario, sname: str, params: dict[str, np.ndarray], n
             shares[..., i] = np.broadcast_to(lvl.share.evaluate(env, functions), shape)
         effect[..., i] = np.broadcast_to(lvl.effect.evaluate(env, functions), shape)
         resource[..., i] = np.broadcast_to(lvl.resource_use.evaluate(env, functions), shape)
+        for kind, vals in (("effect", effect), ("resource_use", resource)):  # finite (issue 11)
+            checks.check_engagement(vals[..., i], source=scenario.source, kind=kind,
+                                    path=("strategies", sname, "engagement", name, kind),
+                                    strategy=sname, n_draws=n_draws)
     if rest is not None:
         shares[..., rest] = 1.0 - shares.sum(axis=-1)
     labels = None if profiles is None else profiles.labels  # built once: a table has 4,096
@@ -571,6 +575,7 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
     src = scenario.source
     n_draws = draws.sizes["draw"]
     params = resolve_parameters(scenario, draws, sname, extra, compact=True)
+    checks.check_parameters(params, scenario, strategy=sname, extra=extra)  # finite (issue 11)
     profiles = _profiles(scenario, params, n_draws)
     levels, shares, effect, resource = _engagement(scenario, sname, params, n_draws, profiles)
     n_profiles = shares.shape[0]

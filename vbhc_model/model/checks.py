@@ -14,6 +14,10 @@ from vbhc_model.errors import ScenarioError
 SUM_TOLERANCE = 1e-8
 #: Probabilities may stray outside [0, 1] by rounding error up to this much.
 RANGE_TOLERANCE = 1e-12
+#: The largest payoff per person and cycle (a cost, count, hour or utility, in absolute
+#: value): a trillion. Far beyond any real value, and low enough that totals over any number
+#: of cycles, strategies and WTP values stay finite (a cost of 1e308 overflows to inf).
+MAX_PAYOFF = 1e12
 
 
 def _where(strategy: str, state: str | None, cycle: int | None, draw: int, sub: int,
@@ -131,16 +135,74 @@ def check_payoff(values: np.ndarray, *, kind: str, source, path: tuple, strategy
     ``values`` is ``[cycle, sub-state, batch]`` or broadcastable to it."""
     values = _as3(values)
     if kind == "utility":
-        bad = ~(values <= 1.0 + RANGE_TOLERANCE)
-        rule = "must be at most 1"
+        bad = ~((values <= 1.0 + RANGE_TOLERANCE) & (values >= -MAX_PAYOFF))
+        rule = "must be a finite number at most 1"
     elif kind == "qalys":
-        bad = ~np.isfinite(values)
+        bad = ~(np.abs(values) <= MAX_PAYOFF)
         rule = "must be a finite number"
     else:
-        bad = ~((values >= 0) & np.isfinite(values))
+        bad = ~((values >= 0) & (values <= MAX_PAYOFF))
         rule = "must be a finite number >= 0 (model savings as lower costs elsewhere)"
     if bad.any():
         k, i, d, at = _first_bad(bad, cycle, n_draws)
         where = _where(strategy, state, k, d, i, n_sub)
-        what = "is not a number" if np.isnan(values[at]) else f"is {values[at]:.6g}; {rule}"
+        v = values[at]
+        if np.isfinite(v) and abs(v) > MAX_PAYOFF and (kind != "utility" or v < 0):
+            rule = f"the limit is {MAX_PAYOFF:g} per person and cycle (a typo or a unit slip?)"
+        what = "is not a number" if np.isnan(v) else f"is {v:.6g}; {rule}"
         raise ScenarioError([source.issue(path, f"{kind} {what} ({where})", d)])
+
+
+def check_parameters(params: dict[str, np.ndarray], scenario, *, strategy: str,
+                     extra: dict | None = None) -> None:
+    """Raise a ScenarioError if a parameter's value is not finite in some draw, or depends on
+    a part of its expression that is not (``rate_to_prob(n / zero)`` is 1 only because
+    ``n / zero`` is inf), at the definition that produced it (the shared one, the
+    strategy's or a stepped-care step's), with the draw and where the number comes from.
+
+    ``params`` is :func:`vbhc_model.parameters.draws.resolve_parameters`'s result (each
+    parameter after those it uses, so the first one found is the origin)."""
+    from vbhc_model.parameters.draws import table_functions
+    from vbhc_model.scenario.expressions import explain_nonfinite, nonfinite_draws
+
+    own = scenario.strategies[strategy].parameters
+    functions = None
+    for name, v in params.items():
+        if extra and name in extra:
+            expr = extra[name]
+            path = next((("strategies", s, "steps", i, "parameters", name)
+                         for s, st in scenario.strategies.items()
+                         for i, step in enumerate(st.steps) if step.parameters is extra),
+                        ("strategies", strategy, "parameters", name))
+        elif name in own:
+            expr, path = own[name], ("strategies", strategy, "parameters", name)
+        else:
+            expr, path = scenario.parameters[name].value, ("parameters", name, "value")
+        bad = ~np.isfinite(v)
+        if not bad.any() and not expr.is_constant:
+            functions = table_functions(scenario) if functions is None else functions
+            hidden = nonfinite_draws(expr, params, functions)
+            bad = bad if hidden is None else np.broadcast_to(hidden, v.shape)
+        if not bad.any():
+            continue
+        d = int(np.argmax(bad))
+        env = {n: float(x[d] if x.size > 1 else x[0]) for n, x in params.items()}
+        functions = table_functions(scenario) if functions is None else functions
+        why = explain_nonfinite(expr, env, functions)
+        text = expr.text if isinstance(expr.text, str) else str(expr.text)
+        detail = ", ".join(x for x in (why, f"strategy '{strategy}'", f"draw {d}") if x)
+        raise ScenarioError([scenario.source.issue(
+            path, f"{' '.join(text.split())[:80]} is {v[d]:g} ({detail}); a parameter and "
+                  "every part of its expression must be finite numbers", d)])
+
+
+def check_engagement(values: np.ndarray, *, source, path: tuple, kind: str, strategy: str,
+                     n_draws: int) -> None:
+    """An engagement level's effect or resource use (``[profile, draw]``) must be finite."""
+    bad = ~(np.abs(values) <= MAX_PAYOFF)
+    if bad.any():
+        p, d = (int(x) for x in np.argwhere(bad)[0])
+        v = values[p, d]
+        what = "is not a number" if np.isnan(v) else f"is {v:.6g}; must be a finite number"
+        raise ScenarioError([source.issue(
+            path, f"{kind} {what} (strategy '{strategy}', draw {d % n_draws})", d % n_draws)])

@@ -14,6 +14,7 @@ from vbhc_model.parameters.draws import base_draws
 from vbhc_model.pipeline.simulate import simulate
 from vbhc_model.results import FileCheck, ValidationResult
 from vbhc_model.scenario import load_scenario
+from vbhc_model.scenario.checks import outside_notes
 
 
 def validate(paths: Iterable[str | Path], *, draws: int = 0,
@@ -40,7 +41,7 @@ def validate(paths: Iterable[str | Path], *, draws: int = 0,
             checks.append(FileCheck(Path(path), False, issues=tuple(exc.issues)))
             continue
         checks.append(FileCheck(Path(path), True, len(sc.strategies), len(sc.states),
-                                len(sc.parameters)))
+                                len(sc.parameters), notes=tuple(outside_notes(sc))))
     return ValidationResult(tuple(checks))
 
 

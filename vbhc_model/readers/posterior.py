@@ -124,7 +124,11 @@ def _variable(group: _Group, path: str, variable: str, select: dict) -> np.ndarr
     kept = [d for d in dims if d in SAMPLE_DIMS]
     if kept != list(SAMPLE_DIMS):
         raise PosteriorError(f"{path}: variable {variable!r} is not drawn by chain and draw")
-    out = np.asarray(arr[tuple(index)], dtype=float).reshape(-1)
+    raw = np.asarray(arr[tuple(index)])
+    if raw.dtype.kind not in "biuf":  # text, dates, objects: not draws
+        what = "text" if raw.dtype.kind in "SUO" else f"values of type {raw.dtype}"
+        raise PosteriorError(f"{path}: variable {variable!r} holds {what}, not numbers")
+    out = raw.astype(float).reshape(-1)
     if not np.isfinite(out).all():
         raise PosteriorError(f"{path}: variable {variable!r} has non-finite draws")
     return out

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vbhc_model.errors import VbhcError
+from vbhc_model.errors import VbhcError, excerpt
 from vbhc_model.readers.posterior import draw_indices
 from vbhc_model.suggest import did_you_mean
 
@@ -41,8 +41,8 @@ class Samples:
         cell is not a finite number (columns not asked for may hold text, e.g. an id)."""
         if column not in self.columns:
             hint = did_you_mean(column, list(self.columns), ignore_case=False) or \
-                f"; it has {', '.join(self.columns)}"
-            raise SamplesError(f"{self.path}: no column {column!r}{hint}")
+                f"; it has {excerpt(', '.join(map(repr, self.columns)))}"
+            raise SamplesError(f"{self.path}: no column {excerpt(column)!r}{hint}")
         values = self.columns[column]
         if isinstance(values, str):
             raise SamplesError(values)

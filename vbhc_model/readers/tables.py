@@ -25,7 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from vbhc_model import dims
-from vbhc_model.errors import VbhcError
+from vbhc_model.errors import VbhcError, excerpt
 
 EFFECT_PREFIXES = ("effect", "qalys", "qaly")
 INDEX_COLUMNS = {"draw", "iteration", "sim", "run", ""}
@@ -72,18 +72,15 @@ def read_psa_csv(path: str | Path) -> xr.Dataset:
 def read_table(path: Path) -> pd.DataFrame:
     """The CSV as text and numbers, indexed by line number (header = line 1); blank lines
     dropped, names stripped. Only an empty cell is missing ("NA" is text, so it is reported,
-    not skipped). A column named twice is an error. Also reads tables of samples
-    (vbhc_model.readers.samples)."""
-    import csv
-
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            header = [h.strip() for h in next(csv.reader(f), [])]
-    except (OSError, UnicodeDecodeError, csv.Error):
-        header = []  # pandas says what is wrong below
+    not skipped). A column named twice is an error, and so is a row with more or fewer fields
+    than the header (a trailing comma would shift every column), except R's
+    ``write.table`` layout, where every row starts with a row name the header does not
+    name. A table separated by ';' (decimal commas) is refused with a message saying so.
+    Also reads tables of samples (vbhc_model.readers.samples)."""
+    header, rownames = _check_fields(path)
     twice = sorted({h for h in header if h and header.count(h) > 1})
     if twice:
-        raise VbhcError(f"{path}: column '{twice[0]}' appears twice in the header")
+        raise VbhcError(f"{path}: column '{excerpt(twice[0])}' appears twice in the header")
     try:
         frame = pd.read_csv(path, skip_blank_lines=False, keep_default_na=False, na_values=[""],
                             skipinitialspace=True, low_memory=False)  # one dtype per column
@@ -93,9 +90,11 @@ def read_table(path: Path) -> pd.DataFrame:
         raise VbhcError(f"{path}: the file is empty (expected a header, then one row per "
                         f"draw)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise VbhcError(f"{path}: not a readable CSV table ({exc})") from None
+        raise VbhcError(f"{path}: not a readable CSV table ({excerpt(exc)})") from None
     except OSError as exc:
         raise VbhcError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if rownames:  # pandas made the row names the index: number the rows again
+        frame = frame.reset_index(drop=True)
     frame.columns = [c.strip() if isinstance(c, str) else c for c in frame.columns]
     frame.index = frame.index + 2  # blank lines are kept as empty rows until here
     frame = frame.dropna(how="all")
@@ -104,10 +103,58 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _check_fields(path: Path) -> tuple[list[str], bool]:
+    """The header's names, and whether the rows start with R's row names (one field more
+    than the header in every row, the last one not empty).
+
+    Raises
+    ------
+    VbhcError
+        A table separated by ';' or tabs; a row (not blank) with a different number of
+        fields than the header, with its line number (and a hint for a trailing comma).
+    """
+    import csv
+
+    counts: list[tuple[int, int, bool]] = []  # (line, fields, last field empty)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            line = reader.line_num + 1
+            for row in reader:
+                if row and not (len(row) == 1 and not row[0].strip()):  # not a blank line
+                    counts.append((line, len(row), not row[-1].strip()))
+                line = reader.line_num + 1
+    except csv.Error as exc:
+        raise VbhcError(f"{path}, line {reader.line_num}: not a readable CSV table "
+                        f"({excerpt(exc)})") from None
+    except (OSError, UnicodeDecodeError):
+        return [], False  # pandas says what is wrong
+    n = len(header)
+    if n == 1:
+        for sep, name in ((";", "';'"), ("\t", "tabs")):
+            if header[0].count(sep) >= 1:
+                raise VbhcError(
+                    f"{path}: the header is one column, '{excerpt(header[0])}': the table "
+                    f"seems separated by {name}"
+                    + (" (a spreadsheet's CSV in a locale with decimal commas)"
+                       if sep == ";" else "")
+                    + "; save it with ',' between columns and '.' as the decimal point")
+    rownames = bool(counts) and all(k == n + 1 and not empty for _, k, empty in counts)
+    want = n + 1 if rownames else n
+    for line, k, empty in counts:
+        if k != want:
+            hint = ("; a comma at the end of the line adds an empty field, and every column "
+                    "after the first would shift: remove it" if k == n + 1 and empty else "")
+            raise VbhcError(f"{path}, line {line}: {k} fields, but the header (line 1) has "
+                            f"{n}{hint}")
+    return header, rownames
+
+
 def _cell(value) -> str:
     if pd.isna(value):
         return "empty cell, expected a number"
-    return f"{str(value)!r} is not a finite number"
+    return f"{excerpt(value)!r} is not a finite number"
 
 
 def numbers(frame: pd.DataFrame, col, path: Path) -> np.ndarray:
@@ -116,7 +163,7 @@ def numbers(frame: pd.DataFrame, col, path: Path) -> np.ndarray:
     bad = ~np.isfinite(values)
     if bad.any():
         i, n = int(np.argmax(bad)), int(bad.sum())
-        raise VbhcError(f"{path}, line {frame.index[i]}, column '{col}': "
+        raise VbhcError(f"{path}, line {frame.index[i]}, column '{excerpt(col)}': "
                         f"{_cell(frame[col].iloc[i])}"
                         + (f" ({n} such cells in this column)" if n > 1 else ""))
     return values
@@ -227,7 +274,8 @@ def _read_wide(frame: pd.DataFrame, path: Path):
         raise VbhcError(
             f"{path}: expected cost_<strategy> and effect_<strategy> (or qaly_<strategy>) "
             f"columns for at least two strategies, or a long table with draw, strategy, "
-            f"cost, effect; found columns {', '.join(map(str, frame.columns[:12]))}"
+            f"cost, effect; found columns "
+            f"{excerpt(', '.join(map(str, frame.columns[:12])), 200)}"
         )
     for s in strategies:
         for found in (cost_cols, eff_cols):

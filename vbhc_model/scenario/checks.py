@@ -11,6 +11,7 @@ import graphlib
 import keyword
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from vbhc_model.readers.patients import PatientTable, PatientTableError, read_pa
 from vbhc_model.readers.posterior import PosteriorError, read_posterior, resolve
 from vbhc_model.readers.samples import SamplesError, read_samples
 from vbhc_model.readers.uniforms import UniformsError, read_uniforms
-from vbhc_model.scenario.expressions import Expression, check_names
+from vbhc_model.scenario.expressions import Expression, check_names, non_ascii
 from vbhc_model.scenario.names import CYCLE_NAMES, FUNCTION_NAMES, RESERVED_NAMES
 from vbhc_model.scenario.schema import (
     COMPLEMENT,
@@ -72,6 +73,11 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
     _check_cost_categories(scenario, add)
     _check_plan(scenario, add)
     _check_trackers(scenario, add)
+    for path, file, target, explicit in file_references(scenario):
+        if not explicit and not _inside(target, scenario):
+            add(path, f"{file!r} leads outside the scenario's folder (to {target}) through a "
+                      "symbolic link; write the path explicitly (absolute, or with '../') "
+                      "if that file is meant")
     _check_posteriors(scenario, add)
     _check_samples(scenario, add)
     for sname, strat in scenario.strategies.items():
@@ -88,6 +94,39 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
                 add(("strategies", sname, "engagement"), "at most one level may be 'complement'")
     issues.sort(key=lambda i: (i.line or 0))
     return issues
+
+
+def file_references(scenario: Scenario) -> Iterator[tuple[tuple, str, Path, bool]]:
+    """Every file a scenario reads: (key path, the path as written, where it leads, written
+    explicitly: absolute or through '..')."""
+    src = scenario.source.file if scenario.source else None
+    refs = [(("parameters", n, f, "file"), getattr(p, f).file)
+            for n, p in scenario.parameters.items() for f in ("posterior", "samples")
+            if getattr(p, f) is not None]
+    if scenario.settings.uniforms is not None:
+        refs.append((("settings", "uniforms"), scenario.settings.uniforms))
+    pop = scenario.population
+    if pop is not None and pop.patients is not None:
+        refs.append((("population", "patients", "file"), pop.patients.file))
+    for path, file in refs:
+        written = Path(file)
+        yield (path, file, resolve(file, src).resolve(),
+               written.is_absolute() or ".." in written.parts)
+
+
+def _inside(target: Path, scenario: Scenario) -> bool:
+    """Whether ``target`` is in the scenario file's folder (or below it)."""
+    if scenario.source is None or not scenario.source.file:
+        return True
+    return target.is_relative_to(Path(scenario.source.file).resolve().parent)
+
+
+def outside_notes(scenario: Scenario) -> list[Issue]:
+    """A note for each file read from outside the scenario's folder (written explicitly:
+    ``vbhc validate`` shows them, so that a scenario reading elsewhere is never silent)."""
+    return [scenario.source.issue(path, f"reads {target}, outside the scenario's folder")
+            for path, _, target, explicit in file_references(scenario)
+            if explicit and not _inside(target, scenario)]
 
 
 def _by_file(scenario: Scenario, field: str, add: Any) -> dict[Any, list[tuple[str, Any]]]:
@@ -118,9 +157,35 @@ def _check_posteriors(scenario: Scenario, add: Any) -> None:
             continue
         for name, ref in refs:
             try:
-                read_posterior(path, [(ref.variable, ref.select)])
+                post = read_posterior(path, [(ref.variable, ref.select)])
             except PosteriorError as exc:
                 add(("parameters", name, "posterior"), str(exc))
+                continue
+            _check_domain(name, post.get(ref.variable, ref.select), f"posterior draws of "
+                          f"{ref.variable!r} in {ref.file!r}", ("parameters", name, "posterior"),
+                          add)
+
+
+#: The values a parameter's name promises (STYLE: p_ probability, r_/rate_ rate, rr_/hr_/or_
+#: relative effects): draws read from a posterior or samples file outside them are refused,
+#: not left to be clipped silently by a min()/max() in an expression.
+DOMAINS = {"p_": (0.0, 1.0), "r_": (0.0, math.inf), "rate_": (0.0, math.inf),
+           "rr_": (0.0, math.inf), "hr_": (0.0, math.inf), "or_": (0.0, math.inf)}
+
+
+def _check_domain(name: str, values: np.ndarray, what: str, path: tuple, add: Any) -> None:
+    """Draws of parameter ``name`` outside the domain its prefix promises (DOMAINS)."""
+    prefix = next((p for p in DOMAINS if name.startswith(p)), None)
+    if prefix is None or values.size == 0:
+        return
+    lo, hi = DOMAINS[prefix]
+    bad = (values < lo) | (values > hi)
+    if bad.any():
+        i = int(np.argmax(bad))
+        span = f"[{lo:g}, {hi:g}]" if math.isfinite(hi) else f">= {lo:g}"
+        add(path, f"{int(bad.sum()):,} of {values.size:,} {what} are outside {span}, the "
+                  f"values a '{prefix}' parameter takes (draw {i}: {values[i]:.6g}); fix the "
+                  f"fit or the file, or rename the parameter if its values may be so")
 
 
 def _check_samples(scenario: Scenario, add: Any) -> None:
@@ -135,9 +200,12 @@ def _check_samples(scenario: Scenario, add: Any) -> None:
             continue
         for other, oref in refs:
             try:
-                table.get(oref.column)
+                values = table.get(oref.column)
             except SamplesError as exc:
                 add(("parameters", other, "samples", "column"), str(exc))
+            else:
+                _check_domain(other, values, f"samples of column {oref.column!r} in "
+                              f"{oref.file!r}", ("parameters", other, "samples", "column"), add)
             if oref.pick != ref.pick:
                 add(("parameters", other, "samples", "pick"),
                     f"'{other}' and '{name}' take rows of {ref.file!r} together, so they pick "
@@ -338,7 +406,7 @@ def _check_new_name(name: str, path: tuple, what: str, taken: dict, add: Any) ->
     not a function, and not also one of the ``taken`` sections' names."""
     if not NAME_PATTERN.match(name):
         add(path, f"'{name}' is not a valid name: use letters, digits and '_', starting "
-                  "with a letter")
+                  f"with a letter{_lookalike(name)}")
     elif keyword.iskeyword(name) or keyword.issoftkeyword(name):
         add(path, f"'{name}' is a reserved word; choose another name")
     elif name in RESERVED_NAMES:
@@ -636,6 +704,12 @@ def _check_trackers(scenario: Scenario, add: Any) -> None:
                 "or the trackers")
 
 
+def _lookalike(name: str) -> str:
+    """A note on a name's first character outside ASCII (a fullwidth 'ｐ' looks like 'p')."""
+    odd = non_ascii(name)
+    return f" ({odd})" if odd else ""
+
+
 def _check_names(scenario: Scenario, add: Any) -> None:
     groups = {
         "states": scenario.states,
@@ -651,7 +725,7 @@ def _check_names(scenario: Scenario, add: Any) -> None:
                 add(
                     (section, name),
                     f"'{name}' is not a valid name: use letters, digits and '_', "
-                    "starting with a letter",
+                    f"starting with a letter{_lookalike(name)}",
                 )
     for section in ("parameters", "tables"):
         for name in groups[section]:
@@ -698,6 +772,9 @@ def _check_references(scenario: Scenario, add: Any) -> None:
             for to in row:
                 state_ref(path + (frm, to), to)
             merged = {**(shared or {}).get(frm, {}), **row}
+            if not merged and not (frm in states and states[frm].absorbing):
+                add(path + (frm,), f"row '{frm}' is empty: say where '{frm}' goes (e.g. "
+                                   f"{{{frm}: complement}}), or mark the state 'absorbing: true'")
             n_rest = sum(v is COMPLEMENT for v in merged.values())
             if n_rest > 1:
                 add(path + (frm,), f"row '{frm}' has {n_rest} 'complement' entries; at most one")
@@ -712,6 +789,12 @@ def _check_references(scenario: Scenario, add: Any) -> None:
             )
     for state in scenario.settings.start:
         state_ref(("settings", "start", state), state)
+    starts = [(("settings", "start"), scenario.settings.start)]
+    starts += [(("strategies", s, "start"), st.start) for s, st in scenario.strategies.items()]
+    for path, start in starts:
+        if start is not None and not start:
+            add(path, "names no state: give the share of the cohort starting in each state "
+                      "(e.g. {" + next(iter(states), "well") + ": 1})")
     for sname, strat in scenario.strategies.items():
         check_rows(("strategies", sname, "transitions"), strat.transitions, scenario.transitions)
         for state in strat.start or {}:

@@ -27,6 +27,7 @@ import functools
 import inspect
 import re
 import types
+import unicodedata
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,8 +38,9 @@ from numpy.typing import ArrayLike
 from vbhc_model.errors import ExpressionError
 from vbhc_model.suggest import did_you_mean
 
-__all__ = ["BUILTIN_FUNCTIONS", "Expression", "check_names", "exp_log_applies", "parse_expression",
-           "power", "special_base"]
+__all__ = ["BUILTIN_FUNCTIONS", "Expression", "check_names", "exp_log_applies",
+           "explain_nonfinite", "non_ascii", "nonfinite_draws", "parse_expression", "power",
+           "special_base"]
 
 MAX_LENGTH = 2000  # characters
 MAX_DEPTH = 100  # levels of nesting below the top node (a sum of n terms nests n deep)
@@ -305,6 +307,11 @@ class _Compiler:
         if not isinstance(v, (int, float)):
             what = {str: "string", bytes: "string", complex: "complex number"}.get(type(v))
             raise ExpressionError(f"{what or 'constant'} {self.seg(node)} is not allowed")
+        segment = ast.get_source_segment(self.source, node) or ""
+        base = {"x": "hexadecimal", "o": "octal", "b": "binary"}.get(segment[1:2].lower())
+        if segment.startswith("0") and base:
+            raise ExpressionError(f"{base} number {self.seg(node)} is not allowed; write numbers "
+                                  "in decimal")
         try:
             value = float(v)
         except OverflowError:  # an integer literal too large for a float
@@ -528,6 +535,9 @@ def parse_expression(text: str | int | float) -> Expression:  # noqa: PYI041 (in
         raise ExpressionError(f"expression is too long ({len(text)} characters; max {MAX_LENGTH})")
     if "#" in text:  # a comment would silently drop the rest of the text
         raise ExpressionError(f"'#' is not allowed in {text!r}")
+    odd = non_ascii(text)
+    if odd:  # Python reads 'ｐ_AC' as 'p_AC' (NFKC): a lookalike would pass for the name
+        raise ExpressionError(f"{odd}; expressions are written in ASCII")
     # YAML block scalars may span lines: line breaks and tabs are plain spaces here.
     source = text.replace("\r", " ").replace("\n", " ").replace("\t", " ")
     indent = len(source) - len(source.lstrip())
@@ -566,6 +576,148 @@ def parse_expression(text: str | int | float) -> Expression:  # noqa: PYI041 (in
     compiled = compiler.compile(tree.body)
     names, functions = frozenset(compiler.names), frozenset(compiler.functions)
     return Expression(text, names, functions, compiled, isinstance(tree.body, ast.Name))
+
+
+def nonfinite_draws(expr: Expression, env: Mapping[str, ArrayLike],
+                    functions: Mapping[str, Callable] | None = None) -> np.ndarray | None:
+    """The draws (trailing axis) where a part of ``expr`` that the result depends on is not
+    finite although its operands are (``rate_to_prob(n / zero)`` is 1, a finite number, only
+    because ``n / zero`` is inf), or None when there are none. A part in the branch that
+    ``where``/``if`` does not choose does not count (``where(x > 0, a / x, 0)`` at x = 0).
+
+    Checks the result of :meth:`Expression.evaluate` with the same ``env``; cheap when no
+    numpy floating-point error occurs (the common case), else it evaluates each part.
+
+    Examples
+    --------
+    >>> e = parse_expression("rate_to_prob(n / zero)")
+    >>> nonfinite_draws(e, {"n": 3.0, "zero": np.array([1.0, 0.0])}).tolist()
+    [False, True]
+    >>> nonfinite_draws(parse_expression("where(x > 0, 1 / x, 0)"), {"x": np.array([0.0])})
+    """
+    if not callable(expr._compiled):
+        return None
+    try:
+        with np.errstate(divide="raise", over="raise", invalid="raise", under="ignore"):
+            expr._compiled(env, functions or {}, _power)
+        return None
+    except (FloatingPointError, ExpressionError, TypeError, ValueError):
+        pass
+    found = _taint(expr, env, functions, explain=False)
+    if found is None:
+        return None
+    mask = np.atleast_1d(found[0])
+    return mask if mask.any() else None
+
+
+def explain_nonfinite(expr: Expression, env: Mapping[str, float],
+                      functions: Mapping[str, Callable] | None = None) -> str | None:
+    """Where a non-finite number in ``expr`` at ``env`` (one value per name) comes from: its
+    innermost part, on the path to the result, whose value is not finite although its
+    operands are; or None.
+
+    Examples
+    --------
+    >>> explain_nonfinite(parse_expression("rate_to_prob(n / zero) + 1"), {"n": 3, "zero": 0})
+    "'n / zero' divides by zero"
+    >>> explain_nonfinite(parse_expression("2 * log(u)"), {"u": 0.0})
+    "'log(u)' is -inf (u = 0)"
+    """
+    found = _taint(expr, env, functions, explain=True)
+    return None if found is None else found[1]
+
+
+def _taint(expr: Expression, env, functions, explain: bool):
+    """(mask of draws whose result depends on a part that turned non-finite, why) by
+    evaluating each part of ``expr`` on its own; None if the text cannot be re-read."""
+    source = " ".join(expr.text.split()) if isinstance(expr.text, str) else str(expr.text)
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError:
+        return None
+    functions = functions or {}
+
+    def value(node: ast.AST):
+        segment = ast.get_source_segment(source, node)
+        with np.errstate(all="ignore"):
+            return np.asarray(parse_expression(segment).evaluate(env, functions), dtype=float)
+
+    def scalar(x) -> float:
+        return float(np.asarray(x).reshape(-1)[0])
+
+    def walk(node: ast.AST):
+        """(value, tainted, why): why is the innermost culprit's description (explain)."""
+        v = value(node)
+        if isinstance(node, (ast.Name, ast.Constant)):
+            bad = ~np.isfinite(v)
+            why = f"{ast.get_source_segment(source, node)} is {scalar(v):g}" \
+                if explain and bad.any() else None
+            return v, bad, why
+        choose = isinstance(node, ast.IfExp) or (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == "where" and len(node.args) == 3)
+        if isinstance(node, ast.IfExp):
+            kids = [node.test, node.body, node.orelse]
+        elif isinstance(node, ast.Call):
+            kids = list(node.args)
+        else:
+            kids = [c for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr)]
+        results = [walk(k) for k in kids]
+        if choose:
+            (c, tc, wc), (_, ta, wa), (_, tb, wb) = results
+            pick = np.asarray(c, dtype=float) != 0
+            tainted = tc | np.where(pick, ta, tb)
+            why = wc or (wa if scalar(pick) else wb) if explain else None
+            return v, tainted, why
+        tainted = np.zeros(np.shape(v), dtype=bool)
+        finite_operands = np.ones(np.shape(v), dtype=bool)
+        why = None
+        for kv, kt, kw in results:
+            tainted = tainted | kt
+            finite_operands = finite_operands & np.isfinite(kv)
+            why = why or kw
+        new = ~np.isfinite(v) & finite_operands
+        if explain and why is None and new.any():
+            segment = ast.get_source_segment(source, node)
+            if (isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Div, ast.Mod))
+                    and scalar(results[1][0]) == 0):
+                why = f"{segment!r} divides by zero"
+            else:
+                shown = ", ".join(f"{ast.get_source_segment(source, k)} = {scalar(r[0]):.6g}"
+                                  for k, r in zip(kids, results)
+                                  if not isinstance(k, ast.Constant))
+                why = f"{segment!r} is {scalar(v):g}" + (f" ({shown})" if shown else "")
+        return v, tainted | new, why
+
+    try:
+        _, tainted, why = walk(tree.body)
+    except (ExpressionError, TypeError, ValueError, IndexError):
+        return None
+    return tainted, why
+
+
+def non_ascii(text: str) -> str | None:
+    """What is wrong with the first character of ``text`` outside ASCII, or None.
+
+    Python reads identifiers in NFKC form, so a fullwidth ``ｐ_AC`` would silently be the
+    name ``p_AC``; names, numbers and operators of scenario files are ASCII only.
+
+    Examples
+    --------
+    >>> non_ascii("p_AC") is None
+    True
+    >>> non_ascii("\uff50_AC")
+    "character 'ｐ' (FULLWIDTH LATIN SMALL LETTER P, U+FF50) looks like 'p' but is not it"
+    """
+    for ch in text:
+        if ord(ch) > 127:
+            name = unicodedata.name(ch, "no name")
+            what = f"character {ch!r} ({name}, U+{ord(ch):04X})"
+            like = unicodedata.normalize("NFKC", ch)
+            if like != ch and like.isascii():
+                return f"{what} looks like {like!r} but is not it"
+            return f"{what} is not ASCII"
+    return None
 
 
 def check_names(

@@ -61,8 +61,54 @@ def format_path(path: Path_) -> str:
     return out
 
 
+#: YAML 1.1 integers that are not decimal: hexadecimal, octal (``0o17`` and ``017``), binary
+#: and base 60 (``1:30`` is 90). A scenario's numbers are decimal; these are refused.
+_ODD_INT = re.compile(r"[-+]?(0[xX]|0[oO]|0[bB]|0[0-7_]+$|[0-9][0-9_]*(:[0-5]?[0-9])+$)")
+_INT_KINDS = {"x": "hexadecimal", "o": "octal", "b": "binary"}
+
+#: Numbers with an exponent but no dot (``1e-1``, ``2E5``) or no exponent sign (``1.5e5``):
+#: YAML 1.1 reads them as text, YAML 1.2 (and a reader's eye) as numbers; so do we.
+_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+
+
+def _loaders() -> tuple[type, type | None]:
+    """SafeLoader (and libyaml's CSafeLoader, if PyYAML has it) reading ``1e-1`` as a number;
+    subclasses, so PyYAML's own loaders are left as they are for every other user."""
+    out = []
+    for base in (yaml.SafeLoader, getattr(yaml, "CSafeLoader", None)):
+        if base is None:
+            out.append(None)
+            continue
+        cls = type(f"Vbhc{base.__name__}", (base,), {})
+        cls.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789"))
+        out.append(cls)
+    return out[0], out[1]
+
+
+_SAFE_LOADER, _FAST_LOADER = _loaders()
+
+
+def _odd_number(node: yaml.ScalarNode) -> str | None:
+    """Why a plain integer that is not decimal is refused, or None."""
+    if node.tag != "tag:yaml.org,2002:int" or node.style or not _ODD_INT.match(node.value):
+        return None
+    value = yaml.SafeLoader(node.value).get_single_data()  # what YAML 1.1 makes of it
+    text = node.value.lstrip("+-")
+    if ":" in text:
+        kind = "a base-60 number (YAML 1.1)"
+    else:
+        kind = f"a {_INT_KINDS.get(text[1:2].lower(), 'octal')} number"
+    return (f"{node.value!r} is {kind}, which YAML reads as {value}; write numbers in decimal "
+            f"(or quote it if it is text)")
+
+
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[tuple]) -> None:
-    """Record the line of every key path, and find duplicate or non-text keys."""
+    """Record the line of every key path, and find duplicate or non-text keys and numbers
+    that are not decimal."""
+    if isinstance(node, yaml.ScalarNode):
+        why = _odd_number(node)
+        if why:
+            problems.append((path, why, node.start_mark.line + 1))
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
@@ -189,7 +235,7 @@ def read_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
     # yaml.safe_load would (it composes the same nodes and constructs them). libyaml's parser
     # (C) when PyYAML has it: a tenth of the time; a text it refuses is parsed again by the
     # pure-Python one, whose messages the corpus of bad scenarios pins.
-    fast = getattr(yaml, "CSafeLoader", None)
+    fast = _FAST_LOADER
     if fast is not None:
         loader = fast(text)
         try:
@@ -200,7 +246,7 @@ def read_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
         finally:
             if fast is None:
                 loader.dispose()
-    loader = loader if fast is not None else yaml.SafeLoader(text)
+    loader = loader if fast is not None else _SAFE_LOADER(text)
     try:
         with _yaml_errors(text, file):
             if fast is None:

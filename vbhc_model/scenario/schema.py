@@ -34,6 +34,10 @@ from vbhc_model.errors import ExpressionError, Issue, ScenarioError
 from vbhc_model.scenario.expressions import BUILTIN_FUNCTIONS, Expression, parse_expression
 from vbhc_model.suggest import did_you_mean
 
+#: The largest willingness to pay per unit of effect: ten billion, above any threshold used in
+#: any currency; beyond it net benefits lose their precision (1e308 overflows).
+MAX_WTP = 1e10
+
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -340,9 +344,10 @@ class Settings(_Model):
     @field_validator("wtp")
     @classmethod
     def _wtp_non_negative(cls, v: list[float]) -> list[float]:
-        bad = [w for w in v if not (w >= 0 and math.isfinite(w))]
+        bad = [w for w in v if not (0 <= w <= MAX_WTP)]  # also inf and nan
         if bad:
-            raise ValueError(f"willingness-to-pay values must be finite numbers >= 0, got {bad[0]}")
+            raise ValueError(f"willingness-to-pay values must be finite numbers from 0 to "
+                             f"{MAX_WTP:g}, got {bad[0]:g}")
         return v
 
 
