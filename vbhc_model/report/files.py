@@ -27,6 +27,9 @@ RESULT_NAMES = frozenset({
     "psa_montecarlo.nc", "variants.nc", "variants.csv", "report", "report.html", "prices.csv", "plan.nc", "plan.csv", "plan_dashboard.csv",
     "report.xlsx",
 })
+#: ``vbhc export``'s folders (BCEA's and dampack's layouts).
+RESULT_NAMES |= {"c.csv", "e.csv", "cost.csv", "effectiveness.csv", "parameters.csv",
+                 "README.txt"}
 
 
 def write_directory(out: Path, write: Callable[[Path], None], *, force: bool = False) -> Path:
