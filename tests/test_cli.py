@@ -24,8 +24,10 @@ def test_run_default_prints_frontier_and_writes_files(tmp_path):
     out = tmp_path / "res"
     result = runner.invoke(app, ["run", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    for name in ("usual_care", "coach_cbt", "paintrainer", "ipp", "ICER", "frontier"):
+    for name in ("Usual care", "Coach-led telehealth CBT", "Self-guided online CBT (painTRAINER)",
+                 "Interdisciplinary pain programme", "ICER", "frontier"):
         assert name in result.output
+    assert "coach_cbt" not in result.output  # labels for people; codes in the files
     ds = xr.open_dataset(out / "outcomes.nc")
     assert set(ds["strategy"].values) == {"usual_care", "coach_cbt", "paintrainer", "ipp",
                                           "stepped_care"}
@@ -152,7 +154,8 @@ def test_the_default_tables_print_no_icer_for_a_negligible_gain(tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     lead = next(i for i, line in enumerate(lines)
-                if line.startswith("Highest net monetary benefit: coach_cbt at 50,000"))
+                if line.startswith("Highest net monetary benefit: Coach-led telehealth CBT at "
+                                   "50,000"))
     assert lines[lead + 1].startswith("strategy ")  # before the table
     for number in re.findall(r"\d{1,3}(?:,\d{3}){2,}", result.output):  # >= 1,000,000
         raise AssertionError(f"a seven-digit or longer figure printed: {number}")
@@ -169,4 +172,83 @@ def test_run_reports_value_based_prices(tmp_path):
     rows = list(csv.DictReader((out / "prices.csv").open()))
     coach = [r for r in rows if r["strategy"] == "coach_cbt"]
     assert len(coach) == 3 and float(coach[0]["price"]) > float(coach[0]["programme_cost"]) > 0
+    # Issue 11 (N9): as the console: no row for usual care (no programme), no negative price
+    assert "usual_care" not in {r["strategy"] for r in rows}
+    assert all(r["price"] == "" or float(r["price"]) >= 0 for r in rows)
 
+
+
+def test_a_psa_prints_labels_and_one_conclusion_per_wtp_and_nothing_on_stderr(tmp_path):
+    """Issue 11 (FH7): every console table names strategies by their labels (the codes stay in
+    the files); one line per WTP says which is best, how sure, and the EVPI; with stderr not a
+    terminal, no progress line."""
+    import csv
+
+    out = tmp_path / "r"
+    result = runner.invoke(app, ["run", "--draws", "200", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    text = result.stdout
+    for code in ("usual_care", "coach_cbt", "paintrainer", "stepped_care"):
+        assert code not in text
+    psa = xr.open_dataset(out / "psa_summary.nc")
+    labels = dict(zip(psa["strategy"].values, psa["strategy_label"].values))
+    for k, w in enumerate(psa["wtp"].values):
+        best = str(psa["strategy"].values[int(psa["expected_nmb"].values[:, k].argmax())])
+        p = float(psa["ceac"].sel(strategy=best).values[k])
+        evpi = float(psa["evpi"].values[k])
+        assert (f"At {w:,.0f} USD 2025 per QALY: {labels[best]} is best (P {p:.2f} that it is "
+                f"cost-effective); EVPI {evpi:,.2f} USD 2025 per person") in text
+    psa.close()
+    subgroups = text[text.index("Subgroups"):]
+    assert "Coach-led telehealth CBT (P " in subgroups
+    prices = text[text.index("Value-based price"):]
+    assert "\nCoach-led telehealth CBT " in prices and "\nInterdisciplinary pain programme " in prices
+    assert {r["strategy"] for r in csv.DictReader((out / "summary.csv").open())} >= {"coach_cbt"}
+
+
+def test_short_strategy_labels_stay_distinct():
+    from vbhc_model.report.table import short_strategy_label, strategy_names
+
+    assert short_strategy_label("x" * 50).endswith("...")
+    assert len(short_strategy_label("word " * 20)) <= 40
+    assert strategy_names({"a": "Same (one)", "b": "Same (two)"}) == {
+        "a": "Same (one)", "b": "Same (two)"}
+    # two labels that shorten alike keep their codes
+    long = "A programme with a very long name indeed"
+    names = strategy_names({"a": long + " (first version)", "b": long + " (second version)"})
+    assert names == {"a": "a", "b": "b"}
+
+
+def test_convergence_advice_names_each_command_s_own_options(monkeypatch, tmp_path):
+    """Issue 11 (N4, N5): vbhc fit's advice names its --draws/--tune/--chains/--target-accept
+    options; vbhc update's names its --fit-* options and never --allow-unconverged (which it
+    does not have)."""
+    from vbhc_model.fitting import run as fitting
+    from vbhc_model.fitting.run import FIT_ADVICE, ConvergenceError
+    from vbhc_model.pipeline import update as updating
+
+    assert "--target-accept 0.95" in FIT_ADVICE and "--tune N" in FIT_ADVICE
+    seen = {}
+
+    def fake_fit(path, **kwargs):
+        seen.update(kwargs)
+        raise ConvergenceError(f"{path}: the fit did not converge\n  - R-hat 1.02\n{FIT_ADVICE}")
+
+    monkeypatch.setattr(fitting, "fit", fake_fit)
+    fit_file = SCENARIOS / "fits" / "resolve.yaml"
+    res = runner.invoke(app, ["fit", str(fit_file), "--target-accept", "0.97",
+                              "--out", str(tmp_path / "f")])
+    assert res.exit_code == 3 and seen["target_accept"] == 0.97
+    assert "--target-accept 0.95" in res.output and "--allow-unconverged" in res.output
+
+    def fake_update(*args, **kwargs):
+        fake_fit("resolve.yaml")
+
+    monkeypatch.setattr(updating, "update", fake_update)
+    res = runner.invoke(app, ["update", str(fit_file), "--data",
+                              str(SCENARIOS / "examples" / "resolve_new_outcomes.csv"),
+                              "--out", str(tmp_path / "u")])
+    assert res.exit_code == 3, res.output
+    assert "--fit-draws N --fit-tune N" in res.output and "R-hat 1.02" in res.output
+    assert "--allow-unconverged" not in res.output

@@ -36,9 +36,10 @@ from vbhc_model.results import (
 from vbhc_model.scenario import Scenario, default_scenario_path, load_scenario
 
 __all__ = [
-    "RunResult", "calibration_target", "check_psa", "compare_variants", "default_out_dir", "load",
-    "refuse_existing", "resumable", "run_analyse", "run_folder", "run_calibrate", "run_dsa", "run_fit", "run_scenario",
-    "run_update", "run_voi", "validate", "work_path", "write", "write_run",
+    "RunResult", "calibration_target", "check_psa", "compare_variants", "default_out_dir",
+    "export_psa", "init_scenario", "load", "refuse_existing", "resumable", "run_analyse",
+    "run_calibrate", "run_dsa", "run_fit", "run_folder", "run_scenario", "run_update", "run_voi",
+    "validate", "work_path", "write", "write_run",
 ]
 
 
@@ -246,10 +247,13 @@ def run_dsa(scenario: Scenario | str | Path | None = None, *, wtp: float | None 
 
 
 def run_analyse(table: str | Path, *, wtp: Sequence[float], out: str | Path | None = None,
-                force: bool = False, method: str = "gam") -> tuple[AnalyseResult, Path]:
-    """The analyses of a PSA exported from another tool (CSV): frontier on means,
-    acceptability, EVPI, and EVPPI of each parameter column. Writes ``summary.csv``,
-    ``psa_summary.nc``, ``evppi.nc`` (if parameters) and figures into ``out``.
+                force: bool = False, method: str = "gam",
+                names: str | dict[str, str] | None = None) -> tuple[AnalyseResult, Path]:
+    """The analyses of a PSA exported from another tool (a CSV table, or a folder of BCEA's or
+    dampack's matrices): frontier on means, acceptability, EVPI, and EVPPI of each parameter
+    column. ``names`` maps other column names (``"cost=c_,effect=e_"``, see
+    :mod:`vbhc_model.readers.tables`). Writes ``summary.csv``, ``psa_summary.nc``,
+    ``evppi.nc`` (if parameters) and figures into ``out``.
 
     Returns
     -------
@@ -257,17 +261,120 @@ def run_analyse(table: str | Path, *, wtp: Sequence[float], out: str | Path | No
         The result and the folder written.
     """
     from vbhc_model.pipeline.analyse import analyse
+    from vbhc_model.readers.tables import parse_map
 
+    names = parse_map(names) if isinstance(names, str) or names is None else dict(names)
     target = Path(out) if out is not None else default_folder(AnalyseResult, Path(table).stem)
     if wtp:
         refuse_existing(target, force)
-    result = analyse(table, wtp=wtp, method=method)
+    result = analyse(table, wtp=wtp, method=method, names=names)
     return result, write(result, target, force=force)
+
+
+def export_psa(results: str | Path, fmt: str = "csv", *, out: str | Path | None = None,
+               force: bool = False) -> Path:
+    """The PSA of a results folder (``psa.nc`` of ``vbhc run --draws``) as tables for other
+    tools: ``csv`` (wide: ``cost_<s>``, ``effect_<s>`` and the parameters, one row per draw),
+    ``long`` (``draw, strategy, cost, effect`` and the parameters), ``bcea`` (a folder:
+    ``e.csv``, ``c.csv``, ``parameters.csv``) or ``dampack`` (a folder: ``cost.csv``,
+    ``effectiveness.csv``, ``parameters.csv``); see docs/interop.md. ``out`` defaults to
+    ``results/<RESULTS name>_psa.csv`` (``_psa_long.csv``, ``_bcea/``, ``_dampack/``).
+    ``vbhc analyse`` reads each back. Returns the file or folder written.
+    """
+    import xarray as xr
+
+    from vbhc_model.readers.tables import EXPORT_FORMATS, psa_to_frames
+    from vbhc_model.report.files import write_directory
+
+    results = Path(results)
+    if fmt not in EXPORT_FORMATS:
+        raise VbhcError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    path = results / "psa.nc"
+    if not path.is_file():
+        raise VbhcError(f"{path}: not found; export needs the results of 'vbhc run SCENARIO "
+                        "--draws N'")
+    suffix = {"csv": "_psa.csv", "long": "_psa_long.csv", "bcea": "_bcea",
+              "dampack": "_dampack"}[fmt]
+    target = Path(out) if out is not None else Path("results") / f"{results.resolve().name}{suffix}"
+    single = fmt in ("csv", "long")
+    if single:
+        _refuse_file(target, force)
+    else:
+        refuse_existing(target, force)
+    with xr.open_dataset(path) as ds:
+        psa = ds.load()
+    frames = psa_to_frames(psa, fmt, psa.attrs.get("effect", "qalys"))
+    if single:
+        return _write_csv(frames["psa.csv"], target)
+
+    def fill(tmp: Path) -> None:
+        for name, frame in frames.items():
+            frame.to_csv(tmp / name, index=False, float_format="%.17g")
+        (tmp / "README.txt").write_text(_r_note(fmt, psa), encoding="utf-8")
+
+    return write_directory(target, fill, force=force)
+
+
+def _refuse_file(path: Path, force: bool) -> None:
+    """A file ``vbhc export`` writes: refused if it exists (unless ``force``: then only a
+    regular file is replaced, never a folder or a link)."""
+    if not (path.exists() or path.is_symlink()):
+        return
+    if not force:
+        raise VbhcError(f"{path}: already exists; choose another --out or pass --force to "
+                        "replace it")
+    if path.is_symlink() or not path.is_file():
+        raise VbhcError(f"{path}: is not a regular file; --force replaces only a file: choose "
+                        "another --out")
+
+
+def _write_csv(frame, path: Path) -> Path:
+    """``frame`` to ``path`` atomically (a temporary file beside it, renamed into place),
+    every bit of each number kept."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        frame.to_csv(tmp, index=False, float_format="%.17g")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _r_note(fmt: str, psa) -> str:
+    """README.txt of an exported folder: what it holds and the R lines that read it."""
+    scenario = psa.attrs.get("scenario_title") or psa.attrs.get("scenario", "")
+    effect = str(psa.attrs.get("effect", "qalys"))
+    head = (f"PSA of {scenario}: {psa.sizes['draw']} draws, written by vbhc export "
+            f"--format {fmt}.\nOne row per draw, one column per strategy (headers: the "
+            "strategies' labels); costs in "
+            f"{psa.attrs.get('currency', '')} {psa.attrs.get('price_year', '')}, effects in "
+            f"{ {'qalys': 'QALYs', 'life_years': 'life years'}.get(effect, effect)}, per "
+            "person, discounted.\n\nIn R:\n")
+    if fmt == "bcea":
+        return head + (
+            'e <- as.matrix(read.csv("e.csv", check.names = FALSE))\n'
+            'c <- as.matrix(read.csv("c.csv", check.names = FALSE))\n'
+            'he <- BCEA::bcea(e, c, ref = 1, interventions = colnames(e))\n'
+            '# EVPPI: inp <- read.csv("parameters.csv"); BCEA::evppi(he, names(inp)[1:2], inp)\n')
+    return head + (
+        'cost <- read.csv("cost.csv", check.names = FALSE)\n'
+        'effectiveness <- read.csv("effectiveness.csv", check.names = FALSE)\n'
+        'parameters <- read.csv("parameters.csv", check.names = FALSE)\n'
+        'psa <- dampack::make_psa_obj(cost, effectiveness, parameters, '
+        'strategies = names(cost), currency = "$")\n')
 
 
 def run_fit(fit_file: str | Path, *, out: str | Path | None = None, force: bool = False,
             allow_unconverged: bool = False, draws: int | None = None, tune: int | None = None,
-            chains: int | None = None, seed: int | None = None) -> tuple[FitResult, Path]:
+            chains: int | None = None, seed: int | None = None,
+            target_accept: float | None = None) -> tuple[FitResult, Path]:
     """Fit a fit file's model with PyMC and write its posterior, summary and figures into
     ``out`` (default ``results/<fit name>/``; a ``.nc`` path writes the posterior alone).
     An existing ``out`` is refused before sampling unless ``force``.
@@ -284,7 +391,7 @@ def run_fit(fit_file: str | Path, *, out: str | Path | None = None, force: bool 
         FitResult, load_fit_file(Path(fit_file))[0].name)
     refuse_existing(target, force)
     result = fit(fit_file, allow_unconverged=allow_unconverged, draws=draws, tune=tune,
-                 chains=chains, seed=seed)
+                 chains=chains, seed=seed, target_accept=target_accept)
     return result, write(result, target, force=force)
 
 
@@ -337,7 +444,7 @@ def run_update(fit_file: str | Path, data: str | Path, *,
         The refit failed the convergence gate (exit code 3); the message says which options
         sample longer.
     """
-    from vbhc_model.fitting.run import ConvergenceError
+    from vbhc_model.fitting.run import FIT_ADVICE, ConvergenceError
     from vbhc_model.fitting.spec import load_fit_file
     from vbhc_model.pipeline.update import update
 
@@ -350,7 +457,9 @@ def run_update(fit_file: str | Path, data: str | Path, *,
         result = update(fit_file, data, scenarios=[Path(p) for p in scenarios] if scenarios
                         else None, draws=draws, seed=seed, fit_kwargs=sampling)
     except ConvergenceError as exc:
-        raise ConvergenceError(f"{exc}\nTo sample the refit longer without editing the fit "
+        # vbhc fit's advice names options update does not have: update's own instead
+        raise ConvergenceError(f"{str(exc).replace(FIT_ADVICE, '').rstrip()}\nTo sample the "
+                               "refit longer without editing the fit "
                                "file: vbhc update ... --fit-draws N --fit-tune N "
                                "(--fit-chains N)") from None
     return result, write(result, target, force=force)
@@ -363,6 +472,21 @@ def validate(paths: Sequence[str | Path], *, draws: int = 0,
     from vbhc_model.pipeline.validate import validate as check
 
     return check(paths, draws=draws, seed=seed)
+
+
+def init_scenario(name: str, *, source: str | Path | None = None,
+                  folder: str | Path | None = None) -> tuple[Path, list[Path]]:
+    """Copy a shipped scenario (``source``: a name such as ``pain_course_au`` or
+    ``reference/thr_dmhee``, or a scenario file; default the chronic-pain scenario) to
+    ``folder/NAME.yaml`` [``./NAME/``] with every file it names by a relative path
+    (posteriors, tables of samples, patient tables, uniforms) and the fit files of its
+    posteriors, at the same relative paths, so that the copy runs wherever it is. A folder
+    that exists and is not empty is refused. Returns the new scenario file and the files
+    copied with it.
+    """
+    from vbhc_model.scenario.copying import copy_scenario
+
+    return copy_scenario(name, source, folder)
 
 
 def _names(text: str | Sequence[str]) -> list[str]:

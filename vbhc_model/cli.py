@@ -243,14 +243,23 @@ def _figure_helper(draws: int):
 
 @contextlib.contextmanager
 def _progress(total: int, label: str = "PSA draws"):
-    """A progress bar on stderr, only on a terminal (hidden without work to count):
-    ``progress(done, total)``; a caller's first call may set the total."""
+    """A progress bar on stderr, only on a terminal (redirected, stderr gets no stray line;
+    hidden without work to count): ``progress(done, total)``; a caller's first call may set
+    the total."""
     with typer.progressbar(length=max(total, 1), label=label, file=sys.stderr,
-                           hidden=not total or not sys.stderr.isatty()) as bar:
+                           hidden=not total or not _is_terminal(sys.stderr)) as bar:
         def update(done: int, of: int) -> None:
             bar.length = of  # the total is known only once the work starts (voi, compare)
             bar.update(done - bar.pos)
         yield update
+
+
+def _is_terminal(stream) -> bool:
+    """Whether ``stream`` is a terminal (a closed or odd stream is not)."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _psa_options(draws, seed, sampling, chunk_size, workers, scheduler, resume=False) -> None:
@@ -282,6 +291,9 @@ def fit(
     tune: Annotated[int | None, typer.Option(min=0, help="Tuning steps [sampling.tune].")] = None,
     chains: Annotated[int | None, typer.Option(min=1, help="Chains [sampling.chains].")] = None,
     seed: Annotated[int | None, typer.Option(min=0, help="Seed [sampling.seed].")] = None,
+    target_accept: Annotated[float | None, typer.Option(
+        min=0.51, max=0.999, help="NUTS target acceptance: higher (0.95, 0.99) takes smaller "
+                                  "steps, against divergences [sampling.target_accept].")] = None,
 ) -> None:
     """Fit a model to trial data with PyMC and write its posterior for scenarios to use.
 
@@ -297,7 +309,8 @@ def fit(
     from vbhc_model.report.table import format_fit, written
 
     result, path = run_fit(fit_file, out=out, force=force, allow_unconverged=allow_unconverged,
-                           draws=draws, tune=tune, chains=chains, seed=seed)
+                           draws=draws, tune=tune, chains=chains, seed=seed,
+                           target_accept=target_accept)
     typer.echo(format_fit(result))
     if result.failures:
         typer.echo("NOT CONVERGED (written because of --allow-unconverged):\n  - "
@@ -389,13 +402,16 @@ def voi(
 ) -> None:
     """Value of information of a finished PSA: EVPI and EVPPI per person, ranked."""
     from vbhc_model.api import run_voi
-    from vbhc_model.report.table import format_voi
+    from vbhc_model.report.table import format_voi, format_voi_advice
 
     _check_wtp(wtp or [])
     with _progress(1, "EVPPI") as progress:
         result = run_voi(results, params=params, groups=group, wtp=wtp, se=se, force=force,
                          method=method.value, progress=progress)
     typer.echo(format_voi(result.table, result.evpi))
+    advice = format_voi_advice(result)
+    if advice:
+        typer.echo("\n" + advice)
     typer.echo(f"\nwrote {results / 'evppi.nc'}")
 
 
@@ -470,12 +486,13 @@ def compare(
     the strategy with the highest net monetary benefit at each threshold and the frontier of
     each; variants.csv and variants.nc."""
     from vbhc_model.api import compare_variants
-    from vbhc_model.report.table import format_compare, written
+    from vbhc_model.report.table import format_compare, scenario_names, written
 
     with _progress(1, "variants") as progress:
         result, folder = compare_variants(scenario, draws=draws, seed=seed, out=out,
                                           force=force, progress=progress)
-    typer.echo(format_compare(result.table) + "\n\n" + written(folder))
+    typer.echo(format_compare(result.table, scenario_names(result.scenario)) + "\n\n"
+               + written(folder))
 
 
 @app.command()
@@ -509,21 +526,57 @@ def dsa(
     typer.echo(format_dsa(result) + "\n\n" + written(folder))
 
 
+class ExportFormat(str, enum.Enum):
+    csv = "csv"
+    long = "long"
+    bcea = "bcea"
+    dampack = "dampack"
+
+
+@app.command()
+@_user_errors
+def export(
+    results: Annotated[Path, typer.Argument(help="Results directory of a run with --draws.")],
+    format: Annotated[ExportFormat, typer.Option(
+        "--format", help="csv: wide, cost_<s> and effect_<s> per draw; long: draw, strategy, "
+                         "cost, effect; bcea: a folder of e.csv and c.csv for BCEA::bcea(e, c); "
+                         "dampack: a folder of cost.csv, effectiveness.csv and parameters.csv "
+                         "for dampack::make_psa_obj.")] = ExportFormat.csv,
+    out: Annotated[Path | None, typer.Option(
+        help="File (csv, long) or folder (bcea, dampack) [results/RESULTS_psa.csv, "
+             "_psa_long.csv, _bcea, _dampack].")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an earlier export.")] = False,
+) -> None:
+    """Write a run's PSA draws as tables for another tool (R's BCEA or dampack, a
+    spreadsheet); 'vbhc analyse' reads each layout back (docs/interop.md)."""
+    from vbhc_model.api import export_psa
+    from vbhc_model.report.table import written
+
+    typer.echo(written(export_psa(results, format.value, out=out, force=force)))
+
+
 @app.command()
 @_user_errors
 def analyse(
-    table: Annotated[Path, typer.Argument(help="PSA table (CSV), wide or long.")],
+    table: Annotated[Path, typer.Argument(
+        help="PSA table (CSV), wide or long, or a folder of matrices (BCEA's c.csv and "
+             "e.csv, or dampack's cost.csv and effectiveness.csv).")],
     wtp: Annotated[list[float], typer.Option(help="Willingness to pay (repeatable).")],
     out: Annotated[Path | None, typer.Option(help="Results directory.")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing results directory.")] = False,
     method: Annotated[Metamodel, typer.Option(help=_METHOD_HELP)] = Metamodel.gam,
+    names: Annotated[str | None, typer.Option(
+        "--map", help="Other column names: KEY=NAME,... with KEY cost, effect (prefixes in a "
+                      "wide table: --map cost=c_,effect=e_; column names in a long one), "
+                      "strategy, draw.")] = None,
 ) -> None:
     """Analyse a PSA exported from another tool: frontier, acceptability, EVPI, EVPPI."""
     from vbhc_model.api import run_analyse
     from vbhc_model.report.table import format_analyse, written
 
     _check_wtp(wtp)
-    result, folder = run_analyse(table, wtp=wtp, out=out, force=force, method=method.value)
+    result, folder = run_analyse(table, wtp=wtp, out=out, force=force, method=method.value,
+                                 names=names)
     if result.unpaired_columns:
         typer.echo(f"note: {result.unpaired_columns}: a cost or effect column without its "
                    "partner, read as a parameter (a strategy needs both)", err=True)
@@ -550,6 +603,28 @@ def validate(
                 typer.echo(f"  note: {note}")
     if result.issues:
         raise ScenarioError(result.issues)
+
+
+@app.command()
+@_user_errors
+def init(
+    name: Annotated[str, typer.Argument(help="Name of the new scenario (its file NAME.yaml "
+                                             "and its results folder results/NAME/).")],
+    source: Annotated[str | None, typer.Option(
+        "--from", help="A shipped scenario (chronic_pain_us, pain_course_au, "
+                       "reference/thr_dmhee, ...) or a scenario file [chronic_pain_us].")] = None,
+    folder: Annotated[Path | None, typer.Option(
+        "--dir", help="Folder to create (it must not exist, or be empty) [./NAME/].")] = None,
+) -> None:
+    """Start a scenario of your own: copy a shipped one with the files it uses (posteriors,
+    tables, fit files) into a folder, so that it runs wherever it is; then edit NAME.yaml."""
+    from vbhc_model.api import init_scenario
+
+    path, files = init_scenario(name, source=source, folder=folder)
+    typer.echo(f"wrote {path}" + (f" and the {len(files)} files it uses ("
+                                  + ", ".join(str(f.relative_to(path.parent)) for f in files)
+                                  + ")" if files else ""))
+    typer.echo(f"next: edit it, then 'vbhc validate {path}' and 'vbhc run {path}'")
 
 
 @app.command()

@@ -110,11 +110,15 @@ class VoiResult:
         EVPI per person by WTP, of the same draws.
     source : Path
         The results folder whose ``psa.nc`` was analysed (``evppi.nc`` is written there).
+    suggested_groups : tuple of (str, tuple of str)
+        Groups of parameters drawn together (from one posterior file, one table of samples,
+        one joint distribution), each with where it comes from, for ``vbhc voi --group``.
     """
 
     table: xr.Dataset
     evpi: xr.DataArray
     source: Path
+    suggested_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

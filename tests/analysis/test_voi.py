@@ -297,3 +297,29 @@ def test_voi_of_a_psa_where_no_parameter_varies_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(app, ["voi", str(tmp_path / "h")])
     assert result.exit_code == 2, result.output
     assert "no parameter varies" in result.output
+
+
+def test_voi_says_when_single_parameters_explain_little_and_suggests_groups(tmp_path):
+    """Issue 11 (FH6): single-parameter EVPPIs of 0.00 against a positive EVPI come with a
+    note and a command to paste: the groups the scenario draws together (one per posterior
+    file), which then explain a share of the EVPI."""
+    out = tmp_path / "r"
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", "--draws", "400", "--out", str(out)]).exit_code == 0
+    result = runner.invoke(app, ["voi", str(out), "--params", "c_xray,overhead,rate_bh"])
+    assert result.exit_code == 0, result.output
+    assert "Single parameters explain little of the EVPI" in result.output
+    assert "posterior fits/resolve.nc: p_resp_3m_uc, rr_resp_coach, rr_resp_paintrainer" in \
+        result.output
+    command = next(line.strip() for line in result.output.splitlines()
+                   if line.strip().startswith("vbhc voi "))
+    assert command.startswith(f"vbhc voi {out} --force --group p_resp_3m_uc,rr_resp_coach,"
+                              "rr_resp_paintrainer --group ")
+    pasted = runner.invoke(app, command.split()[1:])  # the command as printed
+    assert pasted.exit_code == 0, pasted.output
+    assert "Single parameters explain little" not in pasted.output  # groups asked for
+    with xr.open_dataset(out / "evppi.nc") as table:
+        resolve = table["evppi"].sel(group="p_resp_3m_uc+rr_resp_coach+rr_resp_paintrainer")
+        evpi = table["evpi"].values
+        # the RESOLVE posterior together: a quarter or more of the EVPI (singles: 0.00)
+        assert (resolve.values > 0.15 * evpi).all() and (resolve.values <= evpi).all()

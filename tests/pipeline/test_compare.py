@@ -52,6 +52,7 @@ def test_compare_puts_the_variants_side_by_side(tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("Variants of ")
+    assert "Coach-led telehealth CBT (P " in result.output  # labels, not codes
     sc = load_scenario(default_scenario_path())
     rows = list(csv.DictReader((out / "variants.csv").open()))
     assert [r["variant"] for r in rows[::len(sc.strategies)]] == ["base", *sc.variants]

@@ -65,7 +65,7 @@ def test_cli_dsa(tmp_path):
                                       "--strategy", "coach_cbt", "--two-way",
                                       "rr_resp_coach,u_gain_responder", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "threshold: coach_cbt" in result.output
+    assert "threshold: Coach-led telehealth CBT" in result.output
     assert (out / "dsa.nc").exists() and (out / "two_way.nc").exists()
     assert (out / "figures" / "tornado.svg").exists() and (out / "figures" / "two_way.png").exists()
     bad = CliRunner().invoke(app, ["dsa", "--threshold", "nope", "--strategy", "ipp",
@@ -202,7 +202,7 @@ def test_cli_dsa_thr_varies_joint_parameters_and_says_what_is_left_out(tmp_path)
     left = [line for line in lines if line.startswith("left out")]
     assert left == [("left out (5): age_at_surgery, male, rr_revision, c_standard, c_np1 "
                      "(no range and no distribution to vary it over)")]
-    assert "threshold: np1 is optimal at 2,200 when lnrrNP1 is below " in result.output
+    assert "threshold: NP1 is optimal at 2,200 when lnrrNP1 is below " in result.output
 
 
 def test_two_way_on_one_dirichlet_row_marks_the_cells_that_sum_above_one(tmp_path):

@@ -103,15 +103,24 @@ def logger_level(name: str, level: int):
         logger.setLevel(old)
 
 
+#: What ``vbhc fit`` can do about a failed gate without editing the fit file.
+FIT_ADVICE = ("Without editing the fit file: vbhc fit FIT_FILE --draws N --tune N (--chains N) "
+              "samples longer, --target-accept 0.95 (or 0.99) takes smaller steps against "
+              "divergences; --allow-unconverged writes it anyway, marked as unconverged")
+
+
 def fit(path: str | Path, *, allow_unconverged: bool = False,
         draws: int | None = None, tune: int | None = None, chains: int | None = None,
         seed: int | None = None, cores: int | None = None, figures: bool = True,
-        extra_rows: list[dict] | None = None, extra_attrs: dict | None = None) -> FitResult:
+        extra_rows: list[dict] | None = None, extra_attrs: dict | None = None,
+        target_accept: float | None = None) -> FitResult:
     """Fit a fit file's model: the posterior, its summary and its diagnostics (nothing is
     written: :func:`vbhc_model.report.write.write` writes the result).
 
     ``extra_rows`` are appended to the fit file's data (``vbhc update``); ``extra_attrs`` are
     added to the posterior's attributes; ``figures`` says whether the report draws them.
+    ``draws``, ``tune``, ``chains``, ``seed`` and ``target_accept`` override the fit file's
+    ``sampling``.
 
     Raises
     ------
@@ -135,7 +144,7 @@ def fit(path: str | Path, *, allow_unconverged: bool = False,
         warnings.simplefilter("ignore")
         idata = pm.sample(draws=draws, tune=tune, chains=chains,
                           cores=cores or min(chains, os.cpu_count() or 1), random_seed=seed,
-                          target_accept=s.target_accept, progressbar=False,
+                          target_accept=target_accept or s.target_accept, progressbar=False,
                           compute_convergence_checks=False)
         prior = pm.sample_prior_predictive(draws=500, random_seed=seed)
         for group in ("prior", "prior_predictive"):
@@ -156,7 +165,7 @@ def fit(path: str | Path, *, allow_unconverged: bool = False,
         raise ConvergenceError(
             f"{path}: the fit did not converge, so no posterior was written:\n  - "
             + "\n  - ".join(fails)
-            + "\n(pass --allow-unconverged to write it anyway, marked as unconverged)")
+            + "\n" + FIT_ADVICE)
     idata.attrs.update({
         "fit_file": str(path), "fit_file_sha256": source.sha256, "fit_file_text": source.text,
         "family": spec.family, "name": spec.name, "source": spec.source,

@@ -10,13 +10,15 @@ from vbhc_model.analysis.acceptability import analyse_psa, wtp_grid
 from vbhc_model.analysis.frontier import compute_icers
 from vbhc_model.analysis.voi import evppi_table, varying_parameters
 from vbhc_model.errors import VbhcError
-from vbhc_model.readers.tables import read_psa_csv
+from vbhc_model.readers.tables import read_psa
 from vbhc_model.results import AnalyseResult
 
 
-def analyse(table: str | Path, *, wtp: Sequence[float], method: str = "gam") -> AnalyseResult:
+def analyse(table: str | Path, *, wtp: Sequence[float], method: str = "gam",
+            names: dict[str, str] | None = None) -> AnalyseResult:
     """Frontier on the means, acceptability, EVPI, and the EVPPI of each parameter column of
-    a PSA table (wide or long; see :func:`vbhc_model.readers.tables.read_psa_csv`).
+    a PSA table (wide or long, or a folder of BCEA's or dampack's matrices; ``names`` maps
+    other column names; see :mod:`vbhc_model.readers.tables`).
 
     Raises
     ------
@@ -25,7 +27,7 @@ def analyse(table: str | Path, *, wtp: Sequence[float], method: str = "gam") -> 
     """
     if not wtp:
         raise VbhcError("give at least one --wtp value")
-    psa = read_psa_csv(table)
+    psa = read_psa(table, names)
     means = psa.mean(dims.DRAW)
     frontier = compute_icers(means["total_cost"].values, means["qalys"].values,
                              means[dims.STRATEGY].values)

@@ -64,4 +64,38 @@ def voi(results: str | Path, *, params: Sequence[str] | None = None,
     table = table.sortby(-table["evppi"].isel(wtp=0))
     table.attrs.update({k: v for k, v in psa.attrs.items() if k.startswith("scenario")})
     # The EVPI of the same draws (evppi_table computes it for its check).
-    return VoiResult(table=table, evpi=table["evpi"], source=results)
+    return VoiResult(table=table, evpi=table["evpi"], source=results,
+                     suggested_groups=evidence_groups(psa, varying_parameters(psa)))
+
+
+def evidence_groups(psa: xr.Dataset, names: Sequence[str]) -> tuple:
+    """Groups of the PSA's varying parameters that the scenario draws together, so that they
+    are informative together: one per posterior file, table of samples and joint
+    distribution with at least two of ``names``. Read from the scenario file the run names
+    (``scenario_file``); none if it cannot be read.
+
+    Returns
+    -------
+    tuple of (str, tuple of str)
+        Where each group comes from (``posterior fits/resolve.nc``) and its parameters.
+    """
+    from vbhc_model.scenario import load_scenario
+
+    file = psa.attrs.get("scenario_file")
+    if not file or not Path(str(file)).is_file():
+        return ()
+    try:
+        scenario = load_scenario(str(file))
+    except VbhcError:
+        return ()
+    wanted = set(names)
+    groups: dict[str, list[str]] = {}
+    for name, param in scenario.parameters.items():
+        for kind in ("posterior", "samples"):
+            ref = getattr(param, kind, None)
+            if ref is not None and name in wanted:
+                groups.setdefault(f"{kind} {ref.file}", []).append(name)
+    for key, joint in scenario.joint.items():
+        groups[f"joint {key}"] = [n for n in joint.parameters if n in wanted]
+    return tuple((where, tuple(members)) for where, members in groups.items()
+                 if len(members) >= 2)

@@ -40,8 +40,27 @@ class Posterior:
         return self.values[(variable, _key(select))]
 
 
+#: A file named ``package:fits/resolve.nc`` in a scenario is one shipped with vbhc_model (in
+#: its scenarios folder), found wherever the scenario file is.
+PACKAGE_PREFIX = "package:"
+
+
+def package_file(name: str) -> Path:
+    """A file shipped in vbhc_model's scenarios folder: ``vbhc_model/scenarios/NAME`` in an
+    installed wheel, ``scenarios/NAME`` beside the package in a checkout (where it is not:
+    the wheel's path, which a "not found" message then names)."""
+    package = Path(__file__).resolve().parents[1]
+    for folder in (package / "scenarios", package.parent / "scenarios"):
+        if (folder / name).exists():
+            return folder / name
+    return package / "scenarios" / name
+
+
 def resolve(file: str, scenario_file: str | None) -> Path:
-    """A posterior path relative to the scenario file's folder (absolute paths as given)."""
+    """A path a scenario file names: relative to the scenario file's folder, absolute as
+    given, or ``package:NAME``, a file shipped with vbhc_model (:func:`package_file`)."""
+    if file.startswith(PACKAGE_PREFIX):
+        return package_file(file[len(PACKAGE_PREFIX):].lstrip("/"))
     p = Path(file)
     if not p.is_absolute() and scenario_file:
         p = Path(scenario_file).resolve().parent / p

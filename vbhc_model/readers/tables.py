@@ -11,8 +11,18 @@ Accepted layouts (read with pandas):
   draw and strategy, strategies in the order of their first row, and optional parameter columns
   (the same in every row of a draw).
 
+- **matrices** (BCEA's ``bcea(e, c)`` and dampack's ``make_psa_obj(cost, effectiveness,
+  parameters)``): a folder holding a table of costs and a table of effects, one row per draw and
+  one column per strategy (the header names the strategies), ``c.csv`` and ``e.csv`` or
+  ``cost.csv`` and ``effectiveness.csv``, and optionally ``parameters.csv`` (one row per draw).
+
+Other names are mapped with ``names`` (``vbhc analyse --map``): in a wide table ``cost`` and
+``effect`` are the prefixes (``{"cost": "c_", "effect": "e_"}`` reads ``c_a``, ``e_a``); in a
+long table they, ``strategy`` and ``draw`` are column names.
+
 Columns of text only, and empty columns, are ignored. Every other cell that is read must be a
 finite number; a mistake is a :class:`VbhcError` naming the file, the line and the column.
+:func:`psa_to_frame` and :func:`psa_to_frames` write these layouts (``vbhc export``).
 """
 
 from __future__ import annotations
@@ -34,9 +44,94 @@ _EFFECT = re.compile(r"(?i)(?:effect|qalys|qaly)_(.+)$")
 _UNNAMED = re.compile(r"Unnamed: \d+$")  # pandas' name for a column with an empty header
 
 
-def read_psa_csv(path: str | Path) -> xr.Dataset:
+#: The keys of a column mapping (``vbhc analyse --map``).
+MAP_KEYS = ("cost", "effect", "strategy", "draw")
+#: The file names of the matrix layouts: (costs, effects), BCEA's and dampack's.
+MATRIX_FILES = (("c.csv", "e.csv"), ("cost.csv", "effectiveness.csv"))
+PARAMETER_FILE = "parameters.csv"
+
+
+def parse_map(text: str | None) -> dict[str, str]:
+    """``"cost=c_,effect=e_"`` -> ``{"cost": "c_", "effect": "e_"}``, checked.
+
+    Examples
+    --------
+    >>> parse_map("cost=Cost, effect=QALY ,strategy=arm")
+    {'cost': 'Cost', 'effect': 'QALY', 'strategy': 'arm'}
+    """
+    out: dict[str, str] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        key, value = key.strip().lower(), value.strip()
+        if not sep or key not in MAP_KEYS or not value:
+            raise VbhcError(f"--map: {item.strip()!r} is not KEY=NAME with KEY one of "
+                            f"{', '.join(MAP_KEYS)} (e.g. --map cost=c_,effect=e_)")
+        out[key] = value
+    return out
+
+
+def read_psa(path: str | Path, names: dict[str, str] | None = None) -> xr.Dataset:
+    """A PSA from another tool: a CSV table (:func:`read_psa_csv`) or a folder of matrices
+    (BCEA's or dampack's layout, as ``vbhc export`` writes them); see the module's note."""
+    path = Path(path)
+    if path.is_dir():
+        return read_psa_matrices(path)
+    return read_psa_csv(path, names)
+
+
+def read_psa_matrices(folder: str | Path) -> xr.Dataset:
+    """A folder holding ``c.csv`` and ``e.csv`` (BCEA) or ``cost.csv`` and
+    ``effectiveness.csv`` (dampack): draws x strategies, strategies named by the header; and
+    optionally ``parameters.csv``, draws x parameters. An unnamed first column (R's row
+    names) or a ``draw`` column is an index, not a strategy.
+
+    Raises
+    ------
+    VbhcError
+        No such pair of files; the two tables name different strategies or have different
+        numbers of rows; a cell that is not a finite number (file, line and column).
+    """
+    folder = Path(folder)
+    pair = next(((folder / c, folder / e) for c, e in MATRIX_FILES
+                 if (folder / c).is_file() and (folder / e).is_file()), None)
+    if pair is None:
+        raise VbhcError(f"{folder}: a folder of PSA matrices needs c.csv and e.csv (BCEA) or "
+                        "cost.csv and effectiveness.csv (dampack), one row per draw and one "
+                        "column per strategy; or give a CSV table")
+    arrays, strategies = [], None
+    for path in pair:
+        frame = read_table(path)
+        cols = [c for c in frame.columns if not (str(c).lower() in INDEX_COLUMNS
+                                                 or _UNNAMED.match(str(c)))]
+        if strategies is None:
+            strategies = [str(c) for c in cols]
+            if len(strategies) < 2:
+                raise VbhcError(f"{path}: expected one column per strategy, at least two; "
+                                f"found {', '.join(map(str, frame.columns)) or 'none'}")
+        elif [str(c) for c in cols] != strategies:
+            raise VbhcError(f"{path}: its columns ({', '.join(map(str, cols))}) are not the "
+                            f"strategies of {pair[0].name} ({', '.join(strategies)}), in "
+                            "the same order")
+        arrays.append(np.column_stack([numbers(frame, c, path) for c in cols]))
+    if arrays[0].shape[0] != arrays[1].shape[0]:
+        raise VbhcError(f"{pair[1]}: {arrays[1].shape[0]} draws (rows), but {pair[0].name} has "
+                        f"{arrays[0].shape[0]}; each row is one draw of both")
+    params: dict[str, np.ndarray] = {}
+    if (folder / PARAMETER_FILE).is_file():
+        path = folder / PARAMETER_FILE
+        frame = read_table(path)
+        params = _parameters(frame, list(frame.columns), path)
+        if params and len(frame) != arrays[0].shape[0]:
+            raise VbhcError(f"{path}: {len(frame)} draws (rows), but {pair[0].name} has "
+                            f"{arrays[0].shape[0]}; each row is one draw")
+    return _dataset(strategies, arrays[0], arrays[1], params, folder, unpaired=[])
+
+
+def read_psa_csv(path: str | Path, names: dict[str, str] | None = None) -> xr.Dataset:
     """A PSA table -> Dataset with ``total_cost`` and ``qalys`` (draw x strategy) and, if
-    present, ``parameters`` (draw x parameter).
+    present, ``parameters`` (draw x parameter). ``names`` maps other names (module note).
 
     Raises
     ------
@@ -46,16 +141,27 @@ def read_psa_csv(path: str | Path) -> xr.Dataset:
         a duplicated or missing (draw, strategy) row or a parameter that differs within a draw.
     """
     path = Path(path)
+    names = dict(names or {})
     frame = read_table(path)
     cols = {str(c).lower(): c for c in frame.columns}
-    if {"strategy", "cost"} <= set(cols) and any(p in cols for p in EFFECT_PREFIXES):
-        strategies, cost_arr, eff_arr, params = _read_long(frame, cols, path)
+    long = {names.get("strategy", "strategy").lower(), names.get("cost", "cost").lower()}
+    effects = [names["effect"].lower()] if "effect" in names else list(EFFECT_PREFIXES)
+    if long <= set(cols) and any(p in cols for p in effects):
+        strategies, cost_arr, eff_arr, params = _read_long(frame, cols, path, names)
     else:
-        strategies, cost_arr, eff_arr, params = _read_wide(frame, path)
+        strategies, cost_arr, eff_arr, params = _read_wide(frame, path, names)
+    return _dataset(strategies, cost_arr, eff_arr, params, path)
+
+
+def _dataset(strategies, cost_arr, eff_arr, params, path: Path,
+             unpaired: list[str] | None = None) -> xr.Dataset:
+    """The PSA Dataset of arrays read from ``path``; ``unpaired``: the parameters named like a
+    cost or effect column [those of ``params``, in a table whose names say what they hold]."""
     n = cost_arr.shape[0]
     if n < 2:
         raise VbhcError(f"{path}: one draw; a PSA needs at least two")
-    unpaired = [str(c) for c in params if _COST.match(str(c)) or _EFFECT.match(str(c))]
+    if unpaired is None:
+        unpaired = [str(c) for c in params if _COST.match(str(c)) or _EFFECT.match(str(c))]
     ds = xr.Dataset(
         {"total_cost": ((dims.DRAW, dims.STRATEGY), cost_arr),
          "qalys": ((dims.DRAW, dims.STRATEGY), eff_arr)},
@@ -189,12 +295,19 @@ def _draw_column(columns):
     return next((by_name[k] for k in ("draw", "iteration", "sim") if k in by_name), None)
 
 
-def _read_long(frame: pd.DataFrame, cols: dict, path: Path):
-    eff = next(cols[p] for p in EFFECT_PREFIXES if p in cols)
-    strat, cost = cols["strategy"], cols["cost"]
-    draw = _draw_column(frame.columns)
+def _read_long(frame: pd.DataFrame, cols: dict, path: Path, names: dict[str, str]):
+    effects = [names["effect"].lower()] if "effect" in names else EFFECT_PREFIXES
+    eff = next(cols[p] for p in effects if p in cols)
+    strat = cols[names.get("strategy", "strategy").lower()]
+    cost = cols[names.get("cost", "cost").lower()]
+    if "draw" in names:
+        draw = cols.get(names["draw"].lower())
+        if draw is None:
+            raise VbhcError(f"{path}: --map draw={names['draw']}: no such column")
+    else:
+        draw = _draw_column(frame.columns)
     if draw is None:
-        raise VbhcError(f"{path}: a long table needs a 'draw' column")
+        raise VbhcError(f"{path}: a long table needs a 'draw' column (or --map draw=NAME)")
     for key in (draw, strat):
         empty = frame[key].isna()
         if empty.any():
@@ -247,12 +360,20 @@ def _read_long(frame: pd.DataFrame, cols: dict, path: Path):
     return strategies, arrays[0], arrays[1], params
 
 
-def _wide_strategies(columns) -> tuple[list[str], dict, dict]:
+def _prefix(prefix: str) -> re.Pattern:
+    """The pattern of a mapped column prefix (``c_`` reads ``c_<strategy>``)."""
+    return re.compile("(?i)" + re.escape(prefix) + "(.+)$")
+
+
+def _wide_strategies(columns, names: dict[str, str] | None = None) -> tuple[list[str], dict, dict]:
     """Strategies of a wide table: names with both a cost and an effect column, in the order of
     their first column; and the cost and effect column of each."""
+    names = names or {}
+    cost_re = _prefix(names["cost"]) if "cost" in names else _COST
+    eff_re = _prefix(names["effect"]) if "effect" in names else _EFFECT
     cost_cols, eff_cols, first = {}, {}, {}
     for i, c in enumerate(columns):
-        for pattern, found in ((_COST, cost_cols), (_EFFECT, eff_cols)):
+        for pattern, found in ((cost_re, cost_cols), (eff_re, eff_cols)):
             if m := pattern.match(str(c)):
                 found.setdefault(m.group(1), []).append(c)
                 first.setdefault(m.group(1), i)
@@ -260,9 +381,11 @@ def _wide_strategies(columns) -> tuple[list[str], dict, dict]:
     return strategies, cost_cols, eff_cols
 
 
-def _read_wide(frame: pd.DataFrame, path: Path):
-    strategies, cost_cols, eff_cols = _wide_strategies(frame.columns)
-    draw = _draw_column(frame.columns)
+def _read_wide(frame: pd.DataFrame, path: Path, names: dict[str, str]):
+    strategies, cost_cols, eff_cols = _wide_strategies(frame.columns, names)
+    draw = (frame.columns[[str(c).lower() for c in frame.columns].index(names["draw"].lower())]
+            if names.get("draw", "").lower() in [str(c).lower() for c in frame.columns]
+            else _draw_column(frame.columns))
     if draw is not None:  # a wide table has one row per draw
         twice = frame[draw].duplicated(keep=False) & frame[draw].notna()
         if twice.any():
@@ -271,11 +394,15 @@ def _read_wide(frame: pd.DataFrame, path: Path):
             raise VbhcError(f"{path}: draw {first} appears on more than one row (lines "
                             f"{', '.join(map(str, lines))}); a wide table has one row per draw")
     if len(strategies) < 2:
+        kinds = (f"{names.get('cost', 'cost_')}<strategy> and "
+                 f"{names.get('effect', 'effect_')}<strategy>"
+                 + ("" if "effect" in names else " (or qaly_<strategy>)"))
         raise VbhcError(
-            f"{path}: expected cost_<strategy> and effect_<strategy> (or qaly_<strategy>) "
-            f"columns for at least two strategies, or a long table with draw, strategy, "
-            f"cost, effect; found columns "
-            f"{excerpt(', '.join(map(str, frame.columns[:12])), 200)}"
+            f"{path}: expected {kinds} columns for at least two strategies, or a long table "
+            f"with draw, strategy, cost, effect; found columns "
+            f"{excerpt(', '.join(map(str, frame.columns[:12])), 200)}; other names: --map "
+            f"cost=PREFIX,effect=PREFIX (wide) or --map cost=COLUMN,effect=COLUMN,"
+            f"strategy=COLUMN (long)"
         )
     for s in strategies:
         for found in (cost_cols, eff_cols):
@@ -284,7 +411,8 @@ def _read_wide(frame: pd.DataFrame, path: Path):
                                 f"kind ({', '.join(map(str, found[s]))}); keep one")
     cost_arr = np.column_stack([numbers(frame, cost_cols[s][0], path) for s in strategies])
     eff_arr = np.column_stack([numbers(frame, eff_cols[s][0], path) for s in strategies])
-    used = {cost_cols[s][0] for s in strategies} | {eff_cols[s][0] for s in strategies}
+    used = ({cost_cols[s][0] for s in strategies} | {eff_cols[s][0] for s in strategies}
+            | ({draw} if draw is not None else set()))
     params = _parameters(frame, [c for c in frame.columns if c not in used], path)
     return strategies, cost_arr, eff_arr, params
 
@@ -333,3 +461,50 @@ def psa_to_frame(psa: xr.Dataset, effect: str = "qalys", layout: str = "wide") -
                         f"the {layout} layout (columns {', '.join(fixed[:5])}, ...); use "
                         f"layout={'long' if layout == 'wide' else 'wide'!r}")
     return pd.DataFrame(cols)
+
+
+#: The layouts of :func:`psa_to_frames` and what each writes.
+EXPORT_FORMATS = ("csv", "long", "bcea", "dampack")
+
+
+def psa_to_frames(psa: xr.Dataset, layout: str, effect: str = "qalys",
+                  labels: bool = True) -> dict[str, pd.DataFrame]:
+    """A PSA as the tables of ``vbhc export --format``: file name -> frame.
+
+    ``csv``: the wide table (:func:`psa_to_frame`); ``long``: the long one; ``bcea``:
+    ``e.csv`` and ``c.csv``, draws x strategies, as ``BCEA::bcea(e, c)`` takes them, and
+    ``parameters.csv`` (for ``BCEA::evppi``'s ``input``); ``dampack``: ``cost.csv``,
+    ``effectiveness.csv`` and ``parameters.csv``, as ``dampack::make_psa_obj(cost,
+    effectiveness, parameters, strategies)`` takes them. In the matrix layouts the strategies
+    are named by their labels (``labels``; codes if they have none), in the others by their
+    codes. :func:`read_psa` reads each back to the same numbers.
+
+    Examples
+    --------
+    >>> psa = xr.Dataset({"total_cost": (("draw", "strategy"), [[1.0, 2.0], [3.0, 4.0]]),
+    ...                   "qalys": (("draw", "strategy"), [[0.5, 0.6], [0.7, 0.8]])},
+    ...                  coords={"draw": [0, 1], "strategy": ["a", "b"],
+    ...                          "strategy_label": ("strategy", ["A", "Bee"])})
+    >>> frames = psa_to_frames(psa, "bcea")
+    >>> sorted(frames), frames["c.csv"].columns.tolist()
+    (['c.csv', 'e.csv'], ['A', 'Bee'])
+    """
+    if layout not in EXPORT_FORMATS:
+        raise VbhcError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {layout!r}")
+    if layout in ("csv", "long"):
+        return {"psa.csv": psa_to_frame(psa, effect, "wide" if layout == "csv" else "long")}
+    codes = [str(s) for s in psa[dims.STRATEGY].values]
+    names = codes
+    if labels and "strategy_label" in psa.coords:
+        shown = [str(v).strip() or c for v, c in zip(psa["strategy_label"].values, codes)]
+        names = shown if len(set(shown)) == len(shown) else codes
+    cost_name, eff_name = MATRIX_FILES[0] if layout == "bcea" else MATRIX_FILES[1]
+    out = {}
+    for name, var in ((cost_name, "total_cost"), (eff_name, effect)):
+        out[name] = pd.DataFrame(psa[var].transpose(dims.DRAW, dims.STRATEGY).values,
+                                 columns=names)
+    if "parameters" in psa:
+        out[PARAMETER_FILE] = pd.DataFrame(
+            psa["parameters"].transpose(dims.DRAW, dims.PARAMETER).values,
+            columns=[str(p) for p in psa[dims.PARAMETER].values])
+    return out

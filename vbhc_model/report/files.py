@@ -47,6 +47,9 @@ RESULT_NAMES = frozenset({
 WORK_SUFFIX = ".vbhc-work"
 #: The longest file name (bytes) of common file systems (ext4, XFS, tmpfs, APFS, NTFS).
 NAME_MAX = 255
+#: ``vbhc export``'s folders (BCEA's and dampack's layouts).
+RESULT_NAMES |= {"c.csv", "e.csv", "cost.csv", "effectiveness.csv", "parameters.csv",
+                 "README.txt"}
 
 
 def write_directory(out: Path, write: Callable[[Path], None], *, force: bool = False) -> Path:

@@ -286,16 +286,23 @@ def compare_frame(table: xr.Dataset) -> pd.DataFrame:
 
 def price_frame(prices: xr.Dataset) -> pd.DataFrame:
     """Value-based prices as rows of (strategy, wtp): the programme cost now, the price, and
-    after a PSA ``price_p50``/``price_p80`` and ``p_best_at_current``."""
+    after a PSA ``price_p50``/``price_p80`` and ``p_best_at_current``. As in the console:
+    only strategies with a programme cost, and an empty price where the strategy is not the
+    best even if its programme were free (never a negative price)."""
+    def price(v) -> float:
+        return float(v) if v >= 0 else float("nan")
+
     rows = []
     for i, s in enumerate(prices[dims.STRATEGY].values):
+        if not float(prices["programme_cost"].values[i]) > 0:
+            continue  # no programme to price (usual care)
         for k, w in enumerate(prices[dims.WTP].values):
             row = {"strategy": str(s), "wtp": float(w),
                    "programme_cost": float(prices["programme_cost"].values[i]),
-                   "price": float(prices["price"].values[i, k])}
+                   "price": price(prices["price"].values[i, k])}
             if "price_at_probability" in prices:
                 for j, p in enumerate(prices["probability"].values):
-                    row[f"price_p{100 * p:.0f}"] = float(
+                    row[f"price_p{100 * p:.0f}"] = price(
                         prices["price_at_probability"].values[i, k, j])
                 row["p_best_at_current"] = float(prices["p_best_at_current"].values[i, k])
             rows.append(row)

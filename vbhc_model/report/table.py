@@ -17,6 +17,80 @@ def money(attrs) -> str:
                     if attrs.get(k) and attrs.get(k) != "not stated")
 
 
+#: The widest strategy label a console table shows; a longer one is shortened.
+LABEL_WIDTH = 40
+
+
+def short_strategy_label(label: str, width: int = LABEL_WIDTH) -> str:
+    """A strategy's label short enough for a table column: a trailing parenthesis dropped,
+    else cut at a word with ``...``.
+
+    Examples
+    --------
+    >>> short_strategy_label("The Pain Course (therapist-guided, online)")
+    'The Pain Course'
+    >>> short_strategy_label("PPACT: 12 weekly 90-minute interdisciplinary CBT groups + usual care")
+    'PPACT: 12 weekly 90-minute...'
+    """
+    label = " ".join(label.split())
+    if len(label) <= width:
+        return label
+    if label.endswith(")") and " (" in label:
+        head = label[:label.rindex(" (")].rstrip()
+        if 0 < len(head) <= width:
+            return head
+    cut = label[:width - 3]
+    if " " in cut:
+        cut = cut[:cut.rindex(" ")]
+    return cut.rstrip(" ,;:-") + "..."
+
+
+def strategy_names(source, codes=None) -> dict[str, str]:
+    """Strategy code -> the name a person reads in a console table: its label (shortened by
+    :func:`short_strategy_label`), or the code when it has none or two labels would read
+    the same. ``source`` is a Dataset with a ``strategy_label`` coordinate, a mapping of
+    codes to labels, or None (codes only). CSV, NetCDF and ``--json`` keep the codes.
+
+    Examples
+    --------
+    >>> strategy_names({"uc": "Usual care", "x": ""})
+    {'uc': 'Usual care', 'x': 'x'}
+    """
+    if source is None:
+        labels: dict[str, str] = {}
+    elif isinstance(source, dict):
+        labels = {str(k): str(v) for k, v in source.items()}
+    elif "strategy_label" in getattr(source, "coords", {}):
+        labels = {str(k): str(v) for k, v in zip(source[dims.STRATEGY].values,
+                                                 source["strategy_label"].values)}
+    else:
+        labels = {}
+    if codes is None:
+        codes = list(labels) if not hasattr(source, "coords") or dims.STRATEGY not in \
+            source.coords else [str(c) for c in source[dims.STRATEGY].values]
+    names = {str(c): short_strategy_label(labels.get(str(c), "")) or str(c) for c in codes}
+    counts: dict[str, int] = {}
+    for n in names.values():
+        counts[n] = counts.get(n, 0) + 1
+    return {c: (n if counts[n] == 1 else c) for c, n in names.items()}
+
+
+def scenario_names(scenario) -> dict[str, str]:
+    """:func:`strategy_names` of a scenario's strategies (code -> label for a table)."""
+    return strategy_names({k: v.label for k, v in scenario.strategies.items()})
+
+
+def _relabel(text: str, names: dict[str, str]) -> str:
+    """``text`` (an analysis's note naming strategies by code) with the codes as names."""
+    import re
+
+    if not names:
+        return text
+    pattern = re.compile(r"\b(" + "|".join(re.escape(c) for c in sorted(names, key=len,
+                                                                          reverse=True)) + r")\b")
+    return pattern.sub(lambda m: names[m.group(1)], text)
+
+
 def _num(x: float, digits: int) -> str:
     return "-" if x is None or math.isnan(x) else f"{x:,.{digits}f}"
 
@@ -35,11 +109,12 @@ def format_table(table: xr.Dataset) -> str:
     py = table.attrs.get("price_year", "")
     header = ["strategy", f"cost ({cur})", eff, "inc. cost", f"inc. {eff}",
               f"ICER ({cur}/{eff})", "status"]
+    names = strategy_names(table)
     rows = []
     for s in table[dims.STRATEGY].values:
         t = table.sel({dims.STRATEGY: s})
         rows.append([
-            str(s), _num(float(t["cost"]), 0), _num(float(t["effect"]), 4),
+            names[str(s)], _num(float(t["cost"]), 0), _num(float(t["effect"]), 4),
             _num(float(t["inc_cost"]), 0), _num(float(t["inc_effect"]), 4),
             _num(float(t["icer"]), 0), str(t["status"].values),
         ])
@@ -60,7 +135,7 @@ def format_table(table: xr.Dataset) -> str:
     out += [line(header), line(["-" * w for w in widths])]
     out += [line(r) for r in rows]
     out += negligible_notes(table[dims.STRATEGY].values, table["status"].values,
-                            table["dominated_by"].values, eff)
+                            table["dominated_by"].values, eff, names)
     return "\n".join(out)
 
 
@@ -70,9 +145,11 @@ EFFECT_ONE = {"QALYs": "QALY", "life years": "life year"}
 
 def best_by_nmb(table: xr.Dataset, per: str) -> str:
     """One line: the strategy with the highest net monetary benefit at each threshold, the
-    thresholds with the same answer together ("coach_cbt at 50,000 and 100,000 ...")."""
+    thresholds with the same answer together ("Coach-led telehealth CBT at 50,000 and
+    100,000 ..."), strategies by their labels."""
     nmb = table["nmb"].transpose(dims.STRATEGY, dims.WTP).values
-    names = [str(s) for s in table[dims.STRATEGY].values]
+    label = strategy_names(table)
+    names = [label[str(s)] for s in table[dims.STRATEGY].values]
     groups: dict[str, list[str]] = {}
     for w, best in zip(table[dims.WTP].values, nmb.argmax(axis=0)):
         groups.setdefault(names[best], []).append(f"{w:,.0f}")
@@ -85,12 +162,15 @@ def and_list(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def negligible_notes(names, status, notes, eff: str) -> list[str]:
-    """A line per strategy left off the frontier for a negligible gain: what it is."""
+def negligible_notes(codes, status, notes, eff: str,
+                     names: dict[str, str] | None = None) -> list[str]:
+    """A line per strategy left off the frontier for a negligible gain: what it is (by
+    ``names``, code -> label, if given)."""
     from vbhc_model.analysis.frontier import NEGLIGIBLE
 
-    return [f"{name}: {note} ({eff}); no ICER: compare it with the cheaper one on net monetary "
-            "benefit" for name, st, note in zip(names, status, notes) if st == NEGLIGIBLE]
+    names = names or {}
+    return [f"{names.get(str(c), str(c))}: {_relabel(str(note), names)} ({eff}); no ICER: compare it with the cheaper one on net monetary "
+            "benefit" for c, st, note in zip(codes, status, notes) if st == NEGLIGIBLE]
 
 
 def format_psa(summary: xr.Dataset) -> str:
@@ -99,24 +179,59 @@ def format_psa(summary: xr.Dataset) -> str:
     wtps = summary[dims.WTP].values
     header = ["strategy", "cost: mean (95% interval)", f"{eff}: mean (95% interval)"]
     header += [f"P(CE) at {w:,.0f}" for w in wtps]
+    names = strategy_names(summary)
     rows = []
     for i, s in enumerate(summary[dims.STRATEGY].values):
         c = [float(summary[f"cost_{k}"].values[i]) for k in ("mean", "low", "high")]
         e = [float(summary[f"effect_{k}"].values[i]) for k in ("mean", "low", "high")]
-        rows.append([str(s), f"{_whole(c[0])} ({_whole(c[1])} to {_whole(c[2])})",
+        rows.append([names[str(s)], f"{_whole(c[0])} ({_whole(c[1])} to {_whole(c[2])})",
                      f"{e[0]:.4f} ({e[1]:.4f} to {e[2]:.4f})"]
                     + [f"{p:.3f}" for p in summary["ceac"].values[i]])
     rows.append(["EVPI per person", "", ""] + [f"{v:,.2f}" for v in summary["evpi"].values])
     lines = [f"Probabilistic analysis: {summary.attrs.get('n_draws', '')} draws",
-             *_aligned(header, rows)]
+             *_aligned(header, rows), "", *conclusions(summary)]
     if "frontier_status" in summary:
         lines += ["", "Frontier on the mean costs and effects; 95% intervals of the increments "
-                  "over the draws", *_aligned(*_mean_frontier_rows(summary, eff))]
+                  "over the draws", *_aligned(*_mean_frontier_rows(summary, eff, names))]
         if "frontier_note" in summary:
             lines += negligible_notes(summary[dims.STRATEGY].values,
                                       summary["frontier_status"].values,
-                                      summary["frontier_note"].values, eff)
+                                      summary["frontier_note"].values, eff, names)
     return "\n".join(lines)
+
+
+def conclusions(summary: xr.Dataset) -> list[str]:
+    """One line per willingness to pay after a PSA: the strategy with the highest expected
+    net monetary benefit, the probability that it is the cost-effective one, and the EVPI.
+
+    Examples
+    --------
+    >>> s = xr.Dataset({"expected_nmb": (("strategy", "wtp"), [[1.0], [2.0]]),
+    ...                 "ceac": (("strategy", "wtp"), [[0.3], [0.7]]),
+    ...                 "evpi": ("wtp", [12.5])},
+    ...                coords={"strategy": ["a", "b"], "wtp": [50000.0],
+    ...                        "strategy_label": ("strategy", ["A", "Bee"])},
+    ...                attrs={"currency": "USD", "price_year": 2025, "effect": "qalys"})
+    >>> conclusions(s)
+    ['At 50,000 USD 2025 per QALY: Bee is best (P 0.70 that it is cost-effective); EVPI 12.50 USD 2025 per person']
+    """
+    if "expected_nmb" not in summary or "ceac" not in summary:
+        return []
+    names = strategy_names(summary)
+    codes = [str(s) for s in summary[dims.STRATEGY].values]
+    cur = money(summary.attrs)
+    eff = EFFECT_LABELS.get(summary.attrs.get("effect", "qalys"), "effect")
+    per = f"{cur} per {EFFECT_ONE.get(eff, eff)}".strip()
+    enmb = summary["expected_nmb"].transpose(dims.STRATEGY, dims.WTP).values
+    ceac = summary["ceac"].transpose(dims.STRATEGY, dims.WTP).values
+    lines = []
+    for k, w in enumerate(summary[dims.WTP].values):
+        best = int(np.argmax(enmb[:, k]))
+        evpi = (f"; EVPI {float(summary['evpi'].values[k]):,.2f}"
+                + (f" {cur}" if cur else "") + " per person") if "evpi" in summary else ""
+        lines.append(f"At {w:,.0f} {per}: {names[codes[best]]} is best (P "
+                     f"{ceac[best, k]:.2f} that it is cost-effective){evpi}")
+    return lines
 
 
 def _aligned(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -133,7 +248,8 @@ def _whole(x: float) -> str:
     return "0" if text == "-0" else text
 
 
-def _mean_frontier_rows(summary: xr.Dataset, eff: str) -> tuple[list[str], list[list[str]]]:
+def _mean_frontier_rows(summary: xr.Dataset, eff: str, names: dict[str, str]
+                        ) -> tuple[list[str], list[list[str]]]:
     header = ["strategy", "status", "compared with", "incremental cost (95% interval)",
               f"incremental {eff} (95% interval)", "ICER of means"]
     rows = []
@@ -142,9 +258,10 @@ def _mean_frontier_rows(summary: xr.Dataset, eff: str) -> tuple[list[str], list[
             "inc_cost_mean", "inc_cost_low", "inc_cost_high", "inc_effect_mean",
             "inc_effect_low", "inc_effect_high", "icer")}
         has = np.isfinite(v["inc_cost_mean"])
+        comparator = str(summary["comparator"].values[i])
         rows.append([
-            str(summary[dims.STRATEGY].values[i]), str(summary["frontier_status"].values[i]),
-            str(summary["comparator"].values[i]),
+            names[str(summary[dims.STRATEGY].values[i])],
+            str(summary["frontier_status"].values[i]), names.get(comparator, comparator),
             f"{_whole(v['inc_cost_mean'])} ({_whole(v['inc_cost_low'])} to "
             f"{_whole(v['inc_cost_high'])})" if has else "",
             f"{v['inc_effect_mean']:.4f} ({v['inc_effect_low']:.4f} to "
@@ -194,9 +311,65 @@ def format_voi(table: xr.Dataset, evpi: xr.DataArray) -> str:
     return "\n".join(lines)
 
 
-def format_one_way(one_way: xr.Dataset, top: int = 15) -> str:
-    """The one-way analysis, widest swing first."""
+#: Single parameters "explain little" of the EVPI when the largest single EVPPI is below this
+#: share of it (at some WTP), or when at least half of them show 0.00.
+EXPLAINS_LITTLE = 0.5
+
+
+def format_voi_advice(result, command: str = "vbhc voi") -> str:
+    """When single parameters explain little of the EVPI: a note saying so (value of
+    information is then in parameters together: Strong, Oakley & Brennan 2014) and the
+    command that estimates the EVPPI of the groups the scenario draws together (one per
+    posterior file, table of samples or joint distribution), to paste. "" otherwise, and
+    when the table holds groups already.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> t = xr.Dataset({"evppi": (("group", "wtp"), [[0.001], [0.0]])},
+    ...                coords={"group": ["a", "b"], "wtp": [1.0],
+    ...                        "members": ("group", ["a", "b"])})
+    >>> from types import SimpleNamespace as R
+    >>> print(format_voi_advice(R(table=t, evpi=xr.DataArray([9.0], dims="wtp"),
+    ...     source="res", suggested_groups=(("posterior fits/f.nc", ("a", "b")),))))
+    Single parameters explain little of the EVPI (at 1 the largest single EVPPI is 0.00 of an EVPI of 9.00; 2 of 2 single parameters show 0.00 at 1): the value of information lies in parameters learnt together. The groups the scenario draws together (posterior fits/f.nc: a, b):
+      vbhc voi res --force --group a,b
+    """
+    table = result.table
+    single = np.array(["," not in str(m) for m in table["members"].values])
+    if not single.any() or not single.all():  # no singles, or groups asked for already
+        return ""
+    evppi = table["evppi"].transpose("group", dims.WTP).values[single]
+    evpi = np.asarray(result.evpi.values, dtype=float)
+    wtps = table[dims.WTP].values
+    zero = int((np.round(evppi[:, 0], 2) == 0).sum())
+    low = [k for k in range(len(wtps)) if evpi[k] > 0
+           and np.nanmax(evppi[:, k]) < EXPLAINS_LITTLE * evpi[k]]
+    if not low and zero * 2 < len(evppi):
+        return ""
+    said = [f"at {wtps[k]:,.0f} the largest single EVPPI is {np.nanmax(evppi[:, k]):,.2f} of "
+            f"an EVPI of {evpi[k]:,.2f}" for k in low[:1]]
+    if zero * 2 >= len(evppi):
+        said.append(f"{zero} of {len(evppi)} single parameters show 0.00 at {wtps[0]:,.0f}")
+    lines = [f"Single parameters explain little of the EVPI ({'; '.join(said)}): the value of "
+             "information lies in parameters learnt together."]
+    groups = [g for g in result.suggested_groups if len(g[1]) >= 2]
+    if groups:
+        lines[0] += (" The groups the scenario draws together ("
+                     + "; ".join(f"{where}: {', '.join(m)}" for where, m in groups) + "):")
+        lines.append(f"  {command} {result.source} --force "
+                     + " ".join(f"--group {','.join(m)}" for _, m in groups))
+    else:
+        lines[0] += (" Estimate groups of parameters from one source of evidence together: "
+                     f"{command} {result.source} --force --group a,b,c --group d,e")
+    return "\n".join(lines)
+
+
+def format_one_way(one_way: xr.Dataset, top: int = 15,
+                   names: dict[str, str] | None = None) -> str:
+    """The one-way analysis, widest swing first (strategies by ``names``, code -> label)."""
     a = one_way.attrs
+    names = names or {}
     header = ["parameter", "low", "high", "INMB at low", "INMB at high", "optimal at low",
               "optimal at high"]
     rows = []
@@ -204,21 +377,25 @@ def format_one_way(one_way: xr.Dataset, top: int = 15) -> str:
         t = one_way.sel({dims.PARAMETER: p})
         rows.append([str(p), f"{float(t['low']):.4g}", f"{float(t['high']):.4g}",
                      f"{float(t['inmb_low']):,.2f}", f"{float(t['inmb_high']):,.2f}",
-                     str(t["optimal_low"].values), str(t["optimal_high"].values)])
+                     *(names.get(str(v), str(v)) for v in (t["optimal_low"].values,
+                                                            t["optimal_high"].values))])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [f"One-way sensitivity at {a['wtp']:,.0f}: incremental net benefit (INMB) of "
-             f"{a['strategy']} vs the best other strategy; base case {a['base_inmb']:,.2f}"]
+             f"{names.get(str(a['strategy']), a['strategy'])} vs the best other strategy; "
+             f"base case {a['base_inmb']:,.2f}"]
     for r in [header, ["-" * w for w in widths], *rows]:
         lines.append("  ".join(f"{c:<{w}}" if i in (0, 5, 6) else f"{c:>{w}}"
                                for i, (c, w) in enumerate(zip(r, widths))).rstrip())
     return "\n".join(lines)
 
 
-def format_prices(prices: xr.Dataset, attrs: dict) -> str:
+def format_prices(prices: xr.Dataset, attrs: dict, names: dict[str, str] | None = None) -> str:
     """The value-based price of each strategy with a programme cost: the highest programme
     cost per person at which it has the highest net monetary benefit (after a PSA, also the
-    highest at which it does with probability 50% and 80%)."""
+    highest at which it does with probability 50% and 80%). Strategies by ``names`` (code ->
+    label) if given."""
     wtps = prices[dims.WTP].values
+    names = names or {}
     psa = "price_at_probability" in prices
     header = ["strategy", "programme cost now"] + [f"price at {w:,.0f}" for w in wtps]
     rows = []
@@ -226,7 +403,7 @@ def format_prices(prices: xr.Dataset, attrs: dict) -> str:
         now = float(prices["programme_cost"].values[i])
         if now <= 0:
             continue
-        row = [str(s), _whole(now)]
+        row = [names.get(str(s), str(s)), _whole(now)]
         for k in range(len(wtps)):
             p = float(prices["price"].values[i, k])
             cell = _whole(p) if p >= 0 else "none"
@@ -250,6 +427,7 @@ def format_run(result) -> str:
     """The console text of ``vbhc run``: the decision table, then the PSA's if any, then the
     decision in each subgroup if the scenario declares subgroups, then value-based prices."""
     text = format_table(result.table)
+    names = strategy_names(result.table)
     if "mcse_inc_total_cost" in result.outcomes:
         text += "\n" + format_mcse(result.outcomes)
     if result.psa_summary is not None:
@@ -257,9 +435,9 @@ def format_run(result) -> str:
     if result.montecarlo is not None:
         text += "\n\n" + format_montecarlo(result.montecarlo)
     if result.subgroups is not None:
-        text += "\n\n" + format_subgroups(result.subgroups)
+        text += "\n\n" + format_subgroups(result.subgroups, names)
     if getattr(result, "prices", None) is not None:
-        prices = format_prices(result.prices, result.outcomes.attrs)
+        prices = format_prices(result.prices, result.outcomes.attrs, names)
         if prices:
             text += "\n\n" + prices
     return text
@@ -270,14 +448,15 @@ def format_mcse(outcomes) -> str:
     increment over the first strategy (not the frontier's increments in the table)."""
     eff = outcomes.attrs.get("effect", "qalys")
     base = outcomes.isel(draw=0)
+    names = strategy_names(outcomes)
     strategies = [str(s) for s in base["strategy"].values]
-    parts = [f"{s}: cost {float(base['mcse_inc_total_cost'].sel(strategy=s)):,.2f}, "
+    parts = [f"{names[s]}: cost {float(base['mcse_inc_total_cost'].sel(strategy=s)):,.2f}, "
              f"{EFFECT_LABELS.get(eff, eff)} {float(base[f'mcse_inc_{eff}'].sel(strategy=s)):.2g}"
              for s in strategies[1:]]
     n = outcomes.attrs.get("n_patients")
     per = " per attribute profile" if "subgroup" in outcomes.dims else ""
     return (f"Monte Carlo standard errors (microsimulation, {n:,} patients{per}; batch means) "
-            f"of each strategy's difference from {strategies[0]}: " + "; ".join(parts))
+            f"of each strategy's difference from {names[strategies[0]]}: " + "; ".join(parts))
 
 
 def format_montecarlo(split) -> str:
@@ -300,16 +479,19 @@ def format_montecarlo(split) -> str:
     return "\n".join(lines)
 
 
-def format_subgroups(table) -> str:
+def format_subgroups(table, names: dict[str, str] | None = None) -> str:
     """One row per subgroup: its share and the strategy with the highest net monetary
-    benefit at each WTP (with the probability that it is cost-effective, after a PSA)."""
+    benefit at each WTP (with the probability that it is cost-effective, after a PSA);
+    strategies by ``names`` (code -> label) [their labels in ``table``]."""
+    names = names or strategy_names(table)
     wtp = table["wtp"].values
     head = ["subgroup", "share"] + [f"optimal at {w:,.0f}" for w in wtp]
     rows = []
     for g, group in enumerate(table["subgroup"].values):
         row = [str(group), f"{float(table['share'].values[g]):.0%}" if "share" in table else ""]
         for i in range(len(wtp)):
-            best = str(table["optimal"].values[g, i]) or "(no patients)"
+            code = str(table["optimal"].values[g, i])
+            best = names.get(code, code) or "(no patients)"
             if "p_optimal" in table and best != "(no patients)":
                 best += f" (P {float(table['p_optimal'].values[g, i]):.2f})"
             row.append(best)
@@ -323,23 +505,25 @@ def format_subgroups(table) -> str:
     return "\n".join(lines)
 
 
-def format_threshold(t) -> str:
+def format_threshold(t, names: dict[str, str] | None = None) -> str:
     """One line: where a strategy becomes (or stops being) optimal."""
+    who = (names or {}).get(t.strategy, t.strategy)
     side = f"when {t.parameter} is {t.optimal_side} {t.value:.6g}" if t.optimal_side else \
         f"on one side of {t.parameter} = {t.value:.6g}"
     more = (f"; the incremental net benefit changes sign {t.more_thresholds} more time(s) "
             "over the range") if t.more_thresholds else ""
-    return (f"threshold: {t.strategy} is optimal at {t.wtp:,.0f} {side} (range "
+    return (f"threshold: {who} is optimal at {t.wtp:,.0f} {side} (range "
             f"{t.range[0]:.4g} to {t.range[1]:.4g}, {t.basis}){more}")
 
 
 def format_dsa(result) -> str:
     """The console text of ``vbhc dsa``: the one-way table, what was left out, the threshold."""
-    text = format_one_way(result.one_way)
+    names = scenario_names(result.scenario)
+    text = format_one_way(result.one_way, names=names)
     if result.one_way.attrs.get("left_out"):
         text += "\n" + result.one_way.attrs["left_out"]
     if result.threshold is not None:
-        text += "\n\n" + format_threshold(result.threshold)
+        text += "\n\n" + format_threshold(result.threshold, names)
     return text
 
 
@@ -398,20 +582,23 @@ def format_update(result) -> str:
             + "\n\ndecision before and after:\n" + _frame_text(shown, index=False))
 
 
-def format_compare(table: xr.Dataset) -> str:
+def format_compare(table: xr.Dataset, names: dict[str, str] | None = None) -> str:
     """``vbhc compare``: per variant, the strategy with the highest net monetary benefit at
     each threshold (with the probability it is cost-effective, after a PSA) and the frontier
-    with its ICERs."""
+    with its ICERs. Strategies by ``names`` (code -> label) [their labels in ``table``]."""
     wtps = table[dims.WTP].values
     header = ["variant"] + [f"optimal at {w:,.0f}" for w in wtps] + ["frontier (ICER)"]
     rows = []
-    names = [str(s) for s in table[dims.STRATEGY].values]
+    codes = [str(s) for s in table[dims.STRATEGY].values]
+    label = names or strategy_names(table)
+    names = [label.get(c, c) for c in codes]
     for i, v in enumerate(table["variant"].values):
         row = [str(v)]
         for k in range(len(wtps)):
-            best = str(table["optimal"].values[i, k])
+            code = str(table["optimal"].values[i, k])
+            best = label.get(code, code)
             if "p_ce" in table:
-                p = float(table["p_ce"].values[i, names.index(best), k])
+                p = float(table["p_ce"].values[i, codes.index(code), k])
                 best += f" (P {p:.2f})"
             row.append(best)
         status, icer = table["status"].values[i], table["icer"].values[i]

@@ -152,8 +152,8 @@ def _check_posteriors(scenario: Scenario, add: Any) -> None:
         if not path.exists():
             name, ref = refs[0]
             add(("parameters", name, "posterior", "file"),
-                f"posterior file {ref.file!r} not found (looked for {path}); run 'vbhc fit' "
-                "on its fit file first")
+                f"posterior file {ref.file!r} not found (looked for {path}); "
+                + missing_posterior_advice(ref.file, path, scenario))
             continue
         for name, ref in refs:
             try:
@@ -186,6 +186,28 @@ def _check_domain(name: str, values: np.ndarray, what: str, path: tuple, add: An
         add(path, f"{int(bad.sum()):,} of {values.size:,} {what} are outside {span}, the "
                   f"values a '{prefix}' parameter takes (draw {i}: {values[i]:.6g}); fix the "
                   f"fit or the file, or rename the parameter if its values may be so")
+
+
+def missing_posterior_advice(file: str, path: Path, scenario: Scenario) -> str:
+    """What to do about a posterior file that is not there (``path``, where it was looked
+    for): a shipped scenario copied out of its folder (its fits/ stayed behind) is copied
+    with ``vbhc init`` or points at the shipped file with ``package:``; any posterior can be
+    fitted with ``vbhc fit``."""
+    from vbhc_model.readers.posterior import PACKAGE_PREFIX, package_file
+
+    name = file[len(PACKAGE_PREFIX):] if file.startswith(PACKAGE_PREFIX) else file
+    fit = package_file(str(Path(name).with_suffix(".yaml")))
+    refit = (f"fit it: 'vbhc fit {fit if fit.is_file() else 'FIT_FILE'} --out {path}'")
+    if file.startswith(PACKAGE_PREFIX):
+        return f"{PACKAGE_PREFIX} names a file shipped with vbhc_model; {refit}"
+    if not package_file(file).is_file():
+        return ("point 'file:' at the posterior (a path relative to this scenario file, or "
+                f"{PACKAGE_PREFIX}NAME for a file shipped with vbhc_model), or {refit}")
+    stem = Path(scenario.source.file).stem if scenario.source else ""
+    shipped = stem if stem and package_file(f"{stem}.yaml").is_file() else "SCENARIO"
+    return (f"a shipped scenario copied without the files it uses? Copy it with them: "
+            f"'vbhc init NAME --from {shipped}' (vbhc init --help); or write 'file: "
+            f"{PACKAGE_PREFIX}{file}' to use the posterior vbhc_model ships; or {refit}")
 
 
 def _check_samples(scenario: Scenario, add: Any) -> None:
