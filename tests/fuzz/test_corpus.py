@@ -15,10 +15,7 @@ CASES = yaml.safe_load((CORPUS / "cases.yaml").read_text())
 
 
 def _params() -> list:
-    return [pytest.param(case, id=Path(case["file"]).stem, marks=[pytest.mark.xfail(
-        strict=False, reason=f"audit {case['audit']}: {case['inputs']} (fixed on the "
-                             "input-handling branch)")] if case.get("inputs") else [])
-            for case in CASES]
+    return [pytest.param(case, id=Path(case["file"]).stem) for case in CASES]
 
 
 def test_every_corpus_file_is_a_case():
