@@ -19,7 +19,7 @@ import numpy as np
 from vbhc_model.distributions import DistributionError, check_distribution
 from vbhc_model.errors import Issue, ScenarioError
 from vbhc_model.readers.patients import PatientTable, PatientTableError, read_patients
-from vbhc_model.readers.posterior import PosteriorError, read_posterior, resolve
+from vbhc_model.readers.posterior import PACKAGE_PREFIX, PosteriorError, read_posterior, resolve
 from vbhc_model.readers.samples import SamplesError, read_samples
 from vbhc_model.readers.uniforms import UniformsError, read_uniforms
 from vbhc_model.scenario.expressions import Expression, check_names, non_ascii
@@ -98,7 +98,7 @@ def check_scenario(scenario: Scenario) -> list[Issue]:
 
 def file_references(scenario: Scenario) -> Iterator[tuple[tuple, str, Path, bool]]:
     """Every file a scenario reads: (key path, the path as written, where it leads, written
-    explicitly: absolute or through '..')."""
+    explicitly: absolute, through '..', or a shipped file named ``package:NAME``)."""
     src = scenario.source.file if scenario.source else None
     refs = [(("parameters", n, f, "file"), getattr(p, f).file)
             for n, p in scenario.parameters.items() for f in ("posterior", "samples")
@@ -111,7 +111,7 @@ def file_references(scenario: Scenario) -> Iterator[tuple[tuple, str, Path, bool
     for path, file in refs:
         written = Path(file)
         yield (path, file, resolve(file, src).resolve(),
-               written.is_absolute() or ".." in written.parts)
+               written.is_absolute() or ".." in written.parts or file.startswith(PACKAGE_PREFIX))
 
 
 def _inside(target: Path, scenario: Scenario) -> bool:
@@ -193,7 +193,7 @@ def missing_posterior_advice(file: str, path: Path, scenario: Scenario) -> str:
     for): a shipped scenario copied out of its folder (its fits/ stayed behind) is copied
     with ``vbhc init`` or points at the shipped file with ``package:``; any posterior can be
     fitted with ``vbhc fit``."""
-    from vbhc_model.readers.posterior import PACKAGE_PREFIX, package_file
+    from vbhc_model.readers.posterior import package_file
 
     name = file[len(PACKAGE_PREFIX):] if file.startswith(PACKAGE_PREFIX) else file
     fit = package_file(str(Path(name).with_suffix(".yaml")))
