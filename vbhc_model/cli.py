@@ -442,12 +442,13 @@ def plan(
     each strategy, FTEs needed against available; plan.nc and plan.csv."""
     from vbhc_model.api import run_plan
     from vbhc_model.report.frames import plan_summary
-    from vbhc_model.report.table import format_plan, written
+    from vbhc_model.report.table import format_plan, scenario_names, written
 
     with _progress(draws, "PSA draws") as progress:
         result, folder = run_plan(scenario, draws=draws, seed=seed, out=out, force=force,
                                   variant=variant, progress=progress)
-    typer.echo(format_plan(plan_summary(result.totals)) + "\n\n" + written(folder))
+    typer.echo(format_plan(plan_summary(result.totals), scenario_names(result.scenario))
+               + "\n\n" + written(folder))
 
 
 @app.command()

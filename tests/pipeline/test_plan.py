@@ -460,3 +460,20 @@ def test_caseload_per_fte_and_a_caseload_limit(scenario):
     assert float(t["caseload_per_fte"].sel(calendar_year=1)) == pytest.approx(20, rel=1e-12)
     assert float(t["backlog"].sel(calendar_year=1)) == pytest.approx(600 - 40 * 52 / weeks,
                                                                      rel=1e-12)
+
+
+def test_the_plans_console_and_dashboard_speak_labels_and_the_currency(tmp_path):
+    """Issue 11 (readability): the plan's tables name strategies and roles by their labels and
+    money by its currency and price year, never by code or 'currency'."""
+    import pandas as pd
+
+    res = CliRunner().invoke(app, ["plan", str(default_scenario_path()), "--out",
+                                   str(tmp_path / "p")])
+    assert res.exit_code == 0, res.output
+    assert "Coach-led telehealth CBT" in res.output and "Usual care" in res.output
+    assert "Health coach: FTE needed / available" in res.output
+    assert "Health coach: occupancy" in res.output
+    board = pd.read_csv(tmp_path / "p" / "plan_dashboard.csv")
+    assert "currency" not in set(board["unit"])
+    assert (board.loc[board["measure"].str.startswith("per member per month"), "unit"]
+            == "USD 2025").all()

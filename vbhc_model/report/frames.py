@@ -407,6 +407,12 @@ def unstack_stats(stacked: xr.Dataset) -> xr.Dataset:
     return xr.Dataset(out, attrs=stacked.attrs).drop_vars("stat", errors="ignore")
 
 
+def money(attrs) -> str:
+    """The currency and price year a result's attrs state ("USD 2025"; "" if none)."""
+    return " ".join(str(attrs[k]) for k in ("currency", "price_year")
+                    if attrs.get(k) and attrs.get(k) != "not stated")
+
+
 def plan_frame(summary: xr.Dataset) -> pd.DataFrame:
     """A plan's summary as rows of (calendar year, measure): the new mix's mean and interval,
     the current mix's mean, and the increment's mean and interval."""
@@ -438,8 +444,10 @@ def plan_frame(summary: xr.Dataset) -> pd.DataFrame:
 
 def plan_dashboard(summary: xr.Dataset) -> pd.DataFrame:
     """The quadruple aim of a plan in one view (the new mix, over the plan's years, means):
-    population health, patient experience, per-capita cost and clinicians."""
+    population health, patient experience, per-capita cost and clinicians; money in the
+    plan's currency and price year ("USD 2025")."""
     years = summary["calendar_year"].values
+    cur = money(summary.attrs) or "cost units"
     rows = []
     label = ({str(r): str(v) for r, v in zip(summary["plan_role"].values,
                                              summary["plan_role_label"].values)}
@@ -490,10 +498,10 @@ def plan_dashboard(summary: xr.Dataset) -> pd.DataFrame:
                     "instead")
     pmpm = summary["pmpm_mean"]
     add("per-capita cost", f"per member per month, year {years[-1]}",
-        float(pmpm.sel(mix="new", calendar_year=years[-1])), "currency",
+        float(pmpm.sel(mix="new", calendar_year=years[-1])), cur,
         f"current mix {float(pmpm.sel(mix='current', calendar_year=years[-1])):,.2f}")
     add("per-capita cost", "budget impact over the plan (new - current)",
-        float(summary["total_budget_increment_mean"].sum()), "currency", "undiscounted")
+        float(summary["total_budget_increment_mean"].sum()), cur, "undiscounted")
     if "fte_available" in summary:
         for role in summary["plan_role"].values:
             need = summary[f"fte_needed_{role}_mean"].sel(mix="new")

@@ -338,8 +338,8 @@ def plan_section(summary: xr.Dataset, scenario=None) -> str:
             + ("; P(best): the probability of the most net benefit" if psa else ""),
             ["mix"] + [f"at {w:,.0f} {cur} per QALY" for w in wtps], rows))
     board = tables["plan_dashboard"][1]
-    rows = [[esc(r["aim"]), esc(r["measure"]), _shown(r["value"], r["unit"]),
-             esc(cur if r["unit"] == "currency" else r["unit"]), esc(r["note"])]
+    rows = [[esc(r["aim"]), esc(r["measure"]), _shown(r["value"], r["unit"], cur),
+             esc(r["unit"]), esc(r["note"])]
             for _, r in board.iterrows()]
     parts.append(html_table(tables["plan_dashboard"][0],
                             ["aim", "measure", "value", "unit", "note"], rows,
@@ -349,8 +349,8 @@ def plan_section(summary: xr.Dataset, scenario=None) -> str:
     return "".join(parts)
 
 
-def _shown(value: float, unit: str) -> str:
-    if unit == "currency":
+def _shown(value: float, unit: str, cur: str) -> str:
+    if unit == cur:
         return _amount(value) if abs(value) >= 1000 else f"{value:,.2f}"
     if unit in ("ratio", "share"):
         return f"{value:,.2f}"

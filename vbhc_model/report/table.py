@@ -8,14 +8,7 @@ import numpy as np
 import xarray as xr
 
 from vbhc_model import dims
-from vbhc_model.report.frames import EFFECT_LABELS
-
-
-def money(attrs) -> str:
-    """The currency and price year a result's attrs state ("USD 2025"; "" if none)."""
-    return " ".join(str(attrs[k]) for k in ("currency", "price_year")
-                    if attrs.get(k) and attrs.get(k) != "not stated")
-
+from vbhc_model.report.frames import EFFECT_LABELS, money
 
 #: The widest strategy label a console table shows; a longer one is shortened.
 LABEL_WIDTH = 40
@@ -619,11 +612,15 @@ def format_compare(table: xr.Dataset, names: dict[str, str] | None = None) -> st
     return "\n".join(lines)
 
 
-def format_plan(summary: xr.Dataset) -> str:
+def format_plan(summary: xr.Dataset, names: dict[str, str] | None = None) -> str:
     """``vbhc plan``: the new mix year by year (with 95% intervals after a PSA) against the
-    current mix: the budget, per member per month, QALYs, patients starting each strategy,
-    and FTEs needed against those available."""
+    current mix: the budget, per member per month, QALYs, patients starting each strategy
+    (``names``: their labels), and FTEs needed against those available."""
+    names = names or {}
     years = summary["calendar_year"].values
+    role_names = ({str(r): str(lab) for r, lab in zip(summary["plan_role"].values,
+                                                      summary["plan_role_label"].values)}
+                  if "plan_role_label" in summary.coords else {})
     psa = int(summary.attrs.get("n_draws", 1)) > 1
 
     def cell(name: str, y, digits: int = 0, inc: bool = False) -> str:
@@ -651,10 +648,12 @@ def format_plan(summary: xr.Dataset) -> str:
     rows = [[str(y)] + [f"{float(v):,.0f}" for v in start.sel(calendar_year=y).values]
             for y in years]
     lines += ["", "Patients starting each strategy (new mix)",
-              *_aligned(["calendar year"] + [str(s) for s in start["strategy"].values], rows)]
+              *_aligned(["calendar year"] + [names.get(str(s), str(s))
+                                             for s in start["strategy"].values], rows)]
     if "fte_available" in summary:
         roles = [str(r) for r in summary["plan_role"].values]
-        header = ["calendar year"] + [f"{r}: FTE needed / available" for r in roles]
+        header = ["calendar year"] + [f"{role_names.get(r, r)}: FTE needed / available"
+                                      for r in roles]
         rows = []
         for y in years:
             row = [str(y)]
@@ -668,8 +667,10 @@ def format_plan(summary: xr.Dataset) -> str:
     from vbhc_model.report.frames import plan_dashboard
 
     board = plan_dashboard(summary)
+    in_money = money(summary.attrs) or "cost units"
+
     def shown(value: float, unit: str) -> str:
-        if unit in ("ratio", "share") or (unit == "currency" and abs(value) < 1000):
+        if unit in ("ratio", "share") or (unit == in_money and abs(value) < 1000):
             return f"{value:,.2f}"
         return f"{value:,.1f}" if unit in ("QALYs", "weeks") else f"{value:,.0f}"
 
@@ -706,7 +707,7 @@ def format_plan(summary: xr.Dataset) -> str:
         header = ["calendar year"]
         gave_up = {r for r in roles if f"queue_dropped_out_{r}_mean" in summary}
         for r in roles:
-            header += [f"{r}: occupancy", "caseload per FTE", "mean wait (weeks)",
+            header += [f"{role_names.get(r, r)}: occupancy", "caseload per FTE", "mean wait (weeks)",
                        "backlog at year end"]
             header += ["gave up waiting"] if r in gave_up else []
         header += ["QALYs lost waiting", "net benefit lost"]
