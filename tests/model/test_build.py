@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -307,5 +308,23 @@ def test_payoffs_on_own_channels_equal_every_channel(monkeypatch):
     assert sizes and max(sizes) < n  # the arrays really are narrower
     monkeypatch.setattr(build, "_filled", lambda channels, e, t: np.arange(len(channels.kind)))
     every = simulate(sc, draws, outputs=outputs)
+    for name in own.data_vars:
+        np.testing.assert_array_equal(own[name].values, every[name].values, err_msg=name)
+
+
+def test_own_channels_keep_a_targets_one_off_unit_costs(monkeypatch):
+    """Stepped care's chained arms: a one-off count whose unit cost goes to a category no
+    per-cycle payoff fills is kept (it crashed once), equal to the arrays on every channel."""
+    from vbhc_model.model import build
+    from vbhc_model.parameters.sampling import sample_draws
+
+    sc = load_scenario(Path(__file__).resolve().parents[1] / "data" / "stepped"
+                       / "one_off_unit_cost.yaml")
+    draws = sample_draws(sc, 5, seed=1) if any(p.distribution for p in sc.parameters.values()) \
+        else base_draws(sc)
+    own = simulate(sc, draws)
+    assert float(own["costs"].sel(strategy="stepped", category="assessment").max()) > 0
+    monkeypatch.setattr(build, "_filled", lambda channels, e, t: np.arange(len(channels.kind)))
+    every = simulate(sc, draws)
     for name in own.data_vars:
         np.testing.assert_array_equal(own[name].values, every[name].values, err_msg=name)

@@ -301,3 +301,15 @@ def test_a_draw_on_two_rows_of_a_wide_table_is_refused(tmp_path):
     assert result.exit_code == 2
     assert "draw 2 appears on more than one row (lines 3, 4)" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_spaces_after_commas_and_quoted_commas_are_read(tmp_path):
+    """The row-length check reads fields as pandas does (a space after a comma, a quoted
+    field holding a comma): such a table is not refused (review of issue 11's change)."""
+    from vbhc_model.readers.tables import read_psa_csv
+
+    f = tmp_path / "spaced.csv"
+    f.write_text('draw, strategy, cost, qalys\n0, "CBT, coach-led", 100, 0.5\n'
+                 '0, usual care, 50, 0.4\n1, "CBT, coach-led", 110, 0.55\n1, usual care, 55, 0.45\n')
+    psa = read_psa_csv(f)
+    assert sorted(map(str, psa["strategy"].values)) == ["CBT, coach-led", "usual care"]

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import xarray as xr
 from typer.testing import CliRunner
@@ -375,3 +376,82 @@ def test_resume_after_kill_9_gives_the_uninterrupted_psa(tmp_path):
 def test_refuse_existing_checks_the_names_first(tmp_path):
     with pytest.raises(OutputError, match="300 characters long"):
         refuse_existing(tmp_path / ("a" * 300), True)
+
+
+def test_force_never_replaces_a_folder_of_earlier_results(tmp_path):
+    """A folder holding earlier results (each with its own marker), but no marker of its own,
+    is the user's: --force refuses it and the results stay (review of issue 11's change)."""
+    from typer.testing import CliRunner
+
+    from vbhc_model.cli import app
+
+    runner = CliRunner()
+    thr = str(Path(__file__).resolve().parents[2] / "scenarios" / "reference" / "thr_dmhee.yaml")
+    for name in ("a", "b"):
+        assert runner.invoke(app, ["run", thr, "--out", str(tmp_path / "results" / name)]
+                             ).exit_code == 0
+    res = runner.invoke(app, ["run", thr, "--out", str(tmp_path / "results"), "--force"])
+    assert res.exit_code == 2, res.output
+    assert (tmp_path / "results" / "a" / "summary.csv").is_file()
+    assert (tmp_path / "results" / "b" / "summary.csv").is_file()
+
+
+def test_a_full_disk_mid_psa_keeps_the_finished_chunks_for_resume(tmp_path, monkeypatch):
+    """Review of issue 11's change: no space left after some chunks of a PSA keeps those
+    chunks (the work folder), says so, and --resume then gives the uninterrupted psa.nc."""
+    from vbhc_model.pipeline import psa as psa_module
+
+    real = psa_module.run_psa
+    calls = {"n": 0}
+
+    def failing_progress(done, total):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def run_psa(*args, progress=None, **kwargs):
+        return real(*args, progress=failing_progress, **kwargs)
+
+    out = tmp_path / "r1"
+    monkeypatch.setattr(psa_module, "run_psa", run_psa)
+    import vbhc_model.pipeline.run as run_module
+    monkeypatch.setattr(run_module, "run_psa", run_psa)
+    result = _invoke("run", THR, "--draws", "80", "--chunk-size", "20", "--out", out)
+    assert result.exit_code == 2, result.output
+    assert "no space left on device" in result.stderr and "--resume" in result.stderr
+    parts = list((tmp_path / "r1.vbhc-work" / "psa").glob("part_*"))
+    assert len(parts) >= 2
+    monkeypatch.setattr(psa_module, "run_psa", real)
+    monkeypatch.setattr(run_module, "run_psa", real)
+    assert _invoke("run", THR, "--draws", "80", "--chunk-size", "20", "--out", out,
+                   "--resume").exit_code == 0
+    whole = tmp_path / "whole"
+    assert _invoke("run", THR, "--draws", "80", "--chunk-size", "20", "--out", whole
+                   ).exit_code == 0
+    a, b = xr.load_dataset(out / "psa.nc"), xr.load_dataset(whole / "psa.nc")
+    for name in b.data_vars:
+        np.testing.assert_array_equal(a[name].values, b[name].values)
+
+
+def test_resume_is_refused_when_a_file_the_scenario_reads_has_changed(tmp_path):
+    """Review of issue 11's change: part files made with another posterior (a refit) are not
+    mixed into the resumed PSA."""
+    import json
+
+    from vbhc_model.pipeline.psa import _check_record, _record
+    from vbhc_model.scenario import load_scenario
+
+    folder = tmp_path / "sc"
+    folder.mkdir()
+    (folder / "fits").mkdir()
+    src = SCENARIOS / "pain_course_au.yaml"
+    (folder / "pc.yaml").write_text(src.read_text())
+    (folder / "fits" / "pain_course.nc").write_bytes((SCENARIOS / "fits" / "pain_course.nc")
+                                                     .read_bytes())
+    sc = load_scenario(folder / "pc.yaml")
+    before = json.loads(json.dumps(_record(sc, 400, 1, "mc", 100, None)))
+    with open(folder / "fits" / "pain_course.nc", "ab") as f:
+        f.write(b"\0")  # another file now
+    after = _record(sc, 400, 1, "mc", 100, None)
+    with pytest.raises(Exception, match="pain_course.nc has changed"):
+        _check_record(before, after, tmp_path / "out.vbhc-work" / "psa")

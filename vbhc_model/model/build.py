@@ -666,11 +666,13 @@ def _build_strategy(scenario: Scenario, sname: str, draws: xr.DataArray, layout:
             unit_costs.append((channels.index(kind, name), channels.index("cost", item.category),
                                value))
     if own_channels == "folded":
-        folded = {dst for src, dst, _ in unit_costs if src in cols}
-        folded |= set(np.flatnonzero(one_off.any(axis=0)).tolist())
+        # the one-off values' channels first, then the cost channels the unit costs of any
+        # filled count (per cycle or one-off) fold into
+        folded = set(cols.tolist()) | set(np.flatnonzero(one_off.any(axis=0)).tolist())
+        folded |= {dst for src, dst, _ in unit_costs if src in folded}
         if "switched" in channels.kind:
             folded.add(channels.index("switched"))
-        cols = np.union1d(cols, np.array(sorted(folded), dtype=int))
+        cols = np.array(sorted(folded), dtype=int)
     values_at = _values(scenario, sname, layout, channels, ev, entries, n_draws, cols)
 
     return StrategyInputs(

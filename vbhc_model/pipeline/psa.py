@@ -170,19 +170,43 @@ def run_psa(
 
 def _record(scenario: Scenario, n_draws: int, seed: int, method: str, chunk_size: int,
             posteriors: Mapping[Path, Path] | None) -> dict:
-    """What a PSA's chunks depend on: the scenario file (its SHA-256 and variant), the seed,
-    the draws, the chunk size, the sampling, the engine and its patients."""
+    """What a PSA's chunks depend on: the scenario file (its SHA-256 and variant), the
+    contents of every file it reads (posteriors, samples, patient and uniforms tables: a
+    refit changes the draws), the seed, the draws, the chunk size, the sampling, the engine
+    and its patients, and vbhc_model's version."""
+    import hashlib
+
+    import vbhc_model
+    from vbhc_model.scenario.checks import file_references
+
+    def digest(path: Path) -> str | None:
+        try:
+            return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    read = {str(target): digest(target) for _, _, target, _ in file_references(scenario)}
+    for named, used in (posteriors or {}).items():
+        read[str(named)] = digest(used)
     s = scenario.settings
     return {"scenario_sha256": scenario.source.sha256 if scenario.source else None,
             "scenario_name": scenario.name, "seed": seed, "draws": n_draws,
             "chunk_size": chunk_size, "sampling": method, "engine": s.engine,
             "patients": s.patients, "uniforms": s.uniforms,
-            "posteriors": {str(k): str(v) for k, v in (posteriors or {}).items()}}
+            "posteriors": {str(k): str(v) for k, v in (posteriors or {}).items()},
+            "files_sha256": read, "vbhc_model_version": vbhc_model.__version__}
 
 
 def _check_record(theirs: dict, ours: dict, store: Path) -> None:
     """Refuse to resume part files made with other settings, naming the first that differs."""
     for key, value in ours.items():
+        if key == "files_sha256" and theirs.get(key) != value:
+            changed = sorted(f for f in set(value) | set(theirs.get(key) or {})
+                             if (theirs.get(key) or {}).get(f) != value.get(f))
+            raise VbhcError(
+                f"--resume: {changed[0]} has changed since the unfinished run in "
+                f"{store.parent} began (a refit, say): its chunks would mix two analyses; "
+                "run without --resume to start again")
         if theirs.get(key) != value:
             raise VbhcError(
                 f"--resume: the unfinished run in {store.parent} was made with {key} "

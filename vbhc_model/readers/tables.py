@@ -224,7 +224,7 @@ def _check_fields(path: Path) -> tuple[list[str], bool]:
     counts: list[tuple[int, int, bool]] = []  # (line, fields, last field empty)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
+            reader = csv.reader(f, skipinitialspace=True)  # as pandas reads it
             header = [h.strip() for h in next(reader, [])]
             line = reader.line_num + 1
             for row in reader:

@@ -188,7 +188,9 @@ def _listed(folder: Path) -> set[str] | None:
 def foreign_files(path: Path) -> list[str]:
     """The files in ``path`` that vbhc did not write, relative to it, in order: every file its
     marker does not list (all of them without a marker), symbolic links and special files;
-    a folder inside with its own marker (``report/``) is judged by that marker.
+    the ``report/`` folder inside a marked result is judged by its own marker (any other
+    folder, marked or not, by the result's: earlier results kept in one folder are the
+    user's).
 
     Examples
     --------
@@ -209,7 +211,11 @@ def foreign_files(path: Path) -> list[str]:
             if entry.is_symlink():
                 found.append(rel)
             elif entry.is_dir():
-                if (Path(entry.path) / MARKER).is_file():  # a result of its own (report/)
+                # the report vbhc writes into a result has a marker of its own; any other
+                # folder with a marker (an earlier result inside a folder of results) is the
+                # user's: never replaced as part of this one
+                if listed is not None and prefix == "" and entry.name == "report" and \
+                        (Path(entry.path) / MARKER).is_file():
                     found.extend(rel + "/" + f for f in foreign_files(Path(entry.path)))
                 else:
                     walk(Path(entry.path), rel + "/")
@@ -370,8 +376,15 @@ def work_folder(out: Path, *, keep: tuple[str, ...] = (), resume: bool = False
         yield work
     except OSError as exc:  # a part file of the PSA, say: no space left
         _recover(work, out)
-        _release(work, fd)
-        raise output_error(exc, out) from None
+        # the PSA's finished chunks stay (space freed, --resume continues from them)
+        chunks = [name for name in keep if (work / name).is_dir()
+                  and any((work / name).glob("part_*.nc"))]
+        _leave(work, fd, tuple(chunks))
+        error = output_error(exc, out)
+        if chunks:
+            error = OutputError(f"{error}; the finished chunks of the PSA are kept in "
+                                f"{work}: free some space and add --resume to continue")
+        raise error from None
     except BaseException as exc:
         _recover(work, out)
         # Ctrl-C, or a refused or failed resume: what a resume needs stays

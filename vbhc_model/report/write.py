@@ -7,6 +7,7 @@ complete or absent, never half-written; an existing folder replaced only with ``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 
@@ -111,6 +112,21 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
             jobs = figure_jobs(result)
             drawing = (renderer.submit(jobs, tmp / "figures") if renderer is not None
                        else None)
+        try:
+            tables(tmp)
+        except BaseException:
+            # the helper draws into tmp: let it finish before tmp is cleaned away (it would
+            # otherwise write figures into a folder already removed: litter after a full disk)
+            if drawing is not None:
+                with contextlib.suppress(Exception):
+                    drawing.result()
+            raise
+        if drawing is not None:
+            drawing.result()
+        elif result.psa is not None:
+            render(jobs, tmp / "figures")
+
+    def tables(tmp: Path) -> None:
         write_netcdf(result.outcomes, tmp / "outcomes.nc")
         if result.patients is not None:
             write_netcdf(result.patients, tmp / "patients.nc")
@@ -137,10 +153,6 @@ def write_run(result: RunResult, out: str | Path | None = None, *, force: bool =
         if result.prices is not None:
             price_frame(result.prices).to_csv(tmp / "prices.csv", index=False,
                                               float_format="%.10g")
-        if drawing is not None:
-            drawing.result()
-        elif result.psa is not None:
-            render(jobs, tmp / "figures")
 
     return write_directory(out, fill, force=force)
 
