@@ -6,7 +6,9 @@ per statistic) for summary.csv and ``--json``.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -309,7 +311,25 @@ def price_frame(prices: xr.Dataset) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: Plan summaries already made, by the totals they summarise (``vbhc plan`` writes one and
+#: prints it: made once).
+_SUMMARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def plan_summary(totals: xr.Dataset) -> xr.Dataset:
+    """:func:`_plan_summary`, made once per totals object (the same object, not an equal
+    one; the result is shared: do not modify it)."""
+    try:
+        return _SUMMARIES[totals]
+    except (KeyError, TypeError):
+        pass
+    summary = _plan_summary(totals)
+    with contextlib.suppress(TypeError):
+        _SUMMARIES[totals] = summary
+    return summary
+
+
+def _plan_summary(totals: xr.Dataset) -> xr.Dataset:
     """A plan's measures by mix and calendar year: mean over draws and 95% interval (equal
     to the mean with one draw), plus the new mix's increment over the current one."""
     from vbhc_model.defaults import INTERVAL
@@ -389,8 +409,11 @@ def stack_stats(summary: xr.Dataset) -> xr.Dataset:
         base = str(name)[:-len("_mean")]
         parts = [f"{base}_{s}" for s in STATS]
         if str(name).endswith("_mean") and all(p in summary for p in parts):
-            out[base] = xr.concat([summary[p] for p in parts], dim="stat").assign_coords(
-                stat=list(STATS))
+            first = summary[parts[0]]
+            values = np.stack([summary[p].transpose(*first.dims).values for p in parts])
+            out[base] = xr.DataArray(values, dims=("stat",) + first.dims,
+                                     coords={**first.coords, "stat": list(STATS)},
+                                     attrs=first.attrs)
             done.update(parts)
     rest = {k: v for k, v in summary.data_vars.items() if k not in done}
     return xr.Dataset({**out, **rest}, attrs=summary.attrs)
@@ -416,29 +439,36 @@ def money(attrs) -> str:
 def plan_frame(summary: xr.Dataset) -> pd.DataFrame:
     """A plan's summary as rows of (calendar year, measure): the new mix's mean and interval,
     the current mix's mean, and the increment's mean and interval."""
-    rows = []
     names = sorted({k.rsplit("_", 1)[0] for k in summary.data_vars
                     if k.endswith("_mean") and not k.rsplit("_", 1)[0].endswith("_increment")
                     and not k.startswith(("queue_", "net_benefit"))})
-    for y in summary["calendar_year"].values:
-        for name in names:
-            at = {"calendar_year": y}
-            rows.append({
-                "calendar_year": int(y), "measure": name,
-                "new": float(summary[f"{name}_mean"].sel(mix="new", **at)),
-                "new_low": float(summary[f"{name}_low"].sel(mix="new", **at)),
-                "new_high": float(summary[f"{name}_high"].sel(mix="new", **at)),
-                "current": float(summary[f"{name}_mean"].sel(mix="current", **at)),
-                "increment": float(summary[f"{name}_increment_mean"].sel(**at)),
-                "increment_low": float(summary[f"{name}_increment_low"].sel(**at)),
-                "increment_high": float(summary[f"{name}_increment_high"].sel(**at)),
-            })
-        for key in sorted(k[: -len("_mean")] for k in summary.data_vars
-                          if k.startswith("queue_") and k.endswith("_mean")):
-            rows.append({"calendar_year": int(y), "measure": key[len("queue_"):],
-                         "new": float(summary[f"{key}_mean"].sel(calendar_year=y)),
-                         "new_low": float(summary[f"{key}_low"].sel(calendar_year=y)),
-                         "new_high": float(summary[f"{key}_high"].sel(calendar_year=y))})
+    queue = sorted(k[: -len("_mean")] for k in summary.data_vars
+                   if k.startswith("queue_") and k.endswith("_mean"))
+    years = summary["calendar_year"].values
+
+    def by_year(name: str, **at) -> np.ndarray:  # one value per calendar year, in order
+        return summary[name].sel(**at).transpose("calendar_year").values
+
+    columns = {}  # measure -> {column: values by year}, each selected once
+    for name in names:
+        columns[name] = {
+            "new": by_year(f"{name}_mean", mix="new"),
+            "new_low": by_year(f"{name}_low", mix="new"),
+            "new_high": by_year(f"{name}_high", mix="new"),
+            "current": by_year(f"{name}_mean", mix="current"),
+            "increment": by_year(f"{name}_increment_mean"),
+            "increment_low": by_year(f"{name}_increment_low"),
+            "increment_high": by_year(f"{name}_increment_high")}
+    for key in queue:
+        columns[key] = {b: by_year(f"{key}_{s}") for b, s in
+                        (("new", "mean"), ("new_low", "low"), ("new_high", "high"))}
+    rows = []
+    for i, y in enumerate(years):
+        for name in names + queue:
+            row = {"calendar_year": int(y),
+                   "measure": name[len("queue_"):] if name in queue else name}
+            row.update({c: float(v[i]) for c, v in columns[name].items()})
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
