@@ -300,3 +300,5 @@ class UpdateResult:
     before: pd.DataFrame
     after: pd.DataFrame
     warnings: tuple[str, ...] = ()
+    #: The strategies' labels (code -> label) in the scenarios compared, for the console.
+    labels: dict = field(default_factory=dict)

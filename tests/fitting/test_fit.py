@@ -213,6 +213,9 @@ def test_update_changes_the_posterior_and_reports_the_decision(tmp_path):
                                    "--out", str(out), "--fit-draws", "450"])
     assert res.exit_code == 0, res.output
     assert "decision before and after" in res.output
+    decision = res.output.split("decision before and after")[1]
+    assert "Standard (Charnley)" in decision or "NP1" in decision  # labels, not codes
+    assert "standard " not in decision and " np1 " not in decision
     assert int(xr.open_datatree(out / "posterior.nc").attrs["draws"]) == 450  # --fit-draws
     weak = CliRunner().invoke(app, ["update", str(fit_path), "--data", str(tmp_path / "new.csv"),
                                     "--scenario", str(scenario), "--out", str(tmp_path / "w"),

@@ -124,6 +124,7 @@ def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | No
                               "update_rows": len(new_rows)},
                  **(fit_kwargs or {}))
     frames = []
+    labels: dict[str, str] = {}
     # The refit posterior is read by sampling from a file, like any posterior: a scratch copy
     # for the "after" runs (the report writes the result's own copy).
     with tempfile.TemporaryDirectory(prefix="vbhc_update_") as scratch:
@@ -131,6 +132,7 @@ def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | No
         fitted.idata.to_netcdf(posterior, engine="h5netcdf")
         for path in scenarios:
             sc = load_scenario(path)
+            labels.update({k: v.label for k, v in sc.strategies.items() if v.label})
             before = decision(sc, draws, seed)
             after = decision(sc, draws, seed, posteriors={original: posterior})
             frame = before.merge(after, on="wtp", suffixes=("_before", "_after"))
@@ -138,7 +140,7 @@ def update(fit_file: str | Path, data: str | Path, *, scenarios: list[Path] | No
             frames.append(frame)
     comparison = pd.concat(frames, ignore_index=True)
     comparison["optimal_changed"] = comparison["optimal_before"] != comparison["optimal_after"]
-    return UpdateResult(name=spec.name, fit=fitted, comparison=comparison,
+    return UpdateResult(name=spec.name, fit=fitted, comparison=comparison, labels=labels,
                         before=_summary(original), after=fitted.summary,
                         warnings=tuple(_pooling_warnings(spec, new_rows)))
 

@@ -571,6 +571,10 @@ def format_update(result) -> str:
     shown = result.comparison.copy()
     if "wtp" in shown:  # 50,000, not 5e+04
         shown["wtp"] = [f"{w:,.0f}" for w in shown["wtp"]]
+    names = strategy_names(getattr(result, "labels", {}) or {})
+    for col in ("optimal_before", "optimal_after"):  # labels, as in the other tables
+        if col in shown:
+            shown[col] = [names.get(str(c), str(c)) for c in shown[col]]
     return ("posterior means:\n" + _frame_text(change)
             + "\n\ndecision before and after:\n" + _frame_text(shown, index=False))
 
